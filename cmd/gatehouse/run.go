@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// env carries what run was given, so subcommands read nothing global.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+
+	configPath string
+}
+
+// exitError carries a process exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// run is the whole CLI. It returns the process exit code: 0 on success, 1 on a
+// failure, 2 on bad usage or configuration.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "gatehouse",
+		Short:         "Gatehouse is an OAuth 2.0 and OpenID Connect provider",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&e.configPath, "config", "", "YAML configuration file (see config/gatehouse.example.yaml)")
+	root.AddCommand(
+		serveCommand(e),
+		migrateCommand(e),
+		dbCommand(e),
+		versionCommand(e),
+	)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "gatehouse:", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if config.IsValidation(err) {
+		return 2
+	}
+	return 1
+}
+
+// flagPaths maps flag names onto configuration keys.
+var flagPaths = map[string]string{
+	"addr":      "addr",
+	"issuer":    "issuer",
+	"data-dir":  "data_dir",
+	"migrate":   "migrate",
+	"log-level": "log.level",
+}
+
+// loadConfig loads the configuration, with the flags of cmd that were set on the
+// command line taking precedence.
+func (e *env) loadConfig(cmd *cobra.Command) (config.Config, error) {
+	flags := map[string]any{}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if path, ok := flagPaths[f.Name]; ok {
+			flags[path] = f.Value.String()
+		}
+	})
+	c, err := config.Load(e.configPath, e.getenv, flags)
+	if err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// databaseURL is the URL the server uses: the configured one, or the embedded
+// SQLite file in the data directory.
+func databaseURL(c config.Config) string {
+	if c.Embedded() {
+		return "sqlite:" + filepath.Join(c.DataDir, "gatehouse.db")
+	}
+	return c.Database.URL
+}
+
+// migrationURL is the URL migrations use (the direct one when set).
+func migrationURL(c config.Config) string {
+	if c.Embedded() {
+		return databaseURL(c)
+	}
+	return c.MigrationURL()
+}
+
+func newLogger(c config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func buildVersion() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		v += " " + info.GoVersion
+	}
+	return v
+}
+
+func versionCommand(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(e.stdout, "gatehouse", buildVersion())
+			return nil
+		},
+	}
+}
+
+// ensureDir creates the data directory with owner-only permissions.
+func ensureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s: %w", dir, err)
+	}
+	return nil
+}

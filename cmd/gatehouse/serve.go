@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/server"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/spf13/cobra"
+)
+
+func serveCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the provider",
+		Long: `Run the provider. With no database configured it uses an embedded SQLite
+file in the data directory and applies migrations itself. With DATABASE_URL set it
+refuses to start while migrations are pending, unless --migrate is given.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.ValidateServe(); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), e, c)
+		},
+	}
+	d := config.Default()
+	f := cmd.Flags()
+	f.String("addr", d.Addr, "listen address of the public server")
+	f.String("issuer", d.Issuer, "public URL of this provider, as clients see it")
+	f.String("data-dir", d.DataDir, "directory of the embedded SQLite database and generated secrets")
+	f.Bool("migrate", false, "apply pending migrations before serving")
+	f.String("log-level", d.Log.Level, "debug, info, warn or error")
+	return cmd
+}
+
+// serve runs the HTTP server until ctx ends, then drains it within the grace time.
+func serve(ctx context.Context, e *env, c config.Config) error {
+	log := newLogger(c, e.stderr)
+	if c.Embedded() {
+		if err := ensureDir(c.DataDir); err != nil {
+			return err
+		}
+		if len(c.Secrets.System) == 0 {
+			secret, err := loadOrCreateSecret(filepath.Join(c.DataDir, "system.secret"))
+			if err != nil {
+				return err
+			}
+			c.Secrets.System = []string{secret}
+		}
+	}
+	dbURL := databaseURL(c)
+	store, err := storage.Open(storage.Options{
+		URL: dbURL, Pooler: storage.PoolerMode(c.Database.Pooler),
+		MaxOpenConns: c.Database.MaxOpenConns, MaxIdleConns: c.Database.MaxIdleConns,
+		ConnMaxIdleTime: c.Database.ConnMaxIdleTime, ConnMaxLifetime: c.Database.ConnMaxLifetime,
+		ConnectTimeout: c.Database.ConnectTimeout, StatementTimeout: c.Database.StatementTimeout,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	// Listen before the database answers: /healthz says the process lives and
+	// /readyz says what it waits for.
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	handler := server.NewServer(server.Deps{
+		Log:   log,
+		HTTPS: strings.HasPrefix(c.Issuer, "https://"),
+		Ready: func(ctx context.Context) (bool, map[string]string) {
+			r := store.CheckReady(ctx)
+			return r.Ready, r.Checks
+		},
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "issuer", c.Issuer, "database", storage.Describe(dbURL), "dialect", string(store.Dialect()), "pooled", store.Pooled())
+
+	if err := prepareDatabase(ctx, log, c, store); err != nil {
+		shutdown(srv, log, 0)
+		return err
+	}
+	log.Info("ready", "addr", ln.Addr().String())
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", c.ShutdownGrace.String())
+	if err := shutdown(srv, log, c.ShutdownGrace); err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// prepareDatabase waits for the database within the configured bound and makes sure
+// the schema is current, applying migrations when allowed.
+func prepareDatabase(ctx context.Context, log *slog.Logger, c config.Config, store *storage.Store) error {
+	if err := store.WaitReady(ctx, c.Database.ConnectRetry); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		x := storage.ExplainError(err)
+		return fmt.Errorf("database unreachable: %s\n  fix: %s", x.Cause, x.Fix)
+	}
+	pending, err := store.PendingMigrations(ctx)
+	if err != nil {
+		return fmt.Errorf("read migration state: %w", err)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	if !c.Embedded() && !c.Migrate {
+		return &exitError{code: 1, err: fmt.Errorf("%d migration(s) pending (%v): run `gatehouse migrate up` first, or start with --migrate", len(pending), pending)}
+	}
+	var m *storage.Migrator
+	if c.Embedded() {
+		m, err = store.Migrator()
+	} else {
+		m, err = storage.NewMigrator(migrationURL(c), c.Database.ConnectTimeout, log)
+	}
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	applied, err := m.Up(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("migrations applied", "versions", applied)
+	return nil
+}
+
+func shutdown(srv *http.Server, log *slog.Logger, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			log.Warn("grace time over, closing remaining connections")
+			srv.Close()
+			return nil
+		}
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// loadOrCreateSecret reads the system secret of the embedded default from path, or
+// creates one. A developer's first start needs no configuration; an operator of a
+// real deployment sets GATEHOUSE_SECRETS_SYSTEM instead.
+func loadOrCreateSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < 32 {
+			return "", fmt.Errorf("system secret in %s is shorter than 32 characters", path)
+		}
+		return s, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read system secret: %w", err)
+	}
+	var raw [32]byte
+	rand.Read(raw[:])
+	s := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write system secret: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,274 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is everything an operator can set. Field tags name the key used in the YAML
+// file; Keys lists the matching environment variables and flags.
+type Config struct {
+	// Issuer is the public URL of this provider, as clients see it.
+	Issuer string `koanf:"issuer"`
+	// Addr is the listen address of the public HTTP server.
+	Addr string `koanf:"addr"`
+	// DataDir holds the embedded SQLite database and the generated system secret
+	// when no database or secret is configured.
+	DataDir string `koanf:"data_dir"`
+	// Migrate applies pending migrations at start-up. The embedded SQLite default
+	// always does.
+	Migrate bool `koanf:"migrate"`
+	// ShutdownGrace bounds how long in-flight requests may run after SIGTERM.
+	ShutdownGrace time.Duration `koanf:"shutdown_grace"`
+
+	Database Database `koanf:"database"`
+	Secrets  Secrets  `koanf:"secrets"`
+	Log      Log      `koanf:"log"`
+}
+
+// Database says where the data lives and how connections behave.
+type Database struct {
+	// URL is the connection string the server uses (Neon: the pooled one). Empty
+	// means the embedded SQLite file in DataDir.
+	URL string `koanf:"url"`
+	// DirectURL bypasses any pooler; migrations and advisory locks use it. Empty
+	// means URL.
+	DirectURL string `koanf:"direct_url"`
+	// Pooler is "auto" (a "-pooler" host name means PgBouncer in transaction mode),
+	// "transaction" (always treat URL as pooled) or "none".
+	Pooler string `koanf:"pooler"`
+	// MaxOpenConns, MaxIdleConns, ConnMaxIdleTime and ConnMaxLifetime size the pool.
+	MaxOpenConns    int           `koanf:"max_open_conns"`
+	MaxIdleConns    int           `koanf:"max_idle_conns"`
+	ConnMaxIdleTime time.Duration `koanf:"conn_max_idle_time"`
+	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
+	// ConnectTimeout bounds one connection attempt.
+	ConnectTimeout time.Duration `koanf:"connect_timeout"`
+	// ConnectRetry bounds how long start-up keeps retrying a database that does not
+	// answer yet (a Neon compute waking from zero).
+	ConnectRetry time.Duration `koanf:"connect_retry"`
+	// StatementTimeout is PostgreSQL's statement_timeout for every session.
+	StatementTimeout time.Duration `koanf:"statement_timeout"`
+}
+
+// Secrets holds key material. It never prints its values.
+type Secrets struct {
+	// System encrypts data at rest. The first entry encrypts; all entries decrypt,
+	// so a new secret can be put first and old ones dropped later.
+	System []string `koanf:"system"`
+}
+
+// Log chooses the log level and format.
+type Log struct {
+	Level  string `koanf:"level"`  // debug, info, warn, error
+	Format string `koanf:"format"` // json or text
+}
+
+// Default returns the configuration used when nothing is set: the embedded SQLite
+// database under ./data, listening on loopback.
+func Default() Config {
+	return Config{
+		Issuer:        "http://localhost:8080",
+		Addr:          "127.0.0.1:8080",
+		DataDir:       "./data",
+		ShutdownGrace: 15 * time.Second,
+		Database: Database{
+			Pooler: "auto",
+			// A small Neon compute allows about 100 connections (shared with
+			// others); two cores cannot use more than a handful at once.
+			MaxOpenConns: 10,
+			MaxIdleConns: 5,
+			// Under Neon's 5-minute suspend delay, so idle connections do not keep
+			// the compute awake, and no minimum of idle connections is kept.
+			ConnMaxIdleTime:  4 * time.Minute,
+			ConnMaxLifetime:  30 * time.Minute,
+			ConnectTimeout:   10 * time.Second,
+			ConnectRetry:     30 * time.Second,
+			StatementTimeout: 15 * time.Second,
+		},
+		Log: Log{Level: "info", Format: "json"},
+	}
+}
+
+// Embedded reports whether no database URL is configured, so the SQLite file in
+// DataDir is used.
+func (c Config) Embedded() bool { return c.Database.URL == "" }
+
+// MigrationURL is the URL migrations and advisory locks use: DirectURL when set.
+func (c Config) MigrationURL() string {
+	if c.Database.DirectURL != "" {
+		return c.Database.DirectURL
+	}
+	return c.Database.URL
+}
+
+// ValidationError lists every problem found in a configuration.
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// Validate checks every key and returns a *ValidationError naming each bad one, or nil.
+func (c Config) Validate() error {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+
+	if u, err := url.Parse(c.Issuer); err != nil || !u.IsAbs() || u.Host == "" {
+		add("issuer: want an absolute URL such as https://id.example.com, got %q", c.Issuer)
+	} else {
+		if u.Scheme != "https" && u.Scheme != "http" {
+			add("issuer: want an http or https URL, got scheme %q", u.Scheme)
+		}
+		if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+			add("issuer: http is only allowed for localhost; use https for %q", c.Issuer)
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			add("issuer: must not have a query or fragment (OpenID Connect Discovery §3), got %q", c.Issuer)
+		}
+		if strings.HasSuffix(u.Path, "/") {
+			add("issuer: must not end with a slash, got %q", c.Issuer)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		add("addr: want host:port such as 127.0.0.1:8080 or :8080, got %q", c.Addr)
+	}
+	if c.Embedded() && c.DataDir == "" {
+		add("data_dir: required when database.url is empty (the embedded SQLite file lives there)")
+	}
+	if c.ShutdownGrace < 0 {
+		add("shutdown_grace: want a duration of zero or more such as 15s, got %s", c.ShutdownGrace)
+	}
+	for _, k := range []struct {
+		key, val string
+	}{{"database.url", c.Database.URL}, {"database.direct_url", c.Database.DirectURL}} {
+		if k.val == "" {
+			continue
+		}
+		if err := checkDatabaseURL(k.val); err != nil {
+			add("%s: %v", k.key, err)
+		}
+	}
+	if c.Database.DirectURL != "" && c.Database.URL == "" {
+		add("database.direct_url: set database.url too (direct_url is only for migrations)")
+	}
+	switch c.Database.Pooler {
+	case "auto", "transaction", "none":
+	default:
+		add(`database.pooler: want "auto", "transaction" or "none", got %q`, c.Database.Pooler)
+	}
+	if c.Database.MaxOpenConns < 1 {
+		add("database.max_open_conns: want 1 or more, got %d", c.Database.MaxOpenConns)
+	}
+	if c.Database.MaxIdleConns < 0 || c.Database.MaxIdleConns > c.Database.MaxOpenConns {
+		add("database.max_idle_conns: want 0 to max_open_conns (%d), got %d", c.Database.MaxOpenConns, c.Database.MaxIdleConns)
+	}
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"database.conn_max_idle_time", c.Database.ConnMaxIdleTime},
+		{"database.conn_max_lifetime", c.Database.ConnMaxLifetime},
+		{"database.connect_timeout", c.Database.ConnectTimeout},
+		{"database.connect_retry", c.Database.ConnectRetry},
+		{"database.statement_timeout", c.Database.StatementTimeout},
+	} {
+		if d.val < 0 {
+			add("%s: want a duration of zero or more such as 10s, got %s", d.key, d.val)
+		}
+	}
+	if c.Database.ConnectTimeout == 0 {
+		add("database.connect_timeout: want a positive duration such as 10s")
+	}
+	for i, s := range c.Secrets.System {
+		if len(s) < 32 {
+			add("secrets.system[%d]: want at least 32 characters (generate one with: openssl rand -hex 32), got %d", i, len(s))
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add(`log.level: want "debug", "info", "warn" or "error", got %q`, c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		add(`log.format: want "json" or "text", got %q`, c.Log.Format)
+	}
+	if len(p) > 0 {
+		return &ValidationError{Problems: p}
+	}
+	return nil
+}
+
+func checkDatabaseURL(raw string) error {
+	if strings.HasPrefix(raw, "sqlite:") || strings.HasPrefix(raw, "file:") {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("want postgres://user:password@host:5432/dbname?sslmode=verify-full or sqlite:path/to/file.db: %s", MaskURL(raw))
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("want a postgres:// or sqlite: URL, got scheme %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("want a host in %s", MaskURL(raw))
+	}
+	for k := range u.Query() {
+		if strings.HasPrefix(k, "pool_") {
+			return fmt.Errorf("remove %q from the URL: pool sizes are database.max_open_conns and friends (PostgreSQL rejects pool_* as startup parameters)", k)
+		}
+	}
+	return nil
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ValidateServe checks what serving needs beyond Validate: a system secret when the
+// database is external (the embedded default generates one in DataDir).
+func (c Config) ValidateServe() error {
+	if !c.Embedded() && len(c.Secrets.System) == 0 {
+		return &ValidationError{Problems: []string{"secrets.system: required with an external database (GATEHOUSE_SECRETS_SYSTEM); generate one with: openssl rand -hex 32"}}
+	}
+	return nil
+}
+
+// MaskURL returns raw with any password replaced by "xxxxx", for logs and messages.
+// A string that does not parse as a URL is masked whole except for its scheme.
+func MaskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.Index(raw, "://"); i > 0 {
+			return raw[:i] + "://(unparseable URL hidden)"
+		}
+		return "(unparseable URL hidden)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// String renders the configuration for logs and `--print-config`, with every secret
+// masked.
+func (c Config) String() string {
+	return fmt.Sprintf("issuer=%s addr=%s data_dir=%s database.url=%s database.direct_url=%s secrets.system=[%d hidden]",
+		c.Issuer, c.Addr, c.DataDir, MaskURL(c.Database.URL), MaskURL(c.Database.DirectURL), len(c.Secrets.System))
+}

@@ -1,0 +1,152 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// Key describes one configuration key: its YAML path, the environment variables that
+// set it (the first one wins) and whether it holds a list.
+type Key struct {
+	Path string
+	Env  []string
+	List bool
+}
+
+// Keys lists every key that can be set from the environment. The YAML file may set
+// the same keys; flags are mapped by cmd/gatehouse onto these paths.
+var Keys = []Key{
+	{Path: "issuer", Env: []string{"GATEHOUSE_ISSUER"}},
+	{Path: "addr", Env: []string{"GATEHOUSE_ADDR"}},
+	{Path: "data_dir", Env: []string{"GATEHOUSE_DATA_DIR"}},
+	{Path: "migrate", Env: []string{"GATEHOUSE_MIGRATE"}},
+	{Path: "shutdown_grace", Env: []string{"GATEHOUSE_SHUTDOWN_GRACE"}},
+	{Path: "database.url", Env: []string{"GATEHOUSE_DATABASE_URL", "DATABASE_URL"}},
+	{Path: "database.direct_url", Env: []string{"GATEHOUSE_DATABASE_DIRECT_URL", "DATABASE_DIRECT_URL"}},
+	{Path: "database.pooler", Env: []string{"GATEHOUSE_DATABASE_POOLER"}},
+	{Path: "database.max_open_conns", Env: []string{"GATEHOUSE_DATABASE_MAX_OPEN_CONNS"}},
+	{Path: "database.max_idle_conns", Env: []string{"GATEHOUSE_DATABASE_MAX_IDLE_CONNS"}},
+	{Path: "database.conn_max_idle_time", Env: []string{"GATEHOUSE_DATABASE_CONN_MAX_IDLE_TIME"}},
+	{Path: "database.conn_max_lifetime", Env: []string{"GATEHOUSE_DATABASE_CONN_MAX_LIFETIME"}},
+	{Path: "database.connect_timeout", Env: []string{"GATEHOUSE_DATABASE_CONNECT_TIMEOUT"}},
+	{Path: "database.connect_retry", Env: []string{"GATEHOUSE_DATABASE_CONNECT_RETRY"}},
+	{Path: "database.statement_timeout", Env: []string{"GATEHOUSE_DATABASE_STATEMENT_TIMEOUT"}},
+	{Path: "secrets.system", Env: []string{"GATEHOUSE_SECRETS_SYSTEM"}, List: true},
+	{Path: "log.level", Env: []string{"GATEHOUSE_LOG_LEVEL"}},
+	{Path: "log.format", Env: []string{"GATEHOUSE_LOG_FORMAT"}},
+}
+
+// Load builds the configuration: Default, then the YAML file at path (if path is not
+// empty), then the environment read through getenv, then flags (key path → value, as
+// strings or typed values). It returns the first loading error, or the Config and
+// the result of Validate.
+func Load(path string, getenv func(string) string, flags map[string]any) (Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(defaultsMap(), "."), nil); err != nil {
+		return Config{}, fmt.Errorf("load defaults: %w", err)
+	}
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if unknown := unknownKeys(k); len(unknown) > 0 {
+			return Config{}, fmt.Errorf("config file %s: unknown keys %s (see config/gatehouse.example.yaml)", path, strings.Join(unknown, ", "))
+		}
+	}
+	env := map[string]any{}
+	for _, key := range Keys {
+		for _, name := range key.Env {
+			v := getenv(name)
+			if v == "" {
+				continue
+			}
+			if key.List {
+				env[key.Path] = splitList(v)
+			} else {
+				env[key.Path] = v
+			}
+			break
+		}
+	}
+	if err := k.Load(confmap.Provider(env, "."), nil); err != nil {
+		return Config{}, fmt.Errorf("load environment: %w", err)
+	}
+	if len(flags) > 0 {
+		if err := k.Load(confmap.Provider(flags, "."), nil); err != nil {
+			return Config{}, fmt.Errorf("load flags: %w", err)
+		}
+	}
+	var c Config
+	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		// The decoder's message names the key and the value it could not convert;
+		// the value of a secret key is never a duration or number, so nothing
+		// secret is echoed here.
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return c, c.Validate()
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func defaultsMap() map[string]any {
+	d := Default()
+	return map[string]any{
+		"issuer":                      d.Issuer,
+		"addr":                        d.Addr,
+		"data_dir":                    d.DataDir,
+		"migrate":                     d.Migrate,
+		"shutdown_grace":              d.ShutdownGrace.String(),
+		"database.url":                d.Database.URL,
+		"database.direct_url":         d.Database.DirectURL,
+		"database.pooler":             d.Database.Pooler,
+		"database.max_open_conns":     d.Database.MaxOpenConns,
+		"database.max_idle_conns":     d.Database.MaxIdleConns,
+		"database.conn_max_idle_time": d.Database.ConnMaxIdleTime.String(),
+		"database.conn_max_lifetime":  d.Database.ConnMaxLifetime.String(),
+		"database.connect_timeout":    d.Database.ConnectTimeout.String(),
+		"database.connect_retry":      d.Database.ConnectRetry.String(),
+		"database.statement_timeout":  d.Database.StatementTimeout.String(),
+		"secrets.system":              []string{},
+		"log.level":                   d.Log.Level,
+		"log.format":                  d.Log.Format,
+	}
+}
+
+func unknownKeys(k *koanf.Koanf) []string {
+	known := map[string]bool{}
+	for _, key := range Keys {
+		known[key.Path] = true
+	}
+	var out []string
+	for _, key := range k.Keys() {
+		if !known[key] {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// IsValidation reports whether err lists configuration problems (as opposed to a file
+// that could not be read).
+func IsValidation(err error) bool {
+	var v *ValidationError
+	return errors.As(err, &v)
+}

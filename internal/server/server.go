@@ -1,0 +1,46 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
+
+// ReadinessFunc reports whether the server can serve requests, and the state of each
+// check ("database", "schema") in words.
+type ReadinessFunc func(ctx context.Context) (ready bool, checks map[string]string)
+
+// Deps are what the server needs. Build them in cmd/gatehouse.
+type Deps struct {
+	Log   *slog.Logger
+	Ready ReadinessFunc
+	// HTTPS adds Strict-Transport-Security to responses.
+	HTTPS bool
+	// MaxBodyBytes bounds request bodies; zero means 1 MiB.
+	MaxBodyBytes int64
+}
+
+// NewServer returns the public HTTP handler: every route, wrapped in middleware.
+func NewServer(d Deps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = 1 << 20
+	}
+	r := mux.NewRouter()
+	h := &health{ready: d.Ready, log: d.Log}
+	addRoutes(r, h)
+	r.NotFoundHandler = http.HandlerFunc(notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+
+	var handler http.Handler = r
+	handler = limitBody(d.MaxBodyBytes)(handler)
+	handler = securityHeaders(d.HTTPS)(handler)
+	handler = accessLog(d.Log)(handler)
+	handler = recoverPanics(d.Log)(handler)
+	handler = requestID(handler)
+	return handler
+}

@@ -1,0 +1,115 @@
+package storage
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// retryAttempts bounds how often one operation is retried after a lost connection.
+// A Neon suspend or a failover ends every pooled connection at once; the first retry
+// usually gets a fresh one.
+const retryAttempts = 3
+
+// IsConnectionLoss reports whether err means the connection (not the statement)
+// failed: SQLSTATE class 08, 57P01 (terminated by administrator, what a Neon suspend
+// looks like), 57P02/57P03 (crash shutdown, cannot connect now), 53300 (too many
+// connections), or a network error.
+func IsConnectionLoss(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		c := pgErr.Code
+		return strings.HasPrefix(c, "08") || c == "57P01" || c == "57P02" || c == "57P03" || c == "53300"
+	}
+	var netErr net.Error
+	return errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) ||
+		errors.As(err, &netErr) ||
+		pgconn.SafeToRetry(err) ||
+		strings.Contains(err.Error(), "conn closed")
+}
+
+// safeToRepeat reports whether a failed write can be sent again: the server never
+// ran it, because the connection was known dead before the statement was sent, or
+// the server answered with a shutdown or refusal before executing anything.
+func safeToRepeat(err error) bool {
+	if pgconn.SafeToRetry(err) || errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "53300":
+			return true
+		}
+	}
+	return false
+}
+
+// withRetry runs op, and runs it again after a lost connection: always when
+// idempotent, and for writes only when the server cannot have executed it. Inside a
+// transaction nothing is retried; the transaction's owner decides.
+func (s *Store) withRetry(ctx context.Context, idempotent bool, op func() error) error {
+	var err error
+	for attempt := 0; attempt < retryAttempts; attempt++ {
+		err = op()
+		if err == nil || inTx(ctx) || ctx.Err() != nil || !IsConnectionLoss(err) {
+			return err
+		}
+		if !idempotent && !safeToRepeat(err) {
+			return err
+		}
+		s.log.WarnContext(ctx, "database connection lost, retrying", "attempt", attempt+1, "error", err.Error())
+	}
+	return err
+}
+
+// read runs an idempotent read with retry on connection loss.
+func (s *Store) read(ctx context.Context, op func() error) error { return s.withRetry(ctx, true, op) }
+
+// write runs a write, retried only when the server cannot have executed it.
+func (s *Store) write(ctx context.Context, op func() error) error { return s.withRetry(ctx, false, op) }
+
+// WaitReady pings the database until it answers, with exponential backoff and
+// jitter, for at most bound (a Neon compute waking from zero takes a few seconds).
+// Meanwhile Status reports "waiting for database". It returns the last error when
+// the bound passes.
+func (s *Store) WaitReady(ctx context.Context, bound time.Duration) error {
+	deadline := time.Now().Add(bound)
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		s.setState("waiting for database")
+		if time.Now().Add(delay).After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("database did not answer within %s: %w", bound, err)
+		}
+		s.log.WarnContext(ctx, "waiting for database", "attempt", attempt, "retry_in", delay.String(), "error", err.Error())
+		// Full jitter: several instances starting together do not knock in step.
+		sleep := delay/2 + rand.N(delay/2+1)
+		t := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}

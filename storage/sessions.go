@@ -1,0 +1,104 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// CreateSession stores a browser session. The caller sets TokenHash (SHA-256 of
+// the cookie token), UserID and the expiry times; ID and CreatedAt are set here.
+func (s *Store) CreateSession(ctx context.Context, bs BrowserSession) (BrowserSession, error) {
+	if bs.ID == "" {
+		bs.ID = uuid.NewString()
+	}
+	bs.CreatedAt = time.Now().UTC()
+	bs.AuthTime, bs.LastSeenAt = bs.AuthTime.UTC(), bs.LastSeenAt.UTC()
+	bs.IdleExpiresAt, bs.ExpiresAt = bs.IdleExpiresAt.UTC(), bs.ExpiresAt.UTC()
+	if err := s.write(ctx, func() error { return s.conn(ctx).Create(&bs).Error }); err != nil {
+		return BrowserSession{}, fmt.Errorf("create session: %w", translate(err))
+	}
+	return bs, nil
+}
+
+// GetSessionByTokenHash returns the session whose cookie token hashes to h and that
+// has not expired at now, or ErrNotFound.
+func (s *Store) GetSessionByTokenHash(ctx context.Context, h []byte, now time.Time) (BrowserSession, error) {
+	var bs BrowserSession
+	now = now.UTC()
+	err := s.read(ctx, func() error {
+		return s.conn(ctx).Where("token_hash = ? AND expires_at > ? AND idle_expires_at > ?", h, now, now).Take(&bs).Error
+	})
+	if err != nil {
+		return BrowserSession{}, fmt.Errorf("get session: %w", translate(err))
+	}
+	return bs, nil
+}
+
+// TouchSession records activity on the session: it moves LastSeenAt to now and the
+// idle expiry to idleExpires (never past the absolute expiry).
+func (s *Store) TouchSession(ctx context.Context, id string, now, idleExpires time.Time) error {
+	err := s.write(ctx, func() error {
+		return s.conn(ctx).Model(&BrowserSession{}).Where("id = ?", id).
+			Updates(map[string]any{"last_seen_at": now.UTC(), "idle_expires_at": idleExpires.UTC()}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("touch session %s: %w", id, translate(err))
+	}
+	return nil
+}
+
+// ListUserSessions returns the user's unexpired sessions, newest first.
+func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]BrowserSession, error) {
+	var out []BrowserSession
+	err := s.read(ctx, func() error {
+		out = out[:0]
+		return s.conn(ctx).Where("user_id = ? AND expires_at > ?", userID, now.UTC()).Order("created_at DESC").Find(&out).Error
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of user %s: %w", userID, translate(err))
+	}
+	return out, nil
+}
+
+// DeleteSession ends one session. Ending a session that is already gone is not an
+// error.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	if err := s.write(ctx, func() error { return s.conn(ctx).Where("id = ?", id).Delete(&BrowserSession{}).Error }); err != nil {
+		return fmt.Errorf("delete session %s: %w", id, translate(err))
+	}
+	return nil
+}
+
+// DeleteUserSessions ends every session of the user and returns how many ended.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
+	var n int64
+	err := s.write(ctx, func() error {
+		res := s.conn(ctx).Where("user_id = ?", userID).Delete(&BrowserSession{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete sessions of user %s: %w", userID, translate(err))
+	}
+	return n, nil
+}
+
+// DeleteExpiredSessions removes up to limit sessions expired at now and returns
+// how many it removed; call it until it returns less than limit.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int64, error) {
+	var n int64
+	err := s.write(ctx, func() error {
+		sub := s.conn(ctx).Model(&BrowserSession{}).Select("id").
+			Where("expires_at <= ? OR idle_expires_at <= ?", now.UTC(), now.UTC()).Limit(limit)
+		res := s.conn(ctx).Where("id IN (?)", sub).Delete(&BrowserSession{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete expired sessions: %w", translate(err))
+	}
+	return n, nil
+}

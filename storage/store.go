@@ -1,0 +1,294 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names a supported database.
+type Dialect string
+
+// The supported dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// PoolerMode says whether a PostgreSQL URL goes through a transaction-mode pooler
+// (PgBouncer, Neon's pooled endpoint).
+type PoolerMode string
+
+// The pooler modes; see Options.Pooler.
+const (
+	PoolerAuto        PoolerMode = "auto"        // a "-pooler" host name means transaction mode
+	PoolerTransaction PoolerMode = "transaction" // always transaction mode
+	PoolerNone        PoolerMode = "none"        // a direct connection
+)
+
+// Options configure Open. The zero value of a limit means a safe default.
+type Options struct {
+	// URL is a postgres:// URL (or key=value DSN), or sqlite:PATH / file:PATH / a
+	// path ending in .db.
+	URL    string
+	Pooler PoolerMode
+
+	MaxOpenConns     int
+	MaxIdleConns     int
+	ConnMaxIdleTime  time.Duration
+	ConnMaxLifetime  time.Duration
+	ConnectTimeout   time.Duration
+	StatementTimeout time.Duration
+
+	// Logger receives slow-query and error logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Store reads and writes every Gatehouse record. It is safe for concurrent use.
+// Build it with Open; Close releases its connections.
+type Store struct {
+	db      *gorm.DB
+	sqlDB   *sql.DB
+	dialect Dialect
+	pooled  bool
+	log     *slog.Logger
+
+	// ready is set once the database has answered and the schema was found
+	// current; readiness reports the last known state.
+	state atomic.Pointer[string]
+}
+
+// DetectDialect returns the dialect a URL names.
+func DetectDialect(raw string) (Dialect, error) {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"),
+		strings.Contains(raw, "host=") || strings.Contains(raw, "dbname="):
+		return Postgres, nil
+	case strings.HasPrefix(raw, "sqlite:"), strings.HasPrefix(raw, "file:"),
+		strings.HasSuffix(raw, ".db"), strings.HasSuffix(raw, ".sqlite"):
+		return SQLite, nil
+	}
+	return "", fmt.Errorf("database URL: want postgres://… or sqlite:PATH, got %s", maskURL(raw))
+}
+
+// Open prepares a Store for the URL in o. It does not wait for the database: call
+// WaitReady to ride out a database that is still starting.
+func Open(o Options) (*Store, error) {
+	dialect, err := DetectDialect(o.URL)
+	if err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	defaults(&o)
+	s := &Store{dialect: dialect, log: o.Logger}
+	gcfg := &gorm.Config{
+		TranslateError: true,
+		// GORM's own clock is local time; every time we store is set by us in UTC.
+		NowFunc:                                  func() time.Time { return time.Now().UTC() },
+		Logger:                                   newGormLogger(o.Logger),
+		DisableForeignKeyConstraintWhenMigrating: false,
+	}
+	switch dialect {
+	case Postgres:
+		sqlDB, pooled, err := openPostgres(o)
+		if err != nil {
+			return nil, err
+		}
+		s.sqlDB, s.pooled = sqlDB, pooled
+		// Server-side prepared statements do not survive a transaction-mode pooler.
+		gcfg.PrepareStmt = !pooled
+		s.db, err = gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), gcfg)
+		if err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+	case SQLite:
+		dsn, err := sqliteDSN(o.URL)
+		if err != nil {
+			return nil, err
+		}
+		s.db, err = gorm.Open(sqlite.Open(dsn), gcfg)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		s.sqlDB, err = s.db.DB()
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+	}
+	s.sqlDB.SetMaxOpenConns(o.MaxOpenConns)
+	s.sqlDB.SetMaxIdleConns(o.MaxIdleConns)
+	s.sqlDB.SetConnMaxIdleTime(o.ConnMaxIdleTime)
+	s.sqlDB.SetConnMaxLifetime(o.ConnMaxLifetime)
+	s.setState("waiting for database")
+	return s, nil
+}
+
+func defaults(o *Options) {
+	if o.MaxOpenConns <= 0 {
+		o.MaxOpenConns = 10
+	}
+	if o.MaxIdleConns < 0 || o.MaxIdleConns > o.MaxOpenConns {
+		o.MaxIdleConns = o.MaxOpenConns
+	}
+	if o.ConnMaxIdleTime <= 0 {
+		o.ConnMaxIdleTime = 4 * time.Minute
+	}
+	if o.ConnMaxLifetime <= 0 {
+		o.ConnMaxLifetime = 30 * time.Minute
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.Pooler == "" {
+		o.Pooler = PoolerAuto
+	}
+}
+
+// sqliteDSN turns sqlite:PATH into a DSN with WAL, a busy timeout, foreign keys and
+// immediate write transactions, so concurrent requests wait for each other instead
+// of failing with "database is locked".
+func sqliteDSN(raw string) (string, error) {
+	path := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "file:")
+	path = strings.TrimPrefix(path, "//")
+	query := ""
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path, query = path[:i], path[i+1:]
+	}
+	if path == "" {
+		return "", errors.New("sqlite URL: want sqlite:path/to/file.db")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("create data directory %s: %w", dir, err)
+		}
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return "", fmt.Errorf("sqlite URL query: %w", err)
+	}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	q.Set("_time_format", "sqlite")
+	return "file:" + path + "?" + q.Encode(), nil
+}
+
+// Dialect returns the database dialect.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Pooled reports whether the store talks through a transaction-mode pooler.
+func (s *Store) Pooled() bool { return s.pooled }
+
+// DB exposes the pool for health checks and metrics.
+func (s *Store) DB() *sql.DB { return s.sqlDB }
+
+// Close releases every connection.
+func (s *Store) Close() error { return s.sqlDB.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.sqlDB.PingContext(ctx)
+}
+
+func (s *Store) setState(v string) { s.state.Store(&v) }
+
+// txKey carries a *gorm.DB transaction in a context.
+type txKey struct{}
+
+// conn returns the transaction carried by ctx, or the pool, bound to ctx.
+func (s *Store) conn(ctx context.Context) *gorm.DB {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx.WithContext(ctx)
+	}
+	return s.db.WithContext(ctx)
+}
+
+func inTx(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{}).(*gorm.DB)
+	return ok
+}
+
+// BeginTX starts a transaction and returns a context that carries it; every Store
+// method called with that context runs inside it. It implements fosite's
+// storage.Transactional.
+func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
+	if inTx(ctx) {
+		return ctx, errors.New("begin transaction: already in one")
+	}
+	tx := s.db.WithContext(ctx).Begin()
+	if tx.Error != nil {
+		return ctx, fmt.Errorf("begin transaction: %w", tx.Error)
+	}
+	return context.WithValue(ctx, txKey{}, tx), nil
+}
+
+// Commit commits the transaction carried by ctx.
+func (s *Store) Commit(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	if !ok {
+		return errors.New("commit: no transaction in context")
+	}
+	if err := tx.Commit().Error; err != nil {
+		return fmt.Errorf("commit: %w", translate(err))
+	}
+	return nil
+}
+
+// Rollback rolls back the transaction carried by ctx.
+func (s *Store) Rollback(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	if !ok {
+		return errors.New("rollback: no transaction in context")
+	}
+	if err := tx.Rollback().Error; err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	return nil
+}
+
+// InTx runs fn in one transaction (or in the one ctx already carries), committing
+// when fn returns nil and rolling back otherwise.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if inTx(ctx) {
+		return fn(ctx)
+	}
+	return s.withRetry(ctx, true, func() error {
+		txCtx, err := s.BeginTX(ctx)
+		if err != nil {
+			return err
+		}
+		if err := fn(txCtx); err != nil {
+			_ = s.Rollback(txCtx)
+			return err
+		}
+		return s.Commit(txCtx)
+	})
+}
+
+func newGormLogger(l *slog.Logger) logger.Interface {
+	return logger.NewSlogLogger(l, logger.Config{
+		SlowThreshold:             500 * time.Millisecond,
+		LogLevel:                  logger.Warn,
+		IgnoreRecordNotFoundError: true,
+		// Never log bound values: they include token signatures and hashes.
+		ParameterizedQueries: true,
+	})
+}
