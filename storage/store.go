@@ -53,6 +53,10 @@ type Options struct {
 	ConnectTimeout   time.Duration
 	StatementTimeout time.Duration
 
+	// Secrets are the system secrets that encrypt data at rest (first encrypts, all
+	// decrypt). Without them the store refuses to write protocol records and keys.
+	Secrets []string
+
 	// Logger receives slow-query and error logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -65,6 +69,7 @@ type Store struct {
 	dialect Dialect
 	pooled  bool
 	log     *slog.Logger
+	sealer  *Sealer // nil when no system secret was given
 
 	// ready is set once the database has answered and the schema was found
 	// current; readiness reports the last known state.
@@ -96,6 +101,11 @@ func Open(o Options) (*Store, error) {
 	}
 	defaults(&o)
 	s := &Store{dialect: dialect, log: o.Logger}
+	if len(o.Secrets) > 0 {
+		if s.sealer, err = NewSealer(o.Secrets); err != nil {
+			return nil, err
+		}
+	}
 	gcfg := &gorm.Config{
 		TranslateError: true,
 		// GORM's own clock is local time; every time we store is set by us in UTC.
@@ -190,6 +200,10 @@ func sqliteDSN(raw string) (string, error) {
 	q.Set("_time_format", "sqlite")
 	return "file:" + path + "?" + q.Encode(), nil
 }
+
+// Sealer returns the at-rest cipher, or nil when the store was opened without system
+// secrets.
+func (s *Store) Sealer() *Sealer { return s.sealer }
 
 // Dialect returns the database dialect.
 func (s *Store) Dialect() Dialect { return s.dialect }

@@ -70,7 +70,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		MaxOpenConns: c.Database.MaxOpenConns, MaxIdleConns: c.Database.MaxIdleConns,
 		ConnMaxIdleTime: c.Database.ConnMaxIdleTime, ConnMaxLifetime: c.Database.ConnMaxLifetime,
 		ConnectTimeout: c.Database.ConnectTimeout, StatementTimeout: c.Database.StatementTimeout,
-		Logger: log,
+		Secrets: c.Secrets.System, Logger: log,
 	})
 	if err != nil {
 		return err

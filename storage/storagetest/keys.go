@@ -1,0 +1,6 @@
+package storagetest
+
+// keyCases covers signing keys.
+func keyCases() []Case {
+	return []Case{}
+}
