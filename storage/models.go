@@ -67,5 +67,8 @@ type Account struct {
 
 // models lists every GORM model, in dependency order, for AutoMigrate.
 func models() []any {
-	return []any{&User{}, &BrowserSession{}, &Account{}}
+	m := []any{&User{}, &BrowserSession{}, &Account{}}
+	m = append(m, protocolModels()...)
+	m = append(m, keyModels()...)
+	return m
 }

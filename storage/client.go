@@ -1,0 +1,93 @@
+package storage
+
+import (
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// StringList is a list of strings stored as a JSON array in a text column, the same
+// on every dialect.
+type StringList []string
+
+// Value implements driver.Valuer.
+func (l StringList) Value() (driver.Value, error) {
+	if l == nil {
+		l = StringList{}
+	}
+	b, err := json.Marshal([]string(l))
+	return string(b), err
+}
+
+// Scan implements sql.Scanner.
+func (l *StringList) Scan(v any) error {
+	var b []byte
+	switch x := v.(type) {
+	case nil:
+		*l = nil
+		return nil
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = x
+	default:
+		return errors.New("string list: unsupported column type")
+	}
+	return json.Unmarshal(b, (*[]string)(l))
+}
+
+// Has reports whether the list contains s.
+func (l StringList) Has(s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Client is a registered application. Its secret is stored only as a keyed hash
+// (see Sealer.HashClientSecret).
+type Client struct {
+	ID                      string     `gorm:"primaryKey"`
+	Name                    string     `gorm:"not null;default:''"`
+	SecretHash              string     `gorm:"not null;default:''"`
+	RedirectURIs            StringList `gorm:"column:redirect_uris;type:text;not null"`
+	PostLogoutRedirectURIs  StringList `gorm:"column:post_logout_redirect_uris;type:text;not null"`
+	GrantTypes              StringList `gorm:"type:text;not null"`
+	ResponseTypes           StringList `gorm:"type:text;not null"`
+	ResponseModes           StringList `gorm:"type:text;not null"`
+	Scopes                  StringList `gorm:"type:text;not null"`
+	Audience                StringList `gorm:"type:text;not null"`
+	TokenEndpointAuthMethod string     `gorm:"not null;default:'client_secret_basic'"`
+	// TokenEndpointAuthSigningAlg is the alg private_key_jwt assertions must use.
+	TokenEndpointAuthSigningAlg string `gorm:"not null;default:''"`
+	Public                      bool   `gorm:"not null;default:false"`
+	// ApplicationType is "web" or "native"; only native clients get the RFC 8252
+	// loopback port exception when redirect URIs are matched.
+	ApplicationType string `gorm:"not null;default:'web'"`
+	// JWKS is an inline JSON Web Key Set (public keys) for private_key_jwt;
+	// JWKSURI points to one instead.
+	JWKS    string `gorm:"column:jwks;type:text;not null;default:''"`
+	JWKSURI string `gorm:"column:jwks_uri;not null;default:''"`
+	// IDTokenSignedResponseAlg is RS256 (default) or ES256.
+	IDTokenSignedResponseAlg string `gorm:"column:id_token_signed_response_alg;not null;default:''"`
+	// AccessTokenFormat is "opaque", "jwt" (RFC 9068), or "" for the server default.
+	AccessTokenFormat string `gorm:"not null;default:''"`
+	// Lifespan overrides; zero means the server default.
+	AccessTokenLifespan       time.Duration `gorm:"not null;default:0"`
+	RefreshTokenLifespan      time.Duration `gorm:"not null;default:0"`
+	IDTokenLifespan           time.Duration `gorm:"column:id_token_lifespan;not null;default:0"`
+	AuthorizationCodeLifespan time.Duration `gorm:"not null;default:0"`
+	// AlwaysIssueRefreshToken issues refresh tokens without offline_access.
+	AlwaysIssueRefreshToken bool `gorm:"not null;default:false"`
+	// FirstParty clients may skip the consent page.
+	FirstParty bool      `gorm:"not null;default:false"`
+	ClientURI  string    `gorm:"not null;default:''"`
+	LogoURI    string    `gorm:"not null;default:''"`
+	PolicyURI  string    `gorm:"not null;default:''"`
+	TOSURI     string    `gorm:"column:tos_uri;not null;default:''"`
+	CreatedAt  time.Time `gorm:"not null"`
+	UpdatedAt  time.Time `gorm:"not null"`
+}

@@ -1,0 +1,6 @@
+package storage
+
+// keyModels lists the signing-key models.
+func keyModels() []any {
+	return []any{}
+}
