@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -156,4 +157,69 @@ func ensureDir(dir string) error {
 		return fmt.Errorf("create data directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// openStore prepares the configured store (the embedded SQLite file by default),
+// creating the data directory and the embedded default's system secret if needed.
+// It does not wait for the database; callers that serve use WaitReady.
+func openStore(c config.Config, log *slog.Logger) (*storage.Store, error) {
+	if c.Embedded() {
+		if err := ensureDir(c.DataDir); err != nil {
+			return nil, err
+		}
+		if len(c.Secrets.System) == 0 {
+			secret, err := loadOrCreateSecret(filepath.Join(c.DataDir, "system.secret"))
+			if err != nil {
+				return nil, err
+			}
+			c.Secrets.System = []string{secret}
+		}
+	}
+	return storage.Open(storage.Options{
+		URL: databaseURL(c), Pooler: storage.PoolerMode(c.Database.Pooler),
+		MaxOpenConns: c.Database.MaxOpenConns, MaxIdleConns: c.Database.MaxIdleConns,
+		ConnMaxIdleTime: c.Database.ConnMaxIdleTime, ConnMaxLifetime: c.Database.ConnMaxLifetime,
+		ConnectTimeout: c.Database.ConnectTimeout, StatementTimeout: c.Database.StatementTimeout,
+		Secrets: c.Secrets.System, Logger: log,
+	})
+}
+
+// openReadyStore opens the store for a one-shot command (clients, users, keys…):
+// it waits for the database and refuses a schema with pending migrations.
+func (e *env) openReadyStore(cmd *cobra.Command) (*storage.Store, config.Config, error) {
+	c, err := e.loadConfig(cmd)
+	if err != nil {
+		return nil, c, err
+	}
+	if err := c.ValidateServe(); err != nil {
+		return nil, c, err
+	}
+	log := newLogger(c, e.stderr)
+	store, err := openStore(c, log)
+	if err != nil {
+		return nil, c, err
+	}
+	ctx := cmd.Context()
+	if err := store.WaitReady(ctx, c.Database.ConnectRetry); err != nil {
+		store.Close()
+		x := storage.ExplainError(err)
+		return nil, c, fmt.Errorf("database unreachable: %s\n  fix: %s", x.Cause, x.Fix)
+	}
+	if c.Embedded() {
+		m, err := store.Migrator()
+		if err == nil {
+			_, err = m.Up(ctx)
+		}
+		if err != nil {
+			store.Close()
+			return nil, c, err
+		}
+	} else if pending, err := store.PendingMigrations(ctx); err != nil || len(pending) > 0 {
+		store.Close()
+		if err != nil {
+			return nil, c, err
+		}
+		return nil, c, fmt.Errorf("%d migration(s) pending (%v): run `gatehouse migrate up` first", len(pending), pending)
+	}
+	return store, c, nil
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -52,26 +51,7 @@ refuses to start while migrations are pending, unless --migrate is given.`,
 // serve runs the HTTP server until ctx ends, then drains it within the grace time.
 func serve(ctx context.Context, e *env, c config.Config) error {
 	log := newLogger(c, e.stderr)
-	if c.Embedded() {
-		if err := ensureDir(c.DataDir); err != nil {
-			return err
-		}
-		if len(c.Secrets.System) == 0 {
-			secret, err := loadOrCreateSecret(filepath.Join(c.DataDir, "system.secret"))
-			if err != nil {
-				return err
-			}
-			c.Secrets.System = []string{secret}
-		}
-	}
-	dbURL := databaseURL(c)
-	store, err := storage.Open(storage.Options{
-		URL: dbURL, Pooler: storage.PoolerMode(c.Database.Pooler),
-		MaxOpenConns: c.Database.MaxOpenConns, MaxIdleConns: c.Database.MaxIdleConns,
-		ConnMaxIdleTime: c.Database.ConnMaxIdleTime, ConnMaxLifetime: c.Database.ConnMaxLifetime,
-		ConnectTimeout: c.Database.ConnectTimeout, StatementTimeout: c.Database.StatementTimeout,
-		Secrets: c.Secrets.System, Logger: log,
-	})
+	store, err := openStore(c, log)
 	if err != nil {
 		return err
 	}
@@ -102,7 +82,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "issuer", c.Issuer, "database", storage.Describe(dbURL), "dialect", string(store.Dialect()), "pooled", store.Pooled())
+	log.Info("listening", "addr", ln.Addr().String(), "issuer", c.Issuer, "database", storage.Describe(databaseURL(c)), "dialect", string(store.Dialect()), "pooled", store.Pooled())
 
 	if err := prepareDatabase(ctx, log, c, store); err != nil {
 		shutdown(srv, log, 0)
