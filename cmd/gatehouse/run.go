@@ -161,8 +161,9 @@ func ensureDir(dir string) error {
 
 // openStore prepares the configured store (the embedded SQLite file by default),
 // creating the data directory and the embedded default's system secret if needed.
-// It does not wait for the database; callers that serve use WaitReady.
-func openStore(c config.Config, log *slog.Logger) (*storage.Store, error) {
+// A generated secret is written back into c. It does not wait for the database;
+// callers that serve use WaitReady.
+func openStore(c *config.Config, log *slog.Logger) (*storage.Store, error) {
 	if c.Embedded() {
 		if err := ensureDir(c.DataDir); err != nil {
 			return nil, err
@@ -176,7 +177,7 @@ func openStore(c config.Config, log *slog.Logger) (*storage.Store, error) {
 		}
 	}
 	return storage.Open(storage.Options{
-		URL: databaseURL(c), Pooler: storage.PoolerMode(c.Database.Pooler),
+		URL: databaseURL(*c), Pooler: storage.PoolerMode(c.Database.Pooler),
 		MaxOpenConns: c.Database.MaxOpenConns, MaxIdleConns: c.Database.MaxIdleConns,
 		ConnMaxIdleTime: c.Database.ConnMaxIdleTime, ConnMaxLifetime: c.Database.ConnMaxLifetime,
 		ConnectTimeout: c.Database.ConnectTimeout, StatementTimeout: c.Database.StatementTimeout,
@@ -195,7 +196,7 @@ func (e *env) openReadyStore(cmd *cobra.Command) (*storage.Store, config.Config,
 		return nil, c, err
 	}
 	log := newLogger(c, e.stderr)
-	store, err := openStore(c, log)
+	store, err := openStore(&c, log)
 	if err != nil {
 		return nil, c, err
 	}

@@ -51,7 +51,7 @@ refuses to start while migrations are pending, unless --migrate is given.`,
 // serve runs the HTTP server until ctx ends, then drains it within the grace time.
 func serve(ctx context.Context, e *env, c config.Config) error {
 	log := newLogger(c, e.stderr)
-	store, err := openStore(c, log)
+	store, err := openStore(&c, log)
 	if err != nil {
 		return err
 	}
