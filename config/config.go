@@ -24,9 +24,43 @@ type Config struct {
 	// ShutdownGrace bounds how long in-flight requests may run after SIGTERM.
 	ShutdownGrace time.Duration `koanf:"shutdown_grace"`
 
-	Database Database `koanf:"database"`
-	Secrets  Secrets  `koanf:"secrets"`
-	Log      Log      `koanf:"log"`
+	Database Database    `koanf:"database"`
+	Secrets  Secrets     `koanf:"secrets"`
+	Log      Log         `koanf:"log"`
+	OAuth    OAuth       `koanf:"oauth"`
+	Keys     SigningKeys `koanf:"keys"`
+	Janitor  Janitor     `koanf:"janitor"`
+}
+
+// OAuth holds the protocol settings.
+type OAuth struct {
+	AccessTokenLifespan   time.Duration `koanf:"access_token_lifespan"`
+	RefreshTokenLifespan  time.Duration `koanf:"refresh_token_lifespan"`
+	IDTokenLifespan       time.Duration `koanf:"id_token_lifespan"`
+	AuthorizeCodeLifespan time.Duration `koanf:"authorize_code_lifespan"`
+	PARLifespan           time.Duration `koanf:"par_lifespan"`
+	// RefreshTokenGracePeriod lets a just-rotated refresh token be used again for
+	// this long (for clients that race their own refreshes). 0 means never.
+	RefreshTokenGracePeriod time.Duration `koanf:"refresh_token_grace_period"`
+	// EnforcePKCE requires PKCE of every client, not only public ones.
+	EnforcePKCE bool `koanf:"enforce_pkce"`
+	// JWTAccessTokens issues RFC 9068 JWT access tokens to clients that do not
+	// choose; JWTAccessTokenAlg signs them (RS256 or ES256).
+	JWTAccessTokens   bool   `koanf:"jwt_access_tokens"`
+	JWTAccessTokenAlg string `koanf:"jwt_access_token_alg"`
+}
+
+// SigningKeys configures signing keys.
+type SigningKeys struct {
+	// RefreshInterval bounds how long a key rotated on one instance takes to be
+	// served by every other.
+	RefreshInterval time.Duration `koanf:"refresh_interval"`
+}
+
+// Janitor configures the background deletion of expired codes, tokens and sessions.
+type Janitor struct {
+	Interval  time.Duration `koanf:"interval"`   // 0 turns the background sweeper off
+	BatchSize int           `koanf:"batch_size"` // rows per DELETE, to keep locks short
 }
 
 // Database says where the data lives and how connections behave.
@@ -90,6 +124,16 @@ func Default() Config {
 			StatementTimeout: 15 * time.Second,
 		},
 		Log: Log{Level: "info", Format: "json"},
+		OAuth: OAuth{
+			AccessTokenLifespan:   time.Hour,
+			RefreshTokenLifespan:  30 * 24 * time.Hour,
+			IDTokenLifespan:       time.Hour,
+			AuthorizeCodeLifespan: 5 * time.Minute,
+			PARLifespan:           90 * time.Second,
+			JWTAccessTokenAlg:     "RS256",
+		},
+		Keys:    SigningKeys{RefreshInterval: time.Minute},
+		Janitor: Janitor{Interval: 10 * time.Minute, BatchSize: 1000},
 	}
 }
 
@@ -199,6 +243,33 @@ func (c Config) Validate() error {
 	case "json", "text":
 	default:
 		add(`log.format: want "json" or "text", got %q`, c.Log.Format)
+	}
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"oauth.access_token_lifespan", c.OAuth.AccessTokenLifespan},
+		{"oauth.refresh_token_lifespan", c.OAuth.RefreshTokenLifespan},
+		{"oauth.id_token_lifespan", c.OAuth.IDTokenLifespan},
+		{"oauth.authorize_code_lifespan", c.OAuth.AuthorizeCodeLifespan},
+		{"oauth.par_lifespan", c.OAuth.PARLifespan},
+		{"keys.refresh_interval", c.Keys.RefreshInterval},
+	} {
+		if d.val <= 0 {
+			add("%s: want a positive duration such as 1h, got %s", d.key, d.val)
+		}
+	}
+	if c.OAuth.RefreshTokenGracePeriod < 0 || c.OAuth.RefreshTokenGracePeriod > 5*time.Minute {
+		add("oauth.refresh_token_grace_period: want 0 to 5m, got %s", c.OAuth.RefreshTokenGracePeriod)
+	}
+	if c.OAuth.JWTAccessTokenAlg != "RS256" && c.OAuth.JWTAccessTokenAlg != "ES256" {
+		add(`oauth.jwt_access_token_alg: want "RS256" or "ES256", got %q`, c.OAuth.JWTAccessTokenAlg)
+	}
+	if c.Janitor.Interval < 0 {
+		add("janitor.interval: want a duration of zero (off) or more such as 10m, got %s", c.Janitor.Interval)
+	}
+	if c.Janitor.BatchSize < 1 || c.Janitor.BatchSize > 100000 {
+		add("janitor.batch_size: want 1 to 100000, got %d", c.Janitor.BatchSize)
 	}
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}

@@ -41,6 +41,18 @@ var Keys = []Key{
 	{Path: "secrets.system", Env: []string{"GATEHOUSE_SECRETS_SYSTEM"}, List: true},
 	{Path: "log.level", Env: []string{"GATEHOUSE_LOG_LEVEL"}},
 	{Path: "log.format", Env: []string{"GATEHOUSE_LOG_FORMAT"}},
+	{Path: "oauth.access_token_lifespan", Env: []string{"GATEHOUSE_OAUTH_ACCESS_TOKEN_LIFESPAN"}},
+	{Path: "oauth.refresh_token_lifespan", Env: []string{"GATEHOUSE_OAUTH_REFRESH_TOKEN_LIFESPAN"}},
+	{Path: "oauth.id_token_lifespan", Env: []string{"GATEHOUSE_OAUTH_ID_TOKEN_LIFESPAN"}},
+	{Path: "oauth.authorize_code_lifespan", Env: []string{"GATEHOUSE_OAUTH_AUTHORIZE_CODE_LIFESPAN"}},
+	{Path: "oauth.par_lifespan", Env: []string{"GATEHOUSE_OAUTH_PAR_LIFESPAN"}},
+	{Path: "oauth.refresh_token_grace_period", Env: []string{"GATEHOUSE_OAUTH_REFRESH_TOKEN_GRACE_PERIOD"}},
+	{Path: "oauth.enforce_pkce", Env: []string{"GATEHOUSE_OAUTH_ENFORCE_PKCE"}},
+	{Path: "oauth.jwt_access_tokens", Env: []string{"GATEHOUSE_OAUTH_JWT_ACCESS_TOKENS"}},
+	{Path: "oauth.jwt_access_token_alg", Env: []string{"GATEHOUSE_OAUTH_JWT_ACCESS_TOKEN_ALG"}},
+	{Path: "keys.refresh_interval", Env: []string{"GATEHOUSE_KEYS_REFRESH_INTERVAL"}},
+	{Path: "janitor.interval", Env: []string{"GATEHOUSE_JANITOR_INTERVAL"}},
+	{Path: "janitor.batch_size", Env: []string{"GATEHOUSE_JANITOR_BATCH_SIZE"}},
 }
 
 // Load builds the configuration: Default, then the YAML file at path (if path is not

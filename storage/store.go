@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -59,6 +61,15 @@ type Options struct {
 
 	// Logger receives slow-query and error logs; nil discards them.
 	Logger *slog.Logger
+
+	// RefreshTokenGracePeriod keeps a rotated refresh token usable for this long
+	// after its first use, so a client that lost the response can retry. Zero (the
+	// default) means none: a rotated token is refused at once.
+	RefreshTokenGracePeriod time.Duration
+	// NewSession makes the empty fosite session that PAR requests are decoded
+	// into (and any record read without a session prototype); nil means
+	// openid.NewDefaultSession.
+	NewSession func() fosite.Session
 }
 
 // Store reads and writes every Gatehouse record. It is safe for concurrent use.
@@ -68,8 +79,12 @@ type Store struct {
 	sqlDB   *sql.DB
 	dialect Dialect
 	pooled  bool
+	maxIdle int // the pool's idle limit, restored after dropIdle
 	log     *slog.Logger
 	sealer  *Sealer // nil when no system secret was given
+
+	refreshGrace time.Duration
+	newSession   func() fosite.Session
 
 	// ready is set once the database has answered and the schema was found
 	// current; readiness reports the last known state.
@@ -100,7 +115,10 @@ func Open(o Options) (*Store, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	defaults(&o)
-	s := &Store{dialect: dialect, log: o.Logger}
+	s := &Store{dialect: dialect, log: o.Logger, refreshGrace: o.RefreshTokenGracePeriod, newSession: o.NewSession}
+	if s.newSession == nil {
+		s.newSession = func() fosite.Session { return openid.NewDefaultSession() }
+	}
 	if len(o.Secrets) > 0 {
 		if s.sealer, err = NewSealer(o.Secrets); err != nil {
 			return nil, err
@@ -112,6 +130,9 @@ func Open(o Options) (*Store, error) {
 		NowFunc:                                  func() time.Time { return time.Now().UTC() },
 		Logger:                                   newGormLogger(o.Logger),
 		DisableForeignKeyConstraintWhenMigrating: false,
+		// Open must not need the database: serve listens first and WaitReady rides
+		// out a database that is still starting (a Neon compute waking from zero).
+		DisableAutomaticPing: true,
 	}
 	switch dialect {
 	case Postgres:
@@ -143,6 +164,7 @@ func Open(o Options) (*Store, error) {
 	}
 	s.sqlDB.SetMaxOpenConns(o.MaxOpenConns)
 	s.sqlDB.SetMaxIdleConns(o.MaxIdleConns)
+	s.maxIdle = o.MaxIdleConns
 	s.sqlDB.SetConnMaxIdleTime(o.ConnMaxIdleTime)
 	s.sqlDB.SetConnMaxLifetime(o.ConnMaxLifetime)
 	s.setState("waiting for database")
@@ -197,7 +219,10 @@ func sqliteDSN(raw string) (string, error) {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
-	q.Set("_time_format", "sqlite")
+	// No _time_format: the driver's default ("2006-01-02 15:04:05.999999999-07:00")
+	// is what "sqlite" names, and glebarez/go-sqlite v1.21 stops reading parameters
+	// after _time_format, which silently dropped _txlock.
+	q.Del("_time_format")
 	return "file:" + path + "?" + q.Encode(), nil
 }
 
@@ -247,9 +272,14 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	if inTx(ctx) {
 		return ctx, errors.New("begin transaction: already in one")
 	}
-	tx := s.db.WithContext(ctx).Begin()
-	if tx.Error != nil {
-		return ctx, fmt.Errorf("begin transaction: %w", tx.Error)
+	// BEGIN runs nothing, so it is always safe to send again on a new connection.
+	var tx *gorm.DB
+	err := s.withRetry(ctx, true, func() error {
+		tx = s.db.WithContext(ctx).Begin()
+		return tx.Error
+	})
+	if err != nil {
+		return ctx, fmt.Errorf("begin transaction: %w", err)
 	}
 	return context.WithValue(ctx, txKey{}, tx), nil
 }

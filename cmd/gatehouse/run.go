@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -57,6 +58,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		serveCommand(e),
 		migrateCommand(e),
 		dbCommand(e),
+		clientsCommand(e),
+		keysCommand(e),
+		janitorCommand(e),
 		versionCommand(e),
 	)
 	err := root.ExecuteContext(ctx)
@@ -182,6 +186,8 @@ func openStore(c *config.Config, log *slog.Logger) (*storage.Store, error) {
 		ConnMaxIdleTime: c.Database.ConnMaxIdleTime, ConnMaxLifetime: c.Database.ConnMaxLifetime,
 		ConnectTimeout: c.Database.ConnectTimeout, StatementTimeout: c.Database.StatementTimeout,
 		Secrets: c.Secrets.System, Logger: log,
+		RefreshTokenGracePeriod: c.OAuth.RefreshTokenGracePeriod,
+		NewSession:              oauth.SessionFactory(),
 	})
 }
 

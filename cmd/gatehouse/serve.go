@@ -11,9 +11,12 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/server"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/spf13/cobra"
@@ -63,11 +66,24 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
+	km := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, MaxTokenLifetime: oauthConfig(c).MaxTokenLifetime(), Log: log})
+	oh, err := oauth.New(oauthConfig(c), oauth.Deps{Store: store, Keys: km, Log: log})
+	if err != nil {
+		return err
+	}
+	var keysLoaded atomic.Bool
 	handler := server.NewServer(server.Deps{
 		Log:   log,
 		HTTPS: strings.HasPrefix(c.Issuer, "https://"),
+		OAuth: oh,
 		Ready: func(ctx context.Context) (bool, map[string]string) {
 			r := store.CheckReady(ctx)
+			if keysLoaded.Load() {
+				r.Checks["keys"] = "ok"
+			} else {
+				r.Ready = false
+				r.Checks["keys"] = "signing keys not loaded yet"
+			}
 			return r.Ready, r.Checks
 		},
 	})
@@ -88,7 +104,18 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		shutdown(srv, log, 0)
 		return err
 	}
-	log.Info("ready", "addr", ln.Addr().String())
+	if ctx.Err() == nil {
+		if err := km.EnsureKeys(ctx); err != nil {
+			shutdown(srv, log, 0)
+			return fmt.Errorf("signing keys: %w", err)
+		}
+		keysLoaded.Store(true)
+		go km.Run(ctx)
+		if c.Janitor.Interval > 0 {
+			go runJanitor(ctx, log, store, km, c.Janitor)
+		}
+		log.Info("ready", "addr", ln.Addr().String())
+	}
 
 	select {
 	case err := <-serveErr:
@@ -177,4 +204,20 @@ func loadOrCreateSecret(path string) (string, error) {
 		return "", fmt.Errorf("write system secret: %w", err)
 	}
 	return s, nil
+}
+
+// oauthConfig maps the configuration onto the protocol layer's.
+func oauthConfig(c config.Config) oauth.Config {
+	return oauth.Config{
+		Issuer:                c.Issuer,
+		Secrets:               c.Secrets.System,
+		AccessTokenLifespan:   c.OAuth.AccessTokenLifespan,
+		RefreshTokenLifespan:  c.OAuth.RefreshTokenLifespan,
+		IDTokenLifespan:       c.OAuth.IDTokenLifespan,
+		AuthorizeCodeLifespan: c.OAuth.AuthorizeCodeLifespan,
+		PARLifespan:           c.OAuth.PARLifespan,
+		EnforcePKCE:           c.OAuth.EnforcePKCE,
+		JWTAccessTokens:       c.OAuth.JWTAccessTokens,
+		JWTAccessTokenAlg:     c.OAuth.JWTAccessTokenAlg,
+	}
 }

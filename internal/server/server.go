@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+
+	"github.com/gatehouse-id/gatehouse/internal/oauth"
 )
 
 // ReadinessFunc reports whether the server can serve requests, and the state of each
@@ -16,6 +18,8 @@ type ReadinessFunc func(ctx context.Context) (ready bool, checks map[string]stri
 type Deps struct {
 	Log   *slog.Logger
 	Ready ReadinessFunc
+	// OAuth serves the protocol endpoints; nil leaves them out (health-only).
+	OAuth *oauth.Handler
 	// HTTPS adds Strict-Transport-Security to responses.
 	HTTPS bool
 	// MaxBodyBytes bounds request bodies; zero means 1 MiB.
@@ -32,7 +36,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	r := mux.NewRouter()
 	h := &health{ready: d.Ready, log: d.Log}
-	addRoutes(r, h)
+	addRoutes(r, h, d.OAuth)
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
 

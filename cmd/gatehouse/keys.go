@@ -1,0 +1,164 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/spf13/cobra"
+)
+
+func keysCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "List and rotate the keys that sign ID tokens and JWT access tokens",
+		Long: `List and rotate the token signing keys. Gatehouse keeps one active RS256 and one
+active ES256 key, created on first start and stored encrypted with the system secret.
+Rotation makes a new key active; the old one stays in the JWKS until every token it
+signed has expired, then leaves it. Running servers pick up a rotation within their
+key refresh interval (60 s) without a restart.`,
+	}
+	cmd.PersistentFlags().String("data-dir", config.Default().DataDir, "directory of the embedded SQLite database and generated secrets")
+	cmd.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List signing keys, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			output, err := keysOutputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			store, c, err := e.openReadyStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			m := keys.New(store, keys.Options{Log: newLogger(c, e.stderr)})
+			infos, err := m.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeKeysJSON(e.stdout, infos)
+			}
+			return writeKeyTable(e.stdout, infos)
+		},
+	}
+
+	var alg string
+	var maxTokenLifetime time.Duration
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Make a new signing key active and retire the old one",
+		Long: `Make a new signing key active for each chosen algorithm and retire the previous
+one. The retired key stays published in the JWKS for --max-token-lifetime (the
+longest lifetime of any ID token or JWT access token you issue; default 24h) plus one
+refresh interval (60 s), so that every token it signed can still be verified; set
+the flag to your longest token lifetime if it is longer. Retired keys whose time has
+passed are deleted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			output, err := keysOutputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			algs, err := keysToRotate(alg)
+			if err != nil {
+				return err
+			}
+			if maxTokenLifetime <= 0 {
+				return &exitError{code: 2, err: fmt.Errorf("--max-token-lifetime: want a positive duration such as 24h, got %s", maxTokenLifetime)}
+			}
+			store, c, err := e.openReadyStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			m := keys.New(store, keys.Options{MaxTokenLifetime: maxTokenLifetime, Log: newLogger(c, e.stderr)})
+			ctx := cmd.Context()
+			var rotated []keys.Info
+			for _, a := range algs {
+				info, err := m.Rotate(ctx, a)
+				if err != nil {
+					return err
+				}
+				rotated = append(rotated, info)
+			}
+			if _, err := m.Prune(ctx); err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeKeysJSON(e.stdout, rotated)
+			}
+			for _, info := range rotated {
+				fmt.Fprintf(e.stdout, "rotated %s: new active key %s\n", info.Alg, info.KID)
+			}
+			infos, err := m.List(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout)
+			return writeKeyTable(e.stdout, infos)
+		},
+	}
+	rotate.Flags().StringVar(&alg, "alg", "all", "algorithm to rotate: RS256, ES256 or all")
+	rotate.Flags().DurationVar(&maxTokenLifetime, "max-token-lifetime", 24*time.Hour, "longest lifetime of a token signed by the old key; it stays published this long (plus 60 s)")
+
+	cmd.AddCommand(list, rotate)
+	return cmd
+}
+
+// keysOutputFormat returns the -o value, refusing anything but table and json.
+func keysOutputFormat(cmd *cobra.Command) (string, error) {
+	o, err := cmd.Flags().GetString("output")
+	if err != nil {
+		return "", err
+	}
+	switch o {
+	case "table", "json":
+		return o, nil
+	}
+	return "", &exitError{code: 2, err: fmt.Errorf("-o/--output: want table or json, got %q", o)}
+}
+
+// keysToRotate turns --alg into the algorithms to rotate.
+func keysToRotate(alg string) ([]string, error) {
+	if strings.EqualFold(alg, "all") {
+		return keys.Algorithms(), nil
+	}
+	for _, a := range keys.Algorithms() {
+		if strings.EqualFold(alg, a) {
+			return []string{a}, nil
+		}
+	}
+	return nil, &exitError{code: 2, err: fmt.Errorf("--alg: want %s or all, got %q", strings.Join(keys.Algorithms(), ", "), alg)}
+}
+
+func writeKeysJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeKeyTable(w io.Writer, infos []keys.Info) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tPUBLISHED UNTIL")
+	for _, k := range infos {
+		until := "-"
+		if k.PublishUntil != nil {
+			until = k.PublishUntil.UTC().Format(time.RFC3339)
+			if !k.Published {
+				until += " (unpublished)"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, k.CreatedAt.UTC().Format(time.RFC3339), until)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,14 @@
+// Package keys owns Gatehouse's signing keys: it generates them (RS256 with RSA
+// 2048, ES256 with P-256), stores them through storage with the private key sealed
+// by the system secret, rotates them, and publishes the public halves as a JSON Web
+// Key Set (RFC 7517).
+//
+// A Manager serves signing and verification from an in-memory snapshot, so issuing
+// a token costs no database round trip. Every instance reloads the snapshot each
+// RefreshInterval (Run), so a key rotated on one instance is used by all within
+// that bound. A retired key stays published until every token it may have signed
+// has expired, then leaves the JWKS.
+//
+// It serves no routes itself: internal/oauth serves /.well-known/jwks.json from
+// Manager.JWKS, and cmd/gatehouse offers `gatehouse keys list|rotate`.
+package keys

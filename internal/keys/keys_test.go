@@ -1,0 +1,461 @@
+package keys_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/storagetest"
+	"github.com/go-jose/go-jose/v4"
+)
+
+// backend names a database every test runs on. newDB returns the URL of a new,
+// empty database; several stores may be opened on it, as several instances would.
+type backend struct {
+	name  string
+	newDB func(t *testing.T) string
+}
+
+func backends() []backend {
+	return []backend{
+		{"SQLite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db") }},
+		{"Postgres", func(t *testing.T) string { return storagetest.NewPostgresDatabase(t) }},
+	}
+}
+
+// forEachBackend runs test on every backend with a fresh database.
+func forEachBackend(t *testing.T, test func(t *testing.T, dbURL string)) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) { test(t, b.newDB(t)) })
+	}
+}
+
+func openStore(t *testing.T, dbURL string) *storage.Store {
+	t.Helper()
+	return storagetest.OpenURL(t, dbURL, storage.PoolerNone)
+}
+
+// clock is a settable clock for one test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func (c *clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+func newManager(t *testing.T, s *storage.Store, c *clock) *keys.Manager {
+	t.Helper()
+	return keys.New(s, keys.Options{Now: c.Now, RefreshInterval: time.Minute, MaxTokenLifetime: time.Hour})
+}
+
+func mustSigner(t *testing.T, m *keys.Manager, alg string) keys.ActiveKey {
+	t.Helper()
+	k, err := m.Signer(alg)
+	if err != nil {
+		t.Fatalf("Signer(%s): %v", alg, err)
+	}
+	return k
+}
+
+// jwksKIDs returns the kids in the manager's JWKS, in order.
+func jwksKIDs(t *testing.T, m *keys.Manager) []string {
+	t.Helper()
+	body, _, err := m.JWKS()
+	if err != nil {
+		t.Fatalf("JWKS: %v", err)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		t.Fatalf("JWKS is not a JWK Set: %v\n%s", err, body)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		kids = append(kids, k.KeyID)
+	}
+	return kids
+}
+
+func TestJWKSHasPublicMembersOnly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		m := newManager(t, openStore(t, dbURL), newClock())
+		if err := m.EnsureKeys(t.Context()); err != nil {
+			t.Fatalf("EnsureKeys: %v", err)
+		}
+		body, etag, err := m.JWKS()
+		if err != nil {
+			t.Fatalf("JWKS: %v", err)
+		}
+		var doc struct {
+			Keys []map[string]any `json:"keys"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatalf("JWKS: %v\n%s", err, body)
+		}
+		if len(doc.Keys) != 2 {
+			t.Fatalf("JWKS has %d keys, want 2 (RS256 and ES256):\n%s", len(doc.Keys), body)
+		}
+		wantKty := map[string]string{keys.RS256: "RSA", keys.ES256: "EC"}
+		var algs []string
+		for _, k := range doc.Keys {
+			for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"} {
+				if _, ok := k[private]; ok {
+					t.Errorf("JWKS key %v has private member %q", k["kid"], private)
+				}
+			}
+			kid, _ := k["kid"].(string)
+			alg, _ := k["alg"].(string)
+			if kid == "" || k["use"] != "sig" || k["kty"] != wantKty[alg] {
+				t.Errorf("JWKS key = kid %q alg %q use %v kty %v; want a kid, use sig and the kty of the alg", kid, alg, k["use"], k["kty"])
+			}
+			algs = append(algs, alg)
+		}
+		if !slices.Equal(algs, []string{keys.RS256, keys.ES256}) {
+			t.Errorf("JWKS algs = %v, want [RS256 ES256]", algs)
+		}
+		if len(etag) < 10 || etag[0] != '"' || etag[len(etag)-1] != '"' {
+			t.Errorf("ETag = %q, want a quoted strong validator", etag)
+		}
+		if _, again, _ := m.JWKS(); again != etag {
+			t.Errorf("ETag changed without a key change: %q then %q", etag, again)
+		}
+
+		// A second start creates nothing.
+		before := jwksKIDs(t, m)
+		if err := m.EnsureKeys(t.Context()); err != nil {
+			t.Fatalf("EnsureKeys again: %v", err)
+		}
+		if after := jwksKIDs(t, m); !slices.Equal(before, after) {
+			t.Errorf("EnsureKeys on existing keys changed the JWKS: %v → %v", before, after)
+		}
+	})
+}
+
+func TestRotationKeepsOldKeyPublishedUntilTokensExpire(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		ctx := t.Context()
+		c := newClock()
+		m := newManager(t, openStore(t, dbURL), c)
+		if err := m.EnsureKeys(ctx); err != nil {
+			t.Fatalf("EnsureKeys: %v", err)
+		}
+		old := mustSigner(t, m, keys.RS256)
+		es := mustSigner(t, m, keys.ES256)
+		_, oldETag, _ := m.JWKS()
+
+		c.Advance(time.Hour)
+		rotatedAt := c.Now()
+		info, err := m.Rotate(ctx, keys.RS256)
+		if err != nil {
+			t.Fatalf("Rotate(RS256): %v", err)
+		}
+		cur := mustSigner(t, m, keys.RS256)
+		if cur.KID != info.KID || cur.KID == old.KID {
+			t.Fatalf("Signer(RS256) after rotation = %s, want the new key %s (old %s)", cur.KID, info.KID, old.KID)
+		}
+		if got := mustSigner(t, m, keys.ES256); got.KID != es.KID {
+			t.Errorf("Signer(ES256) after an RS256 rotation = %s, want unchanged %s", got.KID, es.KID)
+		}
+		want := []string{cur.KID, es.KID, old.KID}
+		if got := jwksKIDs(t, m); !slices.Equal(got, want) {
+			t.Errorf("JWKS after rotation = %v, want %v (active keys, then the retired one)", got, want)
+		}
+		if _, etag, _ := m.JWKS(); etag == oldETag {
+			t.Error("JWKS ETag did not change with the key set")
+		}
+
+		list, err := m.List(ctx)
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		// Published for MaxTokenLifetime (1h) plus RefreshInterval (1m).
+		publishUntil := rotatedAt.Add(time.Hour + time.Minute)
+		i := slices.IndexFunc(list, func(k keys.Info) bool { return k.KID == old.KID })
+		if i < 0 || list[i].State != storage.SigningKeyRetired || !list[i].Published ||
+			list[i].PublishUntil == nil || !list[i].PublishUntil.Equal(publishUntil) {
+			t.Fatalf("List: old key = %+v, want retired, published until %v", list, publishUntil)
+		}
+
+		c.Set(publishUntil.Add(-time.Microsecond))
+		if _, err := m.PublicKey(old.KID); err != nil {
+			t.Errorf("PublicKey(old) just before PublishUntil: %v", err)
+		}
+		if got := jwksKIDs(t, m); !slices.Contains(got, old.KID) {
+			t.Errorf("JWKS just before PublishUntil = %v, want the old key still there", got)
+		}
+
+		// The JWKS drops the key at PublishUntil without waiting for a refresh.
+		c.Set(publishUntil)
+		if got := jwksKIDs(t, m); !slices.Equal(got, []string{cur.KID, es.KID}) {
+			t.Errorf("JWKS at PublishUntil = %v, want only the active keys", got)
+		}
+		if _, err := m.PublicKey(old.KID); !errors.Is(err, keys.ErrNoKey) {
+			t.Errorf("PublicKey(old) at PublishUntil error = %v, want ErrNoKey", err)
+		}
+		if err := m.Refresh(ctx); err != nil {
+			t.Fatalf("Refresh: %v", err)
+		}
+		if got := jwksKIDs(t, m); slices.Contains(got, old.KID) {
+			t.Errorf("JWKS after Refresh = %v, want the old key gone", got)
+		}
+		if n, err := m.Prune(ctx); err != nil || n != 1 {
+			t.Errorf("Prune = %d, %v; want 1 key deleted", n, err)
+		}
+	})
+}
+
+func TestRotationReachesOtherInstanceOnRefresh(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		ctx := t.Context()
+		c := newClock()
+		a := newManager(t, openStore(t, dbURL), c)
+		b := newManager(t, openStore(t, dbURL), c)
+		if err := a.EnsureKeys(ctx); err != nil {
+			t.Fatalf("a.EnsureKeys: %v", err)
+		}
+		if err := b.EnsureKeys(ctx); err != nil {
+			t.Fatalf("b.EnsureKeys: %v", err)
+		}
+		old := mustSigner(t, b, keys.ES256)
+		if got := mustSigner(t, a, keys.ES256); got.KID != old.KID {
+			t.Fatalf("two instances sign with %s and %s, want one key", got.KID, old.KID)
+		}
+
+		info, err := a.Rotate(ctx, keys.ES256)
+		if err != nil {
+			t.Fatalf("a.Rotate: %v", err)
+		}
+		if got := mustSigner(t, b, keys.ES256); got.KID != old.KID {
+			t.Errorf("b signs with %s before refreshing, want its snapshot's %s", got.KID, old.KID)
+		}
+		if err := b.Refresh(ctx); err != nil {
+			t.Fatalf("b.Refresh: %v", err)
+		}
+		if got := mustSigner(t, b, keys.ES256); got.KID != info.KID {
+			t.Errorf("b signs with %s after refreshing, want the rotated key %s", got.KID, info.KID)
+		}
+		aBody, aTag, _ := a.JWKS()
+		bBody, bTag, _ := b.JWKS()
+		if string(aBody) != string(bBody) || aTag != bTag {
+			t.Errorf("instances serve different JWKS:\n%s (%s)\n%s (%s)", aBody, aTag, bBody, bTag)
+		}
+	})
+}
+
+func TestRunRefreshesPeriodically(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		ctx := t.Context()
+		c := newClock()
+		a := newManager(t, openStore(t, dbURL), c)
+		b := keys.New(openStore(t, dbURL), keys.Options{Now: c.Now, RefreshInterval: 5 * time.Millisecond})
+		if err := a.EnsureKeys(ctx); err != nil {
+			t.Fatalf("a.EnsureKeys: %v", err)
+		}
+		if err := b.Refresh(ctx); err != nil {
+			t.Fatalf("b.Refresh: %v", err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { b.Run(runCtx); close(done) }()
+		defer func() { stop(); <-done }()
+
+		info, err := a.Rotate(ctx, keys.RS256)
+		if err != nil {
+			t.Fatalf("a.Rotate: %v", err)
+		}
+		deadline := time.After(10 * time.Second)
+		poll := time.NewTicker(5 * time.Millisecond)
+		defer poll.Stop()
+		for mustSigner(t, b, keys.RS256).KID != info.KID {
+			select {
+			case <-deadline:
+				t.Fatalf("b still signs with the old key 10 s after a rotation, with a 5 ms refresh interval")
+			case <-poll.C:
+			}
+		}
+	})
+}
+
+func TestEnsureKeysConcurrentStartCreatesOneKeyPerAlg(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		c := newClock()
+		const instances = 4
+		ms := make([]*keys.Manager, instances)
+		for i := range ms {
+			ms[i] = newManager(t, openStore(t, dbURL), c)
+		}
+		errs := make([]error, instances)
+		var wg sync.WaitGroup
+		for i, m := range ms {
+			wg.Go(func() { errs[i] = m.EnsureKeys(t.Context()) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("EnsureKeys on instance %d: %v", i, err)
+			}
+		}
+		list, err := ms[0].List(t.Context())
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		for _, alg := range keys.Algorithms() {
+			n := 0
+			for _, k := range list {
+				if k.Alg == alg && k.State == storage.SigningKeyActive {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("active %s keys after %d concurrent starts = %d, want 1", alg, instances, n)
+			}
+		}
+		if len(list) != 2 {
+			t.Errorf("keys after %d concurrent starts = %d, want 2", instances, len(list))
+		}
+		for _, alg := range keys.Algorithms() {
+			want := mustSigner(t, ms[0], alg).KID
+			for i, m := range ms[1:] {
+				if got := mustSigner(t, m, alg).KID; got != want {
+					t.Errorf("instance %d signs %s with %s, instance 0 with %s", i+1, alg, got, want)
+				}
+			}
+		}
+	})
+}
+
+func TestSignedTokenVerifiesWithJWKS(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		m := newManager(t, openStore(t, dbURL), newClock())
+		if err := m.EnsureKeys(t.Context()); err != nil {
+			t.Fatalf("EnsureKeys: %v", err)
+		}
+		body, _, err := m.JWKS()
+		if err != nil {
+			t.Fatalf("JWKS: %v", err)
+		}
+		var set jose.JSONWebKeySet
+		if err := json.Unmarshal(body, &set); err != nil {
+			t.Fatalf("JWKS: %v", err)
+		}
+		for _, alg := range keys.Algorithms() {
+			t.Run(alg, func(t *testing.T) {
+				k := mustSigner(t, m, alg)
+				signer, err := jose.NewSigner(jose.SigningKey{
+					Algorithm: jose.SignatureAlgorithm(k.Alg),
+					Key:       jose.JSONWebKey{Key: k.Signer, KeyID: k.KID, Algorithm: k.Alg},
+				}, (&jose.SignerOptions{}).WithType("JWT"))
+				if err != nil {
+					t.Fatalf("NewSigner: %v", err)
+				}
+				payload := []byte(`{"iss":"https://id.example","sub":"alice"}`)
+				jws, err := signer.Sign(payload)
+				if err != nil {
+					t.Fatalf("Sign: %v", err)
+				}
+				compact, err := jws.CompactSerialize()
+				if err != nil {
+					t.Fatalf("CompactSerialize: %v", err)
+				}
+
+				parsed, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+				if err != nil {
+					t.Fatalf("ParseSigned: %v", err)
+				}
+				kid := parsed.Signatures[0].Header.KeyID
+				if kid != k.KID || parsed.Signatures[0].Header.Algorithm != alg {
+					t.Fatalf("JWS header kid %q alg %q, want %q %q", kid, parsed.Signatures[0].Header.Algorithm, k.KID, alg)
+				}
+				found := set.Key(kid)
+				if len(found) != 1 {
+					t.Fatalf("JWKS has %d keys with kid %s, want 1", len(found), kid)
+				}
+				got, err := parsed.Verify(found[0])
+				if err != nil {
+					t.Fatalf("Verify with the JWKS key: %v", err)
+				}
+				if string(got) != string(payload) {
+					t.Errorf("verified payload = %s, want %s", got, payload)
+				}
+				pub, err := m.PublicKey(kid)
+				if err != nil {
+					t.Fatalf("PublicKey(%s): %v", kid, err)
+				}
+				if _, err := parsed.Verify(pub.Key); err != nil || pub.Alg != alg {
+					t.Errorf("Verify with PublicKey(%s) (alg %s): %v", kid, pub.Alg, err)
+				}
+			})
+		}
+	})
+}
+
+func TestUnsupportedAndUnloaded(t *testing.T) {
+	s := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "gatehouse.db"))
+	m := newManager(t, s, newClock())
+	if _, err := m.Signer(keys.RS256); err == nil {
+		t.Error("Signer before any load succeeded, want an error")
+	}
+	if _, _, err := m.JWKS(); err == nil {
+		t.Error("JWKS before any load succeeded, want an error")
+	}
+	if err := m.Refresh(t.Context()); err != nil {
+		t.Fatalf("Refresh on an empty database: %v", err)
+	}
+	if _, err := m.Signer(keys.RS256); !errors.Is(err, keys.ErrNoKey) {
+		t.Errorf("Signer(RS256) with no keys error = %v, want ErrNoKey", err)
+	}
+	if body, _, err := m.JWKS(); err != nil || string(body) != `{"keys":[]}` {
+		t.Errorf("JWKS with no keys = %s, %v; want an empty set", body, err)
+	}
+	for _, alg := range []string{"HS256", "none", "rs256", ""} {
+		if _, err := m.Signer(alg); !errors.Is(err, keys.ErrUnsupportedAlg) {
+			t.Errorf("Signer(%q) error = %v, want ErrUnsupportedAlg", alg, err)
+		}
+		if _, err := m.Rotate(t.Context(), alg); !errors.Is(err, keys.ErrUnsupportedAlg) {
+			t.Errorf("Rotate(%q) error = %v, want ErrUnsupportedAlg", alg, err)
+		}
+	}
+	if _, err := m.PublicKey("nope"); !errors.Is(err, keys.ErrNoKey) {
+		t.Errorf("PublicKey(unknown) error = %v, want ErrNoKey", err)
+	}
+}
+
+// TestNoSystemSecretRefusesToStoreKeys checks that private keys are never written
+// in clear: a store opened without system secrets refuses to create them.
+func TestNoSystemSecretRefusesToStoreKeys(t *testing.T) {
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
+	openStore(t, dbURL) // migrates
+	bare, err := storage.Open(storage.Options{URL: dbURL, Pooler: storage.PoolerNone})
+	if err != nil {
+		t.Fatalf("open without secrets: %v", err)
+	}
+	t.Cleanup(func() { bare.Close() })
+	m := newManager(t, bare, newClock())
+	if err := m.EnsureKeys(t.Context()); err == nil {
+		t.Fatal("EnsureKeys on a store without system secrets succeeded, want a refusal")
+	}
+	list, err := m.List(t.Context())
+	if err != nil || len(list) != 0 {
+		t.Errorf("List after the refusal = %d keys, %v; want none stored", len(list), err)
+	}
+}

@@ -1,0 +1,291 @@
+package oauth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Authorize serves GET and POST /oauth2/authorize.
+func (h *Handler) Authorize() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if err := r.ParseForm(); err != nil {
+			h.errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the application and try again.")
+			return
+		}
+		// RFC 6749 §4.1.2.1: until client and redirect_uri are verified, errors
+		// are shown here, never sent to the redirect_uri.
+		client, redirectURI, ok := h.verifyClientAndRedirect(w, r)
+		if !ok {
+			return
+		}
+		if dup := duplicated(r.Form); dup != "" {
+			state := ""
+			if dup != "state" {
+				state = r.Form.Get("state")
+			}
+			h.redirectError(w, r, redirectURI, r.Form.Get("response_mode"), state,
+				fosite.ErrInvalidRequest.WithHintf("The parameter %q was given more than once (RFC 6749 §3.1).", dup))
+			return
+		}
+		ar, err := h.provider.NewAuthorizeRequest(ctx, r)
+		if err != nil {
+			h.authorizeError(w, r, ar, err)
+			return
+		}
+		h.authorize(w, r, client, ar)
+	})
+}
+
+// verifyClientAndRedirect finds the client and checks the redirect URI, showing the
+// error page when either is wrong. For a pushed request the redirect URI was
+// checked when it was pushed.
+func (h *Handler) verifyClientAndRedirect(w http.ResponseWriter, r *http.Request) (storage.Client, string, bool) {
+	const invalidLink = "This sign-in link is not valid. Go back to the application and try again."
+	ids := r.Form["client_id"]
+	if len(ids) != 1 || ids[0] == "" {
+		h.log.InfoContext(r.Context(), "authorize rejected", "reason", "missing or repeated client_id")
+		h.errorPage(w, r, http.StatusBadRequest, invalidLink)
+		return storage.Client{}, "", false
+	}
+	client, err := h.store.GetClientRecord(r.Context(), ids[0])
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			h.log.ErrorContext(r.Context(), "authorize: load client", "client_id", ids[0], "error", err.Error())
+			h.errorPage(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Please try again in a moment.")
+			return storage.Client{}, "", false
+		}
+		h.log.InfoContext(r.Context(), "authorize rejected", "reason", "unknown client", "client_id", ids[0])
+		h.errorPage(w, r, http.StatusBadRequest, invalidLink)
+		return storage.Client{}, "", false
+	}
+	if r.Form.Get("request_uri") != "" && len(r.Form["redirect_uri"]) == 0 {
+		return client, "", true
+	}
+	uris := r.Form["redirect_uri"]
+	requested := ""
+	if len(uris) > 1 {
+		h.errorPage(w, r, http.StatusBadRequest, invalidLink)
+		return storage.Client{}, "", false
+	}
+	if len(uris) == 1 {
+		requested = uris[0]
+	}
+	matched, ok := MatchRedirectURI(client, requested)
+	if !ok {
+		h.log.InfoContext(r.Context(), "authorize rejected", "reason", "redirect_uri not registered", "client_id", client.ID)
+		h.errorPage(w, r, http.StatusBadRequest, invalidLink)
+		return storage.Client{}, "", false
+	}
+	return client, matched, true
+}
+
+// duplicated returns the first parameter given more than once, or "".
+func duplicated(form url.Values) string {
+	for k, v := range form {
+		if len(v) > 1 {
+			return k
+		}
+	}
+	return ""
+}
+
+// authorize decides, for a request fosite found valid, whether the person must sign
+// in or consent first, and otherwise issues the code.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client storage.Client, ar fosite.AuthorizeRequester) {
+	ctx := r.Context()
+	form := ar.GetRequestForm()
+	since, denied, resumed := h.interactionSince(r.Form, client.ID, ar.GetState())
+	if resumed && denied {
+		h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user refused the request."))
+		return
+	}
+	prompts := strings.Fields(form.Get("prompt"))
+	promptNone := slices.Contains(prompts, "none")
+	if promptNone && len(prompts) > 1 {
+		h.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other prompt values."))
+		return
+	}
+	// Interaction that happened after `since` satisfies prompt=login/consent/create.
+	freshSince := func(t time.Time) bool { return resumed && !t.Before(since) }
+
+	login, err := h.interaction.CurrentLogin(r)
+	if err != nil {
+		h.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	reauth := ""
+	needLogin := login == nil
+	if login != nil {
+		switch {
+		case (slices.Contains(prompts, "login") || slices.Contains(prompts, "create")) && !freshSince(login.AuthTime):
+			needLogin, reauth = true, login.UserID
+		case form.Get("max_age") != "":
+			maxAge, err := strconv.ParseInt(form.Get("max_age"), 10, 64)
+			if err != nil || maxAge < 0 {
+				h.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer."))
+				return
+			}
+			if h.now().Sub(login.AuthTime) > time.Duration(maxAge)*time.Second && !freshSince(login.AuthTime) {
+				needLogin, reauth = true, login.UserID
+			}
+		}
+		if hint := form.Get("id_token_hint"); hint != "" && !needLogin {
+			sub, err := h.idTokenHintSubject(hint)
+			if err != nil {
+				h.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token issued by this server."))
+				return
+			}
+			if sub != login.UserID {
+				// A different user is signed in than the one the client expects.
+				if promptNone {
+					h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The signed-in user is not the one named by id_token_hint."))
+					return
+				}
+				needLogin = true
+			}
+		}
+	}
+	prompt := Prompt{
+		Client: ClientInfo{ID: client.ID, Name: client.Name, LogoURI: client.LogoURI, PolicyURI: client.PolicyURI,
+			TOSURI: client.TOSURI, ClientURI: client.ClientURI, FirstParty: client.FirstParty},
+		Scopes:    ar.GetRequestedScopes(),
+		LoginHint: form.Get("login_hint"),
+		Register:  slices.Contains(prompts, "create"),
+		ReauthFor: reauth,
+	}
+	if needLogin {
+		if promptNone {
+			h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("No user is signed in."))
+			return
+		}
+		if err := h.setInteractionURLs(r, ar, &prompt); err != nil {
+			h.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		h.interaction.SignIn(w, r, prompt)
+		return
+	}
+
+	consent, err := h.interaction.CurrentConsent(ctx, login.UserID, client.ID)
+	if err != nil {
+		h.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	covered := consent != nil && containsAll(consent.Scopes, ar.GetRequestedScopes())
+	needConsent := !client.FirstParty && !covered
+	if slices.Contains(prompts, "consent") && (consent == nil || !freshSince(consent.GrantedAt)) {
+		needConsent = true
+	}
+	if needConsent {
+		if promptNone {
+			h.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not approved this application's request."))
+			return
+		}
+		if err := h.setInteractionURLs(r, ar, &prompt); err != nil {
+			h.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		h.interaction.AskConsent(w, r, prompt)
+		return
+	}
+
+	for _, s := range ar.GetRequestedScopes() {
+		ar.GrantScope(s)
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+	session := newUserSession(h.cfg.Issuer, client.ID, *login)
+	// fosite checks prompt and max_age against the time the request was made. A
+	// request that comes back from the sign-in page was made when the detour began.
+	session.Claims.RequestedAt = ar.GetRequestedAt().UTC()
+	if resumed {
+		session.Claims.RequestedAt = since.UTC()
+	}
+	// id_token_hint was verified above against every published key; fosite would
+	// check it again with the active key only, failing after a rotation.
+	form.Del("id_token_hint")
+	resp, err := h.provider.NewAuthorizeResponse(ctx, ar, session)
+	if err != nil {
+		h.authorizeError(w, r, ar, err)
+		return
+	}
+	if _, err := h.store.RecordAuthorization(ctx, login.UserID, client.ID, strings.Join(ar.GetGrantedScopes(), " "), true, h.now()); err != nil {
+		// The code is issued already; the link's bookkeeping must not fail sign-in.
+		h.log.WarnContext(ctx, "record authorization", "client_id", client.ID, "error", err.Error())
+	}
+	// RFC 9207: name the issuer in the response (mix-up defence).
+	resp.AddParameter("iss", h.cfg.Issuer)
+	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
+		writeFormPost(w, ar.GetRedirectURI().String(), resp.GetParameters())
+		return
+	}
+	h.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+func containsAll(have, want []string) bool {
+	for _, s := range want {
+		if !slices.Contains(have, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// setInteractionURLs fills the prompt's ContinueURL and DenyURL: the authorization
+// request again, plus a signed marker of when the detour began. A pushed request
+// was consumed by fosite, so it is pushed again under a new request_uri.
+func (h *Handler) setInteractionURLs(r *http.Request, ar fosite.AuthorizeRequester, p *Prompt) error {
+	params := url.Values{}
+	if r.Form.Get("request_uri") != "" {
+		var b [24]byte
+		rand.Read(b[:])
+		uri := h.fcfg.PushedAuthorizeRequestURIPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+		s := NewSession()
+		s.SetExpiresAt(fosite.PushedAuthorizeRequestContext, h.now().UTC().Add(h.cfg.InteractionLifespan))
+		ar.SetSession(s)
+		if err := h.store.CreatePARSession(r.Context(), uri, ar); err != nil {
+			return err
+		}
+		params.Set("client_id", ar.GetClient().GetID())
+		params.Set("request_uri", uri)
+	} else {
+		for k, v := range r.Form {
+			if k != paramSince && k != paramDeny && k != paramSig {
+				params[k] = v
+			}
+		}
+	}
+	since := h.now().Unix()
+	cont := cloneValues(params)
+	cont.Set(paramSince, strconv.FormatInt(since, 10))
+	cont.Set(paramSig, h.marker(ar.GetClient().GetID(), ar.GetState(), since, false))
+	deny := cloneValues(params)
+	deny.Set(paramSince, strconv.FormatInt(since, 10))
+	deny.Set(paramDeny, "1")
+	deny.Set(paramSig, h.marker(ar.GetClient().GetID(), ar.GetState(), since, true))
+	base := h.cfg.Issuer + "/oauth2/authorize?"
+	p.ContinueURL = base + cont.Encode()
+	p.DenyURL = base + deny.Encode()
+	return nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v)+3)
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}

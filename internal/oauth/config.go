@@ -1,0 +1,77 @@
+package oauth
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config holds the protocol settings. Zero durations take the defaults below.
+type Config struct {
+	// Issuer is the public URL, without a trailing slash.
+	Issuer string
+	// Secrets are the system secrets; the first one keys the HMAC of opaque tokens
+	// and codes, the others still verify (rotation).
+	Secrets []string
+
+	AccessTokenLifespan   time.Duration // default 1h
+	RefreshTokenLifespan  time.Duration // default 30 days
+	IDTokenLifespan       time.Duration // default 1h
+	AuthorizeCodeLifespan time.Duration // default 5m
+	PARLifespan           time.Duration // default 90s
+
+	// EnforcePKCE requires PKCE (S256) of every client, not only public ones.
+	EnforcePKCE bool
+	// JWTAccessTokens makes RFC 9068 JWT access tokens the default for clients that
+	// do not choose.
+	JWTAccessTokens bool
+	// JWTAccessTokenAlg signs JWT access tokens: RS256 (default) or ES256.
+	JWTAccessTokenAlg string
+	// InteractionLifespan bounds how long a sign-in or consent detour may take
+	// before the authorization request must start again. Default 1h.
+	InteractionLifespan time.Duration
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTokenLifespan, time.Hour)
+	def(&c.RefreshTokenLifespan, 30*24*time.Hour)
+	def(&c.IDTokenLifespan, time.Hour)
+	def(&c.AuthorizeCodeLifespan, 5*time.Minute)
+	def(&c.PARLifespan, 90*time.Second)
+	def(&c.InteractionLifespan, time.Hour)
+	if c.JWTAccessTokenAlg == "" {
+		c.JWTAccessTokenAlg = "RS256"
+	}
+}
+
+func (c *Config) validate() error {
+	var problems []string
+	u, err := url.Parse(c.Issuer)
+	if err != nil || !u.IsAbs() || strings.HasSuffix(c.Issuer, "/") {
+		problems = append(problems, fmt.Sprintf("issuer: want an absolute URL without a trailing slash, got %q", c.Issuer))
+	}
+	if len(c.Secrets) == 0 || len(c.Secrets[0]) < 32 {
+		problems = append(problems, "secrets: want at least one system secret of 32+ characters")
+	}
+	if c.JWTAccessTokenAlg != "RS256" && c.JWTAccessTokenAlg != "ES256" {
+		problems = append(problems, fmt.Sprintf("jwt access token alg: want RS256 or ES256, got %q", c.JWTAccessTokenAlg))
+	}
+	if len(problems) > 0 {
+		return errors.New("oauth config: " + strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// MaxTokenLifetime is the longest any signed token lives, so a retired signing key
+// must stay published at least this long.
+func (c Config) MaxTokenLifetime() time.Duration {
+	c.setDefaults()
+	return max(c.AccessTokenLifespan, c.IDTokenLifespan)
+}

@@ -1,0 +1,161 @@
+package oauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/ory/fosite"
+)
+
+// Supported values, advertised in discovery; each one is implemented and tested.
+var (
+	supportedScopes        = []string{"openid", "profile", "email", "offline_access"}
+	supportedIDTokenAlgs   = []string{"RS256", "ES256"}
+	supportedAssertionAlgs = []string{"RS256", "ES256"}
+)
+
+// providerMetadata is the OpenID Provider Metadata (OpenID Connect Discovery 1.0
+// §3, RFC 8414).
+type providerMetadata struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+}
+
+func (h *Handler) renderDiscovery() ([]byte, error) {
+	iss := h.cfg.Issuer
+	m := providerMetadata{
+		Issuer:                                     iss,
+		AuthorizationEndpoint:                      iss + "/oauth2/authorize",
+		TokenEndpoint:                              iss + "/oauth2/token",
+		UserinfoEndpoint:                           iss + "/userinfo",
+		JWKSURI:                                    iss + "/.well-known/jwks.json",
+		IntrospectionEndpoint:                      iss + "/oauth2/introspect",
+		RevocationEndpoint:                         iss + "/oauth2/revoke",
+		PushedAuthorizationRequestEndpoint:         iss + "/oauth2/par",
+		ScopesSupported:                            supportedScopes,
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query", "form_post"},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
+		SubjectTypesSupported:                      []string{"public"},
+		IDTokenSigningAlgValuesSupported:           supportedIDTokenAlgs,
+		TokenEndpointAuthMethodsSupported:          []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		TokenEndpointAuthSigningAlgValuesSupported: supportedAssertionAlgs,
+		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		RevocationEndpointAuthMethodsSupported:     []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "sid",
+			"name", "given_name", "family_name", "picture", "locale", "updated_at", "email", "email_verified"},
+		PromptValuesSupported:                      []string{"none", "login", "consent", "create"},
+		AuthorizationResponseIssParameterSupported: true,
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("render discovery: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// Discovery serves GET /.well-known/openid-configuration from bytes rendered once.
+func (h *Handler) Discovery() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Write(h.discovery)
+	})
+}
+
+// JWKS serves GET /.well-known/jwks.json: the public signing keys, cacheable for as
+// long as a rotation takes to reach every instance.
+func (h *Handler) JWKS() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, etag, err := h.keys.JWKS()
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "jwks", "error", err.Error())
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The signing keys are not loaded yet.")
+			return
+		}
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		if etag != "" {
+			w.Header().Set("ETag", etag)
+			if r.Header.Get("If-None-Match") == etag {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		}
+		w.Write(body)
+	})
+}
+
+// idTokenHintSubject verifies that hint is an ID token this server signed (expired
+// is fine: OpenID Connect Core §3.1.2.1) and returns its subject.
+func (h *Handler) idTokenHintSubject(hint string) (string, error) {
+	algs := make([]jose.SignatureAlgorithm, len(supportedIDTokenAlgs))
+	for i, a := range supportedIDTokenAlgs {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	sig, err := jose.ParseSigned(hint, algs)
+	if err != nil {
+		return "", fmt.Errorf("parse id_token_hint: %w", err)
+	}
+	body, _, err := h.keys.JWKS()
+	if err != nil {
+		return "", err
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		return "", fmt.Errorf("read JWKS: %w", err)
+	}
+	if len(sig.Signatures) != 1 {
+		return "", errors.New("id_token_hint: want one signature")
+	}
+	keys := set.Key(sig.Signatures[0].Header.KeyID)
+	if len(keys) == 0 {
+		return "", errors.New("id_token_hint: unknown key")
+	}
+	payload, err := sig.Verify(keys[0].Key)
+	if err != nil {
+		return "", fmt.Errorf("id_token_hint: %w", err)
+	}
+	var claims struct {
+		Iss string `json:"iss"`
+		Sub string `json:"sub"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != h.cfg.Issuer || claims.Sub == "" {
+		return "", errors.New("id_token_hint: not issued here")
+	}
+	return claims.Sub, nil
+}
+
+// SessionFactory returns the constructor of empty sessions, for the store to decode
+// pushed authorization requests into.
+func SessionFactory() func() fosite.Session { return func() fosite.Session { return NewSession() } }

@@ -1,0 +1,10 @@
+// Package oauth is Gatehouse's OAuth 2.0 and OpenID Connect protocol layer: it
+// composes ory/fosite on the storage.Store and serves the discovery and JWKS
+// documents and the authorize, token, userinfo, introspection, revocation and
+// pushed-authorization endpoints (routes in internal/server/routes.go). It is the
+// only package besides storage that touches fosite.
+//
+// The authorize endpoint meets people through the Interaction interface: the sign-in
+// and consent pages (internal/web) implement it, and the protocol code never changes
+// when they do.
+package oauth

@@ -1,0 +1,169 @@
+package oauth
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Introspect serves POST /oauth2/introspect (RFC 7662). The caller authenticates as
+// a client.
+func (h *Handler) Introspect() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		resp, err := h.provider.NewIntrospectionRequest(ctx, r, NewSession())
+		if err != nil {
+			h.logProtocolError(r, "introspect", err)
+			setClientAuthChallenge(w, err)
+			h.provider.WriteIntrospectionError(ctx, w, err)
+			return
+		}
+		h.provider.WriteIntrospectionResponse(ctx, w, resp)
+	})
+}
+
+// Revoke serves POST /oauth2/revoke (RFC 7009) for access and refresh tokens.
+func (h *Handler) Revoke() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		err := h.provider.NewRevocationRequest(ctx, r)
+		if err != nil {
+			h.logProtocolError(r, "revoke", err)
+			setClientAuthChallenge(w, err)
+		}
+		h.provider.WriteRevocationResponse(ctx, w, err)
+	})
+}
+
+// PushedAuthorize serves POST /oauth2/par (RFC 9126).
+func (h *Handler) PushedAuthorize() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if err := r.ParseForm(); err != nil {
+			h.provider.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+			return
+		}
+		if dup := duplicated(r.PostForm); dup != "" {
+			h.provider.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(),
+				fosite.ErrInvalidRequest.WithHintf("The parameter %q was given more than once (RFC 6749 §3.1).", dup))
+			return
+		}
+		ar, err := h.provider.NewPushedAuthorizeRequest(ctx, r)
+		if err != nil {
+			h.logProtocolError(r, "par", err)
+			setClientAuthChallenge(w, err)
+			h.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+			return
+		}
+		// fosite lets any client use a loopback redirect URI on another port; only
+		// native clients may (RFC 8252 §7.3).
+		if fc, ok := ar.GetClient().(*storage.FositeClient); ok {
+			if _, ok := MatchRedirectURI(fc.Record(), r.PostForm.Get("redirect_uri")); !ok {
+				err := fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the client's registered redirect URIs.")
+				h.logProtocolError(r, "par", err)
+				h.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+				return
+			}
+		}
+		resp, err := h.provider.NewPushedAuthorizeResponse(ctx, ar, NewSession())
+		if err != nil {
+			h.logProtocolError(r, "par", err)
+			h.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+			return
+		}
+		h.provider.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+	})
+}
+
+// UserInfo serves GET and POST /userinfo: the claims of the access token's subject
+// that its scopes allow (OpenID Connect Core §5.3, §5.4).
+func (h *Handler) UserInfo() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		token := fosite.AccessTokenFromRequest(r)
+		if token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+			writeJSONError(w, http.StatusUnauthorized, "invalid_request", "The request carries no access token.")
+			return
+		}
+		_, ar, err := h.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+		if err != nil {
+			rfc := fosite.ErrorToRFC6749Error(err)
+			if rfc.CodeField >= 500 {
+				h.logProtocolError(r, "userinfo", err)
+				writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
+				return
+			}
+			// RFC 6750 §3.1.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token", error_description="The access token is invalid, expired or revoked."`)
+			writeJSONError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
+			return
+		}
+		scopes := ar.GetGrantedScopes()
+		if !scopes.Has("openid") {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="insufficient_scope", scope="openid"`)
+			writeJSONError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
+			return
+		}
+		subject := ar.GetSession().GetSubject()
+		user, err := h.store.GetUser(ctx, subject)
+		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token", error_description="The user no longer exists."`)
+				writeJSONError(w, http.StatusUnauthorized, "invalid_token", "The user no longer exists.")
+				return
+			}
+			h.log.ErrorContext(ctx, "userinfo: load user", "error", err.Error())
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
+			return
+		}
+		if user.Disabled {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token", error_description="The user is disabled."`)
+			writeJSONError(w, http.StatusUnauthorized, "invalid_token", "The user is disabled.")
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, UserClaims(user, scopes))
+	})
+}
+
+// UserClaims returns the standard claims of u that the granted scopes release
+// (OpenID Connect Core §5.4). Empty values are left out.
+func UserClaims(u storage.User, scopes []string) map[string]any {
+	c := map[string]any{"sub": u.ID}
+	if slices.Contains(scopes, "profile") {
+		for k, v := range map[string]string{"name": u.Name, "given_name": u.GivenName, "family_name": u.FamilyName, "picture": u.Picture, "locale": u.Locale} {
+			if v != "" {
+				c[k] = v
+			}
+		}
+		c["updated_at"] = u.UpdatedAt.Unix()
+	}
+	if slices.Contains(scopes, "email") {
+		c["email"] = u.Email
+		c["email_verified"] = u.EmailVerified
+	}
+	return c
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, map[string]string{"error": code, "error_description": strings.TrimSpace(description)})
+}

@@ -1,0 +1,213 @@
+package oauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/hmac"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// ErrorPageFunc renders the HTML error page for a person in a browser, with the
+// given status and one plain sentence.
+type ErrorPageFunc func(w http.ResponseWriter, r *http.Request, status int, message string)
+
+// Handler serves the protocol endpoints. Build it with New; the zero value is
+// unusable.
+type Handler struct {
+	cfg         Config
+	provider    fosite.OAuth2Provider
+	fcfg        *fositeConfig
+	store       *storage.Store
+	keys        KeySource
+	interaction Interaction
+	errorPage   ErrorPageFunc
+	log         *slog.Logger
+	now         func() time.Time
+	discovery   []byte
+	// resumeKey signs the markers that carry an authorization through the
+	// sign-in and consent pages.
+	resumeKey []byte
+}
+
+// Deps are what New needs besides the Config.
+type Deps struct {
+	Store       *storage.Store
+	Keys        KeySource
+	Interaction Interaction   // nil: a plain page says sign-in is not configured
+	ErrorPage   ErrorPageFunc // nil: a plain text page
+	Log         *slog.Logger
+	Now         func() time.Time
+}
+
+// fositeConfig is fosite's Config with the one decision fosite makes globally but
+// we make per client: whether refresh tokens need offline_access.
+type fositeConfig struct {
+	*fosite.Config
+}
+
+type alwaysRefreshKey struct{}
+
+// GetRefreshTokenScopes returns the scopes one of which must be granted for a
+// refresh token; none for a client configured to always get one.
+func (c *fositeConfig) GetRefreshTokenScopes(ctx context.Context) []string {
+	if always, _ := ctx.Value(alwaysRefreshKey{}).(bool); always {
+		return nil
+	}
+	return c.Config.GetRefreshTokenScopes(ctx)
+}
+
+// New composes fosite on the store and returns the protocol handler.
+func New(cfg Config, d Deps) (*Handler, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if d.Store == nil || d.Keys == nil {
+		return nil, fmt.Errorf("oauth: a store and a key source are required")
+	}
+	if d.Store.Sealer() == nil {
+		return nil, fmt.Errorf("oauth: the store must be opened with the system secrets")
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Interaction == nil {
+		d.Interaction = notConfigured{}
+	}
+	if d.ErrorPage == nil {
+		d.ErrorPage = plainErrorPage
+	}
+	global := sha256.Sum256([]byte("gatehouse token hmac\x00" + cfg.Secrets[0]))
+	var rotated [][]byte
+	for _, s := range cfg.Secrets[1:] {
+		k := sha256.Sum256([]byte("gatehouse token hmac\x00" + s))
+		rotated = append(rotated, k[:])
+	}
+	resume := sha256.Sum256([]byte("gatehouse interaction resume\x00" + cfg.Secrets[0]))
+
+	fc := &fosite.Config{
+		AccessTokenLifespan:                 cfg.AccessTokenLifespan,
+		RefreshTokenLifespan:                cfg.RefreshTokenLifespan,
+		IDTokenLifespan:                     cfg.IDTokenLifespan,
+		AuthorizeCodeLifespan:               cfg.AuthorizeCodeLifespan,
+		PushedAuthorizeContextLifespan:      cfg.PARLifespan,
+		PushedAuthorizeRequestURIPrefix:     "urn:ietf:params:oauth:request_uri:",
+		IDTokenIssuer:                       cfg.Issuer,
+		AccessTokenIssuer:                   cfg.Issuer,
+		TokenURL:                            cfg.Issuer + "/oauth2/token",
+		GlobalSecret:                        global[:],
+		RotatedGlobalSecrets:                rotated,
+		EnforcePKCE:                         cfg.EnforcePKCE,
+		EnforcePKCEForPublicClients:         true,
+		EnablePKCEPlainChallengeMethod:      false,
+		ScopeStrategy:                       fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:            fosite.DefaultAudienceMatchingStrategy,
+		RefreshTokenScopes:                  []string{"offline_access"},
+		JWTScopeClaimKey:                    jwt.JWTScopeFieldString,
+		SendDebugMessagesToClients:          false,
+		MinParameterEntropy:                 fosite.MinParameterEntropy,
+		AllowedPromptValues:                 []string{"login", "none", "consent", "create"},
+		ClientSecretsHasher:                 &secretHasher{sealer: d.Store.Sealer()},
+		RedirectSecureChecker:               fosite.IsRedirectURISecure, // client registration decides which schemes are allowed
+		TokenEntropy:                        32,
+		UseLegacyErrorFormat:                false,
+		DisableRefreshTokenValidation:       false,
+		GrantTypeJWTBearerCanSkipClientAuth: false,
+	}
+	cfgw := &fositeConfig{Config: fc}
+
+	hmacStrategy := oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: fc}, fc)
+	strategy := &coreStrategy{
+		hmac: hmacStrategy,
+		jwt: &oauth2.DefaultJWTStrategy{
+			Signer:          &jwt.DefaultSigner{GetPrivateKey: keyGetter(d.Keys, cfg.JWTAccessTokenAlg)},
+			HMACSHAStrategy: hmacStrategy,
+			Config:          fc,
+		},
+		defaultJWT: cfg.JWTAccessTokens,
+	}
+	common := &compose.CommonStrategy{
+		CoreStrategy: strategy,
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{
+			Signer: &jwt.DefaultSigner{GetPrivateKey: keyGetter(d.Keys, "")},
+			Config: cfgw,
+		},
+		Signer: &jwt.DefaultSigner{GetPrivateKey: keyGetter(d.Keys, "")},
+	}
+	provider := fosite.NewOAuth2Provider(d.Store, cfgw)
+	for _, factory := range []compose.Factory{
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.PushedAuthorizeHandlerFactory,
+	} {
+		res := factory(cfgw, d.Store, common)
+		if h, ok := res.(fosite.AuthorizeEndpointHandler); ok {
+			fc.AuthorizeEndpointHandlers.Append(h)
+		}
+		if h, ok := res.(fosite.TokenEndpointHandler); ok {
+			fc.TokenEndpointHandlers.Append(h)
+		}
+		if h, ok := res.(fosite.TokenIntrospector); ok {
+			fc.TokenIntrospectionHandlers.Append(h)
+		}
+		if h, ok := res.(fosite.RevocationHandler); ok {
+			fc.RevocationHandlers.Append(h)
+		}
+		if h, ok := res.(fosite.PushedAuthorizeEndpointHandler); ok {
+			fc.PushedAuthorizeEndpointHandlers.Append(h)
+		}
+	}
+	h := &Handler{
+		cfg: cfg, provider: provider, fcfg: cfgw, store: d.Store, keys: d.Keys,
+		interaction: d.Interaction, errorPage: d.ErrorPage, log: d.Log, now: d.Now,
+		resumeKey: resume[:],
+	}
+	disc, err := h.renderDiscovery()
+	if err != nil {
+		return nil, err
+	}
+	h.discovery = disc
+	return h, nil
+}
+
+// secretHasher checks client secrets with the store's keyed hash (see
+// storage.Sealer.HashClientSecret for why a fast hash is right here).
+type secretHasher struct{ sealer *storage.Sealer }
+
+func (h *secretHasher) Compare(_ context.Context, hash, data []byte) error {
+	if !h.sealer.CompareClientSecret(string(hash), data) {
+		return fosite.ErrInvalidClient
+	}
+	return nil
+}
+
+func (h *secretHasher) Hash(_ context.Context, data []byte) ([]byte, error) {
+	return []byte(h.sealer.HashClientSecret(data)), nil
+}
+
+func plainErrorPage(w http.ResponseWriter, _ *http.Request, status int, message string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, message)
+}

@@ -1,0 +1,207 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+)
+
+// ErrNoSecret means the store was opened without a system secret, so it cannot
+// encrypt or decrypt protocol records.
+var ErrNoSecret = errors.New("no system secret configured: protocol records are encrypted at rest and need one")
+
+// defaultRecordLifetime bounds a record whose session names no expiry, so the
+// sweeper removes it eventually. fosite then checks expiry against its configured
+// lifespans, which are far shorter.
+const defaultRecordLifetime = 30 * 24 * time.Hour
+
+// neverExpires is the expiry of a refresh token without one (fosite reads a zero
+// refresh-token expiry as unlimited).
+var neverExpires = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// requestRow is one fosite request as every protocol table stores it.
+type requestRow struct {
+	Signature         string
+	RequestID         string
+	RequestedAt       time.Time
+	ClientID          string
+	Subject           string
+	RequestedScopes   StringList
+	GrantedScopes     StringList
+	RequestedAudience StringList
+	GrantedAudience   StringList
+	Active            bool
+	ExpiresAt         time.Time
+	Form              []byte
+	Session           []byte
+}
+
+// refreshRow is a refresh_tokens row.
+type refreshRow struct {
+	Req                  requestRow `gorm:"embedded"`
+	AccessTokenSignature string
+	RotatedAt            *time.Time
+}
+
+// parRow is a par_requests row.
+type parRow struct {
+	Req                  requestRow `gorm:"embedded"`
+	ResponseTypes        StringList
+	HandledResponseTypes StringList
+	RedirectURI          string `gorm:"column:redirect_uri"`
+	State                string
+	ResponseMode         string
+	DefaultResponseMode  string
+}
+
+// hashKey is the key of a record fosite names by a secret (an authorization code)
+// or by a string of unbounded length (a request_uri).
+func hashKey(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:])
+}
+
+// sealAAD binds a sealed column to its table, row and column, so a sealed value
+// cannot be moved elsewhere.
+func sealAAD(table, key, column string) []byte {
+	return []byte(table + ":" + key + ":" + column)
+}
+
+// encodeRequest turns r into a row of table under key. The session's expiry for
+// tokenType becomes expires_at.
+func (s *Store) encodeRequest(table, key string, r fosite.Requester, tokenType fosite.TokenType) (requestRow, error) {
+	if s.sealer == nil {
+		return requestRow{}, ErrNoSecret
+	}
+	if r.GetClient() == nil {
+		return requestRow{}, errors.New("request has no client")
+	}
+	form, err := json.Marshal(r.GetRequestForm())
+	if err != nil {
+		return requestRow{}, fmt.Errorf("encode request form: %w", err)
+	}
+	sess := r.GetSession()
+	session, err := json.Marshal(sess)
+	if err != nil {
+		return requestRow{}, fmt.Errorf("encode session: %w", err)
+	}
+	requestedAt := r.GetRequestedAt().UTC()
+	if requestedAt.IsZero() {
+		requestedAt = time.Now().UTC()
+	}
+	row := requestRow{
+		Signature:         key,
+		RequestID:         r.GetID(),
+		RequestedAt:       requestedAt,
+		ClientID:          r.GetClient().GetID(),
+		RequestedScopes:   StringList(r.GetRequestedScopes()),
+		GrantedScopes:     StringList(r.GetGrantedScopes()),
+		RequestedAudience: StringList(r.GetRequestedAudience()),
+		GrantedAudience:   StringList(r.GetGrantedAudience()),
+		Active:            true,
+		Form:              s.sealer.Seal(form, sealAAD(table, key, "form")),
+		Session:           s.sealer.Seal(session, sealAAD(table, key, "session")),
+	}
+	if sess != nil {
+		row.Subject = sess.GetSubject()
+		row.ExpiresAt = sess.GetExpiresAt(tokenType).UTC()
+	}
+	if row.ExpiresAt.IsZero() {
+		if tokenType == fosite.RefreshToken {
+			row.ExpiresAt = neverExpires
+		} else {
+			row.ExpiresAt = time.Now().UTC().Add(defaultRecordLifetime)
+		}
+	}
+	return row, nil
+}
+
+// decodeRequest rebuilds the request stored in row of table, decoding the session
+// into session (or, when nil, into a new one from Options.NewSession).
+func (s *Store) decodeRequest(ctx context.Context, table string, row *requestRow, session fosite.Session) (*fosite.Request, error) {
+	if s.sealer == nil {
+		return nil, ErrNoSecret
+	}
+	if session == nil {
+		session = s.newSession()
+	}
+	rawSession, err := s.sealer.Open(row.Session, sealAAD(table, row.Signature, "session"))
+	if err != nil {
+		return nil, fmt.Errorf("decrypt session: %w", err)
+	}
+	if err := json.Unmarshal(rawSession, session); err != nil {
+		return nil, fmt.Errorf("decode session: %w", err)
+	}
+	rawForm, err := s.sealer.Open(row.Form, sealAAD(table, row.Signature, "form"))
+	if err != nil {
+		return nil, fmt.Errorf("decrypt request form: %w", err)
+	}
+	form := url.Values{}
+	if err := json.Unmarshal(rawForm, &form); err != nil {
+		return nil, fmt.Errorf("decode request form: %w", err)
+	}
+	if form == nil {
+		form = url.Values{}
+	}
+	client, err := s.GetClient(ctx, row.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	return &fosite.Request{
+		ID:                row.RequestID,
+		RequestedAt:       row.RequestedAt.UTC(),
+		Client:            client,
+		RequestedScope:    fosite.Arguments(row.RequestedScopes),
+		GrantedScope:      fosite.Arguments(row.GrantedScopes),
+		RequestedAudience: fosite.Arguments(row.RequestedAudience),
+		GrantedAudience:   fosite.Arguments(row.GrantedAudience),
+		Form:              form,
+		Session:           session,
+	}, nil
+}
+
+// createRequest inserts r into table under key.
+func (s *Store) createRequest(ctx context.Context, table, key string, r fosite.Requester, tokenType fosite.TokenType) error {
+	row, err := s.encodeRequest(table, key, r, tokenType)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func() error { return s.conn(ctx).Table(table).Create(&row).Error })
+}
+
+// takeRow reads the row of table with key into dst, or returns fosite.ErrNotFound.
+func (s *Store) takeRow(ctx context.Context, table, key string, dst any) error {
+	err := s.read(ctx, func() error { return s.conn(ctx).Table(table).Where("signature = ?", key).Take(dst).Error })
+	if errors.Is(translate(err), ErrNotFound) {
+		return fosite.ErrNotFound
+	}
+	return err
+}
+
+// getRequest reads and decodes the row of table with key; inactive rows are
+// returned as they are, for the caller to judge.
+func (s *Store) getRequest(ctx context.Context, table, key string, session fosite.Session) (*fosite.Request, bool, error) {
+	var row requestRow
+	if err := s.takeRow(ctx, table, key, &row); err != nil {
+		return nil, false, err
+	}
+	req, err := s.decodeRequest(ctx, table, &row, session)
+	if err != nil {
+		return nil, false, err
+	}
+	return req, row.Active, nil
+}
+
+// deleteRow removes the row of table with key; a missing row is not an error.
+func (s *Store) deleteRow(ctx context.Context, table, key string) error {
+	return s.write(ctx, func() error {
+		return s.conn(ctx).Exec("DELETE FROM "+table+" WHERE signature = ?", key).Error
+	})
+}
