@@ -13,6 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-id/gatehouse/internal/signin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -157,8 +158,8 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 			}
 		}
 	}
-	prompt := Prompt{
-		Client: ClientInfo{ID: client.ID, Name: client.Name, LogoURI: client.LogoURI, PolicyURI: client.PolicyURI,
+	prompt := signin.Prompt{
+		Client: signin.ClientInfo{ID: client.ID, Name: client.Name, LogoURI: client.LogoURI, PolicyURI: client.PolicyURI,
 			TOSURI: client.TOSURI, ClientURI: client.ClientURI, FirstParty: client.FirstParty},
 		Scopes:    ar.GetRequestedScopes(),
 		LoginHint: form.Get("login_hint"),
@@ -247,7 +248,7 @@ func containsAll(have, want []string) bool {
 // setInteractionURLs fills the prompt's ContinueURL and DenyURL: the authorization
 // request again, plus a signed marker of when the detour began. A pushed request
 // was consumed by fosite, so it is pushed again under a new request_uri.
-func (h *Handler) setInteractionURLs(r *http.Request, ar fosite.AuthorizeRequester, p *Prompt) error {
+func (h *Handler) setInteractionURLs(r *http.Request, ar fosite.AuthorizeRequester, p *signin.Prompt) error {
 	params := url.Values{}
 	if r.Form.Get("request_uri") != "" {
 		var b [24]byte

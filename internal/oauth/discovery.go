@@ -2,11 +2,9 @@ package oauth
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 )
 
@@ -28,6 +26,7 @@ type providerMetadata struct {
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
 	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
@@ -116,44 +115,14 @@ func (h *Handler) JWKS() http.Handler {
 	})
 }
 
-// idTokenHintSubject verifies that hint is an ID token this server signed (expired
-// is fine: OpenID Connect Core §3.1.2.1) and returns its subject.
+// idTokenHintSubject verifies that hint is an ID token this server signed and
+// returns its subject.
 func (h *Handler) idTokenHintSubject(hint string) (string, error) {
-	algs := make([]jose.SignatureAlgorithm, len(supportedIDTokenAlgs))
-	for i, a := range supportedIDTokenAlgs {
-		algs[i] = jose.SignatureAlgorithm(a)
-	}
-	sig, err := jose.ParseSigned(hint, algs)
-	if err != nil {
-		return "", fmt.Errorf("parse id_token_hint: %w", err)
-	}
-	body, _, err := h.keys.JWKS()
+	c, err := h.verifyIDToken(hint)
 	if err != nil {
 		return "", err
 	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(body, &set); err != nil {
-		return "", fmt.Errorf("read JWKS: %w", err)
-	}
-	if len(sig.Signatures) != 1 {
-		return "", errors.New("id_token_hint: want one signature")
-	}
-	keys := set.Key(sig.Signatures[0].Header.KeyID)
-	if len(keys) == 0 {
-		return "", errors.New("id_token_hint: unknown key")
-	}
-	payload, err := sig.Verify(keys[0].Key)
-	if err != nil {
-		return "", fmt.Errorf("id_token_hint: %w", err)
-	}
-	var claims struct {
-		Iss string `json:"iss"`
-		Sub string `json:"sub"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != h.cfg.Issuer || claims.Sub == "" {
-		return "", errors.New("id_token_hint: not issued here")
-	}
-	return claims.Sub, nil
+	return c.Sub, nil
 }
 
 // SessionFactory returns the constructor of empty sessions, for the store to decode

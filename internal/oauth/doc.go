@@ -4,7 +4,7 @@
 // pushed-authorization endpoints (routes in internal/server/routes.go). It is the
 // only package besides storage that touches fosite.
 //
-// The authorize endpoint meets people through the Interaction interface: the sign-in
-// and consent pages (internal/web) implement it, and the protocol code never changes
-// when they do.
+// The authorize and logout endpoints meet people through signin.Interaction: the
+// sign-in, consent and sign-out pages (internal/web) implement it, and the protocol
+// code never changes when they do.
 package oauth

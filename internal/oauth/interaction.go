@@ -8,73 +8,24 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/signin"
 )
-
-// Login is the signed-in person behind a browser.
-type Login struct {
-	UserID    string
-	SessionID string // the browser session, published as the ID token's sid
-	AuthTime  time.Time
-	AMR       []string // RFC 8176 methods, e.g. "pwd"
-}
-
-// Consent is what a user has granted a client and when.
-type Consent struct {
-	Scopes    []string
-	GrantedAt time.Time
-}
-
-// ClientInfo describes the client to the pages.
-type ClientInfo struct {
-	ID, Name, LogoURI, PolicyURI, TOSURI, ClientURI string
-	FirstParty                                      bool
-}
-
-// Prompt is what the pages need to ask the person something on behalf of an
-// authorization request.
-type Prompt struct {
-	Client ClientInfo
-	// Scopes are the scopes requested.
-	Scopes []string
-	// LoginHint pre-fills the e-mail address.
-	LoginHint string
-	// Register asks for the sign-up page (prompt=create).
-	Register bool
-	// ReauthFor is set when a signed-in user must authenticate again (prompt=login
-	// or max_age); it is the user who must do so.
-	ReauthFor string
-	// ContinueURL resumes the authorization once the person is done; DenyURL ends
-	// it with access_denied. Both are for the browser to follow.
-	ContinueURL string
-	DenyURL     string
-}
-
-// Interaction connects the authorize endpoint with the sign-in and consent pages.
-// internal/web implements it; tests use their own.
-type Interaction interface {
-	// CurrentLogin returns the person signed in on this browser, or nil.
-	CurrentLogin(r *http.Request) (*Login, error)
-	// CurrentConsent returns what userID has granted clientID, or nil.
-	CurrentConsent(ctx context.Context, userID, clientID string) (*Consent, error)
-	// SignIn sends the browser to sign in (or sign up) and then to p.ContinueURL.
-	SignIn(w http.ResponseWriter, r *http.Request, p Prompt)
-	// AskConsent sends the browser to the consent page. The page records the
-	// consent (storage.RecordAuthorization) and sends the browser to
-	// p.ContinueURL, or to p.DenyURL when the person refuses.
-	AskConsent(w http.ResponseWriter, r *http.Request, p Prompt)
-}
 
 // notConfigured stands in until sign-in pages are configured.
 type notConfigured struct{}
 
-func (notConfigured) CurrentLogin(*http.Request) (*Login, error) { return nil, nil }
-func (notConfigured) CurrentConsent(context.Context, string, string) (*Consent, error) {
+func (notConfigured) CurrentLogin(*http.Request) (*signin.Login, error) { return nil, nil }
+func (notConfigured) CurrentConsent(context.Context, string, string) (*signin.Consent, error) {
 	return nil, nil
 }
-func (notConfigured) SignIn(w http.ResponseWriter, r *http.Request, p Prompt) {
+func (notConfigured) SignIn(w http.ResponseWriter, r *http.Request, _ signin.Prompt) {
 	plainErrorPage(w, r, http.StatusServiceUnavailable, "Sign-in is not configured on this server.")
 }
-func (notConfigured) AskConsent(w http.ResponseWriter, r *http.Request, p Prompt) {
+func (notConfigured) AskConsent(w http.ResponseWriter, r *http.Request, _ signin.Prompt) {
+	plainErrorPage(w, r, http.StatusServiceUnavailable, "Sign-in is not configured on this server.")
+}
+func (notConfigured) SignOut(w http.ResponseWriter, r *http.Request, _ signin.Logout) {
 	plainErrorPage(w, r, http.StatusServiceUnavailable, "Sign-in is not configured on this server.")
 }
 

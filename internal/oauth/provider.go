@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-id/gatehouse/internal/signin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -30,7 +31,7 @@ type Handler struct {
 	fcfg        *fositeConfig
 	store       *storage.Store
 	keys        KeySource
-	interaction Interaction
+	interaction signin.Interaction
 	errorPage   ErrorPageFunc
 	log         *slog.Logger
 	now         func() time.Time
@@ -44,8 +45,8 @@ type Handler struct {
 type Deps struct {
 	Store       *storage.Store
 	Keys        KeySource
-	Interaction Interaction   // nil: a plain page says sign-in is not configured
-	ErrorPage   ErrorPageFunc // nil: a plain text page
+	Interaction signin.Interaction // nil: a plain page says sign-in is not configured
+	ErrorPage   ErrorPageFunc      // nil: a plain text page
 	Log         *slog.Logger
 	Now         func() time.Time
 }

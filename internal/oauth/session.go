@@ -1,6 +1,8 @@
 package oauth
 
 import (
+	"github.com/gatehouse-id/gatehouse/internal/signin"
+
 	"time"
 
 	"github.com/google/uuid"
@@ -35,7 +37,7 @@ func NewSession() *Session {
 }
 
 // newUserSession is the session of a user's authorization.
-func newUserSession(issuer, clientID string, l Login) *Session {
+func newUserSession(issuer, clientID string, l signin.Login) *Session {
 	s := NewSession()
 	s.ClientID = clientID
 	s.Subject = l.UserID

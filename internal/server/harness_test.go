@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/server"
+	"github.com/gatehouse-id/gatehouse/internal/signin"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
@@ -111,7 +112,7 @@ type testInteraction struct {
 
 const loginCookie = "test_login"
 
-func (ia *testInteraction) CurrentLogin(r *http.Request) (*oauth.Login, error) {
+func (ia *testInteraction) CurrentLogin(r *http.Request) (*signin.Login, error) {
 	c, err := r.Cookie(loginCookie)
 	if err != nil {
 		return nil, nil
@@ -124,10 +125,10 @@ func (ia *testInteraction) CurrentLogin(r *http.Request) (*oauth.Login, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &oauth.Login{UserID: userID, SessionID: "sid-" + userID[:8], AuthTime: time.Unix(sec, 0), AMR: []string{"pwd"}}, nil
+	return &signin.Login{UserID: userID, SessionID: "sid-" + userID[:8], AuthTime: time.Unix(sec, 0), AMR: []string{"pwd"}}, nil
 }
 
-func (ia *testInteraction) CurrentConsent(ctx context.Context, userID, clientID string) (*oauth.Consent, error) {
+func (ia *testInteraction) CurrentConsent(ctx context.Context, userID, clientID string) (*signin.Consent, error) {
 	a, err := ia.env.store.GetAccount(ctx, userID, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
@@ -138,10 +139,10 @@ func (ia *testInteraction) CurrentConsent(ctx context.Context, userID, clientID 
 	if a.RevokedAt != nil || !a.ConsentRemembered {
 		return nil, nil
 	}
-	return &oauth.Consent{Scopes: strings.Fields(a.GrantedScopes), GrantedAt: a.LastAuthorizedAt}, nil
+	return &signin.Consent{Scopes: strings.Fields(a.GrantedScopes), GrantedAt: a.LastAuthorizedAt}, nil
 }
 
-func (ia *testInteraction) SignIn(w http.ResponseWriter, r *http.Request, p oauth.Prompt) {
+func (ia *testInteraction) SignIn(w http.ResponseWriter, r *http.Request, p signin.Prompt) {
 	ia.mu.Lock()
 	ia.signIns++
 	ia.lastHint = p.LoginHint
@@ -150,7 +151,7 @@ func (ia *testInteraction) SignIn(w http.ResponseWriter, r *http.Request, p oaut
 	http.Redirect(w, r, p.ContinueURL, http.StatusSeeOther)
 }
 
-func (ia *testInteraction) AskConsent(w http.ResponseWriter, r *http.Request, p oauth.Prompt) {
+func (ia *testInteraction) AskConsent(w http.ResponseWriter, r *http.Request, p signin.Prompt) {
 	ia.mu.Lock()
 	ia.consents++
 	approve := ia.approve
@@ -318,4 +319,19 @@ func mustf(t testing.TB, err error, format string, args ...any) {
 	if err != nil {
 		t.Fatalf("%s: %v", fmt.Sprintf(format, args...), err)
 	}
+}
+
+// SignOut ends the test login when confirmed, else "shows" a confirmation page.
+func (ia *testInteraction) SignOut(w http.ResponseWriter, r *http.Request, l signin.Logout) {
+	if !l.Confirmed {
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "confirm sign-out")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/", MaxAge: -1})
+	if l.RedirectURI == "" {
+		io.WriteString(w, "signed out")
+		return
+	}
+	http.Redirect(w, r, l.RedirectURI, http.StatusSeeOther)
 }

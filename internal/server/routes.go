@@ -23,5 +23,6 @@ func addRoutes(r *mux.Router, h *health, o *oauth.Handler) {
 	r.Handle("/oauth2/par", o.PushedAuthorize()).Methods(http.MethodPost)
 	r.Handle("/oauth2/introspect", o.Introspect()).Methods(http.MethodPost)
 	r.Handle("/oauth2/revoke", o.Revoke()).Methods(http.MethodPost)
+	r.Handle("/oauth2/logout", o.Logout()).Methods(http.MethodGet, http.MethodPost)
 	r.Handle("/userinfo", o.UserInfo()).Methods(http.MethodGet, http.MethodPost)
 }
