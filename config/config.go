@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	netmail "net/mail"
 	"net/url"
 	"strings"
 	"time"
@@ -30,6 +31,30 @@ type Config struct {
 	OAuth    OAuth       `koanf:"oauth"`
 	Keys     SigningKeys `koanf:"keys"`
 	Janitor  Janitor     `koanf:"janitor"`
+	Mail     Mail        `koanf:"mail"`
+	Sessions Sessions    `koanf:"sessions"`
+	// TemplatesDir overrides the embedded page templates (branding); empty uses
+	// the built-in ones.
+	TemplatesDir string `koanf:"templates_dir"`
+}
+
+// Mail configures outgoing e-mail. With no SMTP host, messages are written to the
+// log (the development mailer).
+type Mail struct {
+	From         string `koanf:"from"`
+	SMTPHost     string `koanf:"smtp_host"`
+	SMTPPort     int    `koanf:"smtp_port"`
+	SMTPUsername string `koanf:"smtp_username"`
+	SMTPPassword string `koanf:"smtp_password"`
+	// SMTPTLS is "starttls" (default), "tls" (implicit, port 465) or "none"
+	// (loopback hosts only).
+	SMTPTLS string `koanf:"smtp_tls"`
+}
+
+// Sessions configures browser sign-in sessions.
+type Sessions struct {
+	IdleTimeout     time.Duration `koanf:"idle_timeout"`
+	AbsoluteTimeout time.Duration `koanf:"absolute_timeout"`
 }
 
 // OAuth holds the protocol settings.
@@ -132,8 +157,10 @@ func Default() Config {
 			PARLifespan:           90 * time.Second,
 			JWTAccessTokenAlg:     "RS256",
 		},
-		Keys:    SigningKeys{RefreshInterval: time.Minute},
-		Janitor: Janitor{Interval: 10 * time.Minute, BatchSize: 1000},
+		Keys:     SigningKeys{RefreshInterval: time.Minute},
+		Janitor:  Janitor{Interval: 10 * time.Minute, BatchSize: 1000},
+		Mail:     Mail{From: "Gatehouse <no-reply@localhost>", SMTPPort: 587, SMTPTLS: "starttls"},
+		Sessions: Sessions{IdleTimeout: 24 * time.Hour, AbsoluteTimeout: 14 * 24 * time.Hour},
 	}
 }
 
@@ -268,6 +295,24 @@ func (c Config) Validate() error {
 	if c.Janitor.Interval < 0 {
 		add("janitor.interval: want a duration of zero (off) or more such as 10m, got %s", c.Janitor.Interval)
 	}
+	if _, err := netmail.ParseAddress(c.Mail.From); err != nil {
+		add(`mail.from: want an address such as "Gatehouse <no-reply@example.com>", got %q`, c.Mail.From)
+	}
+	if c.Mail.SMTPPort < 1 || c.Mail.SMTPPort > 65535 {
+		add("mail.smtp_port: want 1 to 65535, got %d", c.Mail.SMTPPort)
+	}
+	switch c.Mail.SMTPTLS {
+	case "starttls", "tls":
+	case "none":
+		if c.Mail.SMTPHost != "" && !isLoopbackHost(c.Mail.SMTPHost) {
+			add(`mail.smtp_tls: "none" is only allowed for a loopback SMTP host, got host %q`, c.Mail.SMTPHost)
+		}
+	default:
+		add(`mail.smtp_tls: want "starttls", "tls" or "none", got %q`, c.Mail.SMTPTLS)
+	}
+	if c.Sessions.IdleTimeout <= 0 || c.Sessions.AbsoluteTimeout < c.Sessions.IdleTimeout {
+		add("sessions.idle_timeout and sessions.absolute_timeout: want 0 < idle_timeout <= absolute_timeout, got %s and %s", c.Sessions.IdleTimeout, c.Sessions.AbsoluteTimeout)
+	}
 	if c.Janitor.BatchSize < 1 || c.Janitor.BatchSize > 100000 {
 		add("janitor.batch_size: want 1 to 100000, got %d", c.Janitor.BatchSize)
 	}
@@ -340,6 +385,10 @@ func MaskURL(raw string) string {
 // String renders the configuration for logs and `--print-config`, with every secret
 // masked.
 func (c Config) String() string {
-	return fmt.Sprintf("issuer=%s addr=%s data_dir=%s database.url=%s database.direct_url=%s secrets.system=[%d hidden]",
-		c.Issuer, c.Addr, c.DataDir, MaskURL(c.Database.URL), MaskURL(c.Database.DirectURL), len(c.Secrets.System))
+	smtpPassword := ""
+	if c.Mail.SMTPPassword != "" {
+		smtpPassword = " mail.smtp_password=(hidden)"
+	}
+	return fmt.Sprintf("issuer=%s addr=%s data_dir=%s database.url=%s database.direct_url=%s secrets.system=[%d hidden]%s",
+		c.Issuer, c.Addr, c.DataDir, MaskURL(c.Database.URL), MaskURL(c.Database.DirectURL), len(c.Secrets.System), smtpPassword)
 }

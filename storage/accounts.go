@@ -36,6 +36,9 @@ func (s *Store) RecordAuthorization(ctx context.Context, userID, clientID, scope
 
 // GetAccount returns the link between the user and the client, or ErrNotFound.
 func (s *Store) GetAccount(ctx context.Context, userID, clientID string) (Account, error) {
+	if uuid.Validate(userID) != nil {
+		return Account{}, fmt.Errorf("get account of %s for user %q: %w", clientID, userID, ErrNotFound)
+	}
 	var a Account
 	err := s.read(ctx, func() error {
 		return s.conn(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Take(&a).Error
@@ -64,6 +67,9 @@ func (s *Store) ListAccounts(ctx context.Context, userID string) ([]Account, err
 // returns ErrNotFound when there is no live link. Revoking the client's tokens for
 // the user is done in the same transaction by the caller once tokens exist.
 func (s *Store) RevokeAccount(ctx context.Context, userID, clientID string, now time.Time) error {
+	if uuid.Validate(userID) != nil {
+		return fmt.Errorf("revoke account of %s for user %q: %w", clientID, userID, ErrNotFound)
+	}
 	var rows int64
 	err := s.write(ctx, func() error {
 		res := s.conn(ctx).Model(&Account{}).Where("user_id = ? AND client_id = ? AND revoked_at IS NULL", userID, clientID).

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -20,7 +22,14 @@ func openPostgres(o Options) (*sql.DB, bool, error) {
 		return nil, false, err
 	}
 	pooled := cfg.DefaultQueryExecMode == pgx.QueryExecModeExec
-	return stdlib.OpenDB(*cfg), pooled, nil
+	return stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(scanTimesInUTC)), pooled, nil
+}
+
+// scanTimesInUTC makes a connection return timestamptz values in UTC, as the Store
+// promises; pgx's default is the process's local zone.
+func scanTimesInUTC(_ context.Context, c *pgx.Conn) error {
+	c.TypeMap().RegisterType(&pgtype.Type{Name: "timestamptz", OID: pgtype.TimestamptzOID, Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC}})
+	return nil
 }
 
 // IsPoolerHost reports whether host is a Neon pooled endpoint ("ep-…-pooler.…").
@@ -93,6 +102,11 @@ func maskURL(raw string) string {
 			u.RawQuery = q.Encode()
 		}
 		return u.String()
+	}
+	if i := strings.Index(raw, "://"); i > 0 {
+		// A URL that does not parse may still hold a password (one with an
+		// unescaped "/" or "@" is the usual reason it does not parse): hide it all.
+		return raw[:i] + "://(unparseable URL hidden)"
 	}
 	// key=value form: hide the value of password=…
 	fields := strings.Fields(raw)

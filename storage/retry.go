@@ -16,8 +16,8 @@ import (
 )
 
 // retryAttempts bounds how often one operation is retried after a lost connection.
-// A Neon suspend or a failover ends every pooled connection at once; the first retry
-// usually gets a fresh one.
+// A Neon suspend or a failover ends every pooled connection at once; after the
+// first loss the idle ones are dropped, so the retry gets a fresh one.
 const retryAttempts = 3
 
 // IsConnectionLoss reports whether err means the connection (not the statement)
@@ -74,8 +74,18 @@ func (s *Store) withRetry(ctx context.Context, idempotent bool, op func() error)
 			return err
 		}
 		s.log.WarnContext(ctx, "database connection lost, retrying", "attempt", attempt+1, "error", err.Error())
+		s.dropIdle()
 	}
 	return err
+}
+
+// dropIdle closes the pool's idle connections. A lost connection usually means
+// the server ended all of them (a Neon suspend, a failover, a restart), and each
+// one used within the last second (which database/sql hands out without a ping)
+// would otherwise fail one more attempt before the pool noticed.
+func (s *Store) dropIdle() {
+	s.sqlDB.SetMaxIdleConns(0)
+	s.sqlDB.SetMaxIdleConns(s.maxIdle)
 }
 
 // read runs an idempotent read with retry on connection loss.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 )
 
 // CreateSession stores a browser session. The caller sets TokenHash (SHA-256 of
@@ -40,9 +41,13 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, h []byte, now time.Ti
 // TouchSession records activity on the session: it moves LastSeenAt to now and the
 // idle expiry to idleExpires (never past the absolute expiry).
 func (s *Store) TouchSession(ctx context.Context, id string, now, idleExpires time.Time) error {
+	idle := idleExpires.UTC()
 	err := s.write(ctx, func() error {
 		return s.conn(ctx).Model(&BrowserSession{}).Where("id = ?", id).
-			Updates(map[string]any{"last_seen_at": now.UTC(), "idle_expires_at": idleExpires.UTC()}).Error
+			Updates(map[string]any{
+				"last_seen_at":    now.UTC(),
+				"idle_expires_at": gorm.Expr("CASE WHEN ? < expires_at THEN ? ELSE expires_at END", idle, idle),
+			}).Error
 	})
 	if err != nil {
 		return fmt.Errorf("touch session %s: %w", id, translate(err))

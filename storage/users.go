@@ -22,6 +22,7 @@ func (s *Store) CreateUser(ctx context.Context, u User) (User, error) {
 		u.ID = uuid.NewString()
 	}
 	u.Email = NormalizeEmail(u.Email)
+	u.LockedUntil = utcPtr(u.LockedUntil)
 	now := time.Now().UTC()
 	u.CreatedAt, u.UpdatedAt = now, now
 	if err := s.write(ctx, func() error { return s.conn(ctx).Create(&u).Error }); err != nil {
@@ -56,7 +57,11 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (User, error) 
 // UpdateUser saves every field of u and bumps UpdatedAt. It returns ErrNotFound
 // when no user has u.ID and ErrConflict when the new e-mail is taken.
 func (s *Store) UpdateUser(ctx context.Context, u User) (User, error) {
+	if uuid.Validate(u.ID) != nil {
+		return User{}, fmt.Errorf("update user %q: %w", u.ID, ErrNotFound)
+	}
 	u.Email = NormalizeEmail(u.Email)
+	u.LockedUntil = utcPtr(u.LockedUntil)
 	u.UpdatedAt = time.Now().UTC()
 	var rows int64
 	err := s.write(ctx, func() error {
@@ -124,6 +129,16 @@ func (s *Store) ListUsers(ctx context.Context, o ListUsersOptions) ([]User, erro
 		return nil, fmt.Errorf("list users: %w", translate(err))
 	}
 	return out, nil
+}
+
+// utcPtr returns a copy of *t in UTC: SQLite stores times as text, which compares
+// correctly only in one zone.
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 func escapeLike(s string) string {

@@ -1,22 +1,28 @@
 // Package storagetest holds the storage conformance suite that every backend runs,
 // and helpers that give each test an isolated, freshly migrated database: SQLite in
 // a temporary directory, or a new PostgreSQL database on the server named by
-// TEST_DATABASE_URL. Import it only from _test.go files.
+// TEST_DATABASE_URL (or in a dockertest container when that is unset and a Docker
+// engine answers). Import it only from _test.go files.
 package storagetest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/ory/dockertest/v3"
+	dc "github.com/ory/dockertest/v3/docker"
 )
 
 // TestSecret is a system secret for tests (32+ characters).
@@ -47,20 +53,27 @@ func OpenSQLite(t *testing.T) *storage.Store {
 }
 
 // OpenPostgres returns a migrated store on a new, empty PostgreSQL database that is
-// dropped when t ends. The server comes from TEST_DATABASE_URL; without it the test
-// fails when CI is set and is skipped (with instructions) otherwise.
+// dropped when t ends. The server comes from PostgresServerURL; without one the
+// test fails when CI is set and is skipped (with instructions) otherwise.
 func OpenPostgres(t *testing.T) *storage.Store {
 	t.Helper()
 	return OpenURL(t, NewPostgresDatabase(t), storage.PoolerNone)
 }
 
-// PostgresServerURL returns TEST_DATABASE_URL, or fails (CI) or skips the test.
+// PostgresServerURL returns the PostgreSQL server tests create their databases on:
+// TEST_DATABASE_URL when set, else a container started with dockertest when a
+// Docker engine answers. With neither it fails the test when CI is set and skips
+// it (with instructions) otherwise.
 func PostgresServerURL(t testing.TB) string {
 	t.Helper()
 	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
 		return u
 	}
-	msg := "no PostgreSQL for tests: set TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable (any database the user may CREATE DATABASE from)"
+	u, err := dockerPostgres()
+	if err == nil {
+		return u
+	}
+	msg := "no PostgreSQL for tests: set TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable (any database the user may CREATE DATABASE from), or make a Docker engine reachable (" + err.Error() + ")"
 	if os.Getenv("CI") != "" {
 		t.Fatal(msg)
 	}
@@ -68,7 +81,75 @@ func PostgresServerURL(t testing.TB) string {
 	return ""
 }
 
-// NewPostgresDatabase creates an empty database on the TEST_DATABASE_URL server,
+// errNoDocker means no Docker engine answered.
+var errNoDocker = errors.New("no Docker engine answered")
+
+// docker holds the one PostgreSQL container a test binary starts; every test
+// gets its own database on it. Tests cannot remove it when the binary ends, so
+// the engine does, after dockerLifetime.
+var docker struct {
+	once sync.Once
+	url  string
+	err  error
+}
+
+// dockerLifetime bounds how long the test container lives.
+const dockerLifetime = 20 * time.Minute
+
+func dockerPostgres() (string, error) {
+	docker.once.Do(func() { docker.url, docker.err = startDockerPostgres() })
+	return docker.url, docker.err
+}
+
+func startDockerPostgres() (string, error) {
+	pool, err := dockertest.NewPool("")
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", errNoDocker, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := pool.Client.PingWithContext(ctx); err != nil {
+		return "", fmt.Errorf("%w: %v", errNoDocker, err)
+	}
+	const password = "gatehouse-test"
+	res, err := pool.RunWithOptions(&dockertest.RunOptions{
+		Repository: "postgres", Tag: "16-alpine",
+		Env: []string{"POSTGRES_PASSWORD=" + password, "POSTGRES_DB=postgres"},
+		Cmd: []string{"postgres", "-c", "fsync=off", "-c", "max_connections=200"},
+		// Published on loopback only.
+		PortBindings: map[dc.Port][]dc.PortBinding{"5432/tcp": {{HostIP: "127.0.0.1", HostPort: "0"}}},
+	}, func(hc *dc.HostConfig) {
+		hc.AutoRemove = true
+		hc.RestartPolicy = dc.RestartPolicy{Name: "no"}
+	})
+	if err != nil {
+		return "", fmt.Errorf("start PostgreSQL container: %w", err)
+	}
+	if err := res.Expire(uint(dockerLifetime / time.Second)); err != nil {
+		pool.Purge(res)
+		return "", fmt.Errorf("PostgreSQL container: %w", err)
+	}
+	u := url.URL{
+		Scheme: "postgres", User: url.UserPassword("postgres", password),
+		Host: res.GetHostPort("5432/tcp"), Path: "/postgres", RawQuery: "sslmode=disable",
+	}
+	pool.MaxWait = 60 * time.Second
+	if err := pool.Retry(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, err := pgconn.Connect(ctx, u.String())
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
+	}); err != nil {
+		pool.Purge(res)
+		return "", fmt.Errorf("PostgreSQL container did not accept connections: %w", err)
+	}
+	return u.String(), nil
+}
+
+// NewPostgresDatabase creates an empty database on the PostgresServerURL server,
 // drops it when t ends, and returns its URL.
 func NewPostgresDatabase(t testing.TB) string {
 	t.Helper()
@@ -122,7 +203,7 @@ func OpenURL(t testing.TB, dbURL string, pooler storage.PoolerMode) *storage.Sto
 		t.Fatalf("migrate %s: %v", storage.Describe(dbURL), err)
 	}
 	m.Close()
-	s, err := storage.Open(storage.Options{URL: dbURL, Pooler: pooler, Secrets: []string{TestSecret}, MaxOpenConns: 10})
+	s, err := storage.Open(storage.Options{URL: dbURL, Pooler: pooler, Secrets: []string{TestSecret}, MaxOpenConns: 10, MaxIdleConns: 10})
 	if err != nil {
 		t.Fatalf("open %s: %v", storage.Describe(dbURL), err)
 	}

@@ -1,0 +1,434 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// envFrom returns a getenv that reads only m.
+func envFrom(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// writeFile writes content to a new file in t's temp dir and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// normalize makes an empty secret list compare equal to a nil one.
+func normalize(c config.Config) config.Config {
+	if len(c.Secrets.System) == 0 {
+		c.Secrets.System = nil
+	}
+	return c
+}
+
+func TestDefault(t *testing.T) {
+	d := config.Default()
+	if err := d.Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v, want nil", err)
+	}
+	if !d.Embedded() {
+		t.Errorf("Default().Embedded() = false, want true (no database.url means embedded SQLite)")
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"issuer", d.Issuer, "http://localhost:8080"},
+		{"addr", d.Addr, "127.0.0.1:8080"},
+		{"data_dir", d.DataDir, "./data"},
+		{"migrate", d.Migrate, false},
+		{"database.pooler", d.Database.Pooler, "auto"},
+		{"database.connect_timeout", d.Database.ConnectTimeout, 10 * time.Second},
+		{"database.connect_retry", d.Database.ConnectRetry, 30 * time.Second},
+		{"database.conn_max_idle_time under Neon's 5m suspend", d.Database.ConnMaxIdleTime < 5*time.Minute, true},
+		{"log.format", d.Log.Format, "json"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("Default() %s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+
+	got, err := config.Load("", envFrom(nil), nil)
+	if err != nil {
+		t.Fatalf("Load with nothing set: %v", err)
+	}
+	if !reflect.DeepEqual(normalize(got), normalize(d)) {
+		t.Errorf("Load with nothing set = %+v, want Default() %+v", got, d)
+	}
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	path := writeFile(t, "gatehouse.yaml", `
+issuer: https://file.example.com
+addr: 127.0.0.1:1111
+log:
+  level: debug
+  format: text
+database:
+  url: postgres://file@db.example.com/gatehouse?sslmode=verify-full
+  max_open_conns: 7
+  connect_retry: 1m
+secrets:
+  system: ["0123456789abcdef0123456789abcdef-from-file"]
+`)
+	env := envFrom(map[string]string{
+		"GATEHOUSE_ADDR":                   "127.0.0.1:2222",
+		"GATEHOUSE_LOG_LEVEL":              "warn",
+		"GATEHOUSE_DATABASE_CONNECT_RETRY": "45s",
+		"GATEHOUSE_MIGRATE":                "true",
+	})
+	flags := map[string]any{"addr": "127.0.0.1:3333", "migrate": "false"}
+	c, err := config.Load(path, env, flags)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"issuer from the file", c.Issuer, "https://file.example.com"},
+		{"addr from the flag over env and file", c.Addr, "127.0.0.1:3333"},
+		{"log.level from env over the file", c.Log.Level, "warn"},
+		{"log.format from the file", c.Log.Format, "text"},
+		{"database.max_open_conns from the file", c.Database.MaxOpenConns, 7},
+		{"database.connect_retry from env over the file", c.Database.ConnectRetry, 45 * time.Second},
+		{"migrate from the flag over env", c.Migrate, false},
+		{"database.max_idle_conns default kept", c.Database.MaxIdleConns, config.Default().Database.MaxIdleConns},
+		{"data_dir default kept", c.DataDir, "./data"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	if want := []string{"0123456789abcdef0123456789abcdef-from-file"}; !slices.Equal(c.Secrets.System, want) {
+		t.Errorf("secrets.system = %d entries, want the file's one", len(c.Secrets.System))
+	}
+}
+
+func TestLoadDatabaseURLNames(t *testing.T) {
+	const (
+		plain    = "postgres://app@plain.example.com/db?sslmode=verify-full"
+		prefixed = "postgres://app@prefixed.example.com/db?sslmode=verify-full"
+		direct   = "postgres://app@direct.example.com/db?sslmode=verify-full"
+		direct2  = "postgres://app@direct2.example.com/db?sslmode=verify-full"
+	)
+	for _, tc := range []struct {
+		name           string
+		env            map[string]string
+		wantURL        string
+		wantDirect     string
+		wantMigrations string
+	}{
+		{"DATABASE_URL", map[string]string{"DATABASE_URL": plain}, plain, "", plain},
+		{"GATEHOUSE_DATABASE_URL", map[string]string{"GATEHOUSE_DATABASE_URL": prefixed}, prefixed, "", prefixed},
+		{"GATEHOUSE_ prefix wins over the conventional name",
+			map[string]string{"DATABASE_URL": plain, "GATEHOUSE_DATABASE_URL": prefixed}, prefixed, "", prefixed},
+		{"DATABASE_DIRECT_URL for migrations",
+			map[string]string{"DATABASE_URL": plain, "DATABASE_DIRECT_URL": direct}, plain, direct, direct},
+		{"GATEHOUSE_DATABASE_DIRECT_URL wins over DATABASE_DIRECT_URL",
+			map[string]string{"DATABASE_URL": plain, "DATABASE_DIRECT_URL": direct, "GATEHOUSE_DATABASE_DIRECT_URL": direct2}, plain, direct2, direct2},
+		{"nothing set: embedded", map[string]string{}, "", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load("", envFrom(tc.env), nil)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if c.Database.URL != tc.wantURL || c.Database.DirectURL != tc.wantDirect || c.MigrationURL() != tc.wantMigrations {
+				t.Errorf("url, direct_url, MigrationURL() = %q, %q, %q; want %q, %q, %q",
+					c.Database.URL, c.Database.DirectURL, c.MigrationURL(), tc.wantURL, tc.wantDirect, tc.wantMigrations)
+			}
+			if got, want := c.Embedded(), tc.wantURL == ""; got != want {
+				t.Errorf("Embedded() = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestLoadSecretsFromEnv(t *testing.T) {
+	a := strings.Repeat("a", 32)
+	b := strings.Repeat("b", 40)
+	c, err := config.Load("", envFrom(map[string]string{"GATEHOUSE_SECRETS_SYSTEM": " " + a + " , " + b + ",,"}), nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !slices.Equal(c.Secrets.System, []string{a, b}) {
+		t.Errorf("secrets.system from a comma-separated list: got %d entries, want 2 in order", len(c.Secrets.System))
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := config.Default()
+	c.Issuer = "not a url"
+	c.Addr = "8080"
+	c.Database.Pooler = "session"
+	c.Database.MaxOpenConns = 0
+	c.Database.ConnectTimeout = 0
+	c.Log.Level = "loud"
+	c.Secrets.System = []string{"short"}
+	err := c.Validate()
+	var ve *config.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Validate() = %v, want a *ValidationError", err)
+	}
+	if !config.IsValidation(err) {
+		t.Errorf("IsValidation(%v) = false", err)
+	}
+	for _, key := range []string{"issuer", "addr", "database.pooler", "database.max_open_conns", "database.connect_timeout", "log.level", "secrets.system[0]"} {
+		found := false
+		for _, p := range ve.Problems {
+			if strings.HasPrefix(p, key+":") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("Validate() problems %q: none names %s", ve.Problems, key)
+		}
+		if !strings.Contains(err.Error(), key+":") {
+			t.Errorf("Validate().Error() does not name %s:\n%s", key, err)
+		}
+	}
+	if strings.Contains(err.Error(), "short") {
+		t.Errorf("Validate() echoes a secret:\n%s", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		change  func(*config.Config)
+		wantKey string // "" means valid
+	}{
+		{"default", func(*config.Config) {}, ""},
+		{"https issuer", func(c *config.Config) { c.Issuer = "https://id.example.com" }, ""},
+		{"http issuer on loopback IP", func(c *config.Config) { c.Issuer = "http://127.0.0.1:8080" }, ""},
+		{"http issuer not on localhost", func(c *config.Config) { c.Issuer = "http://id.example.com" }, "issuer"},
+		{"issuer with trailing slash", func(c *config.Config) { c.Issuer = "https://id.example.com/" }, "issuer"},
+		{"issuer with query", func(c *config.Config) { c.Issuer = "https://id.example.com?a=b" }, "issuer"},
+		{"issuer relative", func(c *config.Config) { c.Issuer = "/id" }, "issuer"},
+		{"issuer ftp", func(c *config.Config) { c.Issuer = "ftp://id.example.com" }, "issuer"},
+		{"addr all interfaces", func(c *config.Config) { c.Addr = ":8080" }, ""},
+		{"addr without port", func(c *config.Config) { c.Addr = "localhost" }, "addr"},
+		{"embedded without data_dir", func(c *config.Config) { c.DataDir = "" }, "data_dir"},
+		{"external database without data_dir", func(c *config.Config) {
+			c.DataDir = ""
+			c.Database.URL = "postgres://u@h/db"
+		}, ""},
+		{"negative shutdown_grace", func(c *config.Config) { c.ShutdownGrace = -time.Second }, "shutdown_grace"},
+		{"mysql url", func(c *config.Config) { c.Database.URL = "mysql://u@h/db" }, "database.url"},
+		{"postgres url without host", func(c *config.Config) { c.Database.URL = "postgres:///db" }, "database.url"},
+		{"pool_ key in url", func(c *config.Config) { c.Database.URL = "postgres://u@h/db?pool_max_conns=5" }, "database.url"},
+		{"sqlite url", func(c *config.Config) { c.Database.URL = "sqlite:/var/lib/gatehouse/g.db" }, ""},
+		{"bad direct_url", func(c *config.Config) {
+			c.Database.URL = "postgres://u@h/db"
+			c.Database.DirectURL = "http://h/db"
+		}, "database.direct_url"},
+		{"direct_url without url", func(c *config.Config) { c.Database.DirectURL = "postgres://u@h/db" }, "database.direct_url"},
+		{"pooler transaction", func(c *config.Config) { c.Database.Pooler = "transaction" }, ""},
+		{"pooler unknown", func(c *config.Config) { c.Database.Pooler = "yes" }, "database.pooler"},
+		{"max_idle over max_open", func(c *config.Config) { c.Database.MaxIdleConns = 11 }, "database.max_idle_conns"},
+		{"negative max_idle", func(c *config.Config) { c.Database.MaxIdleConns = -1 }, "database.max_idle_conns"},
+		{"negative conn_max_idle_time", func(c *config.Config) { c.Database.ConnMaxIdleTime = -1 }, "database.conn_max_idle_time"},
+		{"negative conn_max_lifetime", func(c *config.Config) { c.Database.ConnMaxLifetime = -1 }, "database.conn_max_lifetime"},
+		{"negative connect_retry", func(c *config.Config) { c.Database.ConnectRetry = -1 }, "database.connect_retry"},
+		{"zero connect_retry", func(c *config.Config) { c.Database.ConnectRetry = 0 }, ""},
+		{"negative statement_timeout", func(c *config.Config) { c.Database.StatementTimeout = -1 }, "database.statement_timeout"},
+		{"zero connect_timeout", func(c *config.Config) { c.Database.ConnectTimeout = 0 }, "database.connect_timeout"},
+		{"short second secret", func(c *config.Config) { c.Secrets.System = []string{strings.Repeat("x", 32), "y"} }, "secrets.system[1]"},
+		{"log format xml", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
+		{"log level debug", func(c *config.Config) { c.Log.Level = "debug" }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Default()
+			tc.change(&c)
+			err := c.Validate()
+			if tc.wantKey == "" {
+				if err != nil {
+					t.Errorf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			var ve *config.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Validate() = %v, want a *ValidationError naming %s", err, tc.wantKey)
+			}
+			if len(ve.Problems) != 1 || !strings.HasPrefix(ve.Problems[0], tc.wantKey+":") {
+				t.Errorf("Validate() problems = %q, want one naming %s", ve.Problems, tc.wantKey)
+			}
+		})
+	}
+}
+
+func TestValidateServe(t *testing.T) {
+	c := config.Default()
+	if err := c.ValidateServe(); err != nil {
+		t.Errorf("embedded default: ValidateServe() = %v, want nil (a secret is generated)", err)
+	}
+	c.Database.URL = "postgres://u@h/db"
+	err := c.ValidateServe()
+	if err == nil || !strings.Contains(err.Error(), "secrets.system") || !strings.Contains(err.Error(), "GATEHOUSE_SECRETS_SYSTEM") {
+		t.Errorf("external database without a secret: ValidateServe() = %v, want secrets.system required", err)
+	}
+	c.Secrets.System = []string{strings.Repeat("s", 32)}
+	if err := c.ValidateServe(); err != nil {
+		t.Errorf("with a secret: ValidateServe() = %v", err)
+	}
+}
+
+func TestLoadBadValueNamesKey(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		file    string
+		env     map[string]string
+		wantKey string
+	}{
+		{"duration from env", "", map[string]string{"GATEHOUSE_DATABASE_CONNECT_TIMEOUT": "ten seconds"}, "connect_timeout"},
+		{"duration from file", "shutdown_grace: soon\n", nil, "shutdown_grace"},
+		{"number from env", "", map[string]string{"GATEHOUSE_DATABASE_MAX_OPEN_CONNS": "many"}, "max_open_conns"},
+		{"bool from env", "", map[string]string{"GATEHOUSE_MIGRATE": "perhaps"}, "migrate"},
+		{"validation after loading", "", map[string]string{"GATEHOUSE_LOG_FORMAT": "xml"}, "log.format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = writeFile(t, "gatehouse.yaml", tc.file)
+			}
+			_, err := config.Load(path, envFrom(tc.env), nil)
+			if err == nil {
+				t.Fatalf("Load = nil error, want one naming %s", tc.wantKey)
+			}
+			if !strings.Contains(err.Error(), tc.wantKey) {
+				t.Errorf("Load error %q does not name %s", err, tc.wantKey)
+			}
+		})
+	}
+}
+
+func TestLoadRefusesUnknownKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, wantKey string
+	}{
+		{"misspelt top-level key", "isuer: https://id.example.com\n", "isuer"},
+		{"misspelt nested key", "database:\n  max_open_con: 5\n", "database.max_open_con"},
+		{"unknown section", "smtp:\n  host: mail\n", "smtp.host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Load(writeFile(t, "gatehouse.yaml", tc.file), envFrom(nil), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.wantKey) || !strings.Contains(err.Error(), "unknown") {
+				t.Errorf("Load = %v, want an unknown-key error naming %s", err, tc.wantKey)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := config.Load(filepath.Join(t.TempDir(), "absent.yaml"), envFrom(nil), nil)
+	if err == nil || !strings.Contains(err.Error(), "absent.yaml") {
+		t.Errorf("Load(missing file) = %v, want an error naming the file", err)
+	}
+	if config.IsValidation(err) {
+		t.Errorf("IsValidation(missing file) = true, want false")
+	}
+}
+
+func TestMaskURL(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+		secret         string
+	}{
+		{"userinfo password", "postgres://app:hunter2@db.example.com:5432/gh?sslmode=verify-full",
+			"postgres://app:xxxxx@db.example.com:5432/gh?sslmode=verify-full", "hunter2"},
+		{"password query parameter", "postgres://db.example.com/gh?password=hunter2&user=app",
+			"postgres://db.example.com/gh?password=xxxxx&user=app", "hunter2"},
+		{"both", "postgres://app:hunter2@h/gh?password=hunter3", "postgres://app:xxxxx@h/gh?password=xxxxx", "hunter"},
+		{"no password", "postgres://app@h/gh", "postgres://app@h/gh", ""},
+		{"encoded password", "postgres://app:p%40ss%2Fw0rd@h/gh", "postgres://app:xxxxx@h/gh", "w0rd"},
+		{"empty", "", "", ""},
+		{"unparseable keeps the scheme only", "postgres://app:hunter2@h:port:bad/gh\x7f", "postgres://(unparseable URL hidden)", "hunter2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := config.MaskURL(tc.in)
+			if got != tc.want {
+				t.Errorf("MaskURL(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			if tc.secret != "" && strings.Contains(got, tc.secret) {
+				t.Errorf("MaskURL(%q) = %q still holds %q", tc.in, got, tc.secret)
+			}
+		})
+	}
+}
+
+func TestStringHidesSecrets(t *testing.T) {
+	const (
+		password = "pw-Neon-7f3a"
+		secret   = "system-secret-0123456789abcdef0123456789"
+	)
+	c := config.Default()
+	c.Database.URL = "postgres://app:" + password + "@ep-x-pooler.eu-central-1.aws.neon.tech/gh?sslmode=verify-full"
+	c.Database.DirectURL = "postgres://app@ep-x.eu-central-1.aws.neon.tech/gh?sslmode=verify-full&password=" + password
+	c.Secrets.System = []string{secret, secret + "-old"}
+	s := c.String()
+	for _, leak := range []string{password, secret} {
+		if strings.Contains(s, leak) {
+			t.Errorf("Config.String() = %q contains a secret", s)
+		}
+	}
+	for _, want := range []string{"ep-x-pooler.eu-central-1.aws.neon.tech", "ep-x.eu-central-1.aws.neon.tech", "[2 hidden]"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("Config.String() = %q, want it to show %q", s, want)
+		}
+	}
+}
+
+// TestExampleFile checks that config/gatehouse.example.yaml documents every key with
+// its environment variables, loads cleanly, and shows the defaults.
+func TestExampleFile(t *testing.T) {
+	const path = "gatehouse.example.yaml"
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := koanf.New(".")
+	if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	inFile := map[string]bool{}
+	for _, key := range k.Keys() {
+		inFile[key] = true
+	}
+	for _, key := range config.Keys {
+		if !inFile[key.Path] {
+			t.Errorf("%s does not set %s", path, key.Path)
+		}
+		for _, env := range key.Env {
+			if !strings.Contains(string(raw), env) {
+				t.Errorf("%s does not mention %s (environment variable of %s)", path, env, key.Path)
+			}
+		}
+	}
+	c, err := config.Load(path, envFrom(nil), nil)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", path, err)
+	}
+	if !reflect.DeepEqual(normalize(c), normalize(config.Default())) {
+		t.Errorf("%s does not show the defaults:\n got  %+v\n want %+v", path, c, config.Default())
+	}
+}

@@ -1,0 +1,17 @@
+package storage
+
+import "gorm.io/gorm"
+
+// ModelTables returns the table of every GORM model, for the schema test in
+// package storage_test.
+func ModelTables(s *Store) ([]string, error) {
+	var tables []string
+	for _, m := range models() {
+		stmt := &gorm.Statement{DB: s.db}
+		if err := stmt.Parse(m); err != nil {
+			return nil, err
+		}
+		tables = append(tables, stmt.Schema.Table)
+	}
+	return tables, nil
+}
