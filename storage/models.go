@@ -70,5 +70,7 @@ func models() []any {
 	m := []any{&User{}, &BrowserSession{}, &Account{}}
 	m = append(m, protocolModels()...)
 	m = append(m, keyModels()...)
+	m = append(m, identityModels()...)
+	m = append(m, outboxModels()...)
 	return m
 }

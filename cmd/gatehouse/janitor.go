@@ -40,9 +40,26 @@ batches. serve does the same in the background every janitor.interval.`,
 }
 
 func sweep(ctx context.Context, store *storage.Store, km *keys.Manager, batch int) (records, prunedKeys int64, err error) {
-	records, err = store.DeleteExpired(ctx, time.Now(), batch)
+	now := time.Now()
+	records, err = store.DeleteExpired(ctx, now, batch)
 	if err != nil {
 		return records, 0, fmt.Errorf("delete expired records: %w", err)
+	}
+	for _, del := range []func() (int64, error){
+		func() (int64, error) { return store.DeleteExpiredUserTokens(ctx, now, batch) },
+		// Throttle rows outlive their window by a day, so a lockout is never cut short.
+		func() (int64, error) { return store.DeleteExpiredSignInThrottles(ctx, now, 24*time.Hour, batch) },
+	} {
+		for {
+			n, err := del()
+			records += n
+			if err != nil {
+				return records, 0, fmt.Errorf("delete expired records: %w", err)
+			}
+			if n < int64(batch) {
+				break
+			}
+		}
 	}
 	prunedKeys, err = km.Prune(ctx)
 	if err != nil {

@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		migrateCommand(e),
 		dbCommand(e),
 		clientsCommand(e),
+		usersCommand(e),
 		keysCommand(e),
 		janitorCommand(e),
 		versionCommand(e),

@@ -67,7 +67,11 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	km := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, MaxTokenLifetime: oauthConfig(c).MaxTokenLifetime(), Log: log})
-	oh, err := oauth.New(oauthConfig(c), oauth.Deps{Store: store, Keys: km, Log: log})
+	ppl, err := newPeople(c, store, log)
+	if err != nil {
+		return err
+	}
+	oh, err := oauth.New(oauthConfig(c), oauth.Deps{Store: store, Keys: km, Interaction: ppl.pages, ErrorPage: ppl.pages.ErrorPage, Log: log})
 	if err != nil {
 		return err
 	}
@@ -76,6 +80,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		Log:   log,
 		HTTPS: strings.HasPrefix(c.Issuer, "https://"),
 		OAuth: oh,
+		Pages: ppl.pages,
 		Ready: func(ctx context.Context) (bool, map[string]string) {
 			r := store.CheckReady(ctx)
 			if keysLoaded.Load() {
@@ -111,6 +116,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		}
 		keysLoaded.Store(true)
 		go km.Run(ctx)
+		go ppl.outbox.Run(ctx)
 		if c.Janitor.Interval > 0 {
 			go runJanitor(ctx, log, store, km, c.Janitor)
 		}

@@ -223,7 +223,17 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 		h.authorizeError(w, r, ar, err)
 		return
 	}
-	if _, err := h.store.RecordAuthorization(ctx, login.UserID, client.ID, strings.Join(ar.GetGrantedScopes(), " "), true, h.now()); err != nil {
+	// The link keeps every scope the user has granted this client, not only this
+	// request's, so asking for fewer scopes later does not forget the others.
+	granted := []string(ar.GetGrantedScopes())
+	if consent != nil {
+		for _, s := range consent.Scopes {
+			if !slices.Contains(granted, s) {
+				granted = append(granted, s)
+			}
+		}
+	}
+	if _, err := h.store.RecordAuthorization(ctx, login.UserID, client.ID, strings.Join(granted, " "), true, h.now()); err != nil {
 		// The code is issued already; the link's bookkeeping must not fail sign-in.
 		h.log.WarnContext(ctx, "record authorization", "client_id", client.ID, "error", err.Error())
 	}

@@ -58,6 +58,7 @@ func (h *Handler) renderDiscovery() ([]byte, error) {
 		IntrospectionEndpoint:                      iss + "/oauth2/introspect",
 		RevocationEndpoint:                         iss + "/oauth2/revoke",
 		PushedAuthorizationRequestEndpoint:         iss + "/oauth2/par",
+		EndSessionEndpoint:                         iss + "/oauth2/logout",
 		ScopesSupported:                            supportedScopes,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query", "form_post"},

@@ -6,13 +6,30 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
 // addRoutes lists every public route, one line each: this file is the whole HTTP
 // surface.
-func addRoutes(r *mux.Router, h *health, o *oauth.Handler) {
+func addRoutes(r *mux.Router, h *health, o *oauth.Handler, p *web.Pages) {
 	r.Handle("/healthz", h.live()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", h.readiness()).Methods(http.MethodGet, http.MethodHead)
+	if p != nil {
+		r.Handle("/signin", p.CSRF(p.SignInForm())).Methods(http.MethodGet, http.MethodPost)
+		r.Handle("/signup", p.CSRF(p.SignUp())).Methods(http.MethodGet, http.MethodPost)
+		r.Handle("/consent", p.CSRF(p.Consent())).Methods(http.MethodPost)
+		r.Handle("/signout", p.CSRF(p.SignOutForm())).Methods(http.MethodPost)
+		r.Handle("/forgot-password", p.CSRF(p.ForgotPassword())).Methods(http.MethodGet, http.MethodPost)
+		r.Handle("/reset-password", p.CSRF(p.ResetPassword())).Methods(http.MethodGet, http.MethodPost)
+		r.Handle("/verify-email", p.CSRF(p.VerifyEmail())).Methods(http.MethodGet)
+		r.Handle("/account", p.CSRF(p.Account())).Methods(http.MethodGet)
+		r.Handle("/account/profile", p.CSRF(p.AccountProfile())).Methods(http.MethodPost)
+		r.Handle("/account/password", p.CSRF(p.AccountPassword())).Methods(http.MethodPost)
+		r.Handle("/account/verify-email", p.CSRF(p.ResendVerification())).Methods(http.MethodPost)
+		r.Handle("/account/applications/revoke", p.CSRF(p.RevokeApplication())).Methods(http.MethodPost)
+		r.Handle("/account/sessions/end", p.CSRF(p.SignOutEverywhere())).Methods(http.MethodPost)
+		r.PathPrefix("/static/").Handler(p.Static()).Methods(http.MethodGet, http.MethodHead)
+	}
 	if o == nil {
 		return
 	}

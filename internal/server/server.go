@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
 // ReadinessFunc reports whether the server can serve requests, and the state of each
@@ -20,6 +21,9 @@ type Deps struct {
 	Ready ReadinessFunc
 	// OAuth serves the protocol endpoints; nil leaves them out (health-only).
 	OAuth *oauth.Handler
+	// Pages serves the HTML pages (sign-in, consent, account …); nil leaves
+	// them out.
+	Pages *web.Pages
 	// HTTPS adds Strict-Transport-Security to responses.
 	HTTPS bool
 	// MaxBodyBytes bounds request bodies; zero means 1 MiB.
@@ -36,7 +40,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	r := mux.NewRouter()
 	h := &health{ready: d.Ready, log: d.Log}
-	addRoutes(r, h, d.OAuth)
+	addRoutes(r, h, d.OAuth, d.Pages)
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
 

@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) *storage.Store) {
 	cases = append(cases, foundationCases()...)
 	cases = append(cases, protocolCases()...)
 	cases = append(cases, keyCases()...)
+	cases = append(cases, outboxCases()...)
+	cases = append(cases, identityCases()...)
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) { c.Test(t, open(t)) })
 	}

@@ -1,0 +1,504 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/identity"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/spf13/cobra"
+)
+
+func usersCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "users",
+		Short: "Create and manage the people who sign in through Gatehouse",
+		Long: `Create and manage users. A user is named by its id or its e-mail address (any
+case). Passwords are read from standard input with --password-stdin, never from a
+flag, where they would land in shell history and process listings; they follow the
+same policy as sign-up (8 to 128 characters, not a common password) and are stored
+as argon2id hashes.`,
+	}
+	cmd.PersistentFlags().String("data-dir", config.Default().DataDir, "directory of the embedded SQLite database")
+	cmd.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
+	cmd.AddCommand(
+		usersCreateCommand(e),
+		usersListCommand(e),
+		usersGetCommand(e),
+		usersUpdateCommand(e),
+		usersSetPasswordCommand(e),
+		usersDisableCommand(e, true),
+		usersDisableCommand(e, false),
+		usersDeleteCommand(e),
+	)
+	return cmd
+}
+
+// userEnv is what a users subcommand works with.
+type userEnv struct {
+	store *storage.Store
+	svc   *identity.Service
+}
+
+// userService opens the store and builds the identity service over it (with the
+// production password parameters), and returns a function that closes the store.
+func (e *env) userService(cmd *cobra.Command) (userEnv, func(), error) {
+	store, c, err := e.openReadyStore(cmd)
+	if err != nil {
+		return userEnv{}, nil, err
+	}
+	svc := identity.New(store, identity.Options{
+		Now: time.Now, Params: identity.DefaultParams(), BaseURL: c.Issuer, Log: newLogger(c, e.stderr),
+	})
+	return userEnv{store: store, svc: svc}, func() { store.Close() }, nil
+}
+
+// findUser looks a user up by e-mail address (when ref has an @) or by id.
+func findUser(ctx context.Context, s *storage.Store, ref string) (storage.User, error) {
+	if strings.Contains(ref, "@") {
+		u, err := s.GetUserByEmail(ctx, ref)
+		if errors.Is(err, storage.ErrNotFound) {
+			return u, fmt.Errorf("user %s: %w", ref, storage.ErrNotFound)
+		}
+		return u, err
+	}
+	return s.GetUser(ctx, ref)
+}
+
+// userError gives input the identity rules refuse the usage exit code.
+func userError(err error) error {
+	var pe *identity.PasswordError
+	var fe *identity.ProfileError
+	if errors.As(err, &pe) || errors.As(err, &fe) || errors.Is(err, identity.ErrInvalidEmail) {
+		return &exitError{code: 2, err: err}
+	}
+	return err
+}
+
+// readPassword reads the password from the first line of stdin: the line ending
+// is dropped, every other character (spaces included) is kept.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, 64<<10)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from standard input: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", &exitError{code: 2, err: errors.New("--password-stdin: standard input held no password")}
+	}
+	return pw, nil
+}
+
+func usersCreateCommand(e *env) *cobra.Command {
+	var email, name string
+	var passwordStdin, verified bool
+	cmd := &cobra.Command{
+		Use:   "create --email EMAIL --password-stdin",
+		Short: "Create a user with a password read from standard input",
+		Example: `  printf '%s\n' "$PASSWORD" | gatehouse users create --email ada@example.com --password-stdin --name "Ada Lovelace"
+  gatehouse users create --email ops@example.com --password-stdin --email-verified -o json < password.txt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			if email == "" || !passwordStdin {
+				return &exitError{code: 2, err: errors.New("give --email and --password-stdin (with the password on standard input)")}
+			}
+			pw, err := readPassword(e.stdin)
+			if err != nil {
+				return err
+			}
+			// Check the input before touching the database.
+			if err := identity.ValidateEmail(email); err != nil {
+				return userError(fmt.Errorf("--email %q: %w", email, err))
+			}
+			if err := identity.ValidatePassword(pw); err != nil {
+				return userError(err)
+			}
+			ue, done, err := e.userService(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			u, err := ue.svc.CreateUser(cmd.Context(), identity.SignUpInput{Email: email, Password: pw, Name: name}, verified)
+			if err != nil {
+				return userError(err)
+			}
+			return printUser(e, format, u)
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "e-mail address (required)")
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input (required)")
+	cmd.Flags().BoolVar(&verified, "email-verified", false, "mark the e-mail address verified")
+	cmd.Flags().StringVar(&name, "name", "", "full name")
+	return cmd
+}
+
+// userView is a user as the CLI prints it: never the password hash.
+type userView struct {
+	ID            string    `json:"id"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
+	Name          string    `json:"name,omitempty"`
+	GivenName     string    `json:"given_name,omitempty"`
+	FamilyName    string    `json:"family_name,omitempty"`
+	Picture       string    `json:"picture,omitempty"`
+	Locale        string    `json:"locale,omitempty"`
+	HasPassword   bool      `json:"has_password"`
+	Disabled      bool      `json:"disabled"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+func viewUser(u storage.User) userView {
+	return userView{
+		ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, GivenName: u.GivenName,
+		FamilyName: u.FamilyName, Picture: u.Picture, Locale: u.Locale, HasPassword: u.PasswordHash != "",
+		Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
+	}
+}
+
+func printUser(e *env, format string, u storage.User) error {
+	v := viewUser(u)
+	if format == "json" {
+		return writeJSON(e.stdout, v)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, orDash(v)) }
+	row("ID", v.ID)
+	row("EMAIL", v.Email)
+	row("EMAIL VERIFIED", fmt.Sprint(v.EmailVerified))
+	row("NAME", v.Name)
+	row("GIVEN NAME", v.GivenName)
+	row("FAMILY NAME", v.FamilyName)
+	row("PICTURE", v.Picture)
+	row("LOCALE", v.Locale)
+	password := "not set"
+	if v.HasPassword {
+		password = "set"
+	}
+	row("PASSWORD", password)
+	row("DISABLED", fmt.Sprint(v.Disabled))
+	row("CREATED", v.CreatedAt.Format(time.RFC3339))
+	row("UPDATED", v.UpdatedAt.Format(time.RFC3339))
+	return tw.Flush()
+}
+
+// usersPageSize is list's default page size; storage allows at most 1000.
+const usersPageSize = 100
+
+func usersListCommand(e *env) *cobra.Command {
+	var o storage.ListUsersOptions
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List users, one page at a time, in e-mail order",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			if o.Limit < 1 || o.Limit > 1000 {
+				return &exitError{code: 2, err: fmt.Errorf("--limit: want 1 to 1000, got %d", o.Limit)}
+			}
+			ue, done, err := e.userService(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			users, err := ue.store.ListUsers(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			page := struct {
+				Users []userView `json:"users"`
+				Next  string     `json:"next,omitempty"`
+			}{Users: []userView{}}
+			for _, u := range users {
+				page.Users = append(page.Users, viewUser(u))
+			}
+			if len(users) == o.Limit {
+				page.Next = users[len(users)-1].Email
+			}
+			if format == "json" {
+				return writeJSON(e.stdout, page)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tEMAIL\tVERIFIED\tNAME\tDISABLED\tCREATED")
+			for _, u := range page.Users {
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%v\t%s\n", u.ID, u.Email, u.EmailVerified, orDash(u.Name), u.Disabled, u.CreatedAt.Format(time.RFC3339))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if page.Next != "" {
+				fmt.Fprintf(e.stderr, "more users: gatehouse users list --page-token %s\n", page.Next)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.EmailPrefix, "email-prefix", "", "only users whose e-mail starts with this (any case)")
+	cmd.Flags().IntVar(&o.Limit, "limit", usersPageSize, "users per page (at most 1000)")
+	cmd.Flags().StringVar(&o.After, "page-token", "", "continue after this e-mail (printed at the end of the previous page)")
+	return cmd
+}
+
+func usersGetCommand(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID|EMAIL",
+		Short: "Show one user",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			ue, done, err := e.userService(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			u, err := findUser(cmd.Context(), ue.store, args[0])
+			if err != nil {
+				return err
+			}
+			return printUser(e, format, u)
+		},
+	}
+}
+
+func usersUpdateCommand(e *env) *cobra.Command {
+	var email string
+	var verified bool
+	cmd := &cobra.Command{
+		Use:   "update ID|EMAIL",
+		Short: "Change the fields named by flags; the others keep their values",
+		Long: `Change the fields named by flags; the others keep their values. A new e-mail
+address is unverified unless --email-verified is given too; verification links
+mailed to the old address stop working.`,
+		Example: `  gatehouse users update ada@example.com --name "Ada King" --locale en-GB
+  gatehouse users update 3f2c… --email ada@example.org --email-verified`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			profile := f.Changed("name") || f.Changed("given-name") || f.Changed("family-name") || f.Changed("picture") || f.Changed("locale")
+			if !profile && !f.Changed("email") && !f.Changed("email-verified") {
+				return &exitError{code: 2, err: errors.New("nothing to change: give at least one flag (see gatehouse users update --help)")}
+			}
+			if f.Changed("email") {
+				if err := identity.ValidateEmail(email); err != nil {
+					return userError(fmt.Errorf("--email %q: %w", email, err))
+				}
+			}
+			ue, done, err := e.userService(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx := cmd.Context()
+			u, err := findUser(ctx, ue.store, args[0])
+			if err != nil {
+				return err
+			}
+			if profile {
+				cur := identity.Profile{Name: u.Name, GivenName: u.GivenName, FamilyName: u.FamilyName, Picture: u.Picture, Locale: u.Locale}
+				for name, dst := range map[string]*string{
+					"name": &cur.Name, "given-name": &cur.GivenName, "family-name": &cur.FamilyName,
+					"picture": &cur.Picture, "locale": &cur.Locale,
+				} {
+					if f.Changed(name) {
+						v, _ := f.GetString(name)
+						*dst = v
+					}
+				}
+				if u, err = ue.svc.UpdateProfile(ctx, u.ID, cur); err != nil {
+					return userError(err)
+				}
+			}
+			switch {
+			case f.Changed("email") && storage.NormalizeEmail(email) != u.Email:
+				u, err = ue.store.UpdateUserEmail(ctx, u.ID, email, verified)
+				if errors.Is(err, storage.ErrConflict) {
+					return fmt.Errorf("--email %s: %w", email, identity.ErrEmailTaken)
+				}
+			case f.Changed("email-verified"):
+				if err = ue.store.UpdateUserEmailVerified(ctx, u.ID, verified); err == nil {
+					u, err = ue.store.GetUser(ctx, u.ID)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			return printUser(e, format, u)
+		},
+	}
+	cmd.Flags().String("name", "", "full name")
+	cmd.Flags().String("given-name", "", "given name")
+	cmd.Flags().String("family-name", "", "family name")
+	cmd.Flags().String("picture", "", "URL of a profile picture (https://…)")
+	cmd.Flags().String("locale", "", "BCP 47 language tag, such as en or pt-BR")
+	cmd.Flags().StringVar(&email, "email", "", "new e-mail address")
+	cmd.Flags().BoolVar(&verified, "email-verified", false, "mark the e-mail address verified (or, with =false, unverified)")
+	return cmd
+}
+
+func usersSetPasswordCommand(e *env) *cobra.Command {
+	var passwordStdin bool
+	cmd := &cobra.Command{
+		Use:     "set-password ID|EMAIL --password-stdin",
+		Short:   "Set a user's password, read from standard input, and lift any sign-in lock",
+		Example: `  printf '%s\n' "$PASSWORD" | gatehouse users set-password ada@example.com --password-stdin`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			if !passwordStdin {
+				return &exitError{code: 2, err: errors.New("give --password-stdin (with the password on standard input)")}
+			}
+			pw, err := readPassword(e.stdin)
+			if err != nil {
+				return err
+			}
+			if err := identity.ValidatePassword(pw); err != nil {
+				return userError(err)
+			}
+			ue, done, err := e.userService(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			u, err := findUser(cmd.Context(), ue.store, args[0])
+			if err != nil {
+				return err
+			}
+			if err := ue.svc.SetPassword(cmd.Context(), u.ID, pw); err != nil {
+				return userError(err)
+			}
+			if format == "json" {
+				return writeJSON(e.stdout, map[string]any{"id": u.ID, "email": u.Email, "password_set": true})
+			}
+			fmt.Fprintf(e.stdout, "password set for user %s (%s)\n", u.ID, u.Email)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input (required)")
+	return cmd
+}
+
+// usersDisableCommand builds disable (disable=true) or enable. Disabling also
+// ends the user's browser sessions and revokes the user's tokens, in one
+// transaction, so that access stops now rather than when tokens expire.
+func usersDisableCommand(e *env, disable bool) *cobra.Command {
+	use, short := "enable ID|EMAIL", "Let a disabled user sign in again"
+	if disable {
+		use, short = "disable ID|EMAIL", "Refuse a user's sign-ins, end their sessions and revoke their tokens"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			ue, done, err := e.userService(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx := cmd.Context()
+			u, err := findUser(ctx, ue.store, args[0])
+			if err != nil {
+				return err
+			}
+			var sessions int64
+			var revoked storage.RevokedTokens
+			err = ue.store.InTx(ctx, func(ctx context.Context) error {
+				if err := ue.store.UpdateUserDisabled(ctx, u.ID, disable); err != nil {
+					return err
+				}
+				if !disable {
+					return nil
+				}
+				var err error
+				if sessions, err = ue.store.DeleteUserSessions(ctx, u.ID); err != nil {
+					return err
+				}
+				revoked, err = ue.store.RevokeSubjectTokens(ctx, u.ID)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if u, err = ue.store.GetUser(ctx, u.ID); err != nil {
+				return err
+			}
+			if format == "json" {
+				return printUser(e, format, u)
+			}
+			if disable {
+				fmt.Fprintf(e.stdout, "disabled user %s (%s): ended %d session(s), revoked %d refresh and %d access token(s)\n",
+					u.ID, u.Email, sessions, revoked.RefreshTokens, revoked.AccessTokens)
+			} else {
+				fmt.Fprintf(e.stdout, "enabled user %s (%s)\n", u.ID, u.Email)
+			}
+			return nil
+		},
+	}
+}
+
+func usersDeleteCommand(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete ID|EMAIL",
+		Short: "Delete a user, their sessions and application links, and revoke their tokens",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			ue, done, err := e.userService(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx := cmd.Context()
+			u, err := findUser(ctx, ue.store, args[0])
+			if err != nil {
+				return err
+			}
+			// Tokens name the user as their subject without a foreign key, so
+			// they are revoked explicitly; sessions and accounts go by cascade.
+			err = ue.store.InTx(ctx, func(ctx context.Context) error {
+				if _, err := ue.store.RevokeSubjectTokens(ctx, u.ID); err != nil {
+					return err
+				}
+				return ue.store.DeleteUser(ctx, u.ID)
+			})
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return writeJSON(e.stdout, map[string]any{"id": u.ID, "email": u.Email, "deleted": true})
+			}
+			fmt.Fprintf(e.stdout, "deleted user %s (%s)\n", u.ID, u.Email)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,35 @@
+package identity
+
+import (
+	"net/mail"
+	"strings"
+)
+
+// MaxEmailLen is the longest e-mail address accepted (RFC 5321's path limit less
+// the angle brackets).
+const MaxEmailLen = 254
+
+// ValidateEmail checks that email (trimmed) is a plain address, such as
+// ada@example.com: no display name, one @, a local part of at most 64 bytes and a
+// domain with a dot and no empty labels, at most 254 bytes in all. It returns
+// ErrInvalidEmail.
+func ValidateEmail(email string) error {
+	email = strings.TrimSpace(email)
+	if email == "" || len(email) > MaxEmailLen || strings.ContainsAny(email, " \t\r\n<>\"") {
+		return ErrInvalidEmail
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Name != "" || addr.Address != email {
+		return ErrInvalidEmail
+	}
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" || len(local) > 64 || strings.Contains(domain, "@") || !strings.Contains(domain, ".") {
+		return ErrInvalidEmail
+	}
+	for _, label := range strings.Split(domain, ".") {
+		if label == "" || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return ErrInvalidEmail
+		}
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Mail is one message for a person: a plain-text body and an HTML alternative.
+type Mail struct{ To, Subject, Text, HTML string }
+
+// Sender delivers mail. The binary adapts the outbox to it, so that a message is
+// stored before it is sent and an SMTP outage loses nothing.
+type Sender interface {
+	Send(ctx context.Context, m Mail) error
+}
+
+// Options configure New. Zero values mean the defaults named on each field.
+type Options struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Params are the argon2id parameters new hashes use; a zero field takes its
+	// value from DefaultParams.
+	Params Params
+	// BaseURL is the issuer URL the mailed links start with.
+	BaseURL string
+	// Mail sends verification and reset mail; nil makes sending fail (and SignUp
+	// only logs that failure).
+	Mail Sender
+	// Log receives what the service logs; nil discards it.
+	Log *slog.Logger
+
+	// ResetTTL is how long a password reset link works: 30 minutes.
+	ResetTTL time.Duration
+	// VerifyTTL is how long an e-mail verification link works: 48 hours.
+	VerifyTTL time.Duration
+
+	// AccountFailures failed sign-ins of one account within FailureWindow are
+	// allowed (5); the next failure locks the account for LockoutDuration (15m).
+	AccountFailures int
+	// IPFailures failed sign-ins from one client IP within FailureWindow are
+	// allowed (20); the next failure blocks the IP for LockoutDuration.
+	IPFailures      int
+	FailureWindow   time.Duration
+	LockoutDuration time.Duration
+}
+
+// Errors the Service returns; compare with errors.Is.
+var (
+	// ErrInvalidCredentials means the e-mail or the password is wrong (which one
+	// is never said).
+	ErrInvalidCredentials = errors.New("invalid e-mail or password")
+	// ErrEmailTaken means another user has the e-mail address, in any case.
+	ErrEmailTaken = errors.New("e-mail address already registered")
+	// ErrInvalidToken means a mailed link is unknown, used or expired.
+	ErrInvalidToken = errors.New("invalid or expired link")
+	// ErrDisabled means the user's account is disabled. Authenticate returns it
+	// only after the password was found right, so it leaks nothing.
+	ErrDisabled = errors.New("account disabled")
+	// ErrInvalidEmail means the text is not an e-mail address Gatehouse accepts.
+	ErrInvalidEmail = errors.New("invalid e-mail address")
+)
+
+// PasswordError says why a password was refused, in a sentence a person can read.
+type PasswordError struct{ Reason string }
+
+func (e *PasswordError) Error() string { return e.Reason }
+
+// ThrottledError means sign-in is refused for a while after too many failures.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+// Error reads "Too many attempts. Try again in N minutes.", rounding up.
+func (e *ThrottledError) Error() string {
+	n := max(int(math.Ceil(e.RetryAfter.Minutes())), 1)
+	if n == 1 {
+		return "Too many attempts. Try again in 1 minute."
+	}
+	return fmt.Sprintf("Too many attempts. Try again in %d minutes.", n)
+}
+
+// ProfileError says which profile field was refused and why, in a sentence a
+// person can read.
+type ProfileError struct{ Field, Reason string }
+
+func (e *ProfileError) Error() string { return e.Reason }
+
+// Service applies the user rules on a Store. Build it with New; it is safe for
+// concurrent use.
+type Service struct {
+	store *storage.Store
+	now   func() time.Time
+	p     Params
+	base  string
+	mail  Sender
+	log   *slog.Logger
+
+	resetTTL, verifyTTL time.Duration
+	accountLimit        storage.SignInLimit
+	ipLimit             storage.SignInLimit
+
+	// dummyHash is compared against when the e-mail is unknown, so that an
+	// unknown address takes as long as a known one.
+	dummyHash string
+	mailHTML  *htmltemplate.Template
+}
+
+// New returns a Service on store. It computes one password hash (the dummy one
+// unknown e-mail addresses are checked against), so it takes as long as a sign-in.
+func New(store *storage.Store, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	o.Params = o.Params.withDefaults()
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	orDuration := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	orDuration(&o.ResetTTL, 30*time.Minute)
+	orDuration(&o.VerifyTTL, 48*time.Hour)
+	orDuration(&o.FailureWindow, 15*time.Minute)
+	orDuration(&o.LockoutDuration, 15*time.Minute)
+	if o.AccountFailures <= 0 {
+		o.AccountFailures = 5
+	}
+	if o.IPFailures <= 0 {
+		o.IPFailures = 20
+	}
+	s := &Service{
+		store: store, now: o.Now, p: o.Params, base: o.BaseURL, mail: o.Mail, log: o.Log,
+		resetTTL: o.ResetTTL, verifyTTL: o.VerifyTTL,
+		accountLimit: storage.SignInLimit{Max: o.AccountFailures, Window: o.FailureWindow, Lockout: o.LockoutDuration},
+		ipLimit:      storage.SignInLimit{Max: o.IPFailures, Window: o.FailureWindow, Lockout: o.LockoutDuration},
+		mailHTML:     htmltemplate.Must(htmltemplate.New("mail").Parse(mailHTMLTemplate)),
+	}
+	s.dummyHash = s.hash(randomToken())
+	return s
+}

@@ -1,0 +1,261 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/internal/identity"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const (
+	msgBadCredentials = "E-mail or password is incorrect."
+	msgUnavailable    = "Sign-in is unavailable right now. Please try again in a moment."
+	msgDisabled       = "This account is disabled. Contact the administrator."
+)
+
+// SignInPage is the sign-in page's data.
+type SignInPage struct {
+	Layout
+	// ClientName is the application the person signs in to, when known.
+	ClientName string
+	// Reauth asks a signed-in person to confirm it is them.
+	Reauth        bool
+	Error         string
+	Continue      string
+	EmailField    Field
+	PasswordField Field
+}
+
+func (p *Pages) signInPage(r *http.Request, cont, email string) (SignInPage, renderOptions) {
+	d := SignInPage{
+		Layout:        p.layout(r, "Sign in"),
+		Continue:      cont,
+		EmailField:    Field{ID: "email", Label: "E-mail address", Type: "email", Value: email, Autocomplete: "username", Required: true},
+		PasswordField: Field{ID: "password", Label: "Password", Type: "password", Autocomplete: "current-password", Required: true},
+	}
+	var o renderOptions
+	if c, ok := p.clientForContinue(r.Context(), cont); ok {
+		d.ClientName = clientName(c.Name, c.ID)
+		o.formTargets = cspSources(c.RedirectURIs...)
+	}
+	return d, o
+}
+
+// SignInForm serves GET and POST /signin: e-mail and password; on success a new
+// session, then the continue URL (or the account page).
+func (p *Pages) SignInForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			q := r.URL.Query()
+			d, o := p.signInPage(r, p.continueTarget(q.Get("continue")), q.Get("login_hint"))
+			d.Reauth = q.Get("reauth") == "1"
+			p.render(w, r, http.StatusOK, pageSignIn, d, o)
+			return
+		}
+		email := strings.TrimSpace(r.PostFormValue("email"))
+		password := r.PostFormValue("password")
+		d, o := p.signInPage(r, p.continueTarget(r.PostFormValue("continue")), email)
+		if email == "" || password == "" {
+			if email == "" {
+				d.EmailField.Error = "Enter your e-mail address."
+			}
+			if password == "" {
+				d.PasswordField.Error = "Enter your password."
+			}
+			p.render(w, r, http.StatusBadRequest, pageSignIn, d, o)
+			return
+		}
+		u, err := p.identity.Authenticate(r.Context(), email, password, clientIP(r))
+		if err != nil {
+			status := http.StatusUnauthorized
+			var throttled *identity.ThrottledError
+			switch {
+			case errors.As(err, &throttled):
+				status, d.Error = http.StatusTooManyRequests, throttled.Error()
+				if throttled.RetryAfter > 0 {
+					w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
+				}
+			case errors.Is(err, identity.ErrDisabled):
+				status, d.Error = http.StatusForbidden, msgDisabled
+			case errors.Is(err, identity.ErrInvalidCredentials), errors.Is(err, identity.ErrInvalidEmail):
+				d.Error = msgBadCredentials
+			default:
+				p.log.ErrorContext(r.Context(), "sign in", "error", err.Error(), "request_id", requestID(w))
+				status, d.Error = http.StatusServiceUnavailable, msgUnavailable
+			}
+			d.EmailField.FormError, d.PasswordField.FormError = true, true
+			p.render(w, r, status, pageSignIn, d, o)
+			return
+		}
+		if _, err := p.sessions.Issue(w, r, u.ID, []string{"pwd"}, p.now()); err != nil {
+			p.serverError(w, r, "sign in: issue session", err)
+			return
+		}
+		http.Redirect(w, r, p.redirectTarget(d.Continue), http.StatusSeeOther)
+	})
+}
+
+// SignUpPage is the sign-up page's data.
+type SignUpPage struct {
+	Layout
+	ClientName    string
+	Error         string
+	Continue      string
+	EmailField    Field
+	NameField     Field
+	PasswordField Field
+	ConfirmField  Field
+}
+
+func (p *Pages) signUpPage(r *http.Request, cont, email, name string) (SignUpPage, renderOptions) {
+	d := SignUpPage{
+		Layout:        p.layout(r, "Create your account"),
+		Continue:      cont,
+		EmailField:    Field{ID: "email", Label: "E-mail address", Type: "email", Value: email, Autocomplete: "email", Required: true},
+		NameField:     Field{ID: "name", Label: "Your name", Type: "text", Value: name, Autocomplete: "name"},
+		PasswordField: Field{ID: "password", Label: "Password", Type: "password", Autocomplete: "new-password", Required: true, Hint: "At least 8 characters. A few unusual words make a strong password."},
+		ConfirmField:  Field{ID: "confirm", Label: "Repeat the password", Type: "password", Autocomplete: "new-password", Required: true},
+	}
+	var o renderOptions
+	if c, ok := p.clientForContinue(r.Context(), cont); ok {
+		d.ClientName = clientName(c.Name, c.ID)
+		o.formTargets = cspSources(c.RedirectURIs...)
+	}
+	return d, o
+}
+
+// SignUp serves GET and POST /signup: a new account, signed in at once, then the
+// continue URL.
+func (p *Pages) SignUp() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			q := r.URL.Query()
+			d, o := p.signUpPage(r, p.continueTarget(q.Get("continue")), q.Get("login_hint"), "")
+			p.render(w, r, http.StatusOK, pageSignUp, d, o)
+			return
+		}
+		email := strings.TrimSpace(r.PostFormValue("email"))
+		name := strings.TrimSpace(r.PostFormValue("name"))
+		password, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
+		d, o := p.signUpPage(r, p.continueTarget(r.PostFormValue("continue")), email, name)
+		switch {
+		case email == "":
+			d.EmailField.Error = "Enter your e-mail address."
+		case password == "":
+			d.PasswordField.Error = "Choose a password."
+		case password != confirm:
+			d.ConfirmField.Error = "The passwords do not match."
+		}
+		if d.EmailField.Error != "" || d.PasswordField.Error != "" || d.ConfirmField.Error != "" {
+			p.render(w, r, http.StatusBadRequest, pageSignUp, d, o)
+			return
+		}
+		u, err := p.identity.SignUp(r.Context(), identity.SignUpInput{Email: email, Password: password, Name: name})
+		if err != nil {
+			status := http.StatusBadRequest
+			var pe *identity.PasswordError
+			var profile *identity.ProfileError
+			var throttled *identity.ThrottledError
+			switch {
+			case errors.As(err, &pe):
+				d.PasswordField.Error = pe.Error()
+			case errors.As(err, &profile):
+				d.NameField.Error = profile.Error()
+			case errors.Is(err, identity.ErrEmailTaken):
+				status = http.StatusConflict
+				d.EmailField.Error = "An account with this e-mail address exists already. Sign in instead."
+			case errors.Is(err, identity.ErrInvalidEmail):
+				d.EmailField.Error = "Enter a valid e-mail address, like name@example.com."
+			case errors.As(err, &throttled):
+				status, d.Error = http.StatusTooManyRequests, throttled.Error()
+			default:
+				p.log.ErrorContext(r.Context(), "sign up", "error", err.Error(), "request_id", requestID(w))
+				status, d.Error = http.StatusServiceUnavailable, "Signing up is unavailable right now. Please try again in a moment."
+			}
+			p.render(w, r, status, pageSignUp, d, o)
+			return
+		}
+		// SignUp mailed the verification link; the account page can send another.
+		if _, err := p.sessions.Issue(w, r, u.ID, []string{"pwd"}, p.now()); err != nil {
+			p.serverError(w, r, "sign up: issue session", err)
+			return
+		}
+		http.Redirect(w, r, p.redirectTarget(d.Continue), http.StatusSeeOther)
+	})
+}
+
+// Consent serves POST /consent, the consent page's answer: Allow records the
+// grant and continues the authorization; Deny ends it with access_denied.
+func (p *Pages) Consent() http.Handler {
+	const invalid = "This request is not valid. Go back to the application and try again."
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		clientID := r.PostFormValue("client_id")
+		cont := p.continueTarget(r.PostFormValue("continue"))
+		deny := p.continueTarget(r.PostFormValue("deny"))
+		if clientID == "" || cont == "" || cont == accountPath || deny == "" || deny == accountPath ||
+			!namesClient(cont, clientID) || !namesClient(deny, clientID) {
+			p.ErrorPage(w, r, http.StatusBadRequest, invalid)
+			return
+		}
+		bs, _, err := p.currentUser(r)
+		if err != nil {
+			p.serverError(w, r, "consent: current user", err)
+			return
+		}
+		if bs == nil {
+			// Signed out meanwhile: the authorization asks again.
+			http.Redirect(w, r, cont, http.StatusSeeOther)
+			return
+		}
+		if _, err := p.store.GetClientRecord(r.Context(), clientID); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				p.ErrorPage(w, r, http.StatusBadRequest, invalid)
+				return
+			}
+			p.serverError(w, r, "consent: load client", err)
+			return
+		}
+		switch r.PostFormValue("action") {
+		case "deny":
+			http.Redirect(w, r, deny, http.StatusSeeOther)
+		case "allow":
+			scopes := strings.Fields(r.PostFormValue("scope"))
+			// A new grant adds to what the user granted before.
+			if prev, err := p.store.GetAccount(r.Context(), bs.UserID, clientID); err == nil && prev.RevokedAt == nil {
+				for _, s := range strings.Fields(prev.GrantedScopes) {
+					if !slices.Contains(scopes, s) {
+						scopes = append(scopes, s)
+					}
+				}
+			}
+			if _, err := p.store.RecordAuthorization(r.Context(), bs.UserID, clientID, strings.Join(scopes, " "), true, p.now()); err != nil {
+				p.serverError(w, r, "consent: record authorization", err)
+				return
+			}
+			http.Redirect(w, r, cont, http.StatusSeeOther)
+		default:
+			p.ErrorPage(w, r, http.StatusBadRequest, invalid)
+		}
+	})
+}
+
+// namesClient reports whether an authorization URL is for clientID.
+func namesClient(authURL, clientID string) bool {
+	u, err := url.Parse(authURL)
+	return err == nil && u.Query().Get("client_id") == clientID
+}
+
+// SignOutForm serves POST /signout, the account page's sign-out button.
+func (p *Pages) SignOutForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := p.sessions.End(w, r); err != nil {
+			p.serverError(w, r, "sign out", err)
+			return
+		}
+		p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "Signed out")}, renderOptions{})
+	})
+}

@@ -1,0 +1,13 @@
+// Package web serves Gatehouse's HTML pages: sign-in, sign-up, consent, sign-out,
+// forgot and reset password, e-mail verification, the account page and the error
+// page. It implements signin.Interaction, so the protocol endpoints hand the
+// browser to these pages, and it owns the browser side of the session cookie
+// through internal/session.
+//
+// Routes (listed in internal/server/routes.go): GET/POST /signin, GET/POST /signup,
+// POST /consent, POST /signout, GET/POST /forgot-password, GET/POST
+// /reset-password, GET /verify-email, GET /account, POST /account/profile,
+// POST /account/password, POST /account/verify-email,
+// POST /account/applications/revoke, POST /account/sessions/end and GET /static/….
+// Every form is protected against cross-site request forgery by Pages.CSRF.
+package web

@@ -1,0 +1,205 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/internal/signin"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// CurrentLogin returns the person signed in on this browser, from the session
+// cookie, or nil. A disabled or deleted user is not signed in.
+func (p *Pages) CurrentLogin(r *http.Request) (*signin.Login, error) {
+	bs, _, err := p.currentUser(r)
+	if err != nil || bs == nil {
+		return nil, err
+	}
+	return &signin.Login{UserID: bs.UserID, SessionID: bs.ID, AuthTime: bs.AuthTime, AMR: strings.Fields(bs.AMR)}, nil
+}
+
+// CurrentConsent returns what userID has granted clientID and asked to be
+// remembered, or nil when nothing is, or the link was revoked.
+func (p *Pages) CurrentConsent(ctx context.Context, userID, clientID string) (*signin.Consent, error) {
+	a, err := p.store.GetAccount(ctx, userID, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("current consent: %w", err)
+	}
+	if a.RevokedAt != nil || !a.ConsentRemembered {
+		return nil, nil
+	}
+	return &signin.Consent{Scopes: strings.Fields(a.GrantedScopes), GrantedAt: a.LastAuthorizedAt}, nil
+}
+
+// SignIn sends the browser to the sign-in page (the sign-up page for
+// prompt=create), which continues the authorization once the person is in.
+func (p *Pages) SignIn(w http.ResponseWriter, r *http.Request, pr signin.Prompt) {
+	q := url.Values{}
+	q.Set("continue", pr.ContinueURL)
+	hint := pr.LoginHint
+	if pr.ReauthFor != "" {
+		q.Set("reauth", "1")
+		if hint == "" {
+			if u, err := p.store.GetUser(r.Context(), pr.ReauthFor); err == nil {
+				hint = u.Email
+			}
+		}
+	}
+	if hint != "" {
+		q.Set("login_hint", hint)
+	}
+	path := "/signin?"
+	if pr.Register {
+		path = "/signup?"
+	}
+	http.Redirect(w, r, path+q.Encode(), http.StatusSeeOther)
+}
+
+// ConsentPage is the consent page's data.
+type ConsentPage struct {
+	Layout
+	ClientID, ClientName, LogoURI, PolicyURI, TOSURI string
+	// Scopes are the requested scopes in plain words.
+	Scopes []string
+	// Scope is the requested scopes as OAuth writes them, posted back.
+	Scope string
+	// Email is the signed-in user's.
+	Email          string
+	Continue, Deny string
+}
+
+// AskConsent shows the consent page in place (status 200). Its form posts to
+// /consent, which records the answer and sends the browser on.
+func (p *Pages) AskConsent(w http.ResponseWriter, r *http.Request, pr signin.Prompt) {
+	_, user, err := p.currentUser(r)
+	if err != nil {
+		p.serverError(w, r, "consent: current user", err)
+		return
+	}
+	if user == nil {
+		// The protocol layer asks for consent only with someone signed in.
+		p.SignIn(w, r, pr)
+		return
+	}
+	o := renderOptions{}
+	if c, err := p.store.GetClientRecord(r.Context(), pr.Client.ID); err == nil {
+		o.formTargets = cspSources(c.RedirectURIs...)
+	}
+	data := ConsentPage{
+		ClientID:   pr.Client.ID,
+		ClientName: clientName(pr.Client.Name, pr.Client.ID),
+		PolicyURI:  webURL(pr.Client.PolicyURI),
+		TOSURI:     webURL(pr.Client.TOSURI),
+		Scope:      strings.Join(pr.Scopes, " "),
+		Email:      user.Email,
+		Continue:   pr.ContinueURL,
+		Deny:       pr.DenyURL,
+	}
+	if logo := httpsURL(pr.Client.LogoURI); logo != "" {
+		data.LogoURI = logo
+		o.images = cspSources(logo)
+	}
+	for _, s := range pr.Scopes {
+		data.Scopes = append(data.Scopes, describeScope(s))
+	}
+	p.withToken(w, r, func(w http.ResponseWriter, r *http.Request) {
+		data.Layout = p.layout(r, "Allow "+data.ClientName+"?")
+		p.render(w, r, http.StatusOK, pageConsent, data, o)
+	})
+}
+
+// SignOutConfirmPage is the data of the page that asks whether to sign out.
+type SignOutConfirmPage struct {
+	Layout
+	ClientName string
+	ConfirmURL string
+	Fields     []HiddenField
+}
+
+// HiddenField is a name and value posted back unchanged.
+type HiddenField struct{ Name, Value string }
+
+// SignedOutPage is the signed-out page's data.
+type SignedOutPage struct {
+	Layout
+	// Everywhere is set after "sign out everywhere".
+	Everywhere bool
+}
+
+// SignOut ends the browser session when the logout is confirmed, then sends the
+// browser to the client's post-logout URI or shows the signed-out page; when it
+// is not, it asks the person to confirm with a form that posts back to the
+// logout endpoint (which checks the form's origin).
+func (p *Pages) SignOut(w http.ResponseWriter, r *http.Request, l signin.Logout) {
+	if l.Confirmed {
+		if err := p.sessions.End(w, r); err != nil {
+			p.serverError(w, r, "sign out", err)
+			return
+		}
+		if l.RedirectURI != "" {
+			http.Redirect(w, r, l.RedirectURI, http.StatusSeeOther)
+			return
+		}
+		p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "Signed out")}, renderOptions{})
+		return
+	}
+	data := SignOutConfirmPage{Layout: p.layout(r, "Sign out?"), ConfirmURL: l.ConfirmURL}
+	if l.Client != nil {
+		data.ClientName = clientName(l.Client.Name, l.Client.ID)
+	}
+	for k, v := range l.ConfirmFields {
+		data.Fields = append(data.Fields, HiddenField{Name: k, Value: v})
+	}
+	sort.Slice(data.Fields, func(i, j int) bool { return data.Fields[i].Name < data.Fields[j].Name })
+	o := renderOptions{formTargets: cspSources(l.ConfirmURL, l.RedirectURI)}
+	p.render(w, r, http.StatusOK, pageSignOutConfirm, data, o)
+}
+
+// describeScope says in plain words what a scope lets the application do.
+func describeScope(s string) string {
+	switch s {
+	case "openid":
+		return "Know who you are"
+	case "profile":
+		return "See your name and profile picture"
+	case "email":
+		return "See your e-mail address"
+	case "offline_access":
+		return "Stay signed in to the app when you are away"
+	}
+	return "Use: " + s
+}
+
+func clientName(name, id string) string {
+	if strings.TrimSpace(name) != "" {
+		return name
+	}
+	return id
+}
+
+// httpsURL returns raw when it is an absolute https URL, else "".
+func httpsURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return ""
+	}
+	return raw
+}
+
+// webURL returns raw when it is an absolute http(s) URL, else "" (no
+// javascript: or data: links).
+func webURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return raw
+}

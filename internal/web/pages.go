@@ -1,0 +1,261 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/csrf"
+
+	"github.com/gatehouse-id/gatehouse/internal/identity"
+	"github.com/gatehouse-id/gatehouse/internal/session"
+	"github.com/gatehouse-id/gatehouse/internal/signin"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// identityService is what the pages need from internal/identity.
+type identityService interface {
+	SignUp(ctx context.Context, in identity.SignUpInput) (storage.User, error)
+	Authenticate(ctx context.Context, email, password, ip string) (storage.User, error)
+	ChangePassword(ctx context.Context, userID, current, next string) error
+	UpdateProfile(ctx context.Context, userID string, p identity.Profile) (storage.User, error)
+	SendVerification(ctx context.Context, u storage.User) error
+	VerifyEmail(ctx context.Context, token string) (storage.User, error)
+	RequestPasswordReset(ctx context.Context, email, ip string) error
+	ResetPassword(ctx context.Context, token, password string) (storage.User, error)
+}
+
+// Deps are what New needs.
+type Deps struct {
+	// Templates holds the pages and static/; templates.FS, or os.DirFS(dir) for
+	// branding.
+	Templates fs.FS
+	Store     *storage.Store
+	// Identity is the user service (an *identity.Service).
+	Identity identityService
+	Sessions *session.Manager
+	// CSRFKey authenticates the CSRF cookie: 32 bytes, derived by the caller
+	// from the system secret so that every instance agrees.
+	CSRFKey []byte
+	// Issuer is the issuer URL (no trailing slash); it decides which continue
+	// URLs the pages follow and whether cookies are Secure.
+	Issuer string
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Pages serves the HTML pages. Build it with New; the zero value is unusable.
+type Pages struct {
+	tmpl     *renderer
+	static   http.Handler
+	store    *storage.Store
+	identity identityService
+	sessions *session.Manager
+	issuer   string
+	secure   bool
+	protect  func(http.Handler) http.Handler
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+var _ signin.Interaction = (*Pages)(nil)
+
+// New parses the templates once and returns the pages. It refuses to start when
+// a required page or the stylesheet is missing or does not parse.
+func New(d Deps) (*Pages, error) {
+	var problems []string
+	if d.Templates == nil {
+		problems = append(problems, "Templates is nil")
+	}
+	if d.Store == nil {
+		problems = append(problems, "Store is nil")
+	}
+	if d.Identity == nil {
+		problems = append(problems, "Identity is nil")
+	}
+	if d.Sessions == nil {
+		problems = append(problems, "Sessions is nil")
+	}
+	if len(d.CSRFKey) != 32 {
+		problems = append(problems, fmt.Sprintf("CSRFKey has %d bytes, want 32", len(d.CSRFKey)))
+	}
+	issuer := strings.TrimSuffix(d.Issuer, "/")
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		problems = append(problems, fmt.Sprintf("Issuer %q is not an http(s) URL", d.Issuer))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("web: %s", strings.Join(problems, "; "))
+	}
+	r, err := parseTemplates(d.Templates)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	static, err := staticHandler(d.Templates)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	p := &Pages{
+		tmpl:     r,
+		static:   static,
+		store:    d.Store,
+		identity: d.Identity,
+		sessions: d.Sessions,
+		issuer:   issuer,
+		secure:   u.Scheme == "https",
+		now:      d.Now,
+		log:      d.Log,
+	}
+	cookie := "gatehouse_csrf"
+	if p.secure {
+		cookie = "__Host-gatehouse_csrf"
+	}
+	p.protect = csrf.Protect(d.CSRFKey,
+		csrf.Secure(p.secure),
+		csrf.HttpOnly(true),
+		csrf.SameSite(csrf.SameSiteLaxMode),
+		csrf.Path("/"),
+		csrf.CookieName(cookie),
+		csrf.FieldName(csrfFieldName),
+		csrf.TrustedOrigins(nil),
+		csrf.ErrorHandler(http.HandlerFunc(p.csrfFailed)),
+	)
+	return p, nil
+}
+
+// csrfFieldName is the name of the hidden form field that carries the token.
+const csrfFieldName = "csrf_token"
+
+// CSRF wraps the page routes: unsafe methods must carry the token that the
+// pages put in their forms, and a token is issued on safe ones.
+func (p *Pages) CSRF(h http.Handler) http.Handler {
+	protected := p.protect(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !p.secure {
+			// gorilla/csrf assumes TLS and would demand an https Referer.
+			r = csrf.PlaintextHTTPRequest(r)
+		}
+		protected.ServeHTTP(w, r)
+	})
+}
+
+func (p *Pages) csrfFailed(w http.ResponseWriter, r *http.Request) {
+	p.log.InfoContext(r.Context(), "form refused", "reason", csrfReason(r), "path", r.URL.Path, "request_id", requestID(w))
+	p.ErrorPage(w, r, http.StatusForbidden, "This form has expired. Go back, reload the page and try again.")
+}
+
+func csrfReason(r *http.Request) string {
+	if err := csrf.FailureReason(r); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// withToken runs h with a CSRF token in its request, for pages rendered by the
+// protocol endpoints (consent), which are not behind Pages.CSRF. The method is
+// made GET for the library so that it only issues a token: nothing is changed
+// here, the form posts to a protected route.
+func (p *Pages) withToken(w http.ResponseWriter, r *http.Request, h http.HandlerFunc) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		r = r.Clone(r.Context())
+		r.Method = http.MethodGet
+	}
+	p.CSRF(h).ServeHTTP(w, r)
+}
+
+// continueTarget returns raw when the pages may send the browser there after
+// sign-in: back into an authorization at this issuer, or the account page. It
+// returns "" for anything else (no open redirects).
+func (p *Pages) continueTarget(raw string) string {
+	if raw == accountPath {
+		return raw
+	}
+	if strings.HasPrefix(raw, p.issuer+"/oauth2/authorize?") && !strings.ContainsAny(raw, "\r\n\t\\ ") {
+		return raw
+	}
+	return ""
+}
+
+// redirectTarget is continueTarget with the account page as the fallback.
+func (p *Pages) redirectTarget(raw string) string {
+	if t := p.continueTarget(raw); t != "" {
+		return t
+	}
+	return accountPath
+}
+
+const accountPath = "/account"
+
+// clientIP is the host part of RemoteAddr. Behind a reverse proxy this is the
+// proxy's address; a trusted-proxy setting may come later.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// requestID is the id the server's middleware put on the response.
+func requestID(w http.ResponseWriter) string {
+	return w.Header().Get("X-Request-Id")
+}
+
+// currentUser returns the signed-in user and their session, or nils.
+func (p *Pages) currentUser(r *http.Request) (*storage.BrowserSession, *storage.User, error) {
+	bs, err := p.sessions.Current(r)
+	if err != nil || bs == nil {
+		return nil, nil, err
+	}
+	u, err := p.store.GetUser(r.Context(), bs.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("load signed-in user: %w", err)
+	}
+	if u.Disabled {
+		return nil, nil, nil
+	}
+	return bs, &u, nil
+}
+
+// clientForContinue returns the client a continue URL resumes an authorization
+// for, when it names one that exists.
+func (p *Pages) clientForContinue(ctx context.Context, cont string) (storage.Client, bool) {
+	if cont == "" || cont == accountPath {
+		return storage.Client{}, false
+	}
+	u, err := url.Parse(cont)
+	if err != nil {
+		return storage.Client{}, false
+	}
+	id := u.Query().Get("client_id")
+	if id == "" {
+		return storage.Client{}, false
+	}
+	c, err := p.store.GetClientRecord(ctx, id)
+	if err != nil {
+		return storage.Client{}, false
+	}
+	return c, true
+}
+
+// serverError logs err once with the request id and shows the error page.
+func (p *Pages) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	p.log.ErrorContext(r.Context(), what, "error", err.Error(), "request_id", requestID(w))
+	p.ErrorPage(w, r, http.StatusServiceUnavailable, "This page is unavailable right now. Please try again in a moment.")
+}

@@ -1,0 +1,274 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gorilla/csrf"
+)
+
+// Page names; each is a file <name>.html that defines "content", rendered inside
+// the "base" layout of base.html.
+const (
+	pageSignIn         = "signin"
+	pageSignUp         = "signup"
+	pageConsent        = "consent"
+	pageSignOutConfirm = "signout_confirm"
+	pageSignedOut      = "signed_out"
+	pageForgotPassword = "forgot_password"
+	pageResetPassword  = "reset_password"
+	pageVerifyEmail    = "verify_email"
+	pageAccount        = "account"
+	pageError          = "error"
+)
+
+// requiredPages lists every page New insists on.
+func requiredPages() []string {
+	return []string{pageSignIn, pageSignUp, pageConsent, pageSignOutConfirm, pageSignedOut,
+		pageForgotPassword, pageResetPassword, pageVerifyEmail, pageAccount, pageError}
+}
+
+const stylesheet = "static/gatehouse.css"
+
+// renderer holds the parsed pages; it is built once and only read afterwards.
+type renderer struct {
+	pages map[string]*template.Template
+}
+
+func parseTemplates(fsys fs.FS) (*renderer, error) {
+	base, err := template.ParseFS(fsys, "base.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse base.html: %w", err)
+	}
+	if base.Lookup("base") == nil {
+		return nil, fmt.Errorf("base.html does not define \"base\"")
+	}
+	r := &renderer{pages: map[string]*template.Template{}}
+	var missing []string
+	for _, name := range requiredPages() {
+		file := name + ".html"
+		if _, err := fs.Stat(fsys, file); err != nil {
+			missing = append(missing, file)
+			continue
+		}
+		t, err := template.Must(base.Clone()).ParseFS(fsys, file)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", file, err)
+		}
+		if t.Lookup("content") == nil {
+			return nil, fmt.Errorf("%s does not define \"content\"", file)
+		}
+		r.pages[name] = t
+	}
+	if _, err := fs.Stat(fsys, stylesheet); err != nil {
+		missing = append(missing, stylesheet)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("templates missing: %s", strings.Join(missing, ", "))
+	}
+	return r, nil
+}
+
+// Layout is what every page's data carries for the base layout.
+type Layout struct {
+	// Title is the page's title, before " · Gatehouse".
+	Title string
+	// Wide gives the card more room (the account page).
+	Wide bool
+	// CSRFFieldName and CSRFToken make the hidden field every form carries.
+	CSRFFieldName string
+	CSRFToken     string
+}
+
+// Field is one labelled input.
+type Field struct {
+	ID, Label, Type, Value, Autocomplete, Hint string
+	Required                                   bool
+	// Error is shown under the input and tied to it with aria-describedby.
+	Error string
+	// FormError ties the input to the form's error message instead.
+	FormError bool
+}
+
+// Invalid reports whether the input is marked aria-invalid.
+func (f Field) Invalid() bool { return f.Error != "" || f.FormError }
+
+// DescribedBy lists the ids of the texts that describe the input.
+func (f Field) DescribedBy() string {
+	var ids []string
+	if f.Hint != "" {
+		ids = append(ids, f.ID+"-hint")
+	}
+	if f.Error != "" {
+		ids = append(ids, f.ID+"-error")
+	}
+	if f.FormError {
+		ids = append(ids, "form-error")
+	}
+	return strings.Join(ids, " ")
+}
+
+// layout fills the common part of a page, with the request's CSRF token when
+// the request passed Pages.CSRF.
+func (p *Pages) layout(r *http.Request, title string) Layout {
+	return Layout{Title: title, CSRFFieldName: csrfFieldName, CSRFToken: csrf.Token(r)}
+}
+
+// renderOptions adjust the headers of one response.
+type renderOptions struct {
+	// formTargets are origins the page's forms may end up at after redirects
+	// (the client's redirect URIs); CSP form-action applies to redirects too.
+	formTargets []string
+	// images are origins images may come from (the client's logo).
+	images []string
+}
+
+// render executes the page into a buffer and only then writes the status and
+// body, so that a template error never leaves half a page.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name string, data any, o renderOptions) {
+	t, ok := p.tmpl.pages[name]
+	if !ok {
+		p.log.ErrorContext(r.Context(), "render: unknown page", "page", name, "request_id", requestID(w))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "base", data); err != nil {
+		p.log.ErrorContext(r.Context(), "render page", "page", name, "error", err.Error(), "request_id", requestID(w))
+		if name == pageError {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		p.ErrorPage(w, r, http.StatusInternalServerError, "This page could not be shown. Please try again in a moment.")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	// The server's default is no-referrer, under which browsers send
+	// "Origin: null" with form posts; same-origin keeps Origin (and Referer)
+	// for our own forms, which the CSRF and logout checks rely on, and still
+	// sends nothing to other sites.
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", contentSecurityPolicy(o))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// contentSecurityPolicy is the server's policy, widened only where a page needs
+// it: form-action for the client a form ends up redirecting to (browsers apply
+// form-action to every redirect after a form post), img-src for a client's logo.
+func contentSecurityPolicy(o renderOptions) string {
+	img := ""
+	if len(o.images) > 0 {
+		img = "; img-src 'self' " + strings.Join(o.images, " ")
+	}
+	return "default-src 'self'" + img + "; frame-ancestors 'none'; base-uri 'none'; form-action " +
+		strings.Join(append([]string{"'self'"}, o.formTargets...), " ")
+}
+
+// cspSources turns URLs into CSP source expressions: the origin for http(s)
+// (any port for a loopback address, as RFC 8252 §7.3 lets native apps pick
+// one), the scheme for a private-use scheme. Anything odd is left out.
+func cspSources(uris ...string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, raw := range uris {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme == "" {
+			continue
+		}
+		var src string
+		switch scheme := strings.ToLower(u.Scheme); scheme {
+		case "http", "https":
+			if u.Host == "" {
+				continue
+			}
+			src = scheme + "://" + strings.ToLower(u.Host)
+			if h := u.Hostname(); h == "127.0.0.1" || h == "::1" || h == "localhost" {
+				src = scheme + "://" + strings.ToLower(hostForCSP(h)) + ":*"
+			}
+		default:
+			src = scheme + ":"
+		}
+		if !cspSafe(src) || seen[src] {
+			continue
+		}
+		seen[src] = true
+		out = append(out, src)
+	}
+	return out
+}
+
+func hostForCSP(h string) string {
+	if strings.Contains(h, ":") {
+		return "[" + h + "]"
+	}
+	return h
+}
+
+// cspSafe keeps a source expression from ending the directive or the policy.
+func cspSafe(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.ContainsRune(":/.-+[]*", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// staticHandler serves static/ from the templates' file system, without
+// directory listings.
+func staticHandler(fsys fs.FS) (http.Handler, error) {
+	sub, err := fs.Sub(fsys, "static")
+	if err != nil {
+		return nil, fmt.Errorf("static files: %w", err)
+	}
+	files := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	}), nil
+}
+
+// Static serves GET /static/…: the stylesheet.
+func (p *Pages) Static() http.Handler { return p.static }
+
+// ErrorData is the error page's data.
+type ErrorData struct {
+	Layout
+	Heading   string
+	Message   string
+	RequestID string
+}
+
+// ErrorPage renders the error page with status and one plain sentence; it has
+// the signature of oauth.ErrorPageFunc. The page names the request id (from the
+// X-Request-Id response header) and never shows internal detail.
+func (p *Pages) ErrorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+	heading := "Something went wrong"
+	switch {
+	case status == http.StatusNotFound:
+		heading = "Page not found"
+	case status == http.StatusForbidden:
+		heading = "This request was refused"
+	case status == http.StatusTooManyRequests:
+		heading = "Too many attempts"
+	case status >= 400 && status < 500:
+		heading = "This request is not valid"
+	}
+	if message == "" {
+		message = "Please go back and try again."
+	}
+	p.render(w, r, status, pageError, ErrorData{Layout: p.layout(r, heading), Heading: heading, Message: message, RequestID: requestID(w)}, renderOptions{})
+}

@@ -1,0 +1,278 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// UserProfile holds the OpenID Connect profile claims a user may change.
+type UserProfile struct {
+	Name, GivenName, FamilyName, Picture, Locale string
+}
+
+// UpdateUserProfile sets the profile claims of the user with id, leaving every
+// other field alone, and returns the updated user or ErrNotFound.
+func (s *Store) UpdateUserProfile(ctx context.Context, id string, p UserProfile) (User, error) {
+	err := s.updateUser(ctx, id, map[string]any{
+		"name": p.Name, "given_name": p.GivenName, "family_name": p.FamilyName,
+		"picture": p.Picture, "locale": p.Locale,
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("update profile of user %s: %w", id, err)
+	}
+	return s.GetUser(ctx, id)
+}
+
+// UpdateUserPassword replaces the password hash of the user with id, leaving
+// every other field alone; it returns ErrNotFound when there is no such user.
+func (s *Store) UpdateUserPassword(ctx context.Context, id, hash string) error {
+	if err := s.updateUser(ctx, id, map[string]any{"password_hash": hash}); err != nil {
+		return fmt.Errorf("update password of user %s: %w", id, err)
+	}
+	return nil
+}
+
+// UpdateUserEmailVerified marks the e-mail of the user with id verified or not.
+func (s *Store) UpdateUserEmailVerified(ctx context.Context, id string, verified bool) error {
+	if err := s.updateUser(ctx, id, map[string]any{"email_verified": verified}); err != nil {
+		return fmt.Errorf("update email_verified of user %s: %w", id, err)
+	}
+	return nil
+}
+
+// UpdateUserEmail changes the e-mail of the user with id (normalised) and sets
+// whether it is verified. Unused verification tokens of the user are deleted in
+// the same transaction, since they were mailed to the old address. It returns
+// ErrConflict when the e-mail is taken and ErrNotFound when there is no such user.
+func (s *Store) UpdateUserEmail(ctx context.Context, id, email string, verified bool) (User, error) {
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.updateUser(ctx, id, map[string]any{"email": NormalizeEmail(email), "email_verified": verified}); err != nil {
+			return err
+		}
+		_, err := s.DeleteUserTokens(ctx, id, TokenVerifyEmail)
+		return err
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("update email of user %s: %w", id, err)
+	}
+	return s.GetUser(ctx, id)
+}
+
+// UpdateUserDisabled disables or enables the user with id.
+func (s *Store) UpdateUserDisabled(ctx context.Context, id string, disabled bool) error {
+	if err := s.updateUser(ctx, id, map[string]any{"disabled": disabled}); err != nil {
+		return fmt.Errorf("update disabled of user %s: %w", id, err)
+	}
+	return nil
+}
+
+// updateUser sets the named columns (and updated_at) of one user.
+func (s *Store) updateUser(ctx context.Context, id string, cols map[string]any) error {
+	if uuid.Validate(id) != nil {
+		return ErrNotFound
+	}
+	cols["updated_at"] = time.Now().UTC()
+	var rows int64
+	err := s.write(ctx, func() error {
+		res := s.conn(ctx).Model(&User{}).Where("id = ?", id).Updates(cols)
+		rows = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return translate(err)
+	}
+	if rows == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// CreateUserToken stores t. The caller sets UserID, Purpose, TokenHash (SHA-256
+// of the token mailed) and ExpiresAt; ID and CreatedAt are set here.
+func (s *Store) CreateUserToken(ctx context.Context, t UserToken) (UserToken, error) {
+	if t.ID == "" {
+		t.ID = uuid.NewString()
+	}
+	t.CreatedAt = time.Now().UTC()
+	t.ExpiresAt = t.ExpiresAt.UTC()
+	t.UsedAt = utcPtr(t.UsedAt)
+	t.User = nil
+	if err := s.write(ctx, func() error { return s.conn(ctx).Create(&t).Error }); err != nil {
+		return UserToken{}, fmt.Errorf("create %s token: %w", t.Purpose, translate(err))
+	}
+	return t, nil
+}
+
+// ConsumeUserToken spends the unused, unexpired token of purpose whose hash is h
+// and returns it. The update is one conditional statement, so of two concurrent
+// calls with the same token exactly one succeeds; the other, and any call with an
+// unknown, used or expired token, gets ErrNotFound.
+func (s *Store) ConsumeUserToken(ctx context.Context, purpose string, h []byte, now time.Time) (UserToken, error) {
+	now = now.UTC()
+	var rows int64
+	err := s.write(ctx, func() error {
+		res := s.conn(ctx).Model(&UserToken{}).
+			Where("token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?", h, purpose, now).
+			Update("used_at", now)
+		rows = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return UserToken{}, fmt.Errorf("consume %s token: %w", purpose, translate(err))
+	}
+	if rows == 0 {
+		return UserToken{}, fmt.Errorf("consume %s token: %w", purpose, ErrNotFound)
+	}
+	// The row is ours now: no one else can spend it, and its user never changes.
+	var t UserToken
+	err = s.read(ctx, func() error { return s.conn(ctx).Where("token_hash = ?", h).Take(&t).Error })
+	if err != nil {
+		return UserToken{}, fmt.Errorf("consume %s token: %w", purpose, translate(err))
+	}
+	return t, nil
+}
+
+// DeleteUserTokens deletes the user's unused tokens of purpose and returns how
+// many it deleted: issuing a new password reset link revokes the older ones.
+func (s *Store) DeleteUserTokens(ctx context.Context, userID, purpose string) (int64, error) {
+	var n int64
+	err := s.write(ctx, func() error {
+		res := s.conn(ctx).Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, purpose).Delete(&UserToken{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete %s tokens of user %s: %w", purpose, userID, translate(err))
+	}
+	return n, nil
+}
+
+// DeleteExpiredUserTokens removes up to limit tokens (used or not) that expired at
+// now and returns how many it removed; call it until it returns less than limit.
+func (s *Store) DeleteExpiredUserTokens(ctx context.Context, now time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	var n int64
+	err := s.write(ctx, func() error {
+		sub := s.conn(ctx).Model(&UserToken{}).Select("id").Where("expires_at <= ?", now.UTC()).Limit(limit)
+		res := s.conn(ctx).Where("id IN (?)", sub).Delete(&UserToken{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete expired user tokens: %w", translate(err))
+	}
+	return n, nil
+}
+
+// SignInLimit says how many failures a throttle key may have, within what window,
+// and how long the key is locked once it has more.
+type SignInLimit struct {
+	// Max is the number of failures allowed within Window; the one after locks.
+	Max     int
+	Window  time.Duration
+	Lockout time.Duration
+}
+
+// GetSignInLock returns the latest time until which any of keys is locked at now,
+// or the zero time when none is.
+func (s *Store) GetSignInLock(ctx context.Context, now time.Time, keys ...string) (time.Time, error) {
+	if len(keys) == 0 {
+		return time.Time{}, nil
+	}
+	var rows []SignInThrottle
+	err := s.read(ctx, func() error {
+		rows = rows[:0]
+		return s.conn(ctx).Where(`"key" IN ? AND locked_until > ?`, keys, now.UTC()).Find(&rows).Error
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("get sign-in lock: %w", translate(err))
+	}
+	var until time.Time
+	for _, r := range rows {
+		if r.LockedUntil != nil && r.LockedUntil.After(until) {
+			until = r.LockedUntil.UTC()
+		}
+	}
+	return until, nil
+}
+
+// RecordSignInFailure counts one failed sign-in for key at now and returns the
+// key's state after it. A window starts at the first failure; a failure after the
+// window ended, or after a lock ended, starts a new one. When the window holds more
+// than l.Max failures the key is locked until now+l.Lockout. It is one atomic
+// upsert, so instances counting at once never lose a failure.
+func (s *Store) RecordSignInFailure(ctx context.Context, key string, now time.Time, l SignInLimit) (SignInThrottle, error) {
+	now = now.UTC()
+	until := now.Add(l.Lockout)
+	var firstLock *time.Time
+	if 1 > l.Max {
+		firstLock = &until
+	}
+	// In the UPDATE branch every column reference reads the row as it was, so the
+	// new count is spelt out again where locked_until needs it.
+	const fresh = `(sign_in_throttle.window_started_at <= @window_start OR sign_in_throttle.locked_until <= @now)`
+	const count = `CASE WHEN ` + fresh + ` THEN 1 ELSE sign_in_throttle.failures + 1 END`
+	q := `INSERT INTO sign_in_throttle ("key", failures, window_started_at, locked_until, updated_at)
+VALUES (@key, 1, @now, @first_lock, @now)
+ON CONFLICT ("key") DO UPDATE SET
+  failures = ` + count + `,
+  window_started_at = CASE WHEN ` + fresh + ` THEN @now ELSE sign_in_throttle.window_started_at END,
+  locked_until = CASE WHEN ` + count + ` > @max THEN @until WHEN ` + fresh + ` THEN NULL ELSE sign_in_throttle.locked_until END,
+  updated_at = @now
+RETURNING failures`
+	args := map[string]any{
+		"key": key, "now": now, "window_start": now.Add(-l.Window), "first_lock": firstLock,
+		"max": l.Max, "until": until,
+	}
+	var failures int
+	err := s.write(ctx, func() error {
+		return s.conn(ctx).Raw(q, args).Scan(&failures).Error
+	})
+	if err != nil {
+		return SignInThrottle{}, fmt.Errorf("record sign-in failure: %w", translate(err))
+	}
+	t := SignInThrottle{Key: key, Failures: failures, UpdatedAt: now}
+	if failures > l.Max {
+		t.LockedUntil = &until
+	}
+	return t, nil
+}
+
+// DeleteSignInThrottle forgets the failures and any lock of key, as a successful
+// sign-in or a completed password reset does.
+func (s *Store) DeleteSignInThrottle(ctx context.Context, key string) error {
+	err := s.write(ctx, func() error {
+		return s.conn(ctx).Where(`"key" = ?`, key).Delete(&SignInThrottle{}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("delete sign-in throttle: %w", translate(err))
+	}
+	return nil
+}
+
+// DeleteExpiredSignInThrottles removes up to limit throttle rows whose window
+// ended (started at or before now-window) and that are not locked at now, and
+// returns how many it removed; call it until it returns less than limit.
+func (s *Store) DeleteExpiredSignInThrottles(ctx context.Context, now time.Time, window time.Duration, limit int) (int64, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	now = now.UTC()
+	var n int64
+	err := s.write(ctx, func() error {
+		sub := s.conn(ctx).Model(&SignInThrottle{}).Select(`"key"`).
+			Where("window_started_at <= ? AND (locked_until IS NULL OR locked_until <= ?)", now.Add(-window), now).Limit(limit)
+		res := s.conn(ctx).Where(`"key" IN (?)`, sub).Delete(&SignInThrottle{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete expired sign-in throttles: %w", translate(err))
+	}
+	return n, nil
+}
