@@ -4,6 +4,8 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -47,6 +49,43 @@ func (l StringList) Has(s string) bool {
 	return false
 }
 
+// Lifespan is a duration stored as integer nanoseconds. It is its own type because
+// pgx, in the exec query mode used through a transaction-mode pooler, sends a
+// time.Duration as interval text, which a bigint column refuses.
+type Lifespan time.Duration
+
+// Value implements driver.Valuer.
+func (l Lifespan) Value() (driver.Value, error) { return int64(l), nil }
+
+// Scan implements sql.Scanner.
+func (l *Lifespan) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*l = 0
+	case int64:
+		*l = Lifespan(x)
+	case int32:
+		*l = Lifespan(x)
+	case float64:
+		*l = Lifespan(int64(x))
+	case []byte:
+		n, err := strconv.ParseInt(string(x), 10, 64)
+		if err != nil {
+			return fmt.Errorf("lifespan: %w", err)
+		}
+		*l = Lifespan(n)
+	case string:
+		n, err := strconv.ParseInt(x, 10, 64)
+		if err != nil {
+			return fmt.Errorf("lifespan: %w", err)
+		}
+		*l = Lifespan(n)
+	default:
+		return fmt.Errorf("lifespan: unsupported column type %T", v)
+	}
+	return nil
+}
+
 // Client is a registered application. Its secret is stored only as a keyed hash
 // (see Sealer.HashClientSecret).
 type Client struct {
@@ -76,18 +115,22 @@ type Client struct {
 	// AccessTokenFormat is "opaque", "jwt" (RFC 9068), or "" for the server default.
 	AccessTokenFormat string `gorm:"not null;default:''"`
 	// Lifespan overrides; zero means the server default.
-	AccessTokenLifespan       time.Duration `gorm:"not null;default:0"`
-	RefreshTokenLifespan      time.Duration `gorm:"not null;default:0"`
-	IDTokenLifespan           time.Duration `gorm:"column:id_token_lifespan;not null;default:0"`
-	AuthorizationCodeLifespan time.Duration `gorm:"not null;default:0"`
+	AccessTokenLifespan       Lifespan `gorm:"not null;default:0"`
+	RefreshTokenLifespan      Lifespan `gorm:"not null;default:0"`
+	IDTokenLifespan           Lifespan `gorm:"column:id_token_lifespan;not null;default:0"`
+	AuthorizationCodeLifespan Lifespan `gorm:"not null;default:0"`
 	// AlwaysIssueRefreshToken issues refresh tokens without offline_access.
 	AlwaysIssueRefreshToken bool `gorm:"not null;default:false"`
 	// FirstParty clients may skip the consent page.
-	FirstParty bool      `gorm:"not null;default:false"`
-	ClientURI  string    `gorm:"not null;default:''"`
-	LogoURI    string    `gorm:"not null;default:''"`
-	PolicyURI  string    `gorm:"not null;default:''"`
-	TOSURI     string    `gorm:"column:tos_uri;not null;default:''"`
-	CreatedAt  time.Time `gorm:"not null"`
-	UpdatedAt  time.Time `gorm:"not null"`
+	FirstParty bool   `gorm:"not null;default:false"`
+	ClientURI  string `gorm:"not null;default:''"`
+	LogoURI    string `gorm:"not null;default:''"`
+	PolicyURI  string `gorm:"not null;default:''"`
+	TOSURI     string `gorm:"column:tos_uri;not null;default:''"`
+	// RegistrationTokenHash is the keyed hash (Sealer.HashClientSecret) of the
+	// RFC 7592 registration access token of a dynamically registered client;
+	// empty for a client an operator made, which cannot be managed that way.
+	RegistrationTokenHash string    `gorm:"not null;default:''"`
+	CreatedAt             time.Time `gorm:"not null"`
+	UpdatedAt             time.Time `gorm:"not null"`
 }

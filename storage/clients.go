@@ -315,13 +315,13 @@ func (c *FositeClient) GetResponseModes() []fosite.ResponseModeType {
 func (c *FositeClient) GetTokenLifespan(gt fosite.GrantType, tt fosite.TokenType) time.Duration {
 	switch tt {
 	case fosite.AccessToken:
-		return c.record.AccessTokenLifespan
+		return time.Duration(c.record.AccessTokenLifespan)
 	case fosite.RefreshToken:
-		return c.record.RefreshTokenLifespan
+		return time.Duration(c.record.RefreshTokenLifespan)
 	case fosite.IDToken:
-		return c.record.IDTokenLifespan
+		return time.Duration(c.record.IDTokenLifespan)
 	case fosite.AuthorizeCode:
-		return c.record.AuthorizationCodeLifespan
+		return time.Duration(c.record.AuthorizationCodeLifespan)
 	}
 	return 0
 }

@@ -281,7 +281,7 @@ func TestExpiredCodeAndTokens(t *testing.T) {
 			c.AuthorizeCodeLifespan = time.Nanosecond
 		})
 		c, secret := e.client(storage.Client{Name: "A", GrantTypes: storage.StringList{"authorization_code", "refresh_token", "client_credentials"},
-			Scopes: storage.StringList{"openid", "offline_access"}, AccessTokenLifespan: time.Nanosecond})
+			Scopes: storage.StringList{"openid", "offline_access"}, AccessTokenLifespan: storage.Lifespan(time.Nanosecond)})
 		code, verifier := e.codeFor(e.browser(), c, nil)
 		if status, body := e.redeem(c, secret, code, verifier); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 			t.Fatalf("expired code = %d %v, want invalid_grant", status, body)

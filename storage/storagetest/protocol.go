@@ -208,10 +208,10 @@ func testClientCRUD(t *testing.T, s *storage.Store) {
 		JWKSURI:                     "https://a.example/jwks.json",
 		IDTokenSignedResponseAlg:    "ES256",
 		AccessTokenFormat:           "jwt",
-		AccessTokenLifespan:         5 * time.Minute,
-		RefreshTokenLifespan:        48 * time.Hour,
-		IDTokenLifespan:             10 * time.Minute,
-		AuthorizationCodeLifespan:   time.Minute,
+		AccessTokenLifespan:         storage.Lifespan(5 * time.Minute),
+		RefreshTokenLifespan:        storage.Lifespan(48 * time.Hour),
+		IDTokenLifespan:             storage.Lifespan(10 * time.Minute),
+		AuthorizationCodeLifespan:   storage.Lifespan(time.Minute),
 		AlwaysIssueRefreshToken:     true,
 		FirstParty:                  true,
 		ClientURI:                   "https://a.example", LogoURI: "https://a.example/logo.png",
@@ -440,8 +440,8 @@ func testFositeClientLifespans(t *testing.T, s *storage.Store) {
 	ctx := t.Context()
 	_, err := s.CreateClient(ctx, storage.Client{
 		ID:                  "short-lived",
-		AccessTokenLifespan: 5 * time.Minute, RefreshTokenLifespan: 48 * time.Hour,
-		IDTokenLifespan: 10 * time.Minute, AuthorizationCodeLifespan: time.Minute,
+		AccessTokenLifespan: storage.Lifespan(5 * time.Minute), RefreshTokenLifespan: storage.Lifespan(48 * time.Hour),
+		IDTokenLifespan: storage.Lifespan(10 * time.Minute), AuthorizationCodeLifespan: storage.Lifespan(time.Minute),
 	})
 	must(t, err, "CreateClient(short-lived)")
 	newProtoClient(t, s, "defaults")
