@@ -4,6 +4,7 @@
 #   make run     serve on the embedded SQLite database (http://localhost:8080/healthz)
 #   make test    gofmt check, go vet, and every test (-race on storage and internal/oauth)
 #   make build   a static ./gatehouse binary
+#   make fuzz    every fuzz target, one after another, FUZZTIME each (default 30s)
 #
 # PostgreSQL tests use TEST_DATABASE_URL, for example
 #   TEST_DATABASE_URL='postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' make test
@@ -20,7 +21,7 @@ RACE_DIRS  := $(wildcard storage internal/oauth)
 RACE_PKGS   = $(shell $(GO) list $(addprefix ./,$(addsuffix /...,$(RACE_DIRS))))
 OTHER_PKGS  = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
-.PHONY: all build run test check fmt-check vet test-go clean
+.PHONY: all build run test check fmt-check vet test-go fuzz clean
 
 all: test build
 
@@ -47,6 +48,29 @@ test-go:
 	$(GO) test $(GOTESTFLAGS) -race -timeout $(TESTTIMEOUT) $(RACE_PKGS) || status=$$?; \
 	echo "$(GO) test $(GOTESTFLAGS) -timeout $(TESTTIMEOUT) <every other package>"; \
 	$(GO) test $(GOTESTFLAGS) -timeout $(TESTTIMEOUT) $(OTHER_PKGS) || status=$$?; \
+	exit $$status
+
+# go test -fuzz takes one target of one package per run, so the targets run one
+# after another. Seeds live in each package's testdata/fuzz/<Target>/, and plain
+# `go test` replays them; an input that fails is saved there too (commit it with a
+# named regular test). One worker by default: FUZZFLAGS=-parallel=4 for more.
+# Every target runs even when one fails; the target fails if any did.
+FUZZTIME    ?= 30s
+FUZZFLAGS   ?= -parallel=1
+FUZZ_TARGETS = \
+	./internal/oauth:FuzzMatchRedirectURI \
+	./internal/server:FuzzAuthorizeRequest \
+	./internal/server:FuzzTokenRequest \
+	./internal/server:FuzzClientAssertion \
+	./config:FuzzConfigLoad
+
+fuzz:
+	@status=0; \
+	for t in $(FUZZ_TARGETS); do \
+		pkg="$${t%%:*}"; name="$${t##*:}"; \
+		echo "$(GO) test -run='^$$' -fuzz='^$$name\$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) $$pkg"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $(FUZZFLAGS) "$$pkg" || status=1; \
+	done; \
 	exit $$status
 
 clean:

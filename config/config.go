@@ -33,9 +33,21 @@ type Config struct {
 	Janitor  Janitor     `koanf:"janitor"`
 	Mail     Mail        `koanf:"mail"`
 	Sessions Sessions    `koanf:"sessions"`
+	Admin    Admin       `koanf:"admin"`
 	// TemplatesDir overrides the embedded page templates (branding); empty uses
 	// the built-in ones.
 	TemplatesDir string `koanf:"templates_dir"`
+}
+
+// Admin configures the admin API's listener (internal/admin).
+type Admin struct {
+	// Addr is the listen address of the admin API, /metrics and /openapi.json;
+	// empty turns the admin listener off.
+	Addr string `koanf:"addr"`
+	// Tokens are the bearer tokens the admin API accepts; several at once, so a
+	// new one can be added before an old one is dropped. None configured makes
+	// every /admin route answer 503.
+	Tokens []string `koanf:"tokens"`
 }
 
 // Mail configures outgoing e-mail. With no SMTP host, messages are written to the
@@ -73,6 +85,12 @@ type OAuth struct {
 	// choose; JWTAccessTokenAlg signs them (RS256 or ES256).
 	JWTAccessTokens   bool   `koanf:"jwt_access_tokens"`
 	JWTAccessTokenAlg string `koanf:"jwt_access_token_alg"`
+	// DynamicRegistration serves Dynamic Client Registration (RFC 7591, with
+	// RFC 7592 management) at /oauth2/register.
+	DynamicRegistration bool `koanf:"dynamic_registration"`
+	// RegistrationTokens are the initial access tokens registration requires;
+	// at least one is needed when DynamicRegistration is on.
+	RegistrationTokens []string `koanf:"registration_tokens"`
 }
 
 // SigningKeys configures signing keys.
@@ -161,6 +179,7 @@ func Default() Config {
 		Janitor:  Janitor{Interval: 10 * time.Minute, BatchSize: 1000},
 		Mail:     Mail{From: "Gatehouse <no-reply@localhost>", SMTPPort: 587, SMTPTLS: "starttls"},
 		Sessions: Sessions{IdleTimeout: 24 * time.Hour, AbsoluteTimeout: 14 * 24 * time.Hour},
+		Admin:    Admin{Addr: "127.0.0.1:8081"},
 	}
 }
 
@@ -175,6 +194,10 @@ func (c Config) MigrationURL() string {
 	}
 	return c.Database.URL
 }
+
+// minTokenLen is the shortest admin or initial access token accepted: 32
+// characters, as many as `openssl rand -hex 16` prints.
+const minTokenLen = 32
 
 // ValidationError lists every problem found in a configuration.
 type ValidationError struct {
@@ -208,6 +231,26 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		add("addr: want host:port such as 127.0.0.1:8080 or :8080, got %q", c.Addr)
+	}
+	if c.Admin.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Addr); err != nil {
+			add(`admin.addr: want host:port such as 127.0.0.1:8081, or "" to turn the admin API off, got %q`, c.Admin.Addr)
+		} else if c.Admin.Addr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+			add("admin.addr: must differ from addr (%s): the admin API has its own listener", c.Addr)
+		}
+	}
+	for i, t := range c.Admin.Tokens {
+		if len(t) < minTokenLen {
+			add("admin.tokens[%d]: want at least %d characters (generate one with: openssl rand -hex 32), got %d", i, minTokenLen, len(t))
+		}
+	}
+	for i, t := range c.OAuth.RegistrationTokens {
+		if len(t) < minTokenLen {
+			add("oauth.registration_tokens[%d]: want at least %d characters (generate one with: openssl rand -hex 32), got %d", i, minTokenLen, len(t))
+		}
+	}
+	if c.OAuth.DynamicRegistration && len(c.OAuth.RegistrationTokens) == 0 {
+		add("oauth.registration_tokens: dynamic_registration is on, so give at least one initial access token (GATEHOUSE_OAUTH_REGISTRATION_TOKENS); open registration is not offered")
 	}
 	if c.Embedded() && c.DataDir == "" {
 		add("data_dir: required when database.url is empty (the embedded SQLite file lives there)")
@@ -374,9 +417,16 @@ func MaskURL(raw string) string {
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
+	// pgx reads both as passwords: sslpassword unlocks the client key.
 	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
+	masked := false
+	for _, k := range []string{"password", "sslpassword"} {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+			masked = true
+		}
+	}
+	if masked {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
@@ -389,6 +439,7 @@ func (c Config) String() string {
 	if c.Mail.SMTPPassword != "" {
 		smtpPassword = " mail.smtp_password=(hidden)"
 	}
-	return fmt.Sprintf("issuer=%s addr=%s data_dir=%s database.url=%s database.direct_url=%s secrets.system=[%d hidden]%s",
-		c.Issuer, c.Addr, c.DataDir, MaskURL(c.Database.URL), MaskURL(c.Database.DirectURL), len(c.Secrets.System), smtpPassword)
+	return fmt.Sprintf("issuer=%s addr=%s admin.addr=%s data_dir=%s database.url=%s database.direct_url=%s secrets.system=[%d hidden] admin.tokens=[%d hidden] oauth.registration_tokens=[%d hidden]%s",
+		c.Issuer, c.Addr, c.Admin.Addr, c.DataDir, MaskURL(c.Database.URL), MaskURL(c.Database.DirectURL), len(c.Secrets.System),
+		len(c.Admin.Tokens), len(c.OAuth.RegistrationTokens), smtpPassword)
 }

@@ -31,10 +31,12 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
-// normalize makes an empty secret list compare equal to a nil one.
+// normalize makes an empty secret or token list compare equal to a nil one.
 func normalize(c config.Config) config.Config {
-	if len(c.Secrets.System) == 0 {
-		c.Secrets.System = nil
+	for _, l := range []*[]string{&c.Secrets.System, &c.Admin.Tokens, &c.OAuth.RegistrationTokens} {
+		if len(*l) == 0 {
+			*l = nil
+		}
 	}
 	return c
 }
@@ -430,5 +432,44 @@ func TestExampleFile(t *testing.T) {
 	}
 	if !reflect.DeepEqual(normalize(c), normalize(config.Default())) {
 		t.Errorf("%s does not show the defaults:\n got  %+v\n want %+v", path, c, config.Default())
+	}
+}
+
+func TestAdminAndRegistrationKeys(t *testing.T) {
+	tokA, tokB := strings.Repeat("a", 32), strings.Repeat("b", 32)
+	c, err := config.Load("", envFrom(map[string]string{
+		"GATEHOUSE_ADMIN_ADDR":                 "127.0.0.1:9091",
+		"GATEHOUSE_ADMIN_TOKENS":               tokA + ", " + tokB,
+		"GATEHOUSE_OAUTH_DYNAMIC_REGISTRATION": "true",
+		"GATEHOUSE_OAUTH_REGISTRATION_TOKENS":  tokB,
+	}), nil)
+	if err != nil {
+		t.Fatalf("Load = %v", err)
+	}
+	if c.Admin.Addr != "127.0.0.1:9091" || !reflect.DeepEqual(c.Admin.Tokens, []string{tokA, tokB}) {
+		t.Errorf("admin = %+v", c.Admin)
+	}
+	if !c.OAuth.DynamicRegistration || !reflect.DeepEqual(c.OAuth.RegistrationTokens, []string{tokB}) {
+		t.Errorf("oauth registration = %v %v", c.OAuth.DynamicRegistration, c.OAuth.RegistrationTokens)
+	}
+	if s := c.String(); strings.Contains(s, tokA) || strings.Contains(s, tokB) {
+		t.Errorf("String() shows a token: %s", s)
+	}
+
+	// An empty flag turns the admin listener off.
+	c, err = config.Load("", envFrom(nil), map[string]any{"admin.addr": ""})
+	if err != nil || c.Admin.Addr != "" {
+		t.Errorf("Load(admin.addr \"\") = %q, %v; want off", c.Admin.Addr, err)
+	}
+
+	bad := config.Default()
+	bad.Admin.Addr = "nowhere"
+	bad.Admin.Tokens = []string{"short"}
+	bad.OAuth.DynamicRegistration = true
+	err = bad.Validate()
+	for _, key := range []string{"admin.addr", "admin.tokens[0]", "oauth.registration_tokens"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("Validate() = %v, want a problem naming %s", err, key)
+		}
 	}
 }

@@ -50,6 +50,8 @@ var Keys = []Key{
 	{Path: "oauth.enforce_pkce", Env: []string{"GATEHOUSE_OAUTH_ENFORCE_PKCE"}},
 	{Path: "oauth.jwt_access_tokens", Env: []string{"GATEHOUSE_OAUTH_JWT_ACCESS_TOKENS"}},
 	{Path: "oauth.jwt_access_token_alg", Env: []string{"GATEHOUSE_OAUTH_JWT_ACCESS_TOKEN_ALG"}},
+	{Path: "oauth.dynamic_registration", Env: []string{"GATEHOUSE_OAUTH_DYNAMIC_REGISTRATION"}},
+	{Path: "oauth.registration_tokens", Env: []string{"GATEHOUSE_OAUTH_REGISTRATION_TOKENS"}, List: true},
 	{Path: "keys.refresh_interval", Env: []string{"GATEHOUSE_KEYS_REFRESH_INTERVAL"}},
 	{Path: "janitor.interval", Env: []string{"GATEHOUSE_JANITOR_INTERVAL"}},
 	{Path: "janitor.batch_size", Env: []string{"GATEHOUSE_JANITOR_BATCH_SIZE"}},
@@ -62,6 +64,8 @@ var Keys = []Key{
 	{Path: "sessions.idle_timeout", Env: []string{"GATEHOUSE_SESSIONS_IDLE_TIMEOUT"}},
 	{Path: "sessions.absolute_timeout", Env: []string{"GATEHOUSE_SESSIONS_ABSOLUTE_TIMEOUT"}},
 	{Path: "templates_dir", Env: []string{"GATEHOUSE_TEMPLATES_DIR"}},
+	{Path: "admin.addr", Env: []string{"GATEHOUSE_ADMIN_ADDR"}},
+	{Path: "admin.tokens", Env: []string{"GATEHOUSE_ADMIN_TOKENS"}, List: true},
 }
 
 // Load builds the configuration: Default, then the YAML file at path (if path is not
@@ -157,6 +161,8 @@ func defaultsMap() map[string]any {
 		"oauth.enforce_pkce":               d.OAuth.EnforcePKCE,
 		"oauth.jwt_access_tokens":          d.OAuth.JWTAccessTokens,
 		"oauth.jwt_access_token_alg":       d.OAuth.JWTAccessTokenAlg,
+		"oauth.dynamic_registration":       d.OAuth.DynamicRegistration,
+		"oauth.registration_tokens":        []string{},
 		"keys.refresh_interval":            d.Keys.RefreshInterval.String(),
 		"janitor.interval":                 d.Janitor.Interval.String(),
 		"janitor.batch_size":               d.Janitor.BatchSize,
@@ -169,6 +175,8 @@ func defaultsMap() map[string]any {
 		"sessions.idle_timeout":            d.Sessions.IdleTimeout.String(),
 		"sessions.absolute_timeout":        d.Sessions.AbsoluteTimeout.String(),
 		"templates_dir":                    d.TemplatesDir,
+		"admin.addr":                       d.Admin.Addr,
+		"admin.tokens":                     []string{},
 	}
 }
 

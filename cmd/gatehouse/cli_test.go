@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -64,19 +65,26 @@ func runCLI(t *testing.T, env map[string]string, args ...string) cliResult {
 // serveProc is a `gatehouse serve` running in-process.
 type serveProc struct {
 	base   string // http://127.0.0.1:port
+	admin  string // http://127.0.0.1:port of the admin listener; "" when off
 	log    *syncBuffer
 	cancel context.CancelFunc
 	done   chan int
 }
 
 // startServe runs `gatehouse serve args…` until it logs the address it listens on,
-// and stops it when t ends. Pass --addr 127.0.0.1:0.
+// and stops it when t ends. Pass --addr 127.0.0.1:0. Unless args name
+// --admin-addr, the admin listener gets a free loopback port too, so that
+// concurrent servers never fight over the default one.
 func startServe(t *testing.T, env map[string]string, args ...string) *serveProc {
 	t.Helper()
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--admin-addr") }) {
+		args = append(args, "--admin-addr", "127.0.0.1:0")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	s := &serveProc{log: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	addr := make(chan string, 1)
+	adminAddr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -86,6 +94,12 @@ func startServe(t *testing.T, env map[string]string, args ...string) *serveProc 
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
 				select {
 				case addr <- line.Addr:
+				default:
+				}
+			}
+			if line.Msg == "admin listening" || line.Msg == "admin listener off" {
+				select {
+				case adminAddr <- line.Addr:
 				default:
 				}
 			}
@@ -108,6 +122,17 @@ func startServe(t *testing.T, env map[string]string, args ...string) *serveProc 
 	select {
 	case a := <-addr:
 		s.base = "http://" + a
+		// The admin listener is started right after the public one.
+		select {
+		case a := <-adminAddr:
+			if a != "" {
+				s.admin = "http://" + a
+			}
+		case code := <-s.done:
+			s.done <- code
+		case <-time.After(time.Minute):
+			t.Fatalf("serve did not log its admin listener within a minute\n%s", s.log)
+		}
 	case code := <-s.done:
 		s.done <- code
 		t.Fatalf("serve exited with %d before listening\n%s", code, s.log)

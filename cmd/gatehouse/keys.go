@@ -83,15 +83,8 @@ passed are deleted.`,
 			defer store.Close()
 			m := keys.New(store, keys.Options{MaxTokenLifetime: maxTokenLifetime, Log: newLogger(c, e.stderr)})
 			ctx := cmd.Context()
-			var rotated []keys.Info
-			for _, a := range algs {
-				info, err := m.Rotate(ctx, a)
-				if err != nil {
-					return err
-				}
-				rotated = append(rotated, info)
-			}
-			if _, err := m.Prune(ctx); err != nil {
+			rotated, err := m.RotateEach(ctx, algs)
+			if err != nil {
 				return err
 			}
 			if output == "json" {
@@ -130,15 +123,11 @@ func keysOutputFormat(cmd *cobra.Command) (string, error) {
 
 // keysToRotate turns --alg into the algorithms to rotate.
 func keysToRotate(alg string) ([]string, error) {
-	if strings.EqualFold(alg, "all") {
-		return keys.Algorithms(), nil
+	algs, err := keys.ParseAlgs(alg)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("--alg: want %s or all, got %q", strings.Join(keys.Algorithms(), ", "), alg)}
 	}
-	for _, a := range keys.Algorithms() {
-		if strings.EqualFold(alg, a) {
-			return []string{a}, nil
-		}
-	}
-	return nil, &exitError{code: 2, err: fmt.Errorf("--alg: want %s or all, got %q", strings.Join(keys.Algorithms(), ", "), alg)}
+	return algs, nil
 }
 
 func writeKeysJSON(w io.Writer, v any) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/internal/outbox"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/web"
@@ -58,7 +59,7 @@ func identityService(c config.Config, store *storage.Store, ob *outbox.Outbox, l
 	return identity.New(store, identity.Options{BaseURL: c.Issuer, Mail: outboxSender{ob}, Log: log})
 }
 
-func newPeople(c config.Config, store *storage.Store, log *slog.Logger) (*people, error) {
+func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *metrics.Metrics) (*people, error) {
 	mailer, err := newMailer(c, log)
 	if err != nil {
 		return nil, err
@@ -75,7 +76,7 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger) (*people
 	if err != nil {
 		return nil, err
 	}
-	pages, err := web.New(web.Deps{Templates: tmpl, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Log: log})
+	pages, err := web.New(web.Deps{Templates: tmpl, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}

@@ -70,7 +70,7 @@ func knownPostgresVersions(t *testing.T) []int64 {
 
 func TestServeRefusesPendingMigrations(t *testing.T) {
 	db := storagetest.NewPostgresDatabase(t)
-	r := runCLI(t, pgEnv(db), "serve", "--addr", "127.0.0.1:0")
+	r := runCLI(t, pgEnv(db), "serve", "--addr", "127.0.0.1:0", "--admin-addr", "")
 	if r.code == 0 {
 		t.Fatalf("serve on a database with pending migrations: exit 0, want non-zero\n%s", r.output())
 	}

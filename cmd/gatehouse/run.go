@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
+	"github.com/gatehouse-id/gatehouse/internal/server"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -62,6 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		usersCommand(e),
 		keysCommand(e),
 		janitorCommand(e),
+		benchCommand(e),
 		versionCommand(e),
 	)
 	err := root.ExecuteContext(ctx)
@@ -81,11 +83,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 // flagPaths maps flag names onto configuration keys.
 var flagPaths = map[string]string{
-	"addr":      "addr",
-	"issuer":    "issuer",
-	"data-dir":  "data_dir",
-	"migrate":   "migrate",
-	"log-level": "log.level",
+	"addr":       "addr",
+	"admin-addr": "admin.addr",
+	"issuer":     "issuer",
+	"data-dir":   "data_dir",
+	"migrate":    "migrate",
+	"log-level":  "log.level",
 }
 
 // loadConfig loads the configuration, with the flags of cmd that were set on the
@@ -125,10 +128,11 @@ func newLogger(c config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	// Every line logged while serving a request carries its request id.
 	if c.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(server.LogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(server.LogHandler(slog.NewJSONHandler(w, opts)))
 }
 
 func buildVersion() string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/server"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -44,6 +45,7 @@ refuses to start while migrations are pending, unless --migrate is given.`,
 	d := config.Default()
 	f := cmd.Flags()
 	f.String("addr", d.Addr, "listen address of the public server")
+	f.String("admin-addr", d.Admin.Addr, `listen address of the admin API, /metrics and /openapi.json; "" turns it off`)
 	f.String("issuer", d.Issuer, "public URL of this provider, as clients see it")
 	f.String("data-dir", d.DataDir, "directory of the embedded SQLite database and generated secrets")
 	f.Bool("migrate", false, "apply pending migrations before serving")
@@ -67,20 +69,24 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	km := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, MaxTokenLifetime: oauthConfig(c).MaxTokenLifetime(), Log: log})
-	ppl, err := newPeople(c, store, log)
+	// One registry for the process: the public server records into it and the
+	// admin listener serves it at /metrics.
+	mtr := metrics.New(metrics.Options{Store: store, Version: buildVersion(), Log: log})
+	ppl, err := newPeople(c, store, log, mtr)
 	if err != nil {
 		return err
 	}
-	oh, err := oauth.New(oauthConfig(c), oauth.Deps{Store: store, Keys: km, Interaction: ppl.pages, ErrorPage: ppl.pages.ErrorPage, Log: log})
+	oh, err := oauth.New(oauthConfig(c), oauth.Deps{Store: store, Keys: km, Interaction: ppl.pages, ErrorPage: ppl.pages.ErrorPage, Metrics: mtr, Log: log})
 	if err != nil {
 		return err
 	}
 	var keysLoaded atomic.Bool
 	handler := server.NewServer(server.Deps{
-		Log:   log,
-		HTTPS: strings.HasPrefix(c.Issuer, "https://"),
-		OAuth: oh,
-		Pages: ppl.pages,
+		Log:     log,
+		HTTPS:   strings.HasPrefix(c.Issuer, "https://"),
+		OAuth:   oh,
+		Pages:   ppl.pages,
+		Metrics: mtr,
 		Ready: func(ctx context.Context) (bool, map[string]string) {
 			r := store.CheckReady(ctx)
 			if keysLoaded.Load() {
@@ -101,17 +107,25 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2) // one per listener
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "issuer", c.Issuer, "database", storage.Describe(databaseURL(c)), "dialect", string(store.Dialect()), "pooled", store.Pooled())
+	adminSrv, err := startAdmin(c, log, adminDeps{
+		store: store, users: ppl.identity, keys: km,
+		metrics: mtr.Handler(),
+	}, serveErr)
+	if err != nil {
+		shutdown(srv, log, 0)
+		return err
+	}
 
 	if err := prepareDatabase(ctx, log, c, store); err != nil {
-		shutdown(srv, log, 0)
+		shutdownAll(log, 0, srv, adminSrv)
 		return err
 	}
 	if ctx.Err() == nil {
 		if err := km.EnsureKeys(ctx); err != nil {
-			shutdown(srv, log, 0)
+			shutdownAll(log, 0, srv, adminSrv)
 			return fmt.Errorf("signing keys: %w", err)
 		}
 		keysLoaded.Store(true)
@@ -125,11 +139,12 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 
 	select {
 	case err := <-serveErr:
+		shutdownAll(log, 0, srv, adminSrv)
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace", c.ShutdownGrace.String())
-	if err := shutdown(srv, log, c.ShutdownGrace); err != nil {
+	if err := shutdownAll(log, c.ShutdownGrace, srv, adminSrv); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	log.Info("stopped")
@@ -225,5 +240,7 @@ func oauthConfig(c config.Config) oauth.Config {
 		EnforcePKCE:           c.OAuth.EnforcePKCE,
 		JWTAccessTokens:       c.OAuth.JWTAccessTokens,
 		JWTAccessTokenAlg:     c.OAuth.JWTAccessTokenAlg,
+		DynamicRegistration:   c.OAuth.DynamicRegistration,
+		RegistrationTokens:    c.OAuth.RegistrationTokens,
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -58,18 +57,6 @@ func (e *env) userService(cmd *cobra.Command) (userEnv, func(), error) {
 		Now: time.Now, Params: identity.DefaultParams(), BaseURL: c.Issuer, Log: newLogger(c, e.stderr),
 	})
 	return userEnv{store: store, svc: svc}, func() { store.Close() }, nil
-}
-
-// findUser looks a user up by e-mail address (when ref has an @) or by id.
-func findUser(ctx context.Context, s *storage.Store, ref string) (storage.User, error) {
-	if strings.Contains(ref, "@") {
-		u, err := s.GetUserByEmail(ctx, ref)
-		if errors.Is(err, storage.ErrNotFound) {
-			return u, fmt.Errorf("user %s: %w", ref, storage.ErrNotFound)
-		}
-		return u, err
-	}
-	return s.GetUser(ctx, ref)
 }
 
 // userError gives input the identity rules refuse the usage exit code.
@@ -143,32 +130,8 @@ func usersCreateCommand(e *env) *cobra.Command {
 	return cmd
 }
 
-// userView is a user as the CLI prints it: never the password hash.
-type userView struct {
-	ID            string    `json:"id"`
-	Email         string    `json:"email"`
-	EmailVerified bool      `json:"email_verified"`
-	Name          string    `json:"name,omitempty"`
-	GivenName     string    `json:"given_name,omitempty"`
-	FamilyName    string    `json:"family_name,omitempty"`
-	Picture       string    `json:"picture,omitempty"`
-	Locale        string    `json:"locale,omitempty"`
-	HasPassword   bool      `json:"has_password"`
-	Disabled      bool      `json:"disabled"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
-}
-
-func viewUser(u storage.User) userView {
-	return userView{
-		ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, GivenName: u.GivenName,
-		FamilyName: u.FamilyName, Picture: u.Picture, Locale: u.Locale, HasPassword: u.PasswordHash != "",
-		Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
-	}
-}
-
 func printUser(e *env, format string, u storage.User) error {
-	v := viewUser(u)
+	v := identity.ViewOf(u)
 	if format == "json" {
 		return writeJSON(e.stdout, v)
 	}
@@ -193,11 +156,8 @@ func printUser(e *env, format string, u storage.User) error {
 	return tw.Flush()
 }
 
-// usersPageSize is list's default page size; storage allows at most 1000.
-const usersPageSize = 100
-
 func usersListCommand(e *env) *cobra.Command {
-	var o storage.ListUsersOptions
+	var o identity.ListOptions
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List users, one page at a time, in e-mail order",
@@ -207,27 +167,24 @@ func usersListCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.Limit < 1 || o.Limit > 1000 {
-				return &exitError{code: 2, err: fmt.Errorf("--limit: want 1 to 1000, got %d", o.Limit)}
+			if o.Limit < 1 || o.Limit > identity.MaxPageSize {
+				return &exitError{code: 2, err: fmt.Errorf("--limit: want 1 to %d, got %d", identity.MaxPageSize, o.Limit)}
 			}
 			ue, done, err := e.userService(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
-			users, err := ue.store.ListUsers(cmd.Context(), o)
+			users, err := ue.svc.ListUsers(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
 			page := struct {
-				Users []userView `json:"users"`
-				Next  string     `json:"next,omitempty"`
-			}{Users: []userView{}}
-			for _, u := range users {
-				page.Users = append(page.Users, viewUser(u))
-			}
-			if len(users) == o.Limit {
-				page.Next = users[len(users)-1].Email
+				Users []identity.View `json:"users"`
+				Next  string          `json:"next,omitempty"`
+			}{Users: []identity.View{}, Next: users.Next}
+			for _, u := range users.Users {
+				page.Users = append(page.Users, identity.ViewOf(u))
 			}
 			if format == "json" {
 				return writeJSON(e.stdout, page)
@@ -247,7 +204,7 @@ func usersListCommand(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.EmailPrefix, "email-prefix", "", "only users whose e-mail starts with this (any case)")
-	cmd.Flags().IntVar(&o.Limit, "limit", usersPageSize, "users per page (at most 1000)")
+	cmd.Flags().IntVar(&o.Limit, "limit", identity.DefaultPageSize, fmt.Sprintf("users per page (at most %d)", identity.MaxPageSize))
 	cmd.Flags().StringVar(&o.After, "page-token", "", "continue after this e-mail (printed at the end of the previous page)")
 	return cmd
 }
@@ -267,7 +224,7 @@ func usersGetCommand(e *env) *cobra.Command {
 				return err
 			}
 			defer done()
-			u, err := findUser(cmd.Context(), ue.store, args[0])
+			u, err := ue.svc.FindUser(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -309,38 +266,30 @@ mailed to the old address stop working.`,
 			}
 			defer done()
 			ctx := cmd.Context()
-			u, err := findUser(ctx, ue.store, args[0])
+			u, err := ue.svc.FindUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			if profile {
-				cur := identity.Profile{Name: u.Name, GivenName: u.GivenName, FamilyName: u.FamilyName, Picture: u.Picture, Locale: u.Locale}
-				for name, dst := range map[string]*string{
-					"name": &cur.Name, "given-name": &cur.GivenName, "family-name": &cur.FamilyName,
-					"picture": &cur.Picture, "locale": &cur.Locale,
-				} {
-					if f.Changed(name) {
-						v, _ := f.GetString(name)
-						*dst = v
-					}
-				}
-				if u, err = ue.svc.UpdateProfile(ctx, u.ID, cur); err != nil {
-					return userError(err)
+			var ch identity.UserChanges
+			for name, dst := range map[string]**string{
+				"name": &ch.Name, "given-name": &ch.GivenName, "family-name": &ch.FamilyName,
+				"picture": &ch.Picture, "locale": &ch.Locale, "email": &ch.Email,
+			} {
+				// Each flag's value, read by name, so every field is handled alike.
+				if f.Changed(name) {
+					v, _ := f.GetString(name)
+					*dst = &v
 				}
 			}
-			switch {
-			case f.Changed("email") && storage.NormalizeEmail(email) != u.Email:
-				u, err = ue.store.UpdateUserEmail(ctx, u.ID, email, verified)
-				if errors.Is(err, storage.ErrConflict) {
-					return fmt.Errorf("--email %s: %w", email, identity.ErrEmailTaken)
-				}
-			case f.Changed("email-verified"):
-				if err = ue.store.UpdateUserEmailVerified(ctx, u.ID, verified); err == nil {
-					u, err = ue.store.GetUser(ctx, u.ID)
-				}
+			if f.Changed("email-verified") {
+				ch.EmailVerified = &verified
+			}
+			u, err = ue.svc.UpdateUser(ctx, u.ID, ch)
+			if errors.Is(err, identity.ErrEmailTaken) {
+				return fmt.Errorf("--email %s: %w", email, identity.ErrEmailTaken)
 			}
 			if err != nil {
-				return err
+				return userError(err)
 			}
 			return printUser(e, format, u)
 		},
@@ -382,7 +331,7 @@ func usersSetPasswordCommand(e *env) *cobra.Command {
 				return err
 			}
 			defer done()
-			u, err := findUser(cmd.Context(), ue.store, args[0])
+			u, err := ue.svc.FindUser(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -423,38 +372,21 @@ func usersDisableCommand(e *env, disable bool) *cobra.Command {
 			}
 			defer done()
 			ctx := cmd.Context()
-			u, err := findUser(ctx, ue.store, args[0])
+			u, err := ue.svc.FindUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			var sessions int64
-			var revoked storage.RevokedTokens
-			err = ue.store.InTx(ctx, func(ctx context.Context) error {
-				if err := ue.store.UpdateUserDisabled(ctx, u.ID, disable); err != nil {
-					return err
-				}
-				if !disable {
-					return nil
-				}
-				var err error
-				if sessions, err = ue.store.DeleteUserSessions(ctx, u.ID); err != nil {
-					return err
-				}
-				revoked, err = ue.store.RevokeSubjectTokens(ctx, u.ID)
-				return err
-			})
+			d, err := ue.svc.SetDisabled(ctx, u.ID, disable)
 			if err != nil {
 				return err
 			}
-			if u, err = ue.store.GetUser(ctx, u.ID); err != nil {
-				return err
-			}
+			u = d.User
 			if format == "json" {
 				return printUser(e, format, u)
 			}
 			if disable {
 				fmt.Fprintf(e.stdout, "disabled user %s (%s): ended %d session(s), revoked %d refresh and %d access token(s)\n",
-					u.ID, u.Email, sessions, revoked.RefreshTokens, revoked.AccessTokens)
+					u.ID, u.Email, d.Sessions, d.Revoked.RefreshTokens, d.Revoked.AccessTokens)
 			} else {
 				fmt.Fprintf(e.stdout, "enabled user %s (%s)\n", u.ID, u.Email)
 			}
@@ -479,19 +411,11 @@ func usersDeleteCommand(e *env) *cobra.Command {
 			}
 			defer done()
 			ctx := cmd.Context()
-			u, err := findUser(ctx, ue.store, args[0])
+			u, err := ue.svc.FindUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			// Tokens name the user as their subject without a foreign key, so
-			// they are revoked explicitly; sessions and accounts go by cascade.
-			err = ue.store.InTx(ctx, func(ctx context.Context) error {
-				if _, err := ue.store.RevokeSubjectTokens(ctx, u.ID); err != nil {
-					return err
-				}
-				return ue.store.DeleteUser(ctx, u.ID)
-			})
-			if err != nil {
+			if err := ue.svc.DeleteUser(ctx, u.ID); err != nil {
 				return err
 			}
 			if format == "json" {

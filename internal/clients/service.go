@@ -46,17 +46,29 @@ func New(store clientStore, sealer *storage.Sealer, now func() time.Time) *Servi
 // secret exists outside the caller, since only its keyed hash is stored. For a
 // public client the secret is empty. Nothing is stored when validation fails.
 func (s *Service) Create(ctx context.Context, spec Spec) (View, string, error) {
+	v, secret, _, err := s.create(ctx, spec, false)
+	return v, secret, err
+}
+
+// create is Create, and with registration also makes the RFC 7592 registration
+// access token and stores its hash.
+func (s *Service) create(ctx context.Context, spec Spec, registration bool) (View, string, string, error) {
 	c, err := Validate(spec)
 	if err != nil {
-		return View{}, "", err
+		return View{}, "", "", err
 	}
 	if c.ID == "" {
 		c.ID = uuid.NewString() // random (version 4) and URL-safe
 	}
-	var secret string
+	var secret, token string
 	if !c.Public {
 		if secret, c.SecretHash, err = s.newSecret(); err != nil {
-			return View{}, "", fmt.Errorf("create client %s: %w", c.ID, err)
+			return View{}, "", "", fmt.Errorf("create client %s: %w", c.ID, err)
+		}
+	}
+	if registration {
+		if token, c.RegistrationTokenHash, err = s.newSecret(); err != nil {
+			return View{}, "", "", fmt.Errorf("create client %s: %w", c.ID, err)
 		}
 	}
 	now := s.now().UTC()
@@ -64,11 +76,11 @@ func (s *Service) Create(ctx context.Context, spec Spec) (View, string, error) {
 	stored, err := s.store.CreateClient(ctx, c)
 	if err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			return View{}, "", fmt.Errorf("create client: client_id %q is taken: %w", c.ID, err)
+			return View{}, "", "", fmt.Errorf("create client: client_id %q is taken: %w", c.ID, err)
 		}
-		return View{}, "", fmt.Errorf("create client %s: %w", c.ID, err)
+		return View{}, "", "", fmt.Errorf("create client %s: %w", c.ID, err)
 	}
-	return ViewOf(stored), secret, nil
+	return ViewOf(stored), secret, token, nil
 }
 
 // Get returns the client with the given id.
@@ -162,6 +174,7 @@ func (s *Service) Update(ctx context.Context, id string, spec Spec) (View, strin
 		}
 	}
 	c.CreatedAt = old.CreatedAt
+	c.RegistrationTokenHash = old.RegistrationTokenHash
 	c.UpdatedAt = s.now().UTC()
 	stored, err := s.store.UpdateClient(ctx, c)
 	if err != nil {

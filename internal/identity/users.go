@@ -30,7 +30,7 @@ const (
 // the mail is logged, not returned: the account exists and the person can ask for
 // another link.
 func (s *Service) SignUp(ctx context.Context, in SignUpInput) (storage.User, error) {
-	u, err := s.CreateUser(ctx, in, false)
+	u, err := s.createUser(ctx, in, false, true)
 	if err != nil {
 		return storage.User{}, err
 	}
@@ -41,21 +41,31 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (storage.User, err
 }
 
 // CreateUser creates a user with the rules of SignUp but sends no mail; an
-// operator (CLI, admin API) uses it, and may mark the e-mail verified.
+// operator (CLI, admin API) uses it, and may mark the e-mail verified. An empty
+// password creates the user without one: they cannot sign in until a password is
+// set for them or they reset it by mail.
 func (s *Service) CreateUser(ctx context.Context, in SignUpInput, emailVerified bool) (storage.User, error) {
+	return s.createUser(ctx, in, emailVerified, false)
+}
+
+func (s *Service) createUser(ctx context.Context, in SignUpInput, emailVerified, passwordRequired bool) (storage.User, error) {
 	email := strings.TrimSpace(in.Email)
 	if err := ValidateEmail(email); err != nil {
 		return storage.User{}, err
 	}
-	if err := validatePasswordFor(in.Password, email); err != nil {
-		return storage.User{}, err
+	hash := ""
+	if in.Password != "" || passwordRequired {
+		if err := validatePasswordFor(in.Password, email); err != nil {
+			return storage.User{}, err
+		}
+		hash = s.hash(in.Password)
 	}
 	name := strings.TrimSpace(in.Name)
 	if err := checkName("name", name); err != nil {
 		return storage.User{}, err
 	}
 	u, err := s.store.CreateUser(ctx, storage.User{
-		Email: email, EmailVerified: emailVerified, PasswordHash: s.hash(in.Password), Name: name,
+		Email: email, EmailVerified: emailVerified, PasswordHash: hash, Name: name,
 	})
 	if errors.Is(err, storage.ErrConflict) {
 		return storage.User{}, ErrEmailTaken

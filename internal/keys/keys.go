@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -452,6 +453,38 @@ func (m *Manager) List(ctx context.Context) ([]Info, error) {
 	out := make([]Info, 0, len(recs))
 	for _, rec := range recs {
 		out = append(out, infoOf(rec, now))
+	}
+	return out, nil
+}
+
+// ParseAlgs turns an algorithm name (RS256, ES256, in any case) or "all" into the
+// algorithms to rotate. Anything else gets an error wrapping ErrUnsupportedAlg.
+func ParseAlgs(name string) ([]string, error) {
+	if strings.EqualFold(name, "all") {
+		return Algorithms(), nil
+	}
+	for _, a := range Algorithms() {
+		if strings.EqualFold(name, a) {
+			return []string{a}, nil
+		}
+	}
+	return nil, fmt.Errorf("algorithm %q: %w", name, ErrUnsupportedAlg)
+}
+
+// RotateEach rotates the key of each of algs (see Rotate), then deletes retired
+// keys that have left the JWKS (see Prune), and returns the new keys. It is what
+// `gatehouse keys rotate` and the admin API do.
+func (m *Manager) RotateEach(ctx context.Context, algs []string) ([]Info, error) {
+	out := make([]Info, 0, len(algs))
+	for _, a := range algs {
+		info, err := m.Rotate(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	if _, err := m.Prune(ctx); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

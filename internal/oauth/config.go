@@ -29,6 +29,12 @@ type Config struct {
 	JWTAccessTokens bool
 	// JWTAccessTokenAlg signs JWT access tokens: RS256 (default) or ES256.
 	JWTAccessTokenAlg string
+	// DynamicRegistration serves Dynamic Client Registration (RFC 7591, RFC 7592)
+	// at /oauth2/register and advertises it in discovery.
+	DynamicRegistration bool
+	// RegistrationTokens are the initial access tokens registration requires
+	// (RFC 7591 §3); at least one when DynamicRegistration is on.
+	RegistrationTokens []string
 	// InteractionLifespan bounds how long a sign-in or consent detour may take
 	// before the authorization request must start again. Default 1h.
 	InteractionLifespan time.Duration
@@ -62,6 +68,9 @@ func (c *Config) validate() error {
 	}
 	if c.JWTAccessTokenAlg != "RS256" && c.JWTAccessTokenAlg != "ES256" {
 		problems = append(problems, fmt.Sprintf("jwt access token alg: want RS256 or ES256, got %q", c.JWTAccessTokenAlg))
+	}
+	if c.DynamicRegistration && len(c.RegistrationTokens) == 0 {
+		problems = append(problems, "dynamic registration: want at least one initial access token")
 	}
 	if len(problems) > 0 {
 		return errors.New("oauth config: " + strings.Join(problems, "; "))

@@ -27,6 +27,7 @@ type providerMetadata struct {
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
 	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
@@ -74,6 +75,9 @@ func (h *Handler) renderDiscovery() ([]byte, error) {
 			"name", "given_name", "family_name", "picture", "locale", "updated_at", "email", "email_verified"},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "create"},
 		AuthorizationResponseIssParameterSupported: true,
+	}
+	if h.cfg.DynamicRegistration {
+		m.RegistrationEndpoint = iss + registerPath
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

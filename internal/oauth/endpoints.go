@@ -18,6 +18,13 @@ func (h *Handler) Introspect() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		resp, err := h.provider.NewIntrospectionRequest(ctx, r, NewSession())
+		if rfc, ok := unavailable(w, err); ok {
+			// fosite would answer {"active":false}: a resource server would
+			// reject a good token because of our outage.
+			h.logUnavailable(r, "introspect", err)
+			writeJSONError(w, rfc.CodeField, rfc.ErrorField, rfc.GetDescription())
+			return
+		}
 		if err != nil {
 			h.logProtocolError(r, "introspect", err)
 			setClientAuthChallenge(w, err)
@@ -33,6 +40,12 @@ func (h *Handler) Revoke() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		err := h.provider.NewRevocationRequest(ctx, r)
+		if rfc, ok := unavailable(w, err); ok {
+			// fosite would answer 200: the client would believe the token revoked.
+			h.logUnavailable(r, "revoke", err)
+			writeJSONError(w, rfc.CodeField, rfc.ErrorField, rfc.GetDescription())
+			return
+		}
 		if err != nil {
 			h.logProtocolError(r, "revoke", err)
 			setClientAuthChallenge(w, err)

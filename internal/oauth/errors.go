@@ -1,10 +1,13 @@
 package oauth
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/ory/fosite"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // authorizeError follows RFC 6749 §4.1.2.1: never send the browser to a
@@ -74,4 +77,41 @@ func (h *Handler) logProtocolError(r *http.Request, endpoint string, err error) 
 		return
 	}
 	h.log.InfoContext(r.Context(), endpoint+" rejected", "error", rfc.ErrorField, "hint", rfc.HintField)
+}
+
+// retryAfterSeconds is the Retry-After of a 503 while the database is unreachable:
+// a restart or a Neon compute waking takes a few seconds, and the store's pool
+// reconnects on the next request.
+const retryAfterSeconds = "2"
+
+// unavailable reports whether err (from fosite or the store) means the database
+// could not be reached, and if so turns it into RFC 6749 §5.2's
+// temporarily_unavailable with status 503 and sets Retry-After (RFC 9110 §10.2.3).
+// fosite answers a failed client lookup with invalid_client and a failed write
+// with server_error; neither tells the client that trying again will work. The
+// cause is logged by the caller.
+func unavailable(w http.ResponseWriter, err error) (*fosite.RFC6749Error, bool) {
+	if !storage.IsConnectionLoss(err) {
+		return nil, false
+	}
+	w.Header().Set("Retry-After", retryAfterSeconds)
+	return fosite.ErrTemporarilyUnavailable.WithHint("The database is unreachable; try again in a moment."), true
+}
+
+// logUnavailable logs a request refused because the database is unreachable, with
+// its cause, at warning level: it is an outage, not a bug.
+func (h *Handler) logUnavailable(r *http.Request, endpoint string, err error) {
+	h.log.WarnContext(r.Context(), endpoint+" unavailable", "error", "temporarily_unavailable", "cause", storageCause(err))
+}
+
+// storageCause returns the message of the first error under fosite's wrappers (a
+// refresh failure wraps server_error around server_error around the store's error).
+func storageCause(err error) string {
+	for {
+		var rfc *fosite.RFC6749Error
+		if !errors.As(err, &rfc) || rfc.Unwrap() == nil {
+			return err.Error()
+		}
+		err = rfc.Unwrap()
+	}
 }

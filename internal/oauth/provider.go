@@ -35,6 +35,7 @@ type Handler struct {
 	errorPage   ErrorPageFunc
 	log         *slog.Logger
 	now         func() time.Time
+	metrics     TokenCounter
 	discovery   []byte
 	// resumeKey signs the markers that carry an authorization through the
 	// sign-in and consent pages.
@@ -49,6 +50,13 @@ type Deps struct {
 	ErrorPage   ErrorPageFunc      // nil: a plain text page
 	Log         *slog.Logger
 	Now         func() time.Time
+	Metrics     TokenCounter // nil: tokens are not counted
+}
+
+// TokenCounter counts successful token responses by grant type; *metrics.Metrics
+// is one.
+type TokenCounter interface {
+	TokenIssued(grantType string)
 }
 
 // fositeConfig is fosite's Config with the one decision fosite makes globally but
@@ -181,7 +189,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	h := &Handler{
 		cfg: cfg, provider: provider, fcfg: cfgw, store: d.Store, keys: d.Keys,
 		interaction: d.Interaction, errorPage: d.ErrorPage, log: d.Log, now: d.Now,
-		resumeKey: resume[:],
+		resumeKey: resume[:], metrics: d.Metrics,
 	}
 	disc, err := h.renderDiscovery()
 	if err != nil {

@@ -3,6 +3,7 @@ package oauth
 import (
 	"net"
 	"net/url"
+	"strings"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -36,11 +37,32 @@ func MatchRedirectURI(c storage.Client, requested string) (string, bool) {
 		if err != nil || reg.Scheme != "http" || !isLoopbackIP(reg.Hostname()) {
 			continue
 		}
-		if reg.Hostname() == req.Hostname() && reg.EscapedPath() == req.EscapedPath() && reg.RawQuery == req.RawQuery && req.Fragment == "" && req.User == nil {
+		// Only the port may differ; the rest is compared byte for byte, so that an
+		// empty "?" or "#" or a scheme in capitals is not waved through.
+		if reg.Hostname() == req.Hostname() && withoutPort(registered) == withoutPort(requested) && !strings.Contains(requested, "#") && req.User == nil {
 			return requested, true
 		}
 	}
 	return "", false
+}
+
+// withoutPort returns raw, a URI with an authority, with the port taken out of the
+// authority and nothing else changed.
+func withoutPort(raw string) string {
+	i := strings.Index(raw, "//")
+	if i < 0 {
+		return raw
+	}
+	rest := raw[i+2:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	host := rest[:end]
+	if j := strings.LastIndexByte(host, ':'); j >= 0 && !strings.Contains(host[j:], "]") {
+		host = host[:j]
+	}
+	return raw[:i+2] + host + rest[end:]
 }
 
 // isLoopbackIP accepts only IP literals: RFC 8252 §8.3 advises against "localhost".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/ory/fosite"
 
@@ -47,6 +48,9 @@ func (h *Handler) Token() http.Handler {
 			return
 		}
 		h.provider.WriteAccessResponse(ctx, w, ar, resp)
+		if h.metrics != nil {
+			h.metrics.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))
+		}
 	})
 }
 
@@ -74,10 +78,15 @@ func (h *Handler) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.A
 		// RFC 7523 §3.2: a replayed client assertion is a failed client authentication.
 		err = fosite.ErrInvalidClient.WithHint("The client assertion was already used.")
 	}
-	h.logProtocolError(r, "token", err)
 	if ar == nil {
 		ar = fosite.NewAccessRequest(nil)
 	}
+	if rfc, ok := unavailable(w, err); ok {
+		h.logUnavailable(r, "token", err)
+		h.provider.WriteAccessError(r.Context(), w, ar, rfc)
+		return
+	}
+	h.logProtocolError(r, "token", err)
 	setClientAuthChallenge(w, err)
 	h.provider.WriteAccessError(r.Context(), w, ar, err)
 }

@@ -27,7 +27,8 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
 
-// databases runs a test on SQLite and on PostgreSQL.
+// databases runs a test on SQLite, on PostgreSQL, and on PostgreSQL through
+// PgBouncer in transaction pool mode (Neon's pooled endpoint).
 func databases(t *testing.T, test func(t *testing.T, open func(testing.TB) *storage.Store)) {
 	t.Run("sqlite", func(t *testing.T) {
 		test(t, func(tb testing.TB) *storage.Store {
@@ -39,6 +40,7 @@ func databases(t *testing.T, test func(t *testing.T, open func(testing.TB) *stor
 			return storagetest.OpenURL(tb, storagetest.NewPostgresDatabase(tb), storage.PoolerNone)
 		})
 	})
+	t.Run("pgbouncer", func(t *testing.T) { test(t, throughPgBouncer(t)) })
 }
 
 // env is a running Gatehouse on an httptest server, with one user signed in on the

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+
+	"github.com/gorilla/mux"
 )
 
 type requestIDKey struct{}
@@ -56,7 +58,7 @@ func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 					if v == http.ErrAbortHandler {
 						panic(v)
 					}
-					log.ErrorContext(r.Context(), "panic serving request", "request_id", RequestID(r.Context()),
+					log.ErrorContext(r.Context(), "panic serving request",
 						"path", r.URL.Path, "panic", slog.AnyValue(v).String(), "stack", string(debug.Stack()))
 					writeJSON(w, http.StatusInternalServerError, map[string]string{
 						"error": "server_error", "error_description": "internal error; request id " + RequestID(r.Context()),
@@ -92,19 +94,56 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// accessLog logs one line per request. It logs the path only, never the query
-// string, which may carry codes, tokens or state.
-func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
+// RequestObserver records one served request; *metrics.Metrics is one. route is
+// the matched route's template ("/oauth2/token"), or "unmatched".
+type RequestObserver interface {
+	ObserveRequest(route, method string, status int, elapsed time.Duration)
+}
+
+// routeUnmatched labels a request no route matched (404, 405).
+const routeUnmatched = "unmatched"
+
+type routeKey struct{}
+
+// matchedRoute is filled in by recordRoute once the router has matched, so that
+// the middleware outside the router can name the route.
+type matchedRoute struct{ template string }
+
+// recordRoute is router middleware (mux runs it only for a matched route): it
+// notes the route's template, never the raw path, whose values are unbounded.
+func recordRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m, ok := r.Context().Value(routeKey{}).(*matchedRoute); ok {
+			if route := mux.CurrentRoute(r); route != nil {
+				if t, err := route.GetPathTemplate(); err == nil {
+					m.template = t
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// accessLog logs one line per request and reports it to the observer (nil: none).
+// It logs the path only, never the query string, which may carry codes, tokens
+// or state.
+func accessLog(log *slog.Logger, obs RequestObserver) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
+			route := &matchedRoute{template: routeUnmatched}
+			r = r.WithContext(context.WithValue(r.Context(), routeKey{}, route))
 			next.ServeHTTP(rec, r)
 			if rec.status == 0 {
 				rec.status = http.StatusOK
 			}
-			log.InfoContext(r.Context(), "request", "request_id", RequestID(r.Context()), "method", r.Method,
-				"path", r.URL.Path, "status", rec.status, "bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			elapsed := time.Since(start)
+			if obs != nil {
+				obs.ObserveRequest(route.template, r.Method, rec.status, elapsed)
+			}
+			log.InfoContext(r.Context(), "request", "method", r.Method, "route", route.template,
+				"path", r.URL.Path, "status", rec.status, "bytes", rec.bytes, "duration_ms", float64(elapsed.Microseconds())/1000)
 		})
 	}
 }
@@ -141,4 +180,44 @@ func limitBody(n int64) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// LogHandler wraps h so that every record logged with a request's context (the
+// *Context methods of slog.Logger) carries that request's id as "request_id".
+// cmd/gatehouse wraps the handler of the one logger it hands to every package;
+// a record that names request_id itself is left as it is.
+func LogHandler(h slog.Handler) slog.Handler {
+	if _, ok := h.(requestIDHandler); ok {
+		return h
+	}
+	return requestIDHandler{h}
+}
+
+// requestIDHandler is the slog.Handler LogHandler returns.
+type requestIDHandler struct{ slog.Handler }
+
+// Handle adds request_id from ctx, unless the record has one already.
+func (h requestIDHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		has := false
+		rec.Attrs(func(a slog.Attr) bool {
+			has = a.Key == "request_id"
+			return !has
+		})
+		if !has {
+			rec = rec.Clone()
+			rec.AddAttrs(slog.String("request_id", id))
+		}
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+// WithAttrs keeps the wrapper around the derived handler.
+func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup keeps the wrapper around the derived handler.
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }

@@ -42,4 +42,10 @@ func addRoutes(r *mux.Router, h *health, o *oauth.Handler, p *web.Pages) {
 	r.Handle("/oauth2/revoke", o.Revoke()).Methods(http.MethodPost)
 	r.Handle("/oauth2/logout", o.Logout()).Methods(http.MethodGet, http.MethodPost)
 	r.Handle("/userinfo", o.UserInfo()).Methods(http.MethodGet, http.MethodPost)
+	if o.RegistrationEnabled() { // off by default: then these answer 404
+		r.Handle("/oauth2/register", o.Register()).Methods(http.MethodPost)
+		r.Handle("/oauth2/register/{client_id}", o.RegisteredClient()).Methods(http.MethodGet)
+		r.Handle("/oauth2/register/{client_id}", o.UpdateRegistration()).Methods(http.MethodPut)
+		r.Handle("/oauth2/register/{client_id}", o.DeleteRegistration()).Methods(http.MethodDelete)
+	}
 }

@@ -28,6 +28,9 @@ type Deps struct {
 	HTTPS bool
 	// MaxBodyBytes bounds request bodies; zero means 1 MiB.
 	MaxBodyBytes int64
+	// Metrics counts every request by route template, method and status, with
+	// its latency (a *metrics.Metrics); nil records nothing.
+	Metrics RequestObserver
 }
 
 // NewServer returns the public HTTP handler: every route, wrapped in middleware.
@@ -35,20 +38,26 @@ func NewServer(d Deps) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	// The server's own lines carry the request id even when the caller's
+	// logger does not add it.
+	d.Log = slog.New(LogHandler(d.Log.Handler()))
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
 	}
 	r := mux.NewRouter()
 	h := &health{ready: d.Ready, log: d.Log}
 	addRoutes(r, h, d.OAuth, d.Pages)
+	r.Use(recordRoute)
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
 
 	var handler http.Handler = r
 	handler = limitBody(d.MaxBodyBytes)(handler)
 	handler = securityHeaders(d.HTTPS)(handler)
-	handler = accessLog(d.Log)(handler)
+	// Panics are recovered inside the access log, so that the 500 the client
+	// got is logged and counted like any other response.
 	handler = recoverPanics(d.Log)(handler)
+	handler = accessLog(d.Log, d.Metrics)(handler)
 	handler = requestID(handler)
 	return handler
 }

@@ -75,13 +75,16 @@ func (p *Pages) SignInForm() http.Handler {
 			var throttled *identity.ThrottledError
 			switch {
 			case errors.As(err, &throttled):
+				p.countSignIn("throttled")
 				status, d.Error = http.StatusTooManyRequests, throttled.Error()
 				if throttled.RetryAfter > 0 {
 					w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 				}
 			case errors.Is(err, identity.ErrDisabled):
+				p.countSignIn("failure")
 				status, d.Error = http.StatusForbidden, msgDisabled
 			case errors.Is(err, identity.ErrInvalidCredentials), errors.Is(err, identity.ErrInvalidEmail):
+				p.countSignIn("failure")
 				d.Error = msgBadCredentials
 			default:
 				p.log.ErrorContext(r.Context(), "sign in", "error", err.Error(), "request_id", requestID(w))
@@ -95,6 +98,7 @@ func (p *Pages) SignInForm() http.Handler {
 			p.serverError(w, r, "sign in: issue session", err)
 			return
 		}
+		p.countSignIn("success")
 		http.Redirect(w, r, p.redirectTarget(d.Continue), http.StatusSeeOther)
 	})
 }

@@ -49,6 +49,14 @@ type Deps struct {
 	Issuer string
 	Now    func() time.Time
 	Log    *slog.Logger
+	// Metrics counts sign-in outcomes; nil counts nothing.
+	Metrics SignInCounter
+}
+
+// SignInCounter counts password sign-in attempts by outcome: "success",
+// "failure" or "throttled"; *metrics.Metrics is one.
+type SignInCounter interface {
+	SignIn(outcome string)
 }
 
 // Pages serves the HTML pages. Build it with New; the zero value is unusable.
@@ -63,6 +71,7 @@ type Pages struct {
 	protect  func(http.Handler) http.Handler
 	now      func() time.Time
 	log      *slog.Logger
+	metrics  SignInCounter
 }
 
 var _ signin.Interaction = (*Pages)(nil)
@@ -118,6 +127,7 @@ func New(d Deps) (*Pages, error) {
 		secure:   u.Scheme == "https",
 		now:      d.Now,
 		log:      d.Log,
+		metrics:  d.Metrics,
 	}
 	cookie := "gatehouse_csrf"
 	if p.secure {
@@ -207,6 +217,13 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// countSignIn reports a sign-in outcome to the metrics, if any.
+func (p *Pages) countSignIn(outcome string) {
+	if p.metrics != nil {
+		p.metrics.SignIn(outcome)
+	}
 }
 
 // requestID is the id the server's middleware put on the response.
