@@ -40,6 +40,18 @@ func (h *Handler) Authorize() http.Handler {
 				fosite.ErrInvalidRequest.WithHintf("The parameter %q was given more than once (RFC 6749 §3.1).", dup))
 			return
 		}
+		// Request objects are not offered (discovery says so): refuse them rather
+		// than let fosite fetch or parse them.
+		if r.Form.Get("request") != "" {
+			h.redirectError(w, r, redirectURI, r.Form.Get("response_mode"), r.Form.Get("state"),
+				fosite.ErrRequestNotSupported.WithHint("Request objects are not supported; send the parameters in the query or push them to the PAR endpoint."))
+			return
+		}
+		if u := r.Form.Get("request_uri"); u != "" && !strings.HasPrefix(u, h.fcfg.PushedAuthorizeRequestURIPrefix) {
+			h.redirectError(w, r, redirectURI, r.Form.Get("response_mode"), r.Form.Get("state"),
+				fosite.ErrRequestURINotSupported.WithHint("Only request_uri values from the PAR endpoint are accepted."))
+			return
+		}
 		ar, err := h.provider.NewAuthorizeRequest(ctx, r)
 		if err != nil {
 			h.authorizeError(w, r, ar, err)

@@ -184,6 +184,16 @@ func TestAuthorizeRejections(t *testing.T) {
 				q.Set("scope", "openid admin")
 				return q.Encode()
 			}, false, "invalid_scope"},
+			{"request object", func() string {
+				q := base(web, "https://app.example.com/cb")
+				q.Set("request", "eyJhbGciOiJub25lIn0.e30.")
+				return q.Encode()
+			}, false, "request_not_supported"},
+			{"request_uri not from PAR", func() string {
+				q := base(web, "https://app.example.com/cb")
+				q.Set("request_uri", "https://app.example.com/request.jwt")
+				return q.Encode()
+			}, false, "request_uri_not_supported"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				resp, loc := e.authorize(e.browser(), e.issuer+"/oauth2/authorize?"+tc.query())
