@@ -83,7 +83,7 @@ func (h *Handler) verifyClientAndRedirect(w http.ResponseWriter, r *http.Request
 		h.errorPage(w, r, http.StatusBadRequest, invalidLink)
 		return storage.Client{}, "", false
 	}
-	if r.Form.Get("request_uri") != "" && len(r.Form["redirect_uri"]) == 0 {
+	if strings.HasPrefix(r.Form.Get("request_uri"), h.fcfg.PushedAuthorizeRequestURIPrefix) && len(r.Form["redirect_uri"]) == 0 {
 		return client, "", true
 	}
 	uris := r.Form["redirect_uri"]

@@ -189,6 +189,11 @@ func TestAuthorizeRejections(t *testing.T) {
 				q.Set("request", "eyJhbGciOiJub25lIn0.e30.")
 				return q.Encode()
 			}, false, "request_not_supported"},
+			// Found by FuzzAuthorizeRequest: a foreign request_uri without redirect_uri
+			// must not be treated as a pushed request (whose redirect was checked).
+			{"foreign request_uri without redirect_uri", func() string {
+				return url.Values{"client_id": {web.ID}, "request_uri": {"A"}}.Encode()
+			}, true, ""},
 			{"request_uri not from PAR", func() string {
 				q := base(web, "https://app.example.com/cb")
 				q.Set("request_uri", "https://app.example.com/request.jwt")
