@@ -130,7 +130,7 @@ func (discovery) worker(_ context.Context, e *env, id int) (func(context.Context
 }
 
 // csrfField finds the CSRF token of the first form on a page.
-var csrfField = regexp.MustCompile(`name="gorilla.csrf.Token" value="([^"]+)"`)
+var csrfField = regexp.MustCompile(`name="(csrf_token)" value="([^"]+)"`)
 
 // signIn signs the browser in: GET the sign-in form, POST it with the CSRF token.
 func signIn(ctx context.Context, c *http.Client, e *env) (int, error) {
@@ -145,7 +145,7 @@ func signIn(ctx context.Context, c *http.Client, e *env) (int, error) {
 	if m == nil {
 		return resp.StatusCode, errors.New("no CSRF token on the sign-in page")
 	}
-	form := url.Values{"email": {e.email}, "password": {e.password}, "gorilla.csrf.Token": {html.UnescapeString(string(m[1]))}}
+	form := url.Values{"email": {e.email}, "password": {e.password}, string(m[1]): {html.UnescapeString(string(m[2]))}}
 	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, e.o.URL+"/signin", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", e.o.URL)
