@@ -45,15 +45,7 @@ func startAdmin(c config.Config, log *slog.Logger, d adminDeps, serveErr chan<- 
 		Metrics: d.metrics,
 		Log:     log,
 	})
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(api, log)
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- fmt.Errorf("admin listener: %w", err)

@@ -98,15 +98,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 			return r.Ready, r.Checks
 		},
 	})
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(handler, log)
 	serveErr := make(chan error, 2) // one per listener
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "issuer", c.Issuer, "database", storage.Describe(databaseURL(c)), "dialect", string(store.Dialect()), "pooled", store.Pooled())
@@ -242,5 +234,18 @@ func oauthConfig(c config.Config) oauth.Config {
 		JWTAccessTokenAlg:     c.OAuth.JWTAccessTokenAlg,
 		DynamicRegistration:   c.OAuth.DynamicRegistration,
 		RegistrationTokens:    c.OAuth.RegistrationTokens,
+	}
+}
+
+// newHTTPServer bounds how long a client may take, for both listeners.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
