@@ -34,6 +34,7 @@ func (s *Store) CreateClient(ctx context.Context, c Client) (Client, error) {
 	defaultAuthMethod(&c)
 	now := time.Now().UTC()
 	c.CreatedAt, c.UpdatedAt = now, now
+	defer s.clientChanged(ctx, c.ID)
 	if err := s.write(ctx, func() error { return s.conn(ctx).Create(&c).Error }); err != nil {
 		return Client{}, fmt.Errorf("create client %s: %w", c.ID, translate(err))
 	}
@@ -78,6 +79,7 @@ func (s *Store) UpdateClient(ctx context.Context, c Client) (Client, error) {
 	}
 	defaultAuthMethod(&c)
 	c.UpdatedAt = time.Now().UTC()
+	defer s.clientChanged(ctx, c.ID)
 	var rows int64
 	err := s.write(ctx, func() error {
 		res := s.conn(ctx).Model(&Client{}).Where("id = ?", c.ID).Select("*").Omit("id", "created_at").Updates(&c)
@@ -96,6 +98,7 @@ func (s *Store) UpdateClient(ctx context.Context, c Client) (Client, error) {
 // DeleteClient removes the client with id together with every code, token and
 // pending request issued to it, in one transaction.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	defer s.clients.evict(id)
 	var rows int64
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		// The foreign keys cascade too; deleting explicitly keeps the promise
@@ -107,7 +110,10 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		}
 		res := s.conn(ctx).Where("id = ?", id).Delete(&Client{})
 		rows = res.RowsAffected
-		return res.Error
+		if res.Error != nil {
+			return res.Error
+		}
+		return s.notifyClientChanged(ctx, id)
 	})
 	if err != nil {
 		return fmt.Errorf("delete client %s: %w", id, translate(err))
@@ -119,8 +125,42 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 }
 
 // GetClient implements fosite.ClientManager: it returns a *FositeClient, or an
-// error wrapping fosite.ErrNotFound.
+// error wrapping fosite.ErrNotFound. With Options.ClientCacheTTL it answers from
+// the client cache when it can; an unknown id is never cached.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	if fc, ok := s.clients.get(id); ok {
+		return fc, nil
+	}
+	// A read inside a transaction sees what is committed, as one outside does:
+	// no caller writes a client in a transaction that then looks it up.
+	gen, cacheable := s.clients.begin()
+	fc, err := s.loadClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if cacheable {
+		s.clients.put(id, fc, gen)
+	}
+	return fc, nil
+}
+
+// CachedClientRecord returns the client with id as GetClient sees it, from the
+// client cache when it can, or ErrNotFound. It is for request paths (authorize,
+// consent); the returned slices are shared and must not be modified. Reads that
+// must see the latest write (the admin API) use GetClientRecord.
+func (s *Store) CachedClientRecord(ctx context.Context, id string) (Client, error) {
+	fc, err := s.GetClient(ctx, id)
+	if errors.Is(err, fosite.ErrNotFound) {
+		return Client{}, fmt.Errorf("get client %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Client{}, err
+	}
+	return fc.(*FositeClient).record, nil
+}
+
+// loadClient reads the client with id from the database.
+func (s *Store) loadClient(ctx context.Context, id string) (*FositeClient, error) {
 	c, err := s.GetClientRecord(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("get client %s: %w", id, fosite.ErrNotFound)
@@ -133,6 +173,36 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 		return nil, fmt.Errorf("get client %s: %w", id, err)
 	}
 	return &FositeClient{record: c, jwks: jwks}, nil
+}
+
+// clientChanged follows a write to the client with id, whatever its outcome (a
+// write that failed may still have committed): it evicts the id here and
+// announces it to every other instance. Inside a caller's transaction the
+// announcement goes out at its commit; the local eviction happens now, so until
+// then a lookup here may cache the old row again (the TTL bounds it).
+func (s *Store) clientChanged(ctx context.Context, id string) {
+	s.clients.evict(id)
+	// The write is done: a caller that gave up meanwhile must not keep the
+	// others from hearing of it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.notifyClientChanged(ctx, id); err != nil {
+		// Other instances see the change within their client cache TTL.
+		s.log.WarnContext(ctx, "announce client change", "client_id", id, "error", err.Error())
+	}
+}
+
+// notifyClientChanged announces on PostgreSQL that the client with id changed;
+// every Store listening evicts it. pg_notify is an ordinary function call, so it
+// passes through a transaction-mode pooler, and in a transaction it is delivered
+// at commit (and never after a rollback).
+func (s *Store) notifyClientChanged(ctx context.Context, id string) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	return s.withRetry(ctx, true, func() error {
+		return s.conn(ctx).Exec("SELECT pg_notify(?, ?)", clientsChannel, id).Error
+	})
 }
 
 // ClientAssertionJWTValid implements fosite.ClientManager: it returns
@@ -210,7 +280,8 @@ func parseJWKS(raw string) (*jose.JSONWebKeySet, error) {
 // FositeClient is a Client as fosite sees it. It implements fosite.Client,
 // fosite.OpenIDConnectClient, fosite.ResponseModeClient and
 // fosite.ClientWithCustomTokenLifespans; Record returns the stored record for
-// what fosite has no word for.
+// what fosite has no word for. The client cache shares one FositeClient between
+// requests: treat it, and the slices its methods and Record return, as read-only.
 type FositeClient struct {
 	record Client
 	jwks   *jose.JSONWebKeySet

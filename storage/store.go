@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,7 +19,6 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 )
 
 // Dialect names a supported database.
@@ -70,6 +70,16 @@ type Options struct {
 	// into (and any record read without a session prototype); nil means
 	// openid.NewDefaultSession.
 	NewSession func() fosite.Session
+
+	// ClientCacheTTL keeps clients fosite looks up in memory for this long; zero
+	// turns the cache off. Client writes through any Store evict at once: locally,
+	// and on PostgreSQL in every instance that listens (see ListenURL). Without a
+	// listener, another process's change shows within the TTL.
+	ClientCacheTTL time.Duration
+	// ListenURL is a direct (not pooled) PostgreSQL URL for the one connection
+	// that LISTENs for client changes. Empty means URL when it is not pooled;
+	// through a pooler without ListenURL the cache relies on its TTL alone.
+	ListenURL string
 }
 
 // Store reads and writes every Gatehouse record. It is safe for concurrent use.
@@ -85,6 +95,12 @@ type Store struct {
 
 	refreshGrace time.Duration
 	newSession   func() fosite.Session
+	clients      *clientCache // nil when the client cache is off
+
+	// accessTokens batches access-token inserts made outside a transaction;
+	// started by the first one.
+	accessTokens     *rowBatcher
+	accessTokensOnce sync.Once
 
 	// ready is set once the database has answered and the schema was found
 	// current; readiness reports the last known state.
@@ -133,6 +149,10 @@ func Open(o Options) (*Store, error) {
 		// Open must not need the database: serve listens first and WaitReady rides
 		// out a database that is still starting (a Neon compute waking from zero).
 		DisableAutomaticPing: true,
+		// A single statement is atomic on its own; GORM's default BEGIN/COMMIT around
+		// every create and update cost two extra round trips per token. Multi-statement
+		// work goes through InTx.
+		SkipDefaultTransaction: true,
 	}
 	switch dialect {
 	case Postgres:
@@ -167,6 +187,10 @@ func Open(o Options) (*Store, error) {
 	s.maxIdle = o.MaxIdleConns
 	s.sqlDB.SetConnMaxIdleTime(o.ConnMaxIdleTime)
 	s.sqlDB.SetConnMaxLifetime(o.ConnMaxLifetime)
+	if s.clients, err = newClientCache(o, dialect, s.pooled, o.Logger); err != nil {
+		s.sqlDB.Close()
+		return nil, err
+	}
 	s.setState("waiting for database")
 	return s, nil
 }
@@ -239,8 +263,16 @@ func (s *Store) Pooled() bool { return s.pooled }
 // DB exposes the pool for health checks and metrics.
 func (s *Store) DB() *sql.DB { return s.sqlDB }
 
-// Close releases every connection.
-func (s *Store) Close() error { return s.sqlDB.Close() }
+// Close stops the client cache's listener, writes the access tokens still
+// queued and releases every connection.
+func (s *Store) Close() error {
+	s.clients.close()
+	s.accessTokensOnce.Do(func() {}) // no batcher starts after this
+	if s.accessTokens != nil {
+		s.accessTokens.close()
+	}
+	return s.sqlDB.Close()
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -324,15 +356,5 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 			return err
 		}
 		return s.Commit(txCtx)
-	})
-}
-
-func newGormLogger(l *slog.Logger) logger.Interface {
-	return logger.NewSlogLogger(l, logger.Config{
-		SlowThreshold:             500 * time.Millisecond,
-		LogLevel:                  logger.Warn,
-		IgnoreRecordNotFoundError: true,
-		// Never log bound values: they include token signatures and hashes.
-		ParameterizedQueries: true,
 	})
 }

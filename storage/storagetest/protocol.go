@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ func protocolCases() []Case {
 		{"ClientAssertionJTIReplay", testClientAssertionJTIReplay},
 		{"AuthorizeCodeUsedOnce", testAuthorizeCodeUsedOnce},
 		{"AccessTokenLifecycle", testAccessTokenLifecycle},
+		{"ConcurrentAccessTokens", testConcurrentAccessTokens},
 		{"RefreshTokenLifecycle", testRefreshTokenLifecycle},
 		{"RefreshTokenRotation", testRefreshTokenRotation},
 		{"RefreshTokenGracePeriod", testRefreshTokenGracePeriod},
@@ -567,6 +569,50 @@ func testAccessTokenLifecycle(t *testing.T, s *storage.Store) {
 		t.Errorf("GetAccessTokenSession(other request) = %v, want nil", err)
 	}
 	must(t, s.RevokeAccessToken(ctx, "no-such-request"), "RevokeAccessToken(unknown request)")
+}
+
+// testConcurrentAccessTokens writes many access tokens at once, as the token
+// endpoint does under load (the store batches them into multi-row inserts): each
+// caller learns the fate of its own row, and one bad row fails alone.
+func testConcurrentAccessTokens(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	newProtoClient(t, s, "app")
+	const n, bad, dupA, dupB = 120, 17, 40, 41
+	var next atomic.Int64
+	errs := race(n, func() error {
+		i := int(next.Add(1)) - 1
+		clientID, sig := "app", fmt.Sprintf("at-%d", i)
+		switch i {
+		case bad:
+			clientID = "no-such-client" // violates the clients foreign key
+		case dupB:
+			sig = fmt.Sprintf("at-%d", dupA)
+		}
+		return s.CreateAccessTokenSession(ctx, sig, protoRequest(clientID, fmt.Sprintf("req-%d", i), "user-1"))
+	})
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) != 2 {
+		t.Errorf("%d of %d inserts failed, want 2 (the unknown client and the duplicate signature): %v", len(failed), n, failed)
+	}
+	if got := countRows(t, s, "access_tokens", "client_id = ?", "app"); got != n-2 {
+		t.Errorf("access_tokens rows = %d, want %d", got, n-2)
+	}
+	for i := range n {
+		if i == bad || i == dupB {
+			continue
+		}
+		if _, err := s.GetAccessTokenSession(ctx, fmt.Sprintf("at-%d", i), newSession()); err != nil {
+			t.Errorf("GetAccessTokenSession(at-%d) = %v, want the stored token", i, err)
+		}
+	}
+	if _, err := s.GetAccessTokenSession(ctx, fmt.Sprintf("at-%d", bad), newSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("GetAccessTokenSession(token of unknown client) = %v, want fosite.ErrNotFound", err)
+	}
 }
 
 func testRefreshTokenLifecycle(t *testing.T, s *storage.Store) {
