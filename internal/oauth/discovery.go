@@ -89,9 +89,17 @@ func (h *Handler) renderDiscovery() ([]byte, error) {
 // Discovery serves GET /.well-known/openid-configuration from bytes rendered once.
 func (h *Handler) Discovery() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+		hdr := w.Header()
+		hdr.Set("Content-Type", "application/json")
+		hdr.Set("Cache-Control", "public, max-age=3600")
+		hdr.Set("Access-Control-Allow-Origin", "*")
+		hdr.Set("ETag", h.discoveryETag)
+		if r.Header.Get("If-None-Match") == h.discoveryETag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		// A known length spares the chunked encoding the document's size would get.
+		hdr.Set("Content-Length", h.discoveryLength)
 		w.Write(h.discovery)
 	})
 }

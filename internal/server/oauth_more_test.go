@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
 
 // clientKey makes an ES256 key pair for private_key_jwt and its public JWKS.
@@ -299,3 +300,31 @@ func TestFormPostResponseMode(t *testing.T) {
 }
 
 var _ = oauth2.NoContext
+
+// TestWellKnownDocumentsAreCacheable: discovery and JWKS carry a length, cache
+// headers and an ETag, and a revalidation with that ETag gets 304 and no body.
+func TestWellKnownDocumentsAreCacheable(t *testing.T) {
+	e := newEnv(t, storagetest.OpenURL(t, "sqlite:"+t.TempDir()+"/gatehouse.db", storage.PoolerNone))
+	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/jwks.json"} {
+		resp, err := http.Get(e.srv.URL + path)
+		mustf(t, err, "GET %s", path)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		etag := resp.Header.Get("ETag")
+		if resp.StatusCode != http.StatusOK || len(body) == 0 || etag == "" || !strings.HasPrefix(resp.Header.Get("Cache-Control"), "public, max-age=") {
+			t.Fatalf("GET %s: %d, %d bytes, ETag %q, Cache-Control %q", path, resp.StatusCode, len(body), etag, resp.Header.Get("Cache-Control"))
+		}
+		if resp.ContentLength != int64(len(body)) {
+			t.Errorf("GET %s: Content-Length %d, body %d bytes", path, resp.ContentLength, len(body))
+		}
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+		req.Header.Set("If-None-Match", etag)
+		resp, err = http.DefaultClient.Do(req)
+		mustf(t, err, "revalidate %s", path)
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotModified || len(body) != 0 {
+			t.Errorf("revalidate %s: %d with %d bytes, want 304 and no body", path, resp.StatusCode, len(body))
+		}
+	}
+}

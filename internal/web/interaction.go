@@ -90,7 +90,7 @@ func (p *Pages) AskConsent(w http.ResponseWriter, r *http.Request, pr signin.Pro
 		return
 	}
 	o := renderOptions{}
-	if c, err := p.store.GetClientRecord(r.Context(), pr.Client.ID); err == nil {
+	if c, err := p.store.CachedClientRecord(r.Context(), pr.Client.ID); err == nil {
 		o.formTargets = cspSources(c.RedirectURIs...)
 	}
 	data := ConsentPage{
