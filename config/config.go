@@ -24,6 +24,9 @@ type Config struct {
 	Migrate bool `koanf:"migrate"`
 	// ShutdownGrace bounds how long in-flight requests may run after SIGTERM.
 	ShutdownGrace time.Duration `koanf:"shutdown_grace"`
+	// MemoryLimit is the soft memory limit serve gives the Go runtime when the
+	// environment sets no GOMEMLIMIT; 0 leaves the runtime's default (none).
+	MemoryLimit ByteSize `koanf:"memory_limit"`
 
 	Database Database    `koanf:"database"`
 	Secrets  Secrets     `koanf:"secrets"`
@@ -34,6 +37,8 @@ type Config struct {
 	Mail     Mail        `koanf:"mail"`
 	Sessions Sessions    `koanf:"sessions"`
 	Admin    Admin       `koanf:"admin"`
+	// Passwords bounds the memory and CPU password hashing may take.
+	Passwords Passwords `koanf:"passwords"`
 	// TemplatesDir overrides the embedded page templates (branding); empty uses
 	// the built-in ones.
 	TemplatesDir string `koanf:"templates_dir"`
@@ -67,6 +72,13 @@ type Mail struct {
 type Sessions struct {
 	IdleTimeout     time.Duration `koanf:"idle_timeout"`
 	AbsoluteTimeout time.Duration `koanf:"absolute_timeout"`
+}
+
+// Passwords configures password hashing (internal/identity).
+type Passwords struct {
+	// MaxConcurrentHashes bounds how many argon2id hashes run at once; each
+	// holds 19 MiB while it runs, and the others wait.
+	MaxConcurrentHashes int `koanf:"max_concurrent_hashes"`
 }
 
 // OAuth holds the protocol settings.
@@ -129,6 +141,11 @@ type Database struct {
 	ConnectRetry time.Duration `koanf:"connect_retry"`
 	// StatementTimeout is PostgreSQL's statement_timeout for every session.
 	StatementTimeout time.Duration `koanf:"statement_timeout"`
+	// ClientCacheTTL keeps OAuth clients in memory for this long; 0 turns the
+	// cache off. PostgreSQL instances evict changed clients at once when they can
+	// LISTEN (DirectURL, or URL without a pooler); otherwise a change made by
+	// another process shows within the TTL.
+	ClientCacheTTL time.Duration `koanf:"client_cache_ttl"`
 }
 
 // Secrets holds key material. It never prints its values.
@@ -152,6 +169,9 @@ func Default() Config {
 		Addr:          "127.0.0.1:8080",
 		DataDir:       "./data",
 		ShutdownGrace: 15 * time.Second,
+		// 2 hashes of 19 MiB live need ~46 MiB: 80MiB cut first-sign-in peak RSS
+		// 147 → 109 MB for ~12% of its throughput; 64MiB (91 MB, -21%) is near the cliff.
+		MemoryLimit: 80 << 20,
 		Database: Database{
 			Pooler: "auto",
 			// A small Neon compute allows about 100 connections (shared with
@@ -165,6 +185,7 @@ func Default() Config {
 			ConnectTimeout:   10 * time.Second,
 			ConnectRetry:     30 * time.Second,
 			StatementTimeout: 15 * time.Second,
+			ClientCacheTTL:   30 * time.Second,
 		},
 		Log: Log{Level: "info", Format: "json"},
 		OAuth: OAuth{
@@ -180,6 +201,9 @@ func Default() Config {
 		Mail:     Mail{From: "Gatehouse <no-reply@localhost>", SMTPPort: 587, SMTPTLS: "starttls"},
 		Sessions: Sessions{IdleTimeout: 24 * time.Hour, AbsoluteTimeout: 14 * 24 * time.Hour},
 		Admin:    Admin{Addr: "127.0.0.1:8081"},
+		// One per core of the 2-core target: 1 hashed 49/s against 90/s for 2
+		// (the machine's limit); more only adds 19 MiB each and GC work (77/s).
+		Passwords: Passwords{MaxConcurrentHashes: 2},
 	}
 }
 
@@ -194,6 +218,15 @@ func (c Config) MigrationURL() string {
 	}
 	return c.Database.URL
 }
+
+// hashMemory is what one argon2id hash holds: 19 MiB with identity's
+// DefaultParams (19456 KiB). memoryLimitBase is the rest of the server with a
+// margin: with a memory_limit under hashes × hashMemory + memoryLimitBase the
+// collector ran most of the time and first sign-in lost 40-80% of its throughput.
+const (
+	hashMemory      ByteSize = 19 << 20
+	memoryLimitBase ByteSize = 24 << 20
+)
 
 // minTokenLen is the shortest admin or initial access token accepted: 32
 // characters, as many as `openssl rand -hex 16` prints.
@@ -291,6 +324,7 @@ func (c Config) Validate() error {
 		{"database.connect_timeout", c.Database.ConnectTimeout},
 		{"database.connect_retry", c.Database.ConnectRetry},
 		{"database.statement_timeout", c.Database.StatementTimeout},
+		{"database.client_cache_ttl", c.Database.ClientCacheTTL},
 	} {
 		if d.val < 0 {
 			add("%s: want a duration of zero or more such as 10s, got %s", d.key, d.val)
@@ -358,6 +392,14 @@ func (c Config) Validate() error {
 	}
 	if c.Janitor.BatchSize < 1 || c.Janitor.BatchSize > 100000 {
 		add("janitor.batch_size: want 1 to 100000, got %d", c.Janitor.BatchSize)
+	}
+	if c.Passwords.MaxConcurrentHashes < 1 {
+		add("passwords.max_concurrent_hashes: want 1 or more, got %d", c.Passwords.MaxConcurrentHashes)
+	}
+	hashes := ByteSize(min(max(c.Passwords.MaxConcurrentHashes, 1), 1<<30)) // no overflow below
+	if floor := hashes*hashMemory + memoryLimitBase; c.MemoryLimit < 0 || c.MemoryLimit != 0 && c.MemoryLimit < floor {
+		add("memory_limit: want 0 (off) or at least %s with passwords.max_concurrent_hashes %d (19 MiB per hash plus 24 MiB), got %s",
+			floor, hashes, c.MemoryLimit)
 	}
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}

@@ -56,7 +56,10 @@ func (s outboxSender) Send(ctx context.Context, m identity.Mail) error {
 
 // identityService builds the user service on the store, sending through ob.
 func identityService(c config.Config, store *storage.Store, ob *outbox.Outbox, log *slog.Logger) *identity.Service {
-	return identity.New(store, identity.Options{BaseURL: c.Issuer, Mail: outboxSender{ob}, Log: log})
+	return identity.New(store, identity.Options{
+		BaseURL: c.Issuer, Mail: outboxSender{ob}, Log: log,
+		MaxConcurrentHashes: c.Passwords.MaxConcurrentHashes,
+	})
 }
 
 func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *metrics.Metrics) (*people, error) {

@@ -193,6 +193,9 @@ func openStore(c *config.Config, log *slog.Logger) (*storage.Store, error) {
 		Secrets: c.Secrets.System, Logger: log,
 		RefreshTokenGracePeriod: c.OAuth.RefreshTokenGracePeriod,
 		NewSession:              oauth.SessionFactory(),
+		// Without a direct URL, storage listens on the database URL when it is
+		// not pooled.
+		ClientCacheTTL: c.Database.ClientCacheTTL, ListenURL: c.Database.DirectURL,
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,7 @@ refuses to start while migrations are pending, unless --migrate is given.`,
 // serve runs the HTTP server until ctx ends, then drains it within the grace time.
 func serve(ctx context.Context, e *env, c config.Config) error {
 	log := newLogger(c, e.stderr)
+	defer setMemoryLimit(e.getenv, c, log)()
 	store, err := openStore(&c, log)
 	if err != nil {
 		return err
@@ -141,6 +143,22 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// setMemoryLimit gives the Go runtime c.MemoryLimit as its soft memory limit,
+// unless it is 0 or GOMEMLIMIT is set (the runtime has applied that already).
+// Without one the collector lets the heap grow to twice what was live at the
+// last collection: under first sign-ins, with two 19 MiB argon2id hashes live,
+// the RSS peaked at 147 MB against 109 MB with the default 80MiB. It returns a
+// func that puts the previous limit back, for tests that run serve more than
+// once in a process.
+func setMemoryLimit(getenv func(string) string, c config.Config, log *slog.Logger) (restore func()) {
+	if c.MemoryLimit == 0 || getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	prev := debug.SetMemoryLimit(int64(c.MemoryLimit))
+	log.Debug("soft memory limit set", "memory_limit", c.MemoryLimit.String())
+	return func() { debug.SetMemoryLimit(prev) }
 }
 
 // prepareDatabase waits for the database within the configured bound and makes sure

@@ -63,12 +63,17 @@ func (s *Service) Authenticate(ctx context.Context, email, password, ip string) 
 	}
 	ok, rehash := false, false
 	if len(password) <= maxCheckedBytes {
-		ok, rehash, err = s.CheckPassword(hash, password)
-		if err != nil {
+		ok, rehash, err = s.checkPassword(ctx, hash, password)
+		switch {
+		case errors.Is(err, errMalformedHash):
 			// A stored hash we cannot read: the password cannot be checked, so
 			// it is not accepted. Say so in the log, once per attempt.
 			s.log.ErrorContext(ctx, "unreadable password hash", "user_id", u.ID, "error", err.Error())
 			ok = false
+		case err != nil:
+			// ctx ended while waiting for a hash slot: nothing was compared, so
+			// nothing counts as a failure.
+			return storage.User{}, fmt.Errorf("authenticate: %w", err)
 		}
 	}
 	if !known || u.PasswordHash == "" {
@@ -85,8 +90,11 @@ func (s *Service) Authenticate(ctx context.Context, email, password, ip string) 
 		s.log.WarnContext(ctx, "clear sign-in failures", "user_id", u.ID, "error", err.Error())
 	}
 	if rehash {
-		h := s.hash(password)
-		if err := s.store.UpdateUserPassword(ctx, u.ID, h); err != nil {
+		h, err := s.hash(ctx, password)
+		if err == nil {
+			err = s.store.UpdateUserPassword(ctx, u.ID, h)
+		}
+		if err != nil {
 			s.log.WarnContext(ctx, "re-hash password", "user_id", u.ID, "error", err.Error())
 		} else {
 			u.PasswordHash = h

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
+	"golang.org/x/crypto/argon2"
 )
 
 // Mail is one message for a person: a plain-text body and an HTML alternative.
@@ -28,6 +29,10 @@ type Options struct {
 	// Params are the argon2id parameters new hashes use; a zero field takes its
 	// value from DefaultParams.
 	Params Params
+	// MaxConcurrentHashes bounds how many argon2id hashes (sign-up, sign-in,
+	// password changes) run at once; the others wait their turn. 0 means
+	// DefaultMaxConcurrentHashes.
+	MaxConcurrentHashes int
 	// BaseURL is the issuer URL the mailed links start with.
 	BaseURL string
 	// Mail sends verification and reset mail; nil makes sending fail (and SignUp
@@ -97,6 +102,11 @@ type Service struct {
 	now   func() time.Time
 	p     Params
 	base  string
+	// hashSlots holds a token for each argon2id computation running now; its
+	// capacity is Options.MaxConcurrentHashes.
+	hashSlots chan struct{}
+	// idKey is argon2.IDKey; tests swap it to watch how many run at once.
+	idKey func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
 	mail  Sender
 	log   *slog.Logger
 
@@ -110,8 +120,7 @@ type Service struct {
 	mailHTML  *htmltemplate.Template
 }
 
-// New returns a Service on store. It computes one password hash (the dummy one
-// unknown e-mail addresses are checked against), so it takes as long as a sign-in.
+// New returns a Service on store.
 func New(store *storage.Store, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -135,13 +144,18 @@ func New(store *storage.Store, o Options) *Service {
 	if o.IPFailures <= 0 {
 		o.IPFailures = 20
 	}
+	if o.MaxConcurrentHashes <= 0 {
+		o.MaxConcurrentHashes = DefaultMaxConcurrentHashes
+	}
 	s := &Service{
 		store: store, now: o.Now, p: o.Params, base: o.BaseURL, mail: o.Mail, log: o.Log,
 		resetTTL: o.ResetTTL, verifyTTL: o.VerifyTTL,
 		accountLimit: storage.SignInLimit{Max: o.AccountFailures, Window: o.FailureWindow, Lockout: o.LockoutDuration},
 		ipLimit:      storage.SignInLimit{Max: o.IPFailures, Window: o.FailureWindow, Lockout: o.LockoutDuration},
 		mailHTML:     htmltemplate.Must(htmltemplate.New("mail").Parse(mailHTMLTemplate)),
+		hashSlots:    make(chan struct{}, o.MaxConcurrentHashes),
+		idKey:        argon2.IDKey,
 	}
-	s.dummyHash = s.hash(randomToken())
+	s.dummyHash = s.randomPHC()
 	return s
 }

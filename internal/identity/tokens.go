@@ -200,11 +200,14 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (st
 	if err := ValidatePassword(password); err != nil {
 		return storage.User{}, err
 	}
-	hash := s.hash(password) // outside the transaction: it takes a while
+	hash, err := s.hash(ctx, password) // outside the transaction: it takes a while
+	if err != nil {
+		return storage.User{}, fmt.Errorf("reset password: %w", err)
+	}
 	var u storage.User
 	var revoked storage.RevokedTokens
 	var sessions int64
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		t, err := s.store.ConsumeUserToken(ctx, storage.TokenResetPassword, tokenHash(token), s.now())
 		if errors.Is(err, storage.ErrNotFound) {
 			return ErrInvalidToken

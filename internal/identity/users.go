@@ -58,7 +58,10 @@ func (s *Service) createUser(ctx context.Context, in SignUpInput, emailVerified,
 		if err := validatePasswordFor(in.Password, email); err != nil {
 			return storage.User{}, err
 		}
-		hash = s.hash(in.Password)
+		var err error
+		if hash, err = s.hash(ctx, in.Password); err != nil {
+			return storage.User{}, fmt.Errorf("sign up: %w", err)
+		}
 	}
 	name := strings.TrimSpace(in.Name)
 	if err := checkName("name", name); err != nil {
@@ -97,16 +100,23 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 	}
 	ok := false
 	if u.PasswordHash != "" && len(current) <= maxCheckedBytes {
-		ok, _, err = s.CheckPassword(u.PasswordHash, current)
-		if err != nil {
+		ok, _, err = s.checkPassword(ctx, u.PasswordHash, current)
+		switch {
+		case errors.Is(err, errMalformedHash):
 			s.log.ErrorContext(ctx, "unreadable password hash", "user_id", u.ID, "error", err.Error())
 			ok = false
+		case err != nil:
+			return fmt.Errorf("change password: %w", err)
 		}
 	}
 	if !ok {
 		return s.recordFailure(ctx, now, acct, "")
 	}
-	if err := s.store.UpdateUserPassword(ctx, u.ID, s.hash(next)); err != nil {
+	hash, err := s.hash(ctx, next)
+	if err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	if err := s.store.UpdateUserPassword(ctx, u.ID, hash); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
 	if err := s.store.DeleteSignInThrottle(ctx, acct); err != nil {
@@ -126,7 +136,11 @@ func (s *Service) SetPassword(ctx context.Context, userID, password string) erro
 	if err := validatePasswordFor(password, u.Email); err != nil {
 		return err
 	}
-	if err := s.store.UpdateUserPassword(ctx, u.ID, s.hash(password)); err != nil {
+	hash, err := s.hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if err := s.store.UpdateUserPassword(ctx, u.ID, hash); err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
 	if err := s.store.DeleteSignInThrottle(ctx, accountKey(u.ID)); err != nil {
