@@ -82,6 +82,7 @@ Send load only to deployments you own.`,
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time per scenario")
 	f.DurationVar(&o.Warmup, "warmup", 2*time.Second, "unmeasured time before it")
 	f.IntVar(&o.PID, "pid", 0, "process id of the server on this machine, to measure its CPU and memory")
+	f.StringVar(&o.IDTokenAlg, "id-token-alg", "", "ID token algorithm of the authorization-code client: RS256 or ES256 (default: the server's)")
 	f.StringVarP(&output, "output", "o", "table", "table or json")
 	return cmd
 }

@@ -22,6 +22,9 @@ type Options struct {
 	Duration, Warmup     time.Duration
 	// PID is the server's process id on this machine (0: not measured).
 	PID int
+	// IDTokenAlg is the id_token_signed_response_alg of the authorization-code
+	// scenario's client (RS256 or ES256); empty means the server's default.
+	IDTokenAlg string
 	// HTTP is the client; nil means one tuned for many connections to one host.
 	HTTP *http.Client
 }

@@ -178,8 +178,12 @@ func (authorizationCode) setup(ctx context.Context, e *env) error {
 	if err := e.createUser(ctx); err != nil {
 		return err
 	}
-	return e.createClient(ctx, map[string]any{"grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
-		"redirect_uris": []string{benchRedirect}, "scope": "openid profile email", "first_party": true, "token_endpoint_auth_method": "client_secret_basic"})
+	spec := map[string]any{"grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
+		"redirect_uris": []string{benchRedirect}, "scope": "openid profile email", "first_party": true, "token_endpoint_auth_method": "client_secret_basic"}
+	if e.o.IDTokenAlg != "" {
+		spec["id_token_signed_response_alg"] = e.o.IDTokenAlg
+	}
+	return e.createClient(ctx, spec)
 }
 
 func (authorizationCode) cleanup(ctx context.Context, e *env) { e.deleteAll(ctx) }
