@@ -177,7 +177,9 @@ func Default() Config {
 			// A small Neon compute allows about 100 connections (shared with
 			// others); two cores cannot use more than a handful at once.
 			MaxOpenConns: 10,
-			MaxIdleConns: 5,
+			// As many as may be open: fewer makes a busy pool close and reopen
+			// connections, each a new PostgreSQL backend.
+			MaxIdleConns: 10,
 			// Under Neon's 5-minute suspend delay, so idle connections do not keep
 			// the compute awake, and no minimum of idle connections is kept.
 			ConnMaxIdleTime:  4 * time.Minute,

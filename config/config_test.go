@@ -113,7 +113,7 @@ secrets:
 		{"database.max_open_conns from the file", c.Database.MaxOpenConns, 7},
 		{"database.connect_retry from env over the file", c.Database.ConnectRetry, 45 * time.Second},
 		{"migrate from the flag over env", c.Migrate, false},
-		{"database.max_idle_conns default kept", c.Database.MaxIdleConns, config.Default().Database.MaxIdleConns},
+		{"database.max_idle_conns follows max_open_conns", c.Database.MaxIdleConns, 7},
 		{"data_dir default kept", c.DataDir, "./data"},
 	} {
 		if tc.got != tc.want {
@@ -470,6 +470,31 @@ func TestAdminAndRegistrationKeys(t *testing.T) {
 	for _, key := range []string{"admin.addr", "admin.tokens[0]", "oauth.registration_tokens"} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("Validate() = %v, want a problem naming %s", err, key)
+		}
+	}
+}
+
+// TestIdleConnsFollowOpenConns: unset, database.max_idle_conns takes
+// max_open_conns; set anywhere, it is kept.
+func TestIdleConnsFollowOpenConns(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		flags map[string]any
+		want  int
+	}{
+		{"default", nil, nil, config.Default().Database.MaxOpenConns},
+		{"open raised", map[string]string{"GATEHOUSE_DATABASE_MAX_OPEN_CONNS": "20"}, nil, 20},
+		{"idle set in env", map[string]string{"GATEHOUSE_DATABASE_MAX_OPEN_CONNS": "20", "GATEHOUSE_DATABASE_MAX_IDLE_CONNS": "3"}, nil, 3},
+		{"idle set by flag", nil, map[string]any{"database.max_idle_conns": 0}, 0},
+	} {
+		c, err := config.Load("", env(tc.env), tc.flags)
+		if err != nil {
+			t.Fatalf("%s: Load: %v", tc.name, err)
+		}
+		if c.Database.MaxIdleConns != tc.want {
+			t.Errorf("%s: max_idle_conns = %d, want %d", tc.name, c.Database.MaxIdleConns, tc.want)
 		}
 	}
 }
