@@ -161,8 +161,11 @@ func Open(o Options) (*Store, error) {
 			return nil, err
 		}
 		s.sqlDB, s.pooled = sqlDB, pooled
-		// Server-side prepared statements do not survive a transaction-mode pooler.
-		gcfg.PrepareStmt = !pooled
+		// No GORM prepared statements: on a direct connection pgx already prepares
+		// each statement once per connection and caches it (and through a pooler
+		// it must not). GORM's own cache re-prepared every statement run in a
+		// transaction on the transaction's connection, and closed it at commit:
+		// two extra round trips per statement.
 		s.db, err = gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), gcfg)
 		if err != nil {
 			sqlDB.Close()
