@@ -42,10 +42,13 @@ type Result struct {
 	P99         Millis           `json:"p99_ms"`
 	Max         Millis           `json:"max_ms"`
 	// ServerCPUSeconds and ServerCPUPerRequest are measured from /proc when a PID is
-	// given; PeakRSSBytes is the server's peak resident set (VmHWM).
-	ServerCPUSeconds    float64 `json:"server_cpu_seconds,omitempty"`
-	ServerCPUPerRequest Millis  `json:"server_cpu_ms_per_request,omitempty"`
-	PeakRSSBytes        int64   `json:"server_peak_rss_bytes,omitempty"`
+	// given. PeakRSSBytes is the largest resident set (VmRSS) sampled while the
+	// scenario was measured; LifetimePeakRSSBytes is the process's peak since it
+	// started (VmHWM), which includes earlier scenarios and set-up.
+	ServerCPUSeconds     float64 `json:"server_cpu_seconds,omitempty"`
+	ServerCPUPerRequest  Millis  `json:"server_cpu_ms_per_request,omitempty"`
+	PeakRSSBytes         int64   `json:"server_peak_rss_bytes,omitempty"`
+	LifetimePeakRSSBytes int64   `json:"server_lifetime_peak_rss_bytes,omitempty"`
 }
 
 // Millis is a duration written as fractional milliseconds.
@@ -119,9 +122,11 @@ func Run(ctx context.Context, name string, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	stopSampling, peakRSS := sampleRSS(o.PID)
 	start := time.Now()
 	lat, errs := drive(ctx, ops, o.Duration, true)
 	elapsed := time.Since(start)
+	stopSampling()
 	after, err := readProc(o.PID)
 	if err != nil {
 		return Result{}, err
@@ -132,7 +137,10 @@ func Run(ctx context.Context, name string, o Options) (Result, error) {
 		if r.Requests > 0 {
 			r.ServerCPUPerRequest = Millis(r.ServerCPUSeconds * 1000 / float64(r.Requests))
 		}
-		r.PeakRSSBytes = after.peakRSS
+		r.PeakRSSBytes = max(peakRSS(), after.rss)
+		// The kernel's RSS counters are per-CPU approximations: a sample may
+		// exceed the VmHWM read a moment later by a few pages.
+		r.LifetimePeakRSSBytes = max(after.peakRSS, r.PeakRSSBytes)
 	}
 	return r, ctx.Err()
 }

@@ -119,7 +119,37 @@ func (e *env) deleteAll(ctx context.Context) {
 // procStats is what /proc says of the server process.
 type procStats struct {
 	cpuSeconds float64
-	peakRSS    int64
+	rss        int64 // VmRSS
+	peakRSS    int64 // VmHWM
+}
+
+// sampleRSS reads the resident set of process pid every 50 ms until stop is
+// called; peak then returns the largest value seen (0 without a pid).
+func sampleRSS(pid int) (stop func(), peak func() int64) {
+	if pid <= 0 {
+		return func() {}, func() int64 { return 0 }
+	}
+	var (
+		most int64
+		done = make(chan struct{})
+		over = make(chan struct{})
+	)
+	go func() {
+		defer close(over)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if s, err := readProc(pid); err == nil {
+				most = max(most, s.rss)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-over }, func() int64 { return most }
 }
 
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
@@ -151,6 +181,10 @@ func readProc(pid int) (procStats, error) {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			s.peakRSS = kb * 1024
+		}
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			s.rss = kb * 1024
 		}
 	}
 	return s, nil

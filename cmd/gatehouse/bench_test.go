@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/bench"
+	"github.com/gatehouse-id/gatehouse/storage/storagetest"
+)
+
+// TestBenchEveryScenario runs every scenario of the load tool briefly against a
+// server on PostgreSQL, as BENCHMARKS.md does for longer: each one completes
+// requests without an error, the server's CPU and memory are read from /proc,
+// and the run deletes the client and user it made.
+func TestBenchEveryScenario(t *testing.T) {
+	const token = "bench-admin-token-0123456789abcdef"
+	addr := "127.0.0.1:" + freePort(t)
+	env := pgEnv(storagetest.NewPostgresDatabase(t))
+	env["GATEHOUSE_ISSUER"] = "http://" + addr
+	env["GATEHOUSE_ADMIN_TOKENS"] = token
+	s := startServe(t, env, "--addr", addr, "--migrate")
+	waitFor(t, s, "/readyz", time.Minute, statusIs(http.StatusOK))
+
+	// serve runs in this process, so this process's /proc entry is the server's
+	// (with the load tool's own work added).
+	res := runCLI(t, nil, "bench", "--url", s.base, "--admin-url", s.admin, "--admin-token", token,
+		"--pid", strconv.Itoa(os.Getpid()), "--duration", "1s", "--warmup", "200ms", "--concurrency", "2", "-o", "json")
+	if res.code != 0 {
+		t.Fatalf("bench exit %d\nstderr: %s\nserver log:\n%s", res.code, res.stderr, s.log)
+	}
+	var results []bench.Result
+	if err := json.Unmarshal([]byte(res.stdout), &results); err != nil {
+		t.Fatalf("bench -o json: %v\n%s", err, res.stdout)
+	}
+	var ran []string
+	for _, r := range results {
+		ran = append(ran, r.Scenario)
+		if r.Requests == 0 || r.PerSecond <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
+			t.Errorf("%s: %d requests, %.0f/s, p50 %v, p99 %v: want requests and ordered latencies", r.Scenario, r.Requests, r.PerSecond, r.P50, r.P99)
+		}
+		if len(r.Errors) > 0 {
+			t.Errorf("%s: errors %v, want none", r.Scenario, r.Errors)
+		}
+		if r.ServerCPUSeconds <= 0 || r.PeakRSSBytes <= 0 || r.LifetimePeakRSSBytes < r.PeakRSSBytes {
+			t.Errorf("%s: server CPU %.3f s, peak RSS %d, since start %d: want them measured", r.Scenario, r.ServerCPUSeconds, r.PeakRSSBytes, r.LifetimePeakRSSBytes)
+		}
+	}
+	if got, want := strings.Join(ran, ","), strings.Join(bench.Scenarios(), ","); got != want {
+		t.Errorf("scenarios run: %s, want %s", got, want)
+	}
+
+	// Nothing the run created is left behind.
+	for _, path := range []string{"/admin/clients", "/admin/users"} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.admin+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct{ Clients, Users []json.RawMessage }
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if left := len(page.Clients) + len(page.Users); err != nil || resp.StatusCode != http.StatusOK || left != 0 {
+			t.Errorf("GET %s after the run: %d, %d left (%v), want none", path, resp.StatusCode, left, err)
+		}
+	}
+}
