@@ -213,7 +213,7 @@ func (s *Store) insertRequestRows(ctx context.Context, table string, rows ...req
 			r.RequestedScopes, r.GrantedScopes, r.RequestedAudience, r.GrantedAudience,
 			r.Active, r.ExpiresAt, r.Form, r.Session)
 	}
-	_, err := s.conn(ctx).Statement.ConnPool.ExecContext(ctx, q.String(), args...)
+	_, err := s.sqlConn(ctx).ExecContext(ctx, q.String(), args...)
 	return err
 }
 
@@ -230,7 +230,7 @@ func (s *Store) takeRequestRow(ctx context.Context, table, key string, row *requ
 		q = "SELECT " + requestColumns + " FROM " + table + " WHERE signature = ?"
 	}
 	err := s.read(ctx, func() error {
-		return s.conn(ctx).Statement.ConnPool.QueryRowContext(ctx, q, key).Scan(
+		return s.sqlConn(ctx).QueryRowContext(ctx, q, key).Scan(
 			&row.Signature, &row.RequestID, &row.RequestedAt, &row.ClientID, &row.Subject,
 			&row.RequestedScopes, &row.GrantedScopes, &row.RequestedAudience, &row.GrantedAudience,
 			&row.Active, &row.ExpiresAt, &row.Form, &row.Session)

@@ -295,6 +295,15 @@ func (s *Store) conn(ctx context.Context) *gorm.DB {
 	return s.db.WithContext(ctx)
 }
 
+// sqlConn is where a statement written out in SQL runs: ctx's transaction, or
+// else the pool itself (GORM's per-call session is not needed for it).
+func (s *Store) sqlConn(ctx context.Context) gorm.ConnPool {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx.Statement.ConnPool
+	}
+	return s.sqlDB
+}
+
 func inTx(ctx context.Context) bool {
 	_, ok := ctx.Value(txKey{}).(*gorm.DB)
 	return ok
