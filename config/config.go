@@ -77,9 +77,23 @@ type Sessions struct {
 // Passwords configures password hashing (internal/identity).
 type Passwords struct {
 	// MaxConcurrentHashes bounds how many argon2id hashes run at once; each
-	// holds 19 MiB while it runs, and the others wait.
+	// holds MemoryKiB while it runs, and the others wait.
 	MaxConcurrentHashes int `koanf:"max_concurrent_hashes"`
+	// MemoryKiB and Iterations are argon2id's cost for new hashes (older ones are
+	// replaced at the next sign-in). Any of OWASP's equally strong pairs is
+	// accepted: 46 MiB × 1, 19 MiB × 2 (the default), 12 MiB × 3, 9 MiB × 4,
+	// 7 MiB × 5, or more.
+	MemoryKiB  uint32 `koanf:"memory_kib"`
+	Iterations uint32 `koanf:"iterations"`
 }
+
+// minHashMemoryKiB and minHashWork are the floor of OWASP's argon2id
+// configurations (Password Storage Cheat Sheet): at least 7 MiB, and memory ×
+// iterations at least 7 MiB × 5.
+const (
+	minHashMemoryKiB = 7168
+	minHashWork      = 7168 * 5
+)
 
 // OAuth holds the protocol settings.
 type OAuth struct {
@@ -205,7 +219,7 @@ func Default() Config {
 		Admin:    Admin{Addr: "127.0.0.1:8081"},
 		// One per core of the 2-core target: 1 hashed 49/s against 90/s for 2
 		// (the machine's limit); more only adds 19 MiB each and GC work (77/s).
-		Passwords: Passwords{MaxConcurrentHashes: 2},
+		Passwords: Passwords{MaxConcurrentHashes: 2, MemoryKiB: 19456, Iterations: 2},
 	}
 }
 
@@ -221,14 +235,11 @@ func (c Config) MigrationURL() string {
 	return c.Database.URL
 }
 
-// hashMemory is what one argon2id hash holds: 19 MiB with identity's
-// DefaultParams (19456 KiB). memoryLimitBase is the rest of the server with a
-// margin: with a memory_limit under hashes × hashMemory + memoryLimitBase the
-// collector ran most of the time and first sign-in lost 40-80% of its throughput.
-const (
-	hashMemory      ByteSize = 19 << 20
-	memoryLimitBase ByteSize = 24 << 20
-)
+// memoryLimitBase is the server's memory besides its password hashes, with a
+// margin: with a memory_limit under hashes × passwords.memory_kib +
+// memoryLimitBase the collector ran most of the time and first sign-in lost
+// 40-80% of its throughput.
+const memoryLimitBase ByteSize = 24 << 20
 
 // minTokenLen is the shortest admin or initial access token accepted: 32
 // characters, as many as `openssl rand -hex 16` prints.
@@ -398,10 +409,18 @@ func (c Config) Validate() error {
 	if c.Passwords.MaxConcurrentHashes < 1 {
 		add("passwords.max_concurrent_hashes: want 1 or more, got %d", c.Passwords.MaxConcurrentHashes)
 	}
-	hashes := ByteSize(min(max(c.Passwords.MaxConcurrentHashes, 1), 1<<30)) // no overflow below
-	if floor := hashes*hashMemory + memoryLimitBase; c.MemoryLimit < 0 || c.MemoryLimit != 0 && c.MemoryLimit < floor {
-		add("memory_limit: want 0 (off) or at least %s with passwords.max_concurrent_hashes %d (19 MiB per hash plus 24 MiB), got %s",
-			floor, hashes, c.MemoryLimit)
+	if c.Passwords.MemoryKiB < minHashMemoryKiB || c.Passwords.MemoryKiB > 1<<20 {
+		add("passwords.memory_kib: want %d (7 MiB) to %d (1 GiB), got %d", minHashMemoryKiB, 1<<20, c.Passwords.MemoryKiB)
+	}
+	if c.Passwords.Iterations < 1 || uint64(c.Passwords.MemoryKiB)*uint64(c.Passwords.Iterations) < minHashWork {
+		add("passwords.iterations: want memory_kib × iterations of at least %d (OWASP: 46 MiB × 1, 19 MiB × 2, 12 MiB × 3, 9 MiB × 4 or 7 MiB × 5), got %d × %d",
+			minHashWork, c.Passwords.MemoryKiB, c.Passwords.Iterations)
+	}
+	hashes := ByteSize(min(max(c.Passwords.MaxConcurrentHashes, 1), 1<<10))             // no overflow below
+	perHash := ByteSize(min(max(c.Passwords.MemoryKiB, minHashMemoryKiB), 1<<20)) << 10 // likewise
+	if floor := hashes*perHash + memoryLimitBase; c.MemoryLimit < 0 || c.MemoryLimit != 0 && c.MemoryLimit < floor {
+		add("memory_limit: want 0 (off) or at least %s with passwords.max_concurrent_hashes %d and memory_kib %d (each hash's memory plus 24 MiB), got %s",
+			floor, hashes, c.Passwords.MemoryKiB, c.MemoryLimit)
 	}
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}

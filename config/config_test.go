@@ -248,6 +248,9 @@ func TestValidate(t *testing.T) {
 		{"pooler unknown", func(c *config.Config) { c.Database.Pooler = "yes" }, "database.pooler"},
 		{"max_idle over max_open", func(c *config.Config) { c.Database.MaxIdleConns = 11 }, "database.max_idle_conns"},
 		{"negative max_idle", func(c *config.Config) { c.Database.MaxIdleConns = -1 }, "database.max_idle_conns"},
+		{"argon2id memory under OWASP's floor", func(c *config.Config) { c.Passwords.MemoryKiB, c.Passwords.Iterations = 4096, 10 }, "passwords.memory_kib"},
+		{"argon2id 12 MiB with 2 iterations", func(c *config.Config) { c.Passwords.MemoryKiB, c.Passwords.Iterations = 12288, 2 }, "passwords.iterations"},
+		{"argon2id no iterations", func(c *config.Config) { c.Passwords.Iterations = 0 }, "passwords.iterations"},
 		{"negative conn_max_idle_time", func(c *config.Config) { c.Database.ConnMaxIdleTime = -1 }, "database.conn_max_idle_time"},
 		{"negative conn_max_lifetime", func(c *config.Config) { c.Database.ConnMaxLifetime = -1 }, "database.conn_max_lifetime"},
 		{"negative connect_retry", func(c *config.Config) { c.Database.ConnectRetry = -1 }, "database.connect_retry"},
@@ -495,6 +498,19 @@ func TestIdleConnsFollowOpenConns(t *testing.T) {
 		}
 		if c.Database.MaxIdleConns != tc.want {
 			t.Errorf("%s: max_idle_conns = %d, want %d", tc.name, c.Database.MaxIdleConns, tc.want)
+		}
+	}
+}
+
+// TestPasswordCostPairs: each of OWASP's equally strong argon2id pairs is
+// accepted (with room in memory_limit for the larger ones).
+func TestPasswordCostPairs(t *testing.T) {
+	for _, p := range [][2]uint32{{47104, 1}, {19456, 2}, {12288, 3}, {9216, 4}, {7168, 5}, {65536, 3}} {
+		c := config.Default()
+		c.Passwords.MemoryKiB, c.Passwords.Iterations = p[0], p[1]
+		c.MemoryLimit = 256 << 20
+		if err := c.Validate(); err != nil {
+			t.Errorf("memory_kib %d, iterations %d: %v", p[0], p[1], err)
 		}
 	}
 }

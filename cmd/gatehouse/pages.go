@@ -54,11 +54,18 @@ func (s outboxSender) Send(ctx context.Context, m identity.Mail) error {
 	return s.o.Enqueue(ctx, mail.Message{To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML})
 }
 
+// passwordParams are the argon2id parameters new hashes use.
+func passwordParams(c config.Config) identity.Params {
+	p := identity.DefaultParams()
+	p.MemoryKiB, p.Iterations = c.Passwords.MemoryKiB, c.Passwords.Iterations
+	return p
+}
+
 // identityService builds the user service on the store, sending through ob.
 func identityService(c config.Config, store *storage.Store, ob *outbox.Outbox, log *slog.Logger) *identity.Service {
 	return identity.New(store, identity.Options{
 		BaseURL: c.Issuer, Mail: outboxSender{ob}, Log: log,
-		MaxConcurrentHashes: c.Passwords.MaxConcurrentHashes,
+		MaxConcurrentHashes: c.Passwords.MaxConcurrentHashes, Params: passwordParams(c),
 	})
 }
 

@@ -54,7 +54,8 @@ func (e *env) userService(cmd *cobra.Command) (userEnv, func(), error) {
 		return userEnv{}, nil, err
 	}
 	svc := identity.New(store, identity.Options{
-		Now: time.Now, Params: identity.DefaultParams(), BaseURL: c.Issuer, Log: newLogger(c, e.stderr),
+		Now: time.Now, Params: passwordParams(c), MaxConcurrentHashes: c.Passwords.MaxConcurrentHashes,
+		BaseURL: c.Issuer, Log: newLogger(c, e.stderr),
 	})
 	return userEnv{store: store, svc: svc}, func() { store.Close() }, nil
 }
