@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+	"gorm.io/gorm"
 )
 
 // ErrNoSecret means the store was opened without a system secret, so it cannot
@@ -214,6 +215,11 @@ func (s *Store) insertRequestRows(ctx context.Context, table string, rows ...req
 			r.Active, r.ExpiresAt, r.Form, r.Session)
 	}
 	_, err := s.sqlConn(ctx).ExecContext(ctx, q.String(), args...)
+	if t, ok := s.db.Dialector.(gorm.ErrorTranslator); ok && err != nil {
+		// As GORM would: a taken signature becomes gorm.ErrDuplicatedKey, which
+		// translate reports as ErrConflict.
+		err = t.Translate(err)
+	}
 	return err
 }
 

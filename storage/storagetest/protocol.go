@@ -599,6 +599,9 @@ func testConcurrentAccessTokens(t *testing.T, s *storage.Store) {
 	if len(failed) != 2 {
 		t.Errorf("%d of %d inserts failed, want 2 (the unknown client and the duplicate signature): %v", len(failed), n, failed)
 	}
+	if !slices.ContainsFunc(failed, func(err error) bool { return errors.Is(err, storage.ErrConflict) }) {
+		t.Errorf("failures %v: want the duplicate signature reported as storage.ErrConflict", failed)
+	}
 	if got := countRows(t, s, "access_tokens", "client_id = ?", "app"); got != n-2 {
 		t.Errorf("access_tokens rows = %d, want %d", got, n-2)
 	}
