@@ -87,13 +87,26 @@ type Passwords struct {
 	Iterations uint32 `koanf:"iterations"`
 }
 
-// minHashMemoryKiB and minHashWork are the floor of OWASP's argon2id
-// configurations (Password Storage Cheat Sheet): at least 7 MiB, and memory ×
-// iterations at least 7 MiB × 5.
-const (
-	minHashMemoryKiB = 7168
-	minHashWork      = 7168 * 5
-)
+// minHashMemoryKiB is the least argon2id memory of OWASP's configurations
+// (Password Storage Cheat Sheet), which rates these equally strong: 46 MiB × 1
+// iteration, 19 MiB × 2, 12 MiB × 3, 9 MiB × 4, 7 MiB × 5.
+const minHashMemoryKiB = 7168
+
+// owaspHashMemoryKiB returns the least memory OWASP pairs with this many
+// iterations; five or more need 7 MiB.
+func owaspHashMemoryKiB(iterations uint32) uint32 {
+	switch iterations {
+	case 1:
+		return 47104
+	case 2:
+		return 19456
+	case 3:
+		return 12288
+	case 4:
+		return 9216
+	}
+	return minHashMemoryKiB
+}
 
 // OAuth holds the protocol settings.
 type OAuth struct {
@@ -143,7 +156,8 @@ type Database struct {
 	// Pooler is "auto" (a "-pooler" host name means PgBouncer in transaction mode),
 	// "transaction" (always treat URL as pooled) or "none".
 	Pooler string `koanf:"pooler"`
-	// MaxOpenConns, MaxIdleConns, ConnMaxIdleTime and ConnMaxLifetime size the pool.
+	// MaxOpenConns, MaxIdleConns, ConnMaxIdleTime and ConnMaxLifetime size the pool;
+	// MaxIdleConns IdleFollowsOpen (the default) means as many as MaxOpenConns.
 	MaxOpenConns    int           `koanf:"max_open_conns"`
 	MaxIdleConns    int           `koanf:"max_idle_conns"`
 	ConnMaxIdleTime time.Duration `koanf:"conn_max_idle_time"`
@@ -191,9 +205,7 @@ func Default() Config {
 			// A small Neon compute allows about 100 connections (shared with
 			// others); two cores cannot use more than a handful at once.
 			MaxOpenConns: 10,
-			// As many as may be open: fewer makes a busy pool close and reopen
-			// connections, each a new PostgreSQL backend.
-			MaxIdleConns: 10,
+			MaxIdleConns: IdleFollowsOpen,
 			// Under Neon's 5-minute suspend delay, so idle connections do not keep
 			// the compute awake, and no minimum of idle connections is kept.
 			ConnMaxIdleTime:  4 * time.Minute,
@@ -233,6 +245,20 @@ func (c Config) MigrationURL() string {
 		return c.Database.DirectURL
 	}
 	return c.Database.URL
+}
+
+// IdleFollowsOpen as database.max_idle_conns keeps as many idle connections as
+// max_open_conns allows: fewer makes a busy pool close and reopen connections
+// all the time, each a new PostgreSQL backend.
+const IdleFollowsOpen = -1
+
+// IdleConns is how many idle connections the pool keeps: MaxIdleConns, or
+// MaxOpenConns when that is IdleFollowsOpen.
+func (d Database) IdleConns() int {
+	if d.MaxIdleConns == IdleFollowsOpen {
+		return d.MaxOpenConns
+	}
+	return d.MaxIdleConns
 }
 
 // memoryLimitBase is the server's memory besides its password hashes, with a
@@ -325,8 +351,8 @@ func (c Config) Validate() error {
 	if c.Database.MaxOpenConns < 1 {
 		add("database.max_open_conns: want 1 or more, got %d", c.Database.MaxOpenConns)
 	}
-	if c.Database.MaxIdleConns < 0 || c.Database.MaxIdleConns > c.Database.MaxOpenConns {
-		add("database.max_idle_conns: want 0 to max_open_conns (%d), got %d", c.Database.MaxOpenConns, c.Database.MaxIdleConns)
+	if c.Database.MaxIdleConns < IdleFollowsOpen || c.Database.MaxIdleConns > c.Database.MaxOpenConns {
+		add("database.max_idle_conns: want -1 (as many as max_open_conns) or 0 to max_open_conns (%d), got %d", c.Database.MaxOpenConns, c.Database.MaxIdleConns)
 	}
 	for _, d := range []struct {
 		key string
@@ -412,9 +438,9 @@ func (c Config) Validate() error {
 	if c.Passwords.MemoryKiB < minHashMemoryKiB || c.Passwords.MemoryKiB > 1<<20 {
 		add("passwords.memory_kib: want %d (7 MiB) to %d (1 GiB), got %d", minHashMemoryKiB, 1<<20, c.Passwords.MemoryKiB)
 	}
-	if c.Passwords.Iterations < 1 || uint64(c.Passwords.MemoryKiB)*uint64(c.Passwords.Iterations) < minHashWork {
-		add("passwords.iterations: want memory_kib × iterations of at least %d (OWASP: 46 MiB × 1, 19 MiB × 2, 12 MiB × 3, 9 MiB × 4 or 7 MiB × 5), got %d × %d",
-			minHashWork, c.Passwords.MemoryKiB, c.Passwords.Iterations)
+	if c.Passwords.MemoryKiB >= minHashMemoryKiB && (c.Passwords.Iterations < 1 || c.Passwords.MemoryKiB < owaspHashMemoryKiB(c.Passwords.Iterations)) {
+		add("passwords.iterations: with %d iterations memory_kib must be at least %d (OWASP: 47104 × 1, 19456 × 2, 12288 × 3, 9216 × 4, 7168 × 5 or more), got %d",
+			c.Passwords.Iterations, owaspHashMemoryKiB(c.Passwords.Iterations), c.Passwords.MemoryKiB)
 	}
 	hashes := ByteSize(min(max(c.Passwords.MaxConcurrentHashes, 1), 1<<10))             // no overflow below
 	perHash := ByteSize(min(max(c.Passwords.MemoryKiB, minHashMemoryKiB), 1<<20)) << 10 // likewise

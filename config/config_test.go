@@ -113,7 +113,7 @@ secrets:
 		{"database.max_open_conns from the file", c.Database.MaxOpenConns, 7},
 		{"database.connect_retry from env over the file", c.Database.ConnectRetry, 45 * time.Second},
 		{"migrate from the flag over env", c.Migrate, false},
-		{"database.max_idle_conns follows max_open_conns", c.Database.MaxIdleConns, 7},
+		{"database.max_idle_conns follows max_open_conns", c.Database.IdleConns(), 7},
 		{"data_dir default kept", c.DataDir, "./data"},
 	} {
 		if tc.got != tc.want {
@@ -247,10 +247,12 @@ func TestValidate(t *testing.T) {
 		{"pooler transaction", func(c *config.Config) { c.Database.Pooler = "transaction" }, ""},
 		{"pooler unknown", func(c *config.Config) { c.Database.Pooler = "yes" }, "database.pooler"},
 		{"max_idle over max_open", func(c *config.Config) { c.Database.MaxIdleConns = 11 }, "database.max_idle_conns"},
-		{"negative max_idle", func(c *config.Config) { c.Database.MaxIdleConns = -1 }, "database.max_idle_conns"},
+		{"negative max_idle", func(c *config.Config) { c.Database.MaxIdleConns = -2 }, "database.max_idle_conns"},
 		{"argon2id memory under OWASP's floor", func(c *config.Config) { c.Passwords.MemoryKiB, c.Passwords.Iterations = 4096, 10 }, "passwords.memory_kib"},
 		{"argon2id 12 MiB with 2 iterations", func(c *config.Config) { c.Passwords.MemoryKiB, c.Passwords.Iterations = 12288, 2 }, "passwords.iterations"},
 		{"argon2id no iterations", func(c *config.Config) { c.Passwords.Iterations = 0 }, "passwords.iterations"},
+		{"argon2id 35 MiB with 1 iteration", func(c *config.Config) { c.Passwords.MemoryKiB, c.Passwords.Iterations, c.MemoryLimit = 35840, 1, 0 }, "passwords.iterations"},
+		{"argon2id 17.5 MiB with 2 iterations", func(c *config.Config) { c.Passwords.MemoryKiB, c.Passwords.Iterations = 17920, 2 }, "passwords.iterations"},
 		{"negative conn_max_idle_time", func(c *config.Config) { c.Database.ConnMaxIdleTime = -1 }, "database.conn_max_idle_time"},
 		{"negative conn_max_lifetime", func(c *config.Config) { c.Database.ConnMaxLifetime = -1 }, "database.conn_max_lifetime"},
 		{"negative connect_retry", func(c *config.Config) { c.Database.ConnectRetry = -1 }, "database.connect_retry"},
@@ -477,8 +479,8 @@ func TestAdminAndRegistrationKeys(t *testing.T) {
 	}
 }
 
-// TestIdleConnsFollowOpenConns: unset, database.max_idle_conns takes
-// max_open_conns; set anywhere, it is kept.
+// TestIdleConnsFollowOpenConns: unset or -1, database.max_idle_conns takes
+// max_open_conns; set to a number, it is kept.
 func TestIdleConnsFollowOpenConns(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	for _, tc := range []struct {
@@ -491,13 +493,14 @@ func TestIdleConnsFollowOpenConns(t *testing.T) {
 		{"open raised", map[string]string{"GATEHOUSE_DATABASE_MAX_OPEN_CONNS": "20"}, nil, 20},
 		{"idle set in env", map[string]string{"GATEHOUSE_DATABASE_MAX_OPEN_CONNS": "20", "GATEHOUSE_DATABASE_MAX_IDLE_CONNS": "3"}, nil, 3},
 		{"idle set by flag", nil, map[string]any{"database.max_idle_conns": 0}, 0},
+		{"-1 in env", map[string]string{"GATEHOUSE_DATABASE_MAX_OPEN_CONNS": "5", "GATEHOUSE_DATABASE_MAX_IDLE_CONNS": "-1"}, nil, 5},
 	} {
 		c, err := config.Load("", env(tc.env), tc.flags)
 		if err != nil {
 			t.Fatalf("%s: Load: %v", tc.name, err)
 		}
-		if c.Database.MaxIdleConns != tc.want {
-			t.Errorf("%s: max_idle_conns = %d, want %d", tc.name, c.Database.MaxIdleConns, tc.want)
+		if c.Database.IdleConns() != tc.want {
+			t.Errorf("%s: idle connections = %d, want %d", tc.name, c.Database.IdleConns(), tc.want)
 		}
 	}
 }

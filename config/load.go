@@ -78,7 +78,7 @@ var Keys = []Key{
 // strings or typed values). It returns the first loading error, or the Config and
 // the result of Validate.
 func Load(path string, getenv func(string) string, flags map[string]any) (Config, error) {
-	k, fileKeys := koanf.New("."), koanf.New(".")
+	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(defaultsMap(), "."), nil); err != nil {
 		return Config{}, fmt.Errorf("load defaults: %w", err)
 	}
@@ -86,10 +86,7 @@ func Load(path string, getenv func(string) string, flags map[string]any) (Config
 		if _, err := os.Stat(path); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
-		if err := fileKeys.Load(file.Provider(path), yaml.Parser()); err != nil {
-			return Config{}, fmt.Errorf("config file %s: %w", path, err)
-		}
-		if err := k.Merge(fileKeys); err != nil {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 		if unknown := unknownKeys(k); len(unknown) > 0 {
@@ -125,12 +122,6 @@ func Load(path string, getenv func(string) string, flags map[string]any) (Config
 		// the value of a secret key is never a duration or number, so nothing
 		// secret is echoed here.
 		return Config{}, fmt.Errorf("configuration: %w", err)
-	}
-	// An idle limit below the open limit makes a busy pool close and reopen
-	// connections all the time, so unless it is set it follows max_open_conns.
-	const idle = "database.max_idle_conns"
-	if !fileKeys.Exists(idle) && env[idle] == nil && flags[idle] == nil {
-		c.Database.MaxIdleConns = c.Database.MaxOpenConns
 	}
 	return c, c.Validate()
 }

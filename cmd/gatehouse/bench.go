@@ -43,7 +43,8 @@ Send load only to deployments you own.`,
 			if e.getenv("GOGC") == "" {
 				// The load tool usually shares the machine with the server it
 				// measures: collecting garbage less often leaves more CPU to it.
-				debug.SetGCPercent(400)
+				// Put back afterwards, for a server in the same process (tests).
+				defer debug.SetGCPercent(debug.SetGCPercent(400))
 			}
 			if len(scenarios) == 1 && scenarios[0] == "all" {
 				scenarios = bench.Scenarios()

@@ -187,7 +187,7 @@ func openStore(c *config.Config, log *slog.Logger) (*storage.Store, error) {
 	}
 	return storage.Open(storage.Options{
 		URL: databaseURL(*c), Pooler: storage.PoolerMode(c.Database.Pooler),
-		MaxOpenConns: c.Database.MaxOpenConns, MaxIdleConns: c.Database.MaxIdleConns,
+		MaxOpenConns: c.Database.MaxOpenConns, MaxIdleConns: c.Database.IdleConns(),
 		ConnMaxIdleTime: c.Database.ConnMaxIdleTime, ConnMaxLifetime: c.Database.ConnMaxLifetime,
 		ConnectTimeout: c.Database.ConnectTimeout, StatementTimeout: c.Database.StatementTimeout,
 		Secrets: c.Secrets.System, Logger: log,
