@@ -266,21 +266,28 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Default()
 			tc.change(&c)
-			err := c.Validate()
-			if tc.wantKey == "" {
-				if err != nil {
-					t.Errorf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			var ve *config.ValidationError
-			if !errors.As(err, &ve) {
-				t.Fatalf("Validate() = %v, want a *ValidationError naming %s", err, tc.wantKey)
-			}
-			if len(ve.Problems) != 1 || !strings.HasPrefix(ve.Problems[0], tc.wantKey+":") {
-				t.Errorf("Validate() problems = %q, want one naming %s", ve.Problems, tc.wantKey)
-			}
+			wantValidation(t, c, tc.wantKey)
 		})
+	}
+}
+
+// wantValidation checks that c is valid (wantKey "") or that Validate reports
+// exactly one problem, naming wantKey.
+func wantValidation(t *testing.T, c config.Config, wantKey string) {
+	t.Helper()
+	err := c.Validate()
+	if wantKey == "" {
+		if err != nil {
+			t.Errorf("Validate() = %v, want nil", err)
+		}
+		return
+	}
+	var ve *config.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Validate() = %v, want a *ValidationError naming %s", err, wantKey)
+	}
+	if len(ve.Problems) != 1 || !strings.HasPrefix(ve.Problems[0], wantKey+":") {
+		t.Errorf("Validate() problems = %q, want one naming %s", ve.Problems, wantKey)
 	}
 }
 

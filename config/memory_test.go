@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -96,17 +95,7 @@ func TestValidatePasswordsAndMemory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Default()
 			c.Passwords.MaxConcurrentHashes, c.MemoryLimit = tc.hashes, tc.memoryLimit
-			err := c.Validate()
-			if tc.wantKey == "" {
-				if err != nil {
-					t.Errorf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			var ve *config.ValidationError
-			if !errors.As(err, &ve) || len(ve.Problems) != 1 || !strings.HasPrefix(ve.Problems[0], tc.wantKey+":") {
-				t.Errorf("Validate() = %v, want one problem naming %s", err, tc.wantKey)
-			}
+			wantValidation(t, c, tc.wantKey)
 		})
 	}
 }

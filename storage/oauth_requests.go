@@ -186,6 +186,15 @@ func (s *Store) createRequest(ctx context.Context, table, key string, r fosite.R
 	return s.write(ctx, func() error { return s.insertRequestRows(ctx, table, row) })
 }
 
+// param is the placeholder of the n-th (from 1) argument of a statement written
+// out in SQL: $n on PostgreSQL, ? on SQLite.
+func (s *Store) param(n int) string {
+	if s.dialect == SQLite {
+		return "?"
+	}
+	return "$" + strconv.Itoa(n)
+}
+
 // insertRequestRows inserts rows into table in one statement, written out in SQL
 // for the same reason as takeRequestRow.
 func (s *Store) insertRequestRows(ctx context.Context, table string, rows ...requestRow) error {
@@ -202,12 +211,7 @@ func (s *Store) insertRequestRows(ctx context.Context, table string, rows ...req
 			if c > 0 {
 				q.WriteByte(',')
 			}
-			if s.dialect == SQLite {
-				q.WriteByte('?')
-			} else {
-				q.WriteByte('$')
-				q.WriteString(strconv.Itoa(len(args) + c + 1))
-			}
+			q.WriteString(s.param(len(args) + c + 1))
 		}
 		q.WriteByte(')')
 		args = append(args, r.Signature, r.RequestID, r.RequestedAt, r.ClientID, r.Subject,
@@ -231,10 +235,7 @@ const requestColumns = "signature, request_id, requested_at, client_id, subject,
 // GORM's reflection cost more than the query on the token and introspection
 // endpoints.
 func (s *Store) takeRequestRow(ctx context.Context, table, key string, row *requestRow) error {
-	q := "SELECT " + requestColumns + " FROM " + table + " WHERE signature = $1"
-	if s.dialect == SQLite {
-		q = "SELECT " + requestColumns + " FROM " + table + " WHERE signature = ?"
-	}
+	q := "SELECT " + requestColumns + " FROM " + table + " WHERE signature = " + s.param(1)
 	err := s.read(ctx, func() error {
 		return s.sqlConn(ctx).QueryRowContext(ctx, q, key).Scan(
 			&row.Signature, &row.RequestID, &row.RequestedAt, &row.ClientID, &row.Subject,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
@@ -13,23 +14,28 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
 
-// TestBenchEveryScenario runs every scenario of the load tool briefly against a
-// server on PostgreSQL, as BENCHMARKS.md does for longer: each one completes
-// requests without an error, the server's CPU and memory are read from /proc,
-// and the run deletes the client and user it made.
-func TestBenchEveryScenario(t *testing.T) {
-	const token = "bench-admin-token-0123456789abcdef"
+// benchAdminToken is the admin token of the servers the bench tests start.
+const benchAdminToken = "bench-admin-token-0123456789abcdef"
+
+// serveForBench starts serve on a new PostgreSQL database, with an issuer that
+// matches its address and the admin API on, plus the extra environment.
+func serveForBench(t *testing.T, extra map[string]string) *serveProc {
+	t.Helper()
 	addr := "127.0.0.1:" + freePort(t)
 	env := pgEnv(storagetest.NewPostgresDatabase(t))
 	env["GATEHOUSE_ISSUER"] = "http://" + addr
-	env["GATEHOUSE_ADMIN_TOKENS"] = token
+	env["GATEHOUSE_ADMIN_TOKENS"] = benchAdminToken
+	maps.Copy(env, extra)
 	s := startServe(t, env, "--addr", addr, "--migrate")
 	waitFor(t, s, "/readyz", time.Minute, statusIs(http.StatusOK))
+	return s
+}
 
-	// serve runs in this process, so this process's /proc entry is the server's
-	// (with the load tool's own work added).
-	res := runCLI(t, nil, "bench", "--url", s.base, "--admin-url", s.admin, "--admin-token", token,
-		"--pid", strconv.Itoa(os.Getpid()), "--duration", "1s", "--warmup", "200ms", "--concurrency", "2", "-o", "json")
+// runBench runs `gatehouse bench -o json args…` against s and returns its results.
+func runBench(t *testing.T, s *serveProc, args ...string) []bench.Result {
+	t.Helper()
+	args = append([]string{"bench", "--url", s.base, "--admin-url", s.admin, "--admin-token", benchAdminToken, "-o", "json"}, args...)
+	res := runCLI(t, nil, args...)
 	if res.code != 0 {
 		t.Fatalf("bench exit %d\nstderr: %s\nserver log:\n%s", res.code, res.stderr, s.log)
 	}
@@ -37,6 +43,18 @@ func TestBenchEveryScenario(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.stdout), &results); err != nil {
 		t.Fatalf("bench -o json: %v\n%s", err, res.stdout)
 	}
+	return results
+}
+
+// TestBenchEveryScenario runs every scenario of the load tool briefly against a
+// server on PostgreSQL, as BENCHMARKS.md does for longer: each one completes
+// requests without an error, the server's CPU and memory are read from /proc,
+// and the run deletes the client and user it made.
+func TestBenchEveryScenario(t *testing.T) {
+	s := serveForBench(t, nil)
+	// serve runs in this process, so this process's /proc entry is the server's
+	// (with the load tool's own work added).
+	results := runBench(t, s, "--pid", strconv.Itoa(os.Getpid()), "--duration", "1s", "--warmup", "200ms", "--concurrency", "2")
 	var ran []string
 	for _, r := range results {
 		ran = append(ran, r.Scenario)
@@ -57,7 +75,7 @@ func TestBenchEveryScenario(t *testing.T) {
 	// Nothing the run created is left behind.
 	for _, path := range []string{"/admin/clients", "/admin/users"} {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.admin+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+benchAdminToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -78,26 +96,12 @@ func TestBenchEveryScenario(t *testing.T) {
 // (Hydra deadlocks so under load with JWT access tokens): every scenario must
 // keep completing requests, without errors.
 func TestOneDatabaseConnectionIsEnough(t *testing.T) {
-	const token = "bench-admin-token-0123456789abcdef"
-	addr := "127.0.0.1:" + freePort(t)
-	env := pgEnv(storagetest.NewPostgresDatabase(t))
-	env["GATEHOUSE_ISSUER"] = "http://" + addr
-	env["GATEHOUSE_ADMIN_TOKENS"] = token
-	env["GATEHOUSE_DATABASE_MAX_OPEN_CONNS"] = "1"
-	env["GATEHOUSE_OAUTH_JWT_ACCESS_TOKEN_ALG"] = "ES256"
-	s := startServe(t, env, "--addr", addr, "--migrate")
-	waitFor(t, s, "/readyz", time.Minute, statusIs(http.StatusOK))
-
-	res := runCLI(t, nil, "bench", "--url", s.base, "--admin-url", s.admin, "--admin-token", token,
-		"--scenario", "client-credentials,client-credentials-jwt,introspection,authorization-code",
-		"--duration", "2s", "--warmup", "0s", "--concurrency", "8", "-o", "json")
-	if res.code != 0 {
-		t.Fatalf("bench exit %d\nstderr: %s\nserver log:\n%s", res.code, res.stderr, s.log)
-	}
-	var results []bench.Result
-	if err := json.Unmarshal([]byte(res.stdout), &results); err != nil {
-		t.Fatalf("bench -o json: %v\n%s", err, res.stdout)
-	}
+	s := serveForBench(t, map[string]string{
+		"GATEHOUSE_DATABASE_MAX_OPEN_CONNS":    "1",
+		"GATEHOUSE_OAUTH_JWT_ACCESS_TOKEN_ALG": "ES256",
+	})
+	results := runBench(t, s, "--scenario", "client-credentials,client-credentials-jwt,introspection,authorization-code",
+		"--duration", "2s", "--warmup", "0s", "--concurrency", "8")
 	for _, r := range results {
 		// A stalled pool completes nothing until the run is over; a working one
 		// completes hundreds of requests in two seconds.
