@@ -24,6 +24,9 @@ type Config struct {
 	Migrate bool `koanf:"migrate"`
 	// ShutdownGrace bounds how long in-flight requests may run after SIGTERM.
 	ShutdownGrace time.Duration `koanf:"shutdown_grace"`
+	// ShutdownDrain is how long /readyz answers 503 after SIGTERM before the
+	// listener closes, so a load balancer stops sending first.
+	ShutdownDrain time.Duration `koanf:"shutdown_drain"`
 	// MemoryLimit is the soft memory limit serve gives the Go runtime when the
 	// environment sets no GOMEMLIMIT; 0 leaves the runtime's default (none).
 	MemoryLimit ByteSize `koanf:"memory_limit"`
@@ -37,6 +40,10 @@ type Config struct {
 	Mail     Mail        `koanf:"mail"`
 	Sessions Sessions    `koanf:"sessions"`
 	Admin    Admin       `koanf:"admin"`
+	Server   Server      `koanf:"server"`
+	Outbound Outbound    `koanf:"outbound"`
+	// RateLimits rations mail and sign-ups per address and per client IP.
+	RateLimits RateLimits `koanf:"rate_limits"`
 	// Passwords bounds the memory and CPU password hashing may take.
 	Passwords Passwords `koanf:"passwords"`
 	// TemplatesDir overrides the embedded page templates (branding); empty uses
@@ -55,6 +62,36 @@ type Admin struct {
 	Tokens []string `koanf:"tokens"`
 }
 
+// Server configures how the public listener sees the network.
+type Server struct {
+	// TrustedProxies are the CIDRs (or single addresses) of the reverse proxies and
+	// load balancers in front of Gatehouse. X-Forwarded-For and Forwarded are read
+	// only from a peer in one of them; empty means they are ignored and the TCP
+	// peer is the client.
+	TrustedProxies []string `koanf:"trusted_proxies"`
+}
+
+// Outbound configures the one HTTP client every fetch the server makes goes
+// through (client JWKS, later upstream providers and logout notifications).
+type Outbound struct {
+	// AllowLoopback lets fetches reach loopback addresses, over plain http too:
+	// for development and tests only. Private, link-local and metadata ranges
+	// stay refused.
+	AllowLoopback bool `koanf:"allow_loopback"`
+}
+
+// RateLimits rations what costs mail or creates accounts, per hour. Past a limit
+// the request gets 429 with Retry-After and nothing is queued.
+type RateLimits struct {
+	// MailPerAddress is how many verification, reset and notice mails one e-mail
+	// address may be sent per hour.
+	MailPerAddress int `koanf:"mail_per_address"`
+	// MailPerIP is how many such mails requests from one client IP may cause per hour.
+	MailPerIP int `koanf:"mail_per_ip"`
+	// SignUpsPerIP is how many sign-ups one client IP may make per hour.
+	SignUpsPerIP int `koanf:"signups_per_ip"`
+}
+
 // Mail configures outgoing e-mail. With no SMTP host, messages are written to the
 // log (the development mailer).
 type Mail struct {
@@ -66,6 +103,9 @@ type Mail struct {
 	// SMTPTLS is "starttls" (default), "tls" (implicit, port 465) or "none"
 	// (loopback hosts only).
 	SMTPTLS string `koanf:"smtp_tls"`
+	// PollInterval is how often the outbox looks for due mail when nothing woke
+	// it (a mail queued here or, on PostgreSQL, a NOTIFY from another instance).
+	PollInterval time.Duration `koanf:"poll_interval"`
 }
 
 // Sessions configures browser sign-in sessions.
@@ -130,6 +170,12 @@ type OAuth struct {
 	// RegistrationTokens are the initial access tokens registration requires;
 	// at least one is needed when DynamicRegistration is on.
 	RegistrationTokens []string `koanf:"registration_tokens"`
+	// RegistrableScopes are the scopes a dynamically registered client may ask
+	// for; anything else is invalid_client_metadata (RFC 7591 §2).
+	RegistrableScopes []string `koanf:"registrable_scopes"`
+	// DefaultAudience is the aud of access tokens whose request named no
+	// resource (RFC 8707); empty means the issuer.
+	DefaultAudience string `koanf:"default_audience"`
 }
 
 // SigningKeys configures signing keys.
@@ -169,6 +215,10 @@ type Database struct {
 	ConnectRetry time.Duration `koanf:"connect_retry"`
 	// StatementTimeout is PostgreSQL's statement_timeout for every session.
 	StatementTimeout time.Duration `koanf:"statement_timeout"`
+	// WaitTimeout bounds one request's database work: waiting for a pooled
+	// connection, a pooler's queue and the answer. Past it the request fails
+	// fast with 503 and Retry-After instead of hanging.
+	WaitTimeout time.Duration `koanf:"wait_timeout"`
 	// ClientCacheTTL keeps OAuth clients in memory for this long; 0 turns the
 	// cache off. PostgreSQL instances evict changed clients at once when they can
 	// LISTEN (DirectURL, or URL without a pooler); otherwise a change made by
@@ -197,6 +247,7 @@ func Default() Config {
 		Addr:          "127.0.0.1:8080",
 		DataDir:       "./data",
 		ShutdownGrace: 15 * time.Second,
+		ShutdownDrain: 5 * time.Second,
 		// 2 hashes of 19 MiB live need ~46 MiB: 80MiB cut first-sign-in peak RSS
 		// 147 → 109 MB for ~12% of its throughput; 64MiB (91 MB, -21%) is near the cliff.
 		MemoryLimit: 80 << 20,
@@ -213,6 +264,7 @@ func Default() Config {
 			ConnectTimeout:   10 * time.Second,
 			ConnectRetry:     30 * time.Second,
 			StatementTimeout: 15 * time.Second,
+			WaitTimeout:      5 * time.Second,
 			ClientCacheTTL:   30 * time.Second,
 		},
 		Log: Log{Level: "info", Format: "json"},
@@ -223,12 +275,14 @@ func Default() Config {
 			AuthorizeCodeLifespan: 5 * time.Minute,
 			PARLifespan:           90 * time.Second,
 			JWTAccessTokenAlg:     "RS256",
+			RegistrableScopes:     []string{"openid", "profile", "email", "offline_access"},
 		},
-		Keys:     SigningKeys{RefreshInterval: time.Minute},
-		Janitor:  Janitor{Interval: 10 * time.Minute, BatchSize: 1000},
-		Mail:     Mail{From: "Gatehouse <no-reply@localhost>", SMTPPort: 587, SMTPTLS: "starttls"},
-		Sessions: Sessions{IdleTimeout: 24 * time.Hour, AbsoluteTimeout: 14 * 24 * time.Hour},
-		Admin:    Admin{Addr: "127.0.0.1:8081"},
+		Keys:       SigningKeys{RefreshInterval: time.Minute},
+		Janitor:    Janitor{Interval: 10 * time.Minute, BatchSize: 1000},
+		Mail:       Mail{From: "Gatehouse <no-reply@localhost>", SMTPPort: 587, SMTPTLS: "starttls", PollInterval: 10 * time.Minute},
+		RateLimits: RateLimits{MailPerAddress: 3, MailPerIP: 20, SignUpsPerIP: 20},
+		Sessions:   Sessions{IdleTimeout: 24 * time.Hour, AbsoluteTimeout: 14 * 24 * time.Hour},
+		Admin:      Admin{Addr: "127.0.0.1:8081"},
 		// One per core of the 2-core target: 1 hashed 49/s against 90/s for 2
 		// (the machine's limit); more only adds 19 MiB each and GC work (77/s).
 		Passwords: Passwords{MaxConcurrentHashes: 2, MemoryKiB: 19456, Iterations: 2},
@@ -330,6 +384,36 @@ func (c Config) Validate() error {
 	if c.ShutdownGrace < 0 {
 		add("shutdown_grace: want a duration of zero or more such as 15s, got %s", c.ShutdownGrace)
 	}
+	if c.ShutdownDrain < 0 || c.ShutdownDrain > time.Minute {
+		add("shutdown_drain: want 0 to 1m such as 5s, got %s", c.ShutdownDrain)
+	}
+	for i, cidr := range c.Server.TrustedProxies {
+		if !validCIDROrIP(cidr) {
+			add("server.trusted_proxies[%d]: want a CIDR such as 10.0.0.0/8 or an IP address, got %q", i, cidr)
+		}
+	}
+	for i, sc := range c.OAuth.RegistrableScopes {
+		if sc == "" || strings.ContainsAny(sc, " \t\r\n\"\\") {
+			add("oauth.registrable_scopes[%d]: want a scope name without spaces or quotes, got %q", i, sc)
+		}
+	}
+	if a := c.OAuth.DefaultAudience; a != "" {
+		if u, err := url.Parse(a); err != nil || !u.IsAbs() || u.Fragment != "" {
+			add("oauth.default_audience: want an absolute URI without a fragment (RFC 8707) such as https://api.example.com, got %q", a)
+		}
+	}
+	for _, r := range []struct {
+		key string
+		val int
+	}{
+		{"rate_limits.mail_per_address", c.RateLimits.MailPerAddress},
+		{"rate_limits.mail_per_ip", c.RateLimits.MailPerIP},
+		{"rate_limits.signups_per_ip", c.RateLimits.SignUpsPerIP},
+	} {
+		if r.val < 1 || r.val > 100000 {
+			add("%s: want 1 to 100000 per hour, got %d", r.key, r.val)
+		}
+	}
 	for _, k := range []struct {
 		key, val string
 	}{{"database.url", c.Database.URL}, {"database.direct_url", c.Database.DirectURL}} {
@@ -364,6 +448,7 @@ func (c Config) Validate() error {
 		{"database.connect_retry", c.Database.ConnectRetry},
 		{"database.statement_timeout", c.Database.StatementTimeout},
 		{"database.client_cache_ttl", c.Database.ClientCacheTTL},
+		{"database.wait_timeout", c.Database.WaitTimeout},
 	} {
 		if d.val < 0 {
 			add("%s: want a duration of zero or more such as 10s, got %s", d.key, d.val)
@@ -371,6 +456,9 @@ func (c Config) Validate() error {
 	}
 	if c.Database.ConnectTimeout == 0 {
 		add("database.connect_timeout: want a positive duration such as 10s")
+	}
+	if c.Database.WaitTimeout == 0 {
+		add("database.wait_timeout: want a positive duration such as 5s")
 	}
 	for i, s := range c.Secrets.System {
 		if len(s) < 32 {
@@ -397,6 +485,7 @@ func (c Config) Validate() error {
 		{"oauth.authorize_code_lifespan", c.OAuth.AuthorizeCodeLifespan},
 		{"oauth.par_lifespan", c.OAuth.PARLifespan},
 		{"keys.refresh_interval", c.Keys.RefreshInterval},
+		{"mail.poll_interval", c.Mail.PollInterval},
 	} {
 		if d.val <= 0 {
 			add("%s: want a positive duration such as 1h, got %s", d.key, d.val)
@@ -474,6 +563,13 @@ func checkDatabaseURL(raw string) error {
 		}
 	}
 	return nil
+}
+
+func validCIDROrIP(v string) bool {
+	if _, _, err := net.ParseCIDR(v); err == nil {
+		return true
+	}
+	return net.ParseIP(v) != nil
 }
 
 func isLoopbackHost(h string) bool {

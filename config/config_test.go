@@ -33,7 +33,7 @@ func writeFile(t *testing.T, name, content string) string {
 
 // normalize makes an empty secret or token list compare equal to a nil one.
 func normalize(c config.Config) config.Config {
-	for _, l := range []*[]string{&c.Secrets.System, &c.Admin.Tokens, &c.OAuth.RegistrationTokens} {
+	for _, l := range []*[]string{&c.Secrets.System, &c.Admin.Tokens, &c.OAuth.RegistrationTokens, &c.Server.TrustedProxies} {
 		if len(*l) == 0 {
 			*l = nil
 		}
@@ -259,6 +259,16 @@ func TestValidate(t *testing.T) {
 		{"zero connect_retry", func(c *config.Config) { c.Database.ConnectRetry = 0 }, ""},
 		{"negative statement_timeout", func(c *config.Config) { c.Database.StatementTimeout = -1 }, "database.statement_timeout"},
 		{"zero connect_timeout", func(c *config.Config) { c.Database.ConnectTimeout = 0 }, "database.connect_timeout"},
+		{"zero wait_timeout", func(c *config.Config) { c.Database.WaitTimeout = 0 }, "database.wait_timeout"},
+		{"shutdown_drain over a minute", func(c *config.Config) { c.ShutdownDrain = 2 * time.Minute }, "shutdown_drain"},
+		{"trusted proxies CIDR and address", func(c *config.Config) { c.Server.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"} }, ""},
+		{"trusted proxy not an address", func(c *config.Config) { c.Server.TrustedProxies = []string{"lb.internal"} }, "server.trusted_proxies[0]"},
+		{"registrable scope with a space", func(c *config.Config) { c.OAuth.RegistrableScopes = []string{"openid", "a b"} }, "oauth.registrable_scopes[1]"},
+		{"default audience with fragment", func(c *config.Config) { c.OAuth.DefaultAudience = "https://api.example.com/#x" }, "oauth.default_audience"},
+		{"default audience relative", func(c *config.Config) { c.OAuth.DefaultAudience = "api" }, "oauth.default_audience"},
+		{"zero mail per address", func(c *config.Config) { c.RateLimits.MailPerAddress = 0 }, "rate_limits.mail_per_address"},
+		{"zero sign-ups per ip", func(c *config.Config) { c.RateLimits.SignUpsPerIP = 0 }, "rate_limits.signups_per_ip"},
+		{"zero mail poll interval", func(c *config.Config) { c.Mail.PollInterval = 0 }, "mail.poll_interval"},
 		{"short second secret", func(c *config.Config) { c.Secrets.System = []string{strings.Repeat("x", 32), "y"} }, "secrets.system[1]"},
 		{"log format xml", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
 		{"log level debug", func(c *config.Config) { c.Log.Level = "debug" }, ""},

@@ -127,6 +127,15 @@ type Client struct {
 	LogoURI    string `gorm:"not null;default:''"`
 	PolicyURI  string `gorm:"not null;default:''"`
 	TOSURI     string `gorm:"column:tos_uri;not null;default:''"`
+	// AllowedCORSOrigins are origins, besides those of the redirect URIs, whose
+	// browser code may call the token, userinfo and revocation endpoints.
+	AllowedCORSOrigins StringList `gorm:"column:allowed_cors_origins;type:text;not null;default:'[]'"`
+	// ResourceServer lets the client introspect tokens issued to any client
+	// (RFC 7662 §4); others introspect only their own.
+	ResourceServer bool `gorm:"not null;default:false"`
+	// ClaimsInIDToken puts the granted profile and email claims in the ID token
+	// as well as userinfo, for relying parties that read only the ID token.
+	ClaimsInIDToken bool `gorm:"column:claims_in_id_token;not null;default:false"`
 	// RegistrationTokenHash is the keyed hash (Sealer.HashClientSecret) of the
 	// RFC 7592 registration access token of a dynamically registered client;
 	// empty for a client an operator made, which cannot be managed that way.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/gatehouse-id/gatehouse/internal/reqlog"
 )
 
 type requestIDKey struct{}
@@ -133,7 +135,8 @@ func accessLog(log *slog.Logger, obs RequestObserver) func(http.Handler) http.Ha
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
 			route := &matchedRoute{template: routeUnmatched}
-			r = r.WithContext(context.WithValue(r.Context(), routeKey{}, route))
+			ctx, note := reqlog.Start(context.WithValue(r.Context(), routeKey{}, route))
+			r = r.WithContext(ctx)
 			next.ServeHTTP(rec, r)
 			if rec.status == 0 {
 				rec.status = http.StatusOK
@@ -142,10 +145,26 @@ func accessLog(log *slog.Logger, obs RequestObserver) func(http.Handler) http.Ha
 			if obs != nil {
 				obs.ObserveRequest(route.template, r.Method, rec.status, elapsed)
 			}
-			log.InfoContext(r.Context(), "request", "method", r.Method, "route", route.template,
-				"path", r.URL.Path, "status", rec.status, "bytes", rec.bytes, "duration_ms", float64(elapsed.Microseconds())/1000)
+			attrs := append(make([]slog.Attr, 0, 8),
+				slog.String("method", r.Method), slog.String("route", route.template),
+				slog.String("path", r.URL.Path), slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
+			attrs = append(attrs, note.Attrs()...)
+			log.LogAttrs(r.Context(), accessLogLevel(rec.status), "request", attrs...)
 		})
 	}
+}
+
+// accessLogLevel is the level of a request's line: a server failure is an
+// error, an outage (503) a warning, the rest information.
+func accessLogLevel(status int) slog.Level {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		return slog.LevelWarn
+	case status >= 500:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 // securityHeaders sets the headers every response carries. The values are

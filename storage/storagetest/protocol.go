@@ -218,6 +218,9 @@ func testClientCRUD(t *testing.T, s *storage.Store) {
 		FirstParty:                  true,
 		ClientURI:                   "https://a.example", LogoURI: "https://a.example/logo.png",
 		PolicyURI: "https://a.example/privacy", TOSURI: "https://a.example/tos",
+		AllowedCORSOrigins: storage.StringList{"https://spa.a.example"},
+		ResourceServer:     true,
+		ClaimsInIDToken:    true,
 	}
 	created, err := s.CreateClient(ctx, in)
 	must(t, err, "CreateClient")
