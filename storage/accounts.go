@@ -19,7 +19,7 @@ func (s *Store) RecordAuthorization(ctx context.Context, userID, clientID, scope
 		GrantedScopes: scopes, ConsentRemembered: remember,
 		FirstAuthorizedAt: now, LastAuthorizedAt: now, CreatedAt: now, UpdatedAt: now,
 	}
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Clauses(clause.OnConflict{
 			Columns: []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
 			DoUpdates: clause.Assignments(map[string]any{
@@ -40,7 +40,7 @@ func (s *Store) GetAccount(ctx context.Context, userID, clientID string) (Accoun
 		return Account{}, fmt.Errorf("get account of %s for user %q: %w", clientID, userID, ErrNotFound)
 	}
 	var a Account
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Take(&a).Error
 	})
 	if err != nil {
@@ -53,7 +53,7 @@ func (s *Store) GetAccount(ctx context.Context, userID, clientID string) (Accoun
 // first.
 func (s *Store) ListAccounts(ctx context.Context, userID string) ([]Account, error) {
 	var out []Account
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		out = out[:0]
 		return s.conn(ctx).Where("user_id = ? AND revoked_at IS NULL", userID).Order("last_authorized_at DESC").Find(&out).Error
 	})
@@ -71,7 +71,7 @@ func (s *Store) RevokeAccount(ctx context.Context, userID, clientID string, now 
 		return fmt.Errorf("revoke account of %s for user %q: %w", clientID, userID, ErrNotFound)
 	}
 	var rows int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Model(&Account{}).Where("user_id = ? AND client_id = ? AND revoked_at IS NULL", userID, clientID).
 			Updates(map[string]any{"revoked_at": now.UTC(), "consent_remembered": false, "granted_scopes": "", "updated_at": now.UTC()})
 		rows = res.RowsAffected

@@ -129,7 +129,7 @@ func (b *rowBatcher) flush(batch []pendingRow) {
 	for i := range batch {
 		rows[i] = batch[i].row
 	}
-	err := b.s.write(ctx, func() error { return b.s.insertRequestRows(ctx, b.table, rows...) })
+	err := b.s.write(ctx, func(ctx context.Context) error { return b.s.insertRequestRows(ctx, b.table, rows...) })
 	if err == nil || len(batch) == 1 {
 		for _, p := range batch {
 			p.done <- err
@@ -137,6 +137,6 @@ func (b *rowBatcher) flush(batch []pendingRow) {
 		return
 	}
 	for i, p := range batch {
-		p.done <- b.s.write(ctx, func() error { return b.s.insertRequestRows(ctx, b.table, rows[i]) })
+		p.done <- b.s.write(ctx, func(ctx context.Context) error { return b.s.insertRequestRows(ctx, b.table, rows[i]) })
 	}
 }

@@ -35,7 +35,7 @@ func (s *Store) CreateClient(ctx context.Context, c Client) (Client, error) {
 	now := time.Now().UTC()
 	c.CreatedAt, c.UpdatedAt = now, now
 	defer s.clientChanged(ctx, c.ID)
-	if err := s.write(ctx, func() error { return s.conn(ctx).Create(&c).Error }); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&c).Error }); err != nil {
 		return Client{}, fmt.Errorf("create client %s: %w", c.ID, translate(err))
 	}
 	return c, nil
@@ -44,7 +44,7 @@ func (s *Store) CreateClient(ctx context.Context, c Client) (Client, error) {
 // GetClientRecord returns the client with id, or ErrNotFound.
 func (s *Store) GetClientRecord(ctx context.Context, id string) (Client, error) {
 	var c Client
-	err := s.read(ctx, func() error { return s.conn(ctx).Where("id = ?", id).Take(&c).Error })
+	err := s.read(ctx, func(ctx context.Context) error { return s.conn(ctx).Where("id = ?", id).Take(&c).Error })
 	if err != nil {
 		return Client{}, fmt.Errorf("get client %s: %w", id, translate(err))
 	}
@@ -57,7 +57,7 @@ func (s *Store) ListClients(ctx context.Context, o ListClientsOptions) ([]Client
 		o.Limit = 100
 	}
 	var out []Client
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		out = out[:0]
 		q := s.conn(ctx).Order("id").Limit(o.Limit)
 		if o.After != "" {
@@ -81,7 +81,7 @@ func (s *Store) UpdateClient(ctx context.Context, c Client) (Client, error) {
 	c.UpdatedAt = time.Now().UTC()
 	defer s.clientChanged(ctx, c.ID)
 	var rows int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Model(&Client{}).Where("id = ?", c.ID).Select("*").Omit("id", "created_at").Updates(&c)
 		rows = res.RowsAffected
 		return res.Error
@@ -200,7 +200,7 @@ func (s *Store) notifyClientChanged(ctx context.Context, id string) error {
 	if s.dialect != Postgres {
 		return nil
 	}
-	return s.withRetry(ctx, true, func() error {
+	return s.withRetry(ctx, true, func(ctx context.Context) error {
 		return s.conn(ctx).Exec("SELECT pg_notify(?, ?)", clientsChannel, id).Error
 	})
 }
@@ -209,7 +209,7 @@ func (s *Store) notifyClientChanged(ctx context.Context, id string) error {
 // fosite.ErrJTIKnown while an unexpired assertion with this jti is remembered.
 func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 	var n int64
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Table(jtiTable).Where("signature = ? AND expires_at > ?", jtiKey(jti), time.Now().UTC()).Count(&n).Error
 	})
 	if err != nil {

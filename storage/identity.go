@@ -76,7 +76,7 @@ func (s *Store) updateUser(ctx context.Context, id string, cols map[string]any) 
 	}
 	cols["updated_at"] = time.Now().UTC()
 	var rows int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Model(&User{}).Where("id = ?", id).Updates(cols)
 		rows = res.RowsAffected
 		return res.Error
@@ -100,7 +100,7 @@ func (s *Store) CreateUserToken(ctx context.Context, t UserToken) (UserToken, er
 	t.ExpiresAt = t.ExpiresAt.UTC()
 	t.UsedAt = utcPtr(t.UsedAt)
 	t.User = nil
-	if err := s.write(ctx, func() error { return s.conn(ctx).Create(&t).Error }); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&t).Error }); err != nil {
 		return UserToken{}, fmt.Errorf("create %s token: %w", t.Purpose, translate(err))
 	}
 	return t, nil
@@ -113,7 +113,7 @@ func (s *Store) CreateUserToken(ctx context.Context, t UserToken) (UserToken, er
 func (s *Store) ConsumeUserToken(ctx context.Context, purpose string, h []byte, now time.Time) (UserToken, error) {
 	now = now.UTC()
 	var rows int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Model(&UserToken{}).
 			Where("token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?", h, purpose, now).
 			Update("used_at", now)
@@ -128,7 +128,7 @@ func (s *Store) ConsumeUserToken(ctx context.Context, purpose string, h []byte, 
 	}
 	// The row is ours now: no one else can spend it, and its user never changes.
 	var t UserToken
-	err = s.read(ctx, func() error { return s.conn(ctx).Where("token_hash = ?", h).Take(&t).Error })
+	err = s.read(ctx, func(ctx context.Context) error { return s.conn(ctx).Where("token_hash = ?", h).Take(&t).Error })
 	if err != nil {
 		return UserToken{}, fmt.Errorf("consume %s token: %w", purpose, translate(err))
 	}
@@ -139,7 +139,7 @@ func (s *Store) ConsumeUserToken(ctx context.Context, purpose string, h []byte, 
 // many it deleted: issuing a new password reset link revokes the older ones.
 func (s *Store) DeleteUserTokens(ctx context.Context, userID, purpose string) (int64, error) {
 	var n int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, purpose).Delete(&UserToken{})
 		n = res.RowsAffected
 		return res.Error
@@ -157,7 +157,7 @@ func (s *Store) DeleteExpiredUserTokens(ctx context.Context, now time.Time, limi
 		limit = 1000
 	}
 	var n int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		sub := s.conn(ctx).Model(&UserToken{}).Select("id").Where("expires_at <= ?", now.UTC()).Limit(limit)
 		res := s.conn(ctx).Where("id IN (?)", sub).Delete(&UserToken{})
 		n = res.RowsAffected
@@ -185,7 +185,7 @@ func (s *Store) GetSignInLock(ctx context.Context, now time.Time, keys ...string
 		return time.Time{}, nil
 	}
 	var rows []SignInThrottle
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		rows = rows[:0]
 		return s.conn(ctx).Where(`"key" IN ? AND locked_until > ?`, keys, now.UTC()).Find(&rows).Error
 	})
@@ -230,7 +230,7 @@ RETURNING failures`
 		"max": l.Max, "until": until,
 	}
 	var failures int
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Raw(q, args).Scan(&failures).Error
 	})
 	if err != nil {
@@ -246,7 +246,7 @@ RETURNING failures`
 // DeleteSignInThrottle forgets the failures and any lock of key, as a successful
 // sign-in or a completed password reset does.
 func (s *Store) DeleteSignInThrottle(ctx context.Context, key string) error {
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Where(`"key" = ?`, key).Delete(&SignInThrottle{}).Error
 	})
 	if err != nil {
@@ -264,7 +264,7 @@ func (s *Store) DeleteExpiredSignInThrottles(ctx context.Context, now time.Time,
 	}
 	now = now.UTC()
 	var n int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		sub := s.conn(ctx).Model(&SignInThrottle{}).Select(`"key"`).
 			Where("window_started_at <= ? AND (locked_until IS NULL OR locked_until <= ?)", now.Add(-window), now).Limit(limit)
 		res := s.conn(ctx).Where(`"key" IN (?)`, sub).Delete(&SignInThrottle{})

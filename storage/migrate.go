@@ -164,13 +164,13 @@ func (s *Store) PendingMigrations(ctx context.Context) ([]int64, error) {
 	}
 	var applied []int64
 	var exists bool
-	if err := s.read(ctx, func() error {
+	if err := s.read(ctx, func(ctx context.Context) error {
 		exists = s.db.WithContext(ctx).Migrator().HasTable(migrationTable)
 		return nil
 	}); err != nil || !exists {
 		return known, err
 	}
-	err = s.read(ctx, func() error {
+	err = s.read(ctx, func(ctx context.Context) error {
 		applied = applied[:0]
 		return s.db.WithContext(ctx).Table(migrationTable).Where("is_applied").Where("version_id > 0").Pluck("version_id", &applied).Error
 	})

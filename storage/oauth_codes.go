@@ -35,7 +35,7 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, s
 // exactly one succeeds; the other gets fosite.ErrInvalidatedAuthorizeCode.
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
 	var rows int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Table(authorizeCodeTable).
 			Where("signature = ? AND active = ?", signature, true).
 			Update("active", false)

@@ -30,7 +30,7 @@ func (s *Store) CreatePARSession(ctx context.Context, requestURI string, r fosit
 	if ar, ok := r.(*fosite.AuthorizeRequest); ok {
 		pr.HandledResponseTypes = StringList(ar.HandledResponseTypes)
 	}
-	if err := s.write(ctx, func() error { return s.conn(ctx).Table(parRequestTable).Create(&pr).Error }); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Table(parRequestTable).Create(&pr).Error }); err != nil {
 		return fmt.Errorf("create pushed authorization request: %w", translate(err))
 	}
 	return nil

@@ -183,7 +183,7 @@ func (s *Store) createRequest(ctx context.Context, table, key string, r fosite.R
 			return s.accessTokens.insert(ctx, row)
 		}
 	}
-	return s.write(ctx, func() error { return s.insertRequestRows(ctx, table, row) })
+	return s.write(ctx, func(ctx context.Context) error { return s.insertRequestRows(ctx, table, row) })
 }
 
 // param is the placeholder of the n-th (from 1) argument of a statement written
@@ -236,7 +236,7 @@ const requestColumns = "signature, request_id, requested_at, client_id, subject,
 // endpoints.
 func (s *Store) takeRequestRow(ctx context.Context, table, key string, row *requestRow) error {
 	q := "SELECT " + requestColumns + " FROM " + table + " WHERE signature = " + s.param(1)
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		return s.sqlConn(ctx).QueryRowContext(ctx, q, key).Scan(
 			&row.Signature, &row.RequestID, &row.RequestedAt, &row.ClientID, &row.Subject,
 			&row.RequestedScopes, &row.GrantedScopes, &row.RequestedAudience, &row.GrantedAudience,
@@ -250,7 +250,9 @@ func (s *Store) takeRequestRow(ctx context.Context, table, key string, row *requ
 
 // takeRow reads the row of table with key into dst, or returns fosite.ErrNotFound.
 func (s *Store) takeRow(ctx context.Context, table, key string, dst any) error {
-	err := s.read(ctx, func() error { return s.conn(ctx).Table(table).Where("signature = ?", key).Take(dst).Error })
+	err := s.read(ctx, func(ctx context.Context) error {
+		return s.conn(ctx).Table(table).Where("signature = ?", key).Take(dst).Error
+	})
 	if errors.Is(translate(err), ErrNotFound) {
 		return fosite.ErrNotFound
 	}
@@ -273,7 +275,7 @@ func (s *Store) getRequest(ctx context.Context, table, key string, session fosit
 
 // deleteRow removes the row of table with key; a missing row is not an error.
 func (s *Store) deleteRow(ctx context.Context, table, key string) error {
-	return s.write(ctx, func() error {
+	return s.write(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Exec("DELETE FROM "+table+" WHERE signature = ?", key).Error
 	})
 }

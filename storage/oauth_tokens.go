@@ -49,7 +49,7 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 		return fmt.Errorf("create refresh token: %w", err)
 	}
 	rr := refreshRow{Req: row, AccessTokenSignature: accessSignature}
-	if err := s.write(ctx, func() error { return s.conn(ctx).Table(refreshTokenTable).Create(&rr).Error }); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Table(refreshTokenTable).Create(&rr).Error }); err != nil {
 		return fmt.Errorf("create refresh token: %w", translate(err))
 	}
 	return nil
@@ -126,7 +126,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 // every refresh token of the request, which is the whole family, since fosite
 // keeps the request id across rotations. No token is not an error.
 func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Table(refreshTokenTable).Where("request_id = ?", requestID).
 			Updates(map[string]any{"active": false, "rotated_at": nil}).Error
 	})
@@ -139,7 +139,7 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error 
 // RevokeAccessToken implements oauth2.TokenRevocationStorage: it deletes every
 // access token of the request. No token is not an error.
 func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Exec("DELETE FROM "+accessTokenTable+" WHERE request_id = ?", requestID).Error
 	})
 	if err != nil {

@@ -32,7 +32,7 @@ func (s *Store) EnqueueMail(ctx context.Context, m OutboxMessage) (OutboxMessage
 	}
 	m.CreatedAt, m.NextAttemptAt = m.CreatedAt.UTC(), m.NextAttemptAt.UTC()
 	m.Status, m.Attempts, m.LockedUntil, m.LastError, m.SentAt = MailPending, 0, nil, "", nil
-	if err := s.write(ctx, func() error { return s.conn(ctx).Create(&m).Error }); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&m).Error }); err != nil {
 		return OutboxMessage{}, fmt.Errorf("enqueue mail: %w", translate(err))
 	}
 	return m, nil
@@ -44,7 +44,7 @@ func (s *Store) GetMail(ctx context.Context, id string) (OutboxMessage, error) {
 		return OutboxMessage{}, fmt.Errorf("get mail %q: %w", id, ErrNotFound)
 	}
 	var m OutboxMessage
-	err := s.read(ctx, func() error { return s.conn(ctx).Where("id = ?", id).Take(&m).Error })
+	err := s.read(ctx, func(ctx context.Context) error { return s.conn(ctx).Where("id = ?", id).Take(&m).Error })
 	if err != nil {
 		return OutboxMessage{}, fmt.Errorf("get mail %s: %w", id, translate(err))
 	}
@@ -58,7 +58,7 @@ func (s *Store) ListMail(ctx context.Context, status string, limit int) ([]Outbo
 		limit = 100
 	}
 	var out []OutboxMessage
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		out = out[:0]
 		q := s.conn(ctx).Order("created_at, id").Limit(limit)
 		if status != "" {
@@ -93,7 +93,7 @@ func (s *Store) ClaimMail(ctx context.Context, now time.Time, limit int, lease t
 	var err error
 	switch s.dialect {
 	case Postgres:
-		err = s.write(ctx, func() error {
+		err = s.write(ctx, func(ctx context.Context) error {
 			out = out[:0]
 			return s.conn(ctx).Raw(`UPDATE mail_outbox SET locked_until = ?
 				WHERE id IN (SELECT id FROM mail_outbox
@@ -168,7 +168,7 @@ func (s *Store) markMail(ctx context.Context, op, id string, set map[string]any)
 		return fmt.Errorf("%s %q: %w", op, id, ErrNotFound)
 	}
 	var rows int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Model(&OutboxMessage{}).Where("id = ? AND status = ?", id, MailPending).Updates(set)
 		rows = res.RowsAffected
 		return res.Error
@@ -193,7 +193,7 @@ func (s *Store) DeleteSentMail(ctx context.Context, before time.Time, batch int)
 	var total int64
 	for {
 		var n int64
-		err := s.write(ctx, func() error {
+		err := s.write(ctx, func(ctx context.Context) error {
 			res := s.conn(ctx).Exec("DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox WHERE status = ? AND sent_at < ? LIMIT ?)", MailSent, before, batch)
 			n = res.RowsAffected
 			return res.Error

@@ -62,19 +62,42 @@ func safeToRepeat(err error) bool {
 
 // withRetry runs op, and runs it again after a lost connection: always when
 // idempotent, and for writes only when the server cannot have executed it. Inside a
-// transaction nothing is retried; the transaction's owner decides.
-func (s *Store) withRetry(ctx context.Context, idempotent bool, op func() error) error {
+// transaction nothing is retried; the transaction's owner decides. Outside one, op
+// gets a context bounded by the wait timeout, for all its attempts together.
+func (s *Store) withRetry(ctx context.Context, idempotent bool, op func(ctx context.Context) error) error {
+	if inTx(ctx) {
+		return op(ctx)
+	}
+	opCtx, cancel := s.bounded(ctx)
+	defer cancel()
 	var err error
 	for attempt := 0; attempt < retryAttempts; attempt++ {
-		err = op()
-		if err == nil || inTx(ctx) || ctx.Err() != nil || !IsConnectionLoss(err) {
-			return err
+		err = op(opCtx)
+		if err == nil {
+			return nil
+		}
+		if opCtx.Err() != nil || !IsConnectionLoss(err) {
+			return s.busyIf(ctx, opCtx, err)
 		}
 		if !idempotent && !safeToRepeat(err) {
 			return err
 		}
-		s.log.WarnContext(ctx, "database connection lost, retrying", "attempt", attempt+1, "error", err.Error())
+		s.log.DebugContext(ctx, "database connection lost, retrying", "attempt", attempt+1, "error", err.Error())
 		s.dropIdle()
+	}
+	return err
+}
+
+// ErrBusy means the database gave no connection, or no answer, within the wait
+// timeout (Options.WaitTimeout): the pool is saturated, a pooler's queue is full
+// or the server is too slow. The request should fail fast and be retried later.
+var ErrBusy = errors.New("database busy: no connection or answer within the wait timeout")
+
+// busyIf marks err as ErrBusy when the store's own deadline (on bounded) ended
+// the operation, rather than the caller's ctx.
+func (s *Store) busyIf(ctx, bounded context.Context, err error) error {
+	if err != nil && bounded.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("%w: %w", ErrBusy, err)
 	}
 	return err
 }
@@ -89,10 +112,14 @@ func (s *Store) dropIdle() {
 }
 
 // read runs an idempotent read with retry on connection loss.
-func (s *Store) read(ctx context.Context, op func() error) error { return s.withRetry(ctx, true, op) }
+func (s *Store) read(ctx context.Context, op func(ctx context.Context) error) error {
+	return s.withRetry(ctx, true, op)
+}
 
 // write runs a write, retried only when the server cannot have executed it.
-func (s *Store) write(ctx context.Context, op func() error) error { return s.withRetry(ctx, false, op) }
+func (s *Store) write(ctx context.Context, op func(ctx context.Context) error) error {
+	return s.withRetry(ctx, false, op)
+}
 
 // WaitReady pings the database until it answers, with exponential backoff and
 // jitter, for at most bound (a Neon compute waking from zero takes a few seconds).
@@ -122,4 +149,11 @@ func (s *Store) WaitReady(ctx context.Context, bound time.Duration) error {
 		}
 		delay = min(delay*2, 5*time.Second)
 	}
+}
+
+// IsUnavailable reports whether err means the database cannot serve the request
+// now (a lost connection, ErrBusy), so the request should be answered with 503
+// and Retry-After rather than as the client's mistake or a bug.
+func IsUnavailable(err error) bool {
+	return errors.Is(err, ErrBusy) || IsConnectionLoss(err)
 }

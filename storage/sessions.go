@@ -18,7 +18,7 @@ func (s *Store) CreateSession(ctx context.Context, bs BrowserSession) (BrowserSe
 	bs.CreatedAt = time.Now().UTC()
 	bs.AuthTime, bs.LastSeenAt = bs.AuthTime.UTC(), bs.LastSeenAt.UTC()
 	bs.IdleExpiresAt, bs.ExpiresAt = bs.IdleExpiresAt.UTC(), bs.ExpiresAt.UTC()
-	if err := s.write(ctx, func() error { return s.conn(ctx).Create(&bs).Error }); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&bs).Error }); err != nil {
 		return BrowserSession{}, fmt.Errorf("create session: %w", translate(err))
 	}
 	return bs, nil
@@ -29,7 +29,7 @@ func (s *Store) CreateSession(ctx context.Context, bs BrowserSession) (BrowserSe
 func (s *Store) GetSessionByTokenHash(ctx context.Context, h []byte, now time.Time) (BrowserSession, error) {
 	var bs BrowserSession
 	now = now.UTC()
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Where("token_hash = ? AND expires_at > ? AND idle_expires_at > ?", h, now, now).Take(&bs).Error
 	})
 	if err != nil {
@@ -42,7 +42,7 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, h []byte, now time.Ti
 // idle expiry to idleExpires (never past the absolute expiry).
 func (s *Store) TouchSession(ctx context.Context, id string, now, idleExpires time.Time) error {
 	idle := idleExpires.UTC()
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Model(&BrowserSession{}).Where("id = ?", id).
 			Updates(map[string]any{
 				"last_seen_at":    now.UTC(),
@@ -58,7 +58,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, now, idleExpires ti
 // ListUserSessions returns the user's unexpired sessions, newest first.
 func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]BrowserSession, error) {
 	var out []BrowserSession
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		out = out[:0]
 		return s.conn(ctx).Where("user_id = ? AND expires_at > ?", userID, now.UTC()).Order("created_at DESC").Find(&out).Error
 	})
@@ -71,7 +71,9 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Ti
 // DeleteSession ends one session. Ending a session that is already gone is not an
 // error.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	if err := s.write(ctx, func() error { return s.conn(ctx).Where("id = ?", id).Delete(&BrowserSession{}).Error }); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error {
+		return s.conn(ctx).Where("id = ?", id).Delete(&BrowserSession{}).Error
+	}); err != nil {
 		return fmt.Errorf("delete session %s: %w", id, translate(err))
 	}
 	return nil
@@ -80,7 +82,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 // DeleteUserSessions ends every session of the user and returns how many ended.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
 	var n int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Where("user_id = ?", userID).Delete(&BrowserSession{})
 		n = res.RowsAffected
 		return res.Error
@@ -95,7 +97,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, e
 // how many it removed; call it until it returns less than limit.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int64, error) {
 	var n int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		sub := s.conn(ctx).Model(&BrowserSession{}).Select("id").
 			Where("expires_at <= ? OR idle_expires_at <= ?", now.UTC(), now.UTC()).Limit(limit)
 		res := s.conn(ctx).Where("id IN (?)", sub).Delete(&BrowserSession{})

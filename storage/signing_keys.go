@@ -66,7 +66,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k SigningKey, private []by
 	if err != nil {
 		return fmt.Errorf("create signing key %s: %w", k.KID, err)
 	}
-	if err := s.write(ctx, func() error { return s.conn(ctx).Create(&row).Error }); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&row).Error }); err != nil {
 		return fmt.Errorf("create signing key %s: %w", k.KID, translate(err))
 	}
 	return nil
@@ -76,7 +76,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k SigningKey, private []by
 // sealed bytes; use GetSigningKeyPrivate for the key itself.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 	var out []SigningKey
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		out = out[:0]
 		return s.conn(ctx).Order("created_at DESC").Order("activated_at DESC").Order("kid").Find(&out).Error
 	})
@@ -94,7 +94,7 @@ func (s *Store) GetSigningKeyPrivate(ctx context.Context, kid string) ([]byte, e
 		return nil, fmt.Errorf("get signing key %s: %w", kid, errKeysNoSealer)
 	}
 	var k SigningKey
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Select("kid", "private_key").Where("kid = ?", kid).Take(&k).Error
 	})
 	if err != nil {
@@ -152,7 +152,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, newKey SigningKey, private
 // after now, and returns how many it deleted. Active keys are never deleted.
 func (s *Store) DeleteUnpublishedSigningKeys(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).
 			Where("state = ? AND publish_until IS NOT NULL AND publish_until <= ?", SigningKeyRetired, keyTime(now)).
 			Delete(&SigningKey{})

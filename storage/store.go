@@ -76,6 +76,12 @@ type Options struct {
 	// and on PostgreSQL in every instance that listens (see ListenURL). Without a
 	// listener, another process's change shows within the TTL.
 	ClientCacheTTL time.Duration
+	// WaitTimeout bounds each operation's database work: waiting for a pooled
+	// connection, a pooler's queue and the answer (a transaction: all of it, up
+	// to the commit). Past it the operation fails with ErrBusy. Zero means
+	// DefaultWaitTimeout; negative means no bound.
+	WaitTimeout time.Duration
+
 	// ListenURL is a direct (not pooled) PostgreSQL URL for the one connection
 	// that LISTENs for client changes. Empty means URL when it is not pooled;
 	// through a pooler without ListenURL the cache relies on its TTL alone.
@@ -94,6 +100,7 @@ type Store struct {
 	sealer  *Sealer // nil when no system secret was given
 
 	refreshGrace time.Duration
+	waitTimeout  time.Duration
 	newSession   func() fosite.Session
 	clients      *clientCache // nil when the client cache is off
 
@@ -131,7 +138,7 @@ func Open(o Options) (*Store, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	defaults(&o)
-	s := &Store{dialect: dialect, log: o.Logger, refreshGrace: o.RefreshTokenGracePeriod, newSession: o.NewSession}
+	s := &Store{dialect: dialect, log: o.Logger, refreshGrace: o.RefreshTokenGracePeriod, newSession: o.NewSession, waitTimeout: o.WaitTimeout}
 	if s.newSession == nil {
 		s.newSession = func() fosite.Session { return openid.NewDefaultSession() }
 	}
@@ -198,6 +205,10 @@ func Open(o Options) (*Store, error) {
 	return s, nil
 }
 
+// DefaultWaitTimeout is Options.WaitTimeout's default: long enough for a Neon
+// compute to wake, short enough that a saturated pool answers 503 quickly.
+const DefaultWaitTimeout = 5 * time.Second
+
 func defaults(o *Options) {
 	if o.MaxOpenConns <= 0 {
 		o.MaxOpenConns = 10
@@ -216,6 +227,9 @@ func defaults(o *Options) {
 	}
 	if o.Pooler == "" {
 		o.Pooler = PoolerAuto
+	}
+	if o.WaitTimeout == 0 {
+		o.WaitTimeout = DefaultWaitTimeout
 	}
 }
 
@@ -284,13 +298,25 @@ func (s *Store) Ping(ctx context.Context) error {
 
 func (s *Store) setState(v string) { s.state.Store(&v) }
 
-// txKey carries a *gorm.DB transaction in a context.
+// txKey carries the transaction a context runs in (a *txState).
 type txKey struct{}
+
+// txState is a transaction begun by BeginTX, with the cancel of the deadline
+// that bounds it.
+type txState struct {
+	db     *gorm.DB
+	cancel context.CancelFunc
+}
+
+func txOf(ctx context.Context) (*txState, bool) {
+	st, ok := ctx.Value(txKey{}).(*txState)
+	return st, ok
+}
 
 // conn returns the transaction carried by ctx, or the pool, bound to ctx.
 func (s *Store) conn(ctx context.Context) *gorm.DB {
-	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return tx.WithContext(ctx)
+	if st, ok := txOf(ctx); ok {
+		return st.db.WithContext(ctx)
 	}
 	return s.db.WithContext(ctx)
 }
@@ -298,43 +324,61 @@ func (s *Store) conn(ctx context.Context) *gorm.DB {
 // sqlConn is where a statement written out in SQL runs: ctx's transaction, or
 // else the pool itself (GORM's per-call session is not needed for it).
 func (s *Store) sqlConn(ctx context.Context) gorm.ConnPool {
-	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return tx.Statement.ConnPool
+	if st, ok := txOf(ctx); ok {
+		return st.db.Statement.ConnPool
 	}
 	return s.sqlDB
 }
 
 func inTx(ctx context.Context) bool {
-	_, ok := ctx.Value(txKey{}).(*gorm.DB)
+	_, ok := txOf(ctx)
 	return ok
+}
+
+// bounded returns ctx with the store's wait timeout as its deadline (unless ctx
+// has an earlier one), and the cancel to call when the work is done.
+func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.waitTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.waitTimeout)
 }
 
 // BeginTX starts a transaction and returns a context that carries it; every Store
 // method called with that context runs inside it. It implements fosite's
-// storage.Transactional.
+// storage.Transactional. The whole transaction, from waiting for a connection
+// to the commit, must finish within Options.WaitTimeout.
 func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	if inTx(ctx) {
 		return ctx, errors.New("begin transaction: already in one")
 	}
-	// BEGIN runs nothing, so it is always safe to send again on a new connection.
+	txCtx, cancel := s.bounded(ctx)
 	var tx *gorm.DB
-	err := s.withRetry(ctx, true, func() error {
-		tx = s.db.WithContext(ctx).Begin()
-		return tx.Error
-	})
+	var err error
+	// BEGIN runs nothing, so it is always safe to send again on a new connection.
+	for attempt := 0; attempt < retryAttempts; attempt++ {
+		tx = s.db.WithContext(txCtx).Begin()
+		if err = tx.Error; err == nil || txCtx.Err() != nil || !IsConnectionLoss(err) {
+			break
+		}
+		s.dropIdle()
+	}
 	if err != nil {
+		err = s.busyIf(ctx, txCtx, err)
+		cancel()
 		return ctx, fmt.Errorf("begin transaction: %w", err)
 	}
-	return context.WithValue(ctx, txKey{}, tx), nil
+	return context.WithValue(txCtx, txKey{}, &txState{db: tx, cancel: cancel}), nil
 }
 
 // Commit commits the transaction carried by ctx.
 func (s *Store) Commit(ctx context.Context) error {
-	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	st, ok := txOf(ctx)
 	if !ok {
 		return errors.New("commit: no transaction in context")
 	}
-	if err := tx.Commit().Error; err != nil {
+	defer st.cancel()
+	if err := st.db.Commit().Error; err != nil {
 		return fmt.Errorf("commit: %w", translate(err))
 	}
 	return nil
@@ -342,11 +386,12 @@ func (s *Store) Commit(ctx context.Context) error {
 
 // Rollback rolls back the transaction carried by ctx.
 func (s *Store) Rollback(ctx context.Context) error {
-	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	st, ok := txOf(ctx)
 	if !ok {
 		return errors.New("rollback: no transaction in context")
 	}
-	if err := tx.Rollback().Error; err != nil && !errors.Is(err, sql.ErrTxDone) {
+	defer st.cancel()
+	if err := st.db.Rollback().Error; err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return fmt.Errorf("rollback: %w", err)
 	}
 	return nil
@@ -358,7 +403,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if inTx(ctx) {
 		return fn(ctx)
 	}
-	return s.withRetry(ctx, true, func() error {
+	return s.withRetry(ctx, true, func(ctx context.Context) error {
 		txCtx, err := s.BeginTX(ctx)
 		if err != nil {
 			return err

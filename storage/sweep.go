@@ -22,7 +22,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 	for _, table := range sweptTables {
 		for {
 			var n int64
-			err := s.write(ctx, func() error {
+			err := s.write(ctx, func(ctx context.Context) error {
 				res := s.conn(ctx).Exec("DELETE FROM "+table+" WHERE signature IN (SELECT signature FROM "+table+" WHERE expires_at < ? LIMIT ?)", now, batch)
 				n = res.RowsAffected
 				return res.Error

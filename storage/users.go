@@ -25,7 +25,7 @@ func (s *Store) CreateUser(ctx context.Context, u User) (User, error) {
 	u.LockedUntil = utcPtr(u.LockedUntil)
 	now := time.Now().UTC()
 	u.CreatedAt, u.UpdatedAt = now, now
-	if err := s.write(ctx, func() error { return s.conn(ctx).Create(&u).Error }); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&u).Error }); err != nil {
 		return User{}, fmt.Errorf("create user: %w", translate(err))
 	}
 	return u, nil
@@ -37,7 +37,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 		return User{}, fmt.Errorf("get user %q: %w", id, ErrNotFound)
 	}
 	var u User
-	err := s.read(ctx, func() error { return s.conn(ctx).Where("id = ?", id).Take(&u).Error })
+	err := s.read(ctx, func(ctx context.Context) error { return s.conn(ctx).Where("id = ?", id).Take(&u).Error })
 	if err != nil {
 		return User{}, fmt.Errorf("get user %s: %w", id, translate(err))
 	}
@@ -47,7 +47,9 @@ func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 // GetUserByEmail returns the user with the e-mail (any case), or ErrNotFound.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (User, error) {
 	var u User
-	err := s.read(ctx, func() error { return s.conn(ctx).Where("email = ?", NormalizeEmail(email)).Take(&u).Error })
+	err := s.read(ctx, func(ctx context.Context) error {
+		return s.conn(ctx).Where("email = ?", NormalizeEmail(email)).Take(&u).Error
+	})
 	if err != nil {
 		return User{}, fmt.Errorf("get user by email: %w", translate(err))
 	}
@@ -64,7 +66,7 @@ func (s *Store) UpdateUser(ctx context.Context, u User) (User, error) {
 	u.LockedUntil = utcPtr(u.LockedUntil)
 	u.UpdatedAt = time.Now().UTC()
 	var rows int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Model(&User{}).Where("id = ?", u.ID).Select("*").Omit("id", "created_at").Updates(&u)
 		rows = res.RowsAffected
 		return res.Error
@@ -84,7 +86,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("delete user %q: %w", id, ErrNotFound)
 	}
 	var rows int64
-	err := s.write(ctx, func() error {
+	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Where("id = ?", id).Delete(&User{})
 		rows = res.RowsAffected
 		return res.Error
@@ -114,7 +116,7 @@ func (s *Store) ListUsers(ctx context.Context, o ListUsersOptions) ([]User, erro
 		o.Limit = 100
 	}
 	var out []User
-	err := s.read(ctx, func() error {
+	err := s.read(ctx, func(ctx context.Context) error {
 		out = out[:0]
 		q := s.conn(ctx).Order("email").Limit(o.Limit)
 		if o.EmailPrefix != "" {

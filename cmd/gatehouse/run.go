@@ -189,7 +189,7 @@ func openStore(c *config.Config, log *slog.Logger) (*storage.Store, error) {
 		URL: databaseURL(*c), Pooler: storage.PoolerMode(c.Database.Pooler),
 		MaxOpenConns: c.Database.MaxOpenConns, MaxIdleConns: c.Database.IdleConns(),
 		ConnMaxIdleTime: c.Database.ConnMaxIdleTime, ConnMaxLifetime: c.Database.ConnMaxLifetime,
-		ConnectTimeout: c.Database.ConnectTimeout, StatementTimeout: c.Database.StatementTimeout,
+		ConnectTimeout: c.Database.ConnectTimeout, StatementTimeout: c.Database.StatementTimeout, WaitTimeout: c.Database.WaitTimeout,
 		Secrets: c.Secrets.System, Logger: log,
 		RefreshTokenGracePeriod: c.OAuth.RefreshTokenGracePeriod,
 		NewSession:              oauth.SessionFactory(),
