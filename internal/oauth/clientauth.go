@@ -171,6 +171,16 @@ func (h *Handler) authenticateAssertion(ctx context.Context, r *http.Request, fo
 	var rfc *fosite.RFC6749Error
 	switch {
 	case errors.Is(err, fosite.ErrJTIKnown):
+		// fosite says "known" for any failure of the check, a database's too:
+		// ask again before blaming the client.
+		if parsed && claims.ID != "" {
+			switch again := h.store.ClientAssertionJWTValid(ctx, claims.ID); {
+			case again == nil:
+				return nil, fosite.ErrTemporarilyUnavailable.WithHint("The client assertion could not be checked; try again with a new one.")
+			case !errors.Is(again, fosite.ErrJTIKnown):
+				return nil, fosite.ErrServerError.WithWrap(again)
+			}
+		}
 		// RFC 7523 §3.2: a replayed assertion fails client authentication.
 		return nil, fosite.ErrInvalidClient.WithHint("The client assertion was already used (its jti): sign a new one for each request.")
 	case errors.As(err, &rfc):

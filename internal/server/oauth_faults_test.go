@@ -456,3 +456,35 @@ func TestAuthorizeRedirectsTemporarilyUnavailable(t *testing.T) {
 }
 
 var _ = errors.New
+
+// TestClientAssertionReplayCheckDuringAnOutage: when the database cannot say
+// whether a client assertion's jti was used, the client is told to try again
+// (503), not that its assertion was replayed (401).
+func TestClientAssertionReplayCheckDuringAnOutage(t *testing.T) {
+	dbURL := storagetest.NewPostgresDatabase(t)
+	storagetest.OpenURL(t, dbURL, storage.PoolerNone) // migrates
+	store, err := storage.Open(storage.Options{URL: dbURL, Pooler: storage.PoolerNone, Secrets: []string{storagetest.TestSecret},
+		WaitTimeout: 500 * time.Millisecond})
+	mustf(t, err, "open store")
+	t.Cleanup(func() { store.Close() })
+	e := newEnv(t, store)
+	admin := adminDB(t, dbURL)
+	_, makeAssertion := e.keyClient(t, storage.Client{})
+	form := func() url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {jwtBearer}, "client_assertion": {makeAssertion()}}
+	}
+
+	tx, err := admin.DB().BeginTx(t.Context(), nil)
+	mustf(t, err, "begin")
+	if _, err := tx.ExecContext(t.Context(), "LOCK TABLE client_assertion_jtis IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatalf("lock: %v", err)
+	}
+	status, hdr, body := e.postForm("/oauth2/token", form(), "", "")
+	tx.Rollback()
+	if status != http.StatusServiceUnavailable || body["error"] != "temporarily_unavailable" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("assertion while its jti cannot be checked = %d %v, want 503 temporarily_unavailable", status, body)
+	}
+	if status, _, body := e.postForm("/oauth2/token", form(), "", ""); status != http.StatusOK {
+		t.Fatalf("assertion once the database serves = %d %v", status, body)
+	}
+}
