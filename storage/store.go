@@ -302,10 +302,12 @@ func (s *Store) setState(v string) { s.state.Store(&v) }
 type txKey struct{}
 
 // txState is a transaction begun by BeginTX, with the cancel of the deadline
-// that bounds it.
+// that bounds it. A nested state joins its outer transaction: its Commit and
+// Rollback do nothing, so the outer owner decides.
 type txState struct {
 	db     *gorm.DB
 	cancel context.CancelFunc
+	nested bool
 }
 
 func txOf(ctx context.Context) (*txState, bool) {
@@ -348,9 +350,15 @@ func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFun
 // method called with that context runs inside it. It implements fosite's
 // storage.Transactional. The whole transaction, from waiting for a connection
 // to the commit, must finish within Options.WaitTimeout.
+//
+// Called with a context that already carries a transaction, BeginTX joins it:
+// the Commit and Rollback of the returned context do nothing, and the outer
+// transaction's owner commits or rolls back everything. fosite's token handlers
+// open their own transactions; this lets a caller run a whole token request
+// (request checks and response) in one.
 func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
-	if inTx(ctx) {
-		return ctx, errors.New("begin transaction: already in one")
+	if st, ok := txOf(ctx); ok {
+		return context.WithValue(ctx, txKey{}, &txState{db: st.db, cancel: func() {}, nested: true}), nil
 	}
 	txCtx, cancel := s.bounded(ctx)
 	var tx *gorm.DB
@@ -371,11 +379,15 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	return context.WithValue(txCtx, txKey{}, &txState{db: tx, cancel: cancel}), nil
 }
 
-// Commit commits the transaction carried by ctx.
+// Commit commits the transaction carried by ctx; for a joined (nested) one it
+// does nothing.
 func (s *Store) Commit(ctx context.Context) error {
 	st, ok := txOf(ctx)
 	if !ok {
 		return errors.New("commit: no transaction in context")
+	}
+	if st.nested {
+		return nil
 	}
 	defer st.cancel()
 	if err := st.db.Commit().Error; err != nil {
@@ -384,11 +396,15 @@ func (s *Store) Commit(ctx context.Context) error {
 	return nil
 }
 
-// Rollback rolls back the transaction carried by ctx.
+// Rollback rolls back the transaction carried by ctx; for a joined (nested) one
+// it does nothing: the outer owner sees the error that led here and decides.
 func (s *Store) Rollback(ctx context.Context) error {
 	st, ok := txOf(ctx)
 	if !ok {
 		return errors.New("rollback: no transaction in context")
+	}
+	if st.nested {
+		return nil
 	}
 	defer st.cancel()
 	if err := st.db.Rollback().Error; err != nil && !errors.Is(err, sql.ErrTxDone) {

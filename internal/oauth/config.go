@@ -35,6 +35,9 @@ type Config struct {
 	// RegistrationTokens are the initial access tokens registration requires
 	// (RFC 7591 §3); at least one when DynamicRegistration is on.
 	RegistrationTokens []string
+	// DefaultAudience is the aud of access tokens whose request named no RFC 8707
+	// resource; empty means the issuer.
+	DefaultAudience string
 	// InteractionLifespan bounds how long a sign-in or consent detour may take
 	// before the authorization request must start again. Default 1h.
 	InteractionLifespan time.Duration
@@ -68,6 +71,11 @@ func (c *Config) validate() error {
 	}
 	if c.JWTAccessTokenAlg != "RS256" && c.JWTAccessTokenAlg != "ES256" {
 		problems = append(problems, fmt.Sprintf("jwt access token alg: want RS256 or ES256, got %q", c.JWTAccessTokenAlg))
+	}
+	if a := c.DefaultAudience; a != "" {
+		if u, err := url.Parse(a); err != nil || !u.IsAbs() || strings.Contains(a, "#") {
+			problems = append(problems, fmt.Sprintf("default audience: want an absolute URI without a fragment (RFC 8707), got %q", a))
+		}
 	}
 	if c.DynamicRegistration && len(c.RegistrationTokens) == 0 {
 		problems = append(problems, "dynamic registration: want at least one initial access token")

@@ -2,19 +2,26 @@ package oauth
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-id/gatehouse/internal/reqlog"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // authorizeError follows RFC 6749 §4.1.2.1: never send the browser to a
 // redirect_uri we could not verify; otherwise redirect with error, state and iss.
+// A database that cannot serve is temporarily_unavailable, which tells the client
+// to try again, not server_error.
 func (h *Handler) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
-	if rfc.CodeField >= 500 {
+	if storage.IsUnavailable(err) {
+		h.note(r, slog.String("error", "temporarily_unavailable"), slog.String("cause", storageCause(err)))
+		err = fosite.ErrTemporarilyUnavailable.WithHint("Sign-in cannot be completed right now; try again in a moment.")
+	} else if rfc.CodeField >= 500 {
 		h.log.ErrorContext(r.Context(), "authorize failed", "error", rfc.ErrorField, "cause", causeOf(err))
 	} else {
 		h.log.InfoContext(r.Context(), "authorize rejected", "error", rfc.ErrorField, "hint", rfc.HintField)
@@ -69,39 +76,51 @@ func causeOf(err error) string {
 	return err.Error()
 }
 
-// logTokenError logs a token-endpoint failure once, at the edge.
+// logProtocolError notes a protocol failure for the request's log line: the
+// cause of a server failure, the hint of a client's mistake.
 func (h *Handler) logProtocolError(r *http.Request, endpoint string, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
-		h.log.ErrorContext(r.Context(), endpoint+" failed", "error", rfc.ErrorField, "cause", causeOf(err))
+		h.note(r, slog.String("endpoint", endpoint), slog.String("error", rfc.ErrorField), slog.String("cause", causeOf(err)))
 		return
 	}
-	h.log.InfoContext(r.Context(), endpoint+" rejected", "error", rfc.ErrorField, "hint", rfc.HintField)
+	h.note(r, slog.String("endpoint", endpoint), slog.String("error", rfc.ErrorField), slog.String("hint", rfc.HintField))
 }
 
-// retryAfterSeconds is the Retry-After of a 503 while the database is unreachable:
+// note attaches attrs to the one log line of the request (internal/reqlog);
+// served outside the server's access log, it writes them itself.
+func (h *Handler) note(r *http.Request, attrs ...slog.Attr) {
+	if !reqlog.Add(r.Context(), attrs...) {
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "oauth request", attrs...)
+	}
+}
+
+// retryAfterSeconds is the Retry-After of a 503 while the database cannot serve:
 // a restart or a Neon compute waking takes a few seconds, and the store's pool
 // reconnects on the next request.
 const retryAfterSeconds = "2"
 
-// unavailable reports whether err (from fosite or the store) means the database
-// could not be reached, and if so turns it into RFC 6749 §5.2's
-// temporarily_unavailable with status 503 and sets Retry-After (RFC 9110 §10.2.3).
-// fosite answers a failed client lookup with invalid_client and a failed write
-// with server_error; neither tells the client that trying again will work. The
-// cause is logged by the caller.
-func unavailable(w http.ResponseWriter, err error) (*fosite.RFC6749Error, bool) {
-	if !storage.IsConnectionLoss(err) {
-		return nil, false
+// answer turns err into what the client is told, and notes it for the request's
+// log line. A database that cannot serve now (storage.IsUnavailable, or a
+// failure fosite or we already called temporarily_unavailable) is RFC 6749
+// §5.2's temporarily_unavailable with status 503 and Retry-After (RFC 9110
+// §10.2.3): fosite would call a failed client lookup invalid_client and a failed
+// write server_error, and neither tells the client that trying again will work.
+// Any other failure of ours is server_error, never fosite's non-standard
+// "error"; a client's mistake is answered as it is.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, err error) *fosite.RFC6749Error {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	switch {
+	case storage.IsUnavailable(err) || rfc.ErrorField == fosite.ErrTemporarilyUnavailable.ErrorField:
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		h.note(r, slog.String("error", "temporarily_unavailable"), slog.String("cause", storageCause(err)))
+		return fosite.ErrTemporarilyUnavailable.WithHint("The database cannot serve the request now; try again in a moment.")
+	case rfc.CodeField >= 500:
+		h.note(r, slog.String("error", "server_error"), slog.String("cause", causeOf(err)))
+		return fosite.ErrServerError
 	}
-	w.Header().Set("Retry-After", retryAfterSeconds)
-	return fosite.ErrTemporarilyUnavailable.WithHint("The database is unreachable; try again in a moment."), true
-}
-
-// logUnavailable logs a request refused because the database is unreachable, with
-// its cause, at warning level: it is an outage, not a bug.
-func (h *Handler) logUnavailable(r *http.Request, endpoint string, err error) {
-	h.log.WarnContext(r.Context(), endpoint+" unavailable", "error", "temporarily_unavailable", "cause", storageCause(err))
+	h.note(r, slog.String("error", rfc.ErrorField), slog.String("hint", rfc.HintField))
+	return rfc
 }
 
 // storageCause returns the message of the first error under fosite's wrappers (a

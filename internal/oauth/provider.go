@@ -30,6 +30,8 @@ type ErrorPageFunc func(w http.ResponseWriter, r *http.Request, status int, mess
 type Handler struct {
 	cfg         Config
 	provider    fosite.OAuth2Provider
+	fosite      *fosite.Fosite // provider, for the client authentication it offers
+	strategy    *coreStrategy
 	fcfg        *fositeConfig
 	store       *storage.Store
 	keys        KeySource
@@ -69,12 +71,12 @@ type fositeConfig struct {
 	*fosite.Config
 }
 
-type alwaysRefreshKey struct{}
-
 // GetRefreshTokenScopes returns the scopes one of which must be granted for a
-// refresh token; none for a client configured to always get one.
+// refresh token; none for a client configured to always get one. The client is
+// the one that authenticated in the request ctx belongs to, known before fosite
+// checks a refresh grant.
 func (c *fositeConfig) GetRefreshTokenScopes(ctx context.Context) []string {
-	if always, _ := ctx.Value(alwaysRefreshKey{}).(bool); always {
+	if rec, ok := requestClient(ctx); ok && rec.AlwaysIssueRefreshToken {
 		return nil
 	}
 	return c.Config.GetRefreshTokenScopes(ctx)
@@ -128,7 +130,6 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		EnforcePKCEForPublicClients:         true,
 		EnablePKCEPlainChallengeMethod:      false,
 		ScopeStrategy:                       fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:            fosite.DefaultAudienceMatchingStrategy,
 		RefreshTokenScopes:                  []string{"offline_access"},
 		JWTScopeClaimKey:                    jwt.JWTScopeFieldString,
 		SendDebugMessagesToClients:          false,
@@ -193,10 +194,15 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		}
 	}
 	h := &Handler{
-		cfg: cfg, provider: provider, fcfg: cfgw, store: d.Store, keys: d.Keys,
+		cfg: cfg, provider: provider, fosite: provider, strategy: strategy, fcfg: cfgw, store: d.Store, keys: d.Keys,
 		interaction: d.Interaction, errorPage: d.ErrorPage, log: d.Log, now: d.Now,
 		resumeKey: resume[:], metrics: d.Metrics,
 	}
+	// Client authentication and audiences follow our rules (clientauth.go,
+	// audience.go); fosite asks for them through its config.
+	fc.ClientAuthenticationStrategy = h.authenticateClient
+	fc.AudienceMatchingStrategy = h.audienceStrategy
+	strategy.audience = h.setAccessTokenAudience
 	disc, err := h.renderDiscovery()
 	if err != nil {
 		return nil, err

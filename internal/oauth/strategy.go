@@ -36,6 +36,8 @@ type coreStrategy struct {
 	hmac       *oauth2.HMACSHAStrategyUnPrefixed
 	jwt        *oauth2.DefaultJWTStrategy
 	defaultJWT bool
+	// audience sets the audience of an access token about to be made.
+	audience func(ctx context.Context, r fosite.Requester)
 }
 
 var _ oauth2.CoreStrategy = (*coreStrategy)(nil)
@@ -62,6 +64,9 @@ func (s *coreStrategy) AccessTokenSignature(ctx context.Context, token string) s
 }
 
 func (s *coreStrategy) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
+	if s.audience != nil {
+		s.audience(ctx, r)
+	}
 	if s.wantsJWT(r) {
 		return s.jwt.GenerateAccessToken(ctx, r)
 	}

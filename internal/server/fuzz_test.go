@@ -351,11 +351,12 @@ func registeredTarget(c storage.Client, u *url.URL) bool {
 	return false
 }
 
-// rfc6749TokenErrors are the error codes of RFC 6749 §5.2, the only ones a token
-// endpoint answers a client's mistake with.
+// rfc6749TokenErrors are the error codes of RFC 6749 §5.2, and RFC 8707 §2's
+// invalid_target, the only ones a token endpoint answers a client's mistake with.
 var rfc6749TokenErrors = map[string]bool{
 	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
 	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
+	"invalid_target": true,
 }
 
 // checkTokenResponse checks what every token endpoint response must be: never 5xx

@@ -161,14 +161,15 @@ func TestLogsKeepSecrets(t *testing.T) {
 				t.Errorf("log line has request_id %d times:\n%s", n, l.raw)
 			}
 		}
+		// One line per request: the access line carries the rejection.
 		var callerLines []string
 		for _, l := range lines {
 			if l.RequestID == "caller-id-0001" {
-				callerLines = append(callerLines, l.Msg)
+				callerLines = append(callerLines, l.raw)
 			}
 		}
-		if !slices.Contains(callerLines, "request") || !slices.Contains(callerLines, "token rejected") {
-			t.Errorf("lines with the caller's request id: %q, want the access line and the rejection", callerLines)
+		if len(callerLines) != 1 || !strings.Contains(callerLines[0], `"msg":"request"`) || !strings.Contains(callerLines[0], `"error":"invalid_client"`) {
+			t.Errorf("lines with the caller's request id: %q, want one access line naming the rejection", callerLines)
 		}
 
 		e.checkMetrics(t, map[string]float64{

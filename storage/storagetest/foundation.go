@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ func foundationCases() []Case {
 		{"AccountRecordAndRevoke", testAccountRecordAndRevoke},
 		{"AccountNeedsUser", testAccountNeedsUser},
 		{"TransactionCommitAndRollback", testTransactionCommitAndRollback},
+		{"NestedTransactionJoinsOuter", testNestedTransactionJoinsOuter},
 		{"InTxRollsBackOnError", testInTxRollsBackOnError},
 		{"TimesAreUTC", testTimesAreUTC},
 	}
@@ -590,9 +592,6 @@ func testTransactionCommitAndRollback(t *testing.T, s *storage.Store) {
 
 	txCtx, err := s.BeginTX(ctx)
 	must(t, err, "BeginTX")
-	if _, err := s.BeginTX(txCtx); err == nil {
-		t.Errorf("BeginTX inside a transaction: no error")
-	}
 	rolled, err := s.CreateUser(txCtx, storage.User{Email: "rolled-back@example.com"})
 	must(t, err, "CreateUser in a transaction")
 	bs := createSessionCtx(t, txCtx, s, rolled)
@@ -623,6 +622,51 @@ func testTransactionCommitAndRollback(t *testing.T, s *storage.Store) {
 	}
 	if err := s.Rollback(ctx); err == nil {
 		t.Errorf("Rollback without a transaction: no error")
+	}
+}
+
+// testNestedTransactionJoinsOuter: fosite's handlers begin, commit and roll back
+// their own transactions; inside a caller's transaction those calls join it and
+// leave the decision to the caller.
+func testNestedTransactionJoinsOuter(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name       string
+		nestedEnd  func(ctx context.Context) error
+		outerEnd   func(ctx context.Context) error
+		wantStored bool
+	}{
+		{"nested commit, outer rollback", s.Commit, s.Rollback, false},
+		{"nested rollback, outer commit", s.Rollback, s.Commit, true},
+		{"nested commit, outer commit", s.Commit, s.Commit, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			outer, err := s.BeginTX(ctx)
+			must(t, err, "BeginTX")
+			nested, err := s.BeginTX(outer)
+			if err != nil {
+				s.Rollback(outer)
+				t.Fatalf("BeginTX inside a transaction: %v, want it to join the outer one", err)
+			}
+			u, err := s.CreateUser(nested, storage.User{Email: "nested-" + strings.ReplaceAll(tc.name, " ", "") + "@example.com"})
+			must(t, err, "CreateUser in the nested transaction")
+			must(t, tc.nestedEnd(nested), "end the nested transaction")
+			// Still uncommitted: invisible outside, visible inside the outer one.
+			if _, err := s.GetUser(ctx, u.ID); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("GetUser outside after the nested transaction ended: error %v, want storage.ErrNotFound", err)
+			}
+			if _, err := s.GetUser(outer, u.ID); err != nil {
+				t.Errorf("GetUser in the outer transaction after the nested one ended: %v", err)
+			}
+			must(t, tc.outerEnd(outer), "end the outer transaction")
+			_, err = s.GetUser(ctx, u.ID)
+			if tc.wantStored && err != nil {
+				t.Errorf("GetUser after the outer transaction committed: %v", err)
+			}
+			if !tc.wantStored && !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("GetUser after the outer transaction rolled back: error %v, want storage.ErrNotFound", err)
+			}
+		})
 	}
 }
 
