@@ -252,6 +252,7 @@ func oauthConfig(c config.Config) oauth.Config {
 		JWTAccessTokenAlg:     c.OAuth.JWTAccessTokenAlg,
 		DynamicRegistration:   c.OAuth.DynamicRegistration,
 		RegistrationTokens:    c.OAuth.RegistrationTokens,
+		RegistrableScopes:     c.OAuth.RegistrableScopes,
 	}
 }
 
