@@ -78,6 +78,7 @@ func (h *Handler) UserInfo() http.Handler {
 			writeJSONError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
 			return
 		}
+		noteCORSClient(ctx, ar.GetClient()) // the token's client decides cross-origin reads
 		scopes := ar.GetGrantedScopes()
 		if !scopes.Has("openid") {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="insufficient_scope", scope="openid"`)
