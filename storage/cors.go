@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"gorm.io/gorm/clause"
 )
@@ -29,6 +30,9 @@ func (clientCORSOriginModel) TableName() string { return clientCORSOriginTable }
 // the port only when it is not the scheme's default. ok is false for any other
 // URL, and for one with user information.
 func Origin(raw string) (origin string, ok bool) {
+	if !utf8.ValidString(raw) {
+		return "", false
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.Opaque != "" {
 		return "", false
@@ -70,8 +74,13 @@ func (c Client) CORSOrigins() []string {
 }
 
 // CORSOriginAllowed reports whether some client allows origin (an Origin header
-// value, compared exactly).
+// value, compared exactly). A value that is not an origin as Origin returns it
+// (such as "null", or one with a path or invalid UTF-8) is allowed by none and
+// never reaches the database.
 func (s *Store) CORSOriginAllowed(ctx context.Context, origin string) (bool, error) {
+	if o, ok := Origin(origin); !ok || o != origin {
+		return false, nil
+	}
 	var n int64
 	err := s.read(ctx, func(ctx context.Context) error {
 		n = 0

@@ -27,6 +27,7 @@ func TestOrigin(t *testing.T) {
 		{"user information", "https://u:p@a.example/cb", "", false},
 		{"relative", "/callback", "", false},
 		{"empty", "", "", false},
+		{"invalid UTF-8", "https://a.example\xff/cb", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := storage.Origin(tc.in)

@@ -48,6 +48,9 @@ func testCORSOriginIndex(t *testing.T, s *storage.Store) {
 		{"with the default port spelled out", "https://spa.example.com:443", false},
 		{"unknown", "https://evil.example", false},
 		{"null", "null", false},
+		{"not canonical (upper case)", "https://SPA.example.com", false},
+		{"with a path", "https://spa.example.com/", false},
+		{"invalid UTF-8", "https://spa.example.com\xff", false},
 	} {
 		if got := allowed(tc.origin); got != tc.want {
 			t.Errorf("%s: CORSOriginAllowed(%q) = %v, want %v", tc.name, tc.origin, got, tc.want)
