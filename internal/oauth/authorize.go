@@ -99,9 +99,9 @@ func acceptState(ar fosite.AuthorizeRequester, err error) error {
 }
 
 // checkResponseMode refuses the response modes discovery does not list: only
-// query and form_post are offered for the code flow. fragment is refused: OAuth
-// 2.0 Multiple Response Type Encoding Practices §3.0 makes query the code's
-// default, and a fragment would hand the code to the page's scripts.
+// query (the code's default, OAuth 2.0 Multiple Response Type Encoding Practices
+// §2.1) and form_post are offered. fragment is refused: a code in the fragment
+// is handed to the page's scripts, and no code-flow client needs it.
 func checkResponseMode(mode string) error {
 	switch mode {
 	case "", string(fosite.ResponseModeQuery), string(fosite.ResponseModeFormPost):
