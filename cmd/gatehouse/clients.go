@@ -181,7 +181,8 @@ func clientsCreateCommand(e *env) *cobra.Command {
 		Short: "Register a client and print its id and, once, its secret",
 		Example: `  gatehouse clients create --name "My App" --redirect-uri https://app.example.com/callback
   gatehouse clients create --name Worker --grant-type client_credentials --scope api:read -o json
-  gatehouse clients create --name CLI --public --application-type native --redirect-uri http://127.0.0.1/callback`,
+  gatehouse clients create --name CLI --public --application-type native --redirect-uri http://127.0.0.1/callback
+  gatehouse clients create --name SPA --public --redirect-uri https://spa.example.com/callback --allowed-cors-origin https://www.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := outputFormat(cmd)
