@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -190,7 +191,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 			err = errors.New("id_token_hint: issued to another client")
 		}
 		if err != nil {
-			h.log.InfoContext(ctx, "authorize: bad id_token_hint", "client_id", client.ID, "reason", err.Error())
+			h.requestNote(ctx, slog.LevelInfo, "authorize rejected", slog.String("reason", "bad id_token_hint"), slog.String("cause", err.Error()), slog.String("client_id", client.ID))
 			h.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token issued by this server to this client."))
 			return
 		}

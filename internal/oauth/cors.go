@@ -189,8 +189,15 @@ func requestClientID(r *http.Request) string {
 
 // corsNote adds why a cross-origin read was refused to the request's log line.
 func (h *Handler) corsNote(ctx context.Context, key, value string) {
-	if !reqlog.Add(ctx, slog.String(key, value)) {
-		h.log.DebugContext(ctx, "cors", key, value)
+	h.requestNote(ctx, slog.LevelDebug, "cors", slog.String(key, value))
+}
+
+// requestNote attaches attrs to the request's one access-log line
+// (internal/reqlog); outside a server (a unit test of one handler) it logs them
+// itself, as msg at level.
+func (h *Handler) requestNote(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if !reqlog.Add(ctx, attrs...) {
+		h.log.LogAttrs(ctx, level, msg, attrs...)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -33,7 +34,7 @@ func (h *Handler) Logout() http.Handler {
 				err = errors.New("id_token_hint: not issued to client_id")
 			}
 			if err != nil {
-				h.log.InfoContext(ctx, "logout rejected", "reason", "invalid id_token_hint", "cause", err.Error())
+				h.requestNote(ctx, slog.LevelInfo, "logout rejected", slog.String("reason", "invalid id_token_hint"), slog.String("cause", err.Error()))
 				h.errorPage(w, r, http.StatusBadRequest, invalid)
 				return
 			}
@@ -56,7 +57,7 @@ func (h *Handler) Logout() http.Handler {
 				h.errorPage(w, r, http.StatusServiceUnavailable, "Signing out is unavailable right now. Please try again in a moment.")
 				return
 			}
-			h.log.InfoContext(ctx, "logout rejected", "reason", "unknown client", "client_id", clientID)
+			h.requestNote(ctx, slog.LevelInfo, "logout rejected", slog.String("reason", "unknown client"), slog.String("client_id", clientID))
 			h.errorPage(w, r, http.StatusBadRequest, invalid)
 			return
 		}

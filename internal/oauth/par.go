@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -75,22 +76,22 @@ func (h *Handler) pushedRequest(w http.ResponseWriter, r *http.Request, client s
 	ar, err := h.store.GetPARSession(ctx, r.Form.Get("request_uri"))
 	switch {
 	case errors.Is(err, fosite.ErrNotFound):
-		h.log.InfoContext(ctx, "authorize rejected", "reason", "unknown or expired request_uri", "client_id", client.ID)
+		h.requestNote(ctx, slog.LevelInfo, "authorize rejected", slog.String("reason", "unknown or expired request_uri"), slog.String("client_id", client.ID))
 		h.errorPage(w, r, http.StatusBadRequest, "This sign-in link has expired or was already used. Go back to the application and try again.")
 		return nil, false
 	case err != nil:
-		h.log.ErrorContext(ctx, "authorize: load pushed request", "client_id", client.ID, "error", err.Error())
+		h.requestNote(ctx, slog.LevelError, "authorize failed", slog.String("error", "load pushed request"), slog.String("cause", err.Error()), slog.String("client_id", client.ID))
 		if storage.IsUnavailable(err) {
 			w.Header().Set("Retry-After", retryAfterSeconds)
 		}
 		h.errorPage(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Please try again in a moment.")
 		return nil, false
 	case ar.GetClient() == nil || ar.GetClient().GetID() != client.ID:
-		h.log.InfoContext(ctx, "authorize rejected", "reason", "request_uri pushed by another client", "client_id", client.ID)
+		h.requestNote(ctx, slog.LevelInfo, "authorize rejected", slog.String("reason", "request_uri pushed by another client"), slog.String("client_id", client.ID))
 		h.errorPage(w, r, http.StatusBadRequest, invalidSignInLink)
 		return nil, false
 	case ar.GetRedirectURI() == nil:
-		h.log.ErrorContext(ctx, "authorize: pushed request without redirect_uri", "client_id", client.ID)
+		h.requestNote(ctx, slog.LevelError, "authorize failed", slog.String("error", "pushed request without redirect_uri"), slog.String("client_id", client.ID))
 		h.errorPage(w, r, http.StatusBadRequest, invalidSignInLink)
 		return nil, false
 	}
