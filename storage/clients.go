@@ -35,7 +35,13 @@ func (s *Store) CreateClient(ctx context.Context, c Client) (Client, error) {
 	now := time.Now().UTC()
 	c.CreatedAt, c.UpdatedAt = now, now
 	defer s.clientChanged(ctx, c.ID)
-	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&c).Error }); err != nil {
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.conn(ctx).Create(&c).Error; err != nil {
+			return err
+		}
+		return s.indexCORSOrigins(ctx, c)
+	})
+	if err != nil {
 		return Client{}, fmt.Errorf("create client %s: %w", c.ID, translate(err))
 	}
 	return c, nil
@@ -81,10 +87,13 @@ func (s *Store) UpdateClient(ctx context.Context, c Client) (Client, error) {
 	c.UpdatedAt = time.Now().UTC()
 	defer s.clientChanged(ctx, c.ID)
 	var rows int64
-	err := s.write(ctx, func(ctx context.Context) error {
+	err := s.InTx(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Model(&Client{}).Where("id = ?", c.ID).Select("*").Omit("id", "created_at").Updates(&c)
 		rows = res.RowsAffected
-		return res.Error
+		if res.Error != nil || rows == 0 {
+			return res.Error
+		}
+		return s.indexCORSOrigins(ctx, c)
 	})
 	if err != nil {
 		return Client{}, fmt.Errorf("update client %s: %w", c.ID, translate(err))
@@ -103,7 +112,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		// The foreign keys cascade too; deleting explicitly keeps the promise
 		// even where a connection runs with foreign keys off.
-		for _, table := range []string{authorizeCodeTable, accessTokenTable, refreshTokenTable, pkceRequestTable, oidcRequestTable, parRequestTable} {
+		for _, table := range []string{authorizeCodeTable, accessTokenTable, refreshTokenTable, pkceRequestTable, oidcRequestTable, parRequestTable, clientCORSOriginTable} {
 			if err := s.conn(ctx).Exec("DELETE FROM "+table+" WHERE client_id = ?", id).Error; err != nil {
 				return err
 			}

@@ -41,6 +41,8 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"user by e-mail", `SELECT * FROM users WHERE email = 'a@example.com'`},
 		{"one-time token by hash", `SELECT * FROM user_tokens WHERE token_hash = '\x00'`},
 		{"client assertion jti", `SELECT count(*) FROM client_assertion_jtis WHERE signature = 's' AND expires_at > now()`},
+		{"CORS preflight origin", `SELECT 1 FROM client_cors_origins WHERE origin = 'https://a.example' LIMIT 1`},
+		{"CORS origins of a client (rewrite)", `DELETE FROM client_cors_origins WHERE client_id = 'c'`},
 	} {
 		var plan string
 		if err := conn.QueryRowContext(t.Context(), "EXPLAIN (FORMAT JSON) "+q.sql).Scan(&plan); err != nil {

@@ -32,6 +32,7 @@ func protocolModels() []any {
 		&oidcRequestModel{},
 		&parRequestModel{},
 		&clientAssertionJTIModel{},
+		&clientCORSOriginModel{},
 	}
 }
 

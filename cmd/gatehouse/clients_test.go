@@ -210,6 +210,8 @@ func TestClientsCreateRefusesBadInput(t *testing.T) {
 		{"private key in jwks", []string{"--token-endpoint-auth-method", "private_key_jwt", "--jwks",
 			`{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}`},
 			[]string{"jwks", "private or symmetric"}},
+		{"CORS origin with a path", []string{"--redirect-uri", "https://app.example.com/cb", "--allowed-cors-origin", "https://spa.example.com/app"},
+			[]string{"allowed_cors_origins[0]", "without a path"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -243,5 +245,53 @@ func TestClientsUpdateRefusesBadInput(t *testing.T) {
 	got := decodeClient(t, clientsCLI(t, dir, "get", c.ClientID, "-o", "json"))
 	if len(got.RedirectURIs) != 1 || got.RedirectURIs[0] != "https://app.example.com/cb" {
 		t.Errorf("redirect URIs after a refused update = %v, want them unchanged", got.RedirectURIs)
+	}
+}
+
+// TestClientsInteropFlags: --allowed-cors-origin, --resource-server and
+// --claims-in-id-token (Hydra's names) reach the stored client and can be changed
+// by update; private_key_jwt clients get no secret and none to rotate.
+func TestClientsInteropFlags(t *testing.T) {
+	dir := t.TempDir()
+	out := clientsCLI(t, dir, "create", "--id", "spa", "--public", "--redirect-uri", "https://spa.example.com/cb",
+		"--allowed-cors-origin", "https://cdn.example.com", "--allowed-cors-origin", "http://localhost:5173",
+		"--resource-server", "--claims-in-id-token", "-o", "json")
+	var c struct {
+		AllowedCORSOrigins []string `json:"allowed_cors_origins"`
+		ResourceServer     bool     `json:"resource_server"`
+		ClaimsInIDToken    bool     `json:"claims_in_id_token"`
+	}
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.AllowedCORSOrigins, " ") != "https://cdn.example.com http://localhost:5173" || !c.ResourceServer || !c.ClaimsInIDToken {
+		t.Errorf("create = %s", out)
+	}
+	rec, _ := storedClient(t, dir, "spa")
+	if len(rec.AllowedCORSOrigins) != 2 || !rec.ResourceServer || !rec.ClaimsInIDToken {
+		t.Errorf("stored = %+v", rec)
+	}
+	clientsCLI(t, dir, "update", "spa", "--allowed-cors-origin", "", "--resource-server=false", "--claims-in-id-token=false")
+	rec, _ = storedClient(t, dir, "spa")
+	if len(rec.AllowedCORSOrigins) != 0 || rec.ResourceServer || rec.ClaimsInIDToken {
+		t.Errorf("after update = %+v, want the settings cleared", rec)
+	}
+	if table := clientsCLI(t, dir, "get", "spa"); !strings.Contains(table, "ALLOWED CORS ORIGINS") || !strings.Contains(table, "CLAIMS IN ID TOKEN") {
+		t.Errorf("get = %q, want the interop settings", table)
+	}
+
+	jwt := decodeClient(t, clientsCLI(t, dir, "create", "--id", "svc", "--grant-type", "client_credentials",
+		"--token-endpoint-auth-method", "private_key_jwt", "--jwks-uri", "https://svc.example.com/jwks.json", "-o", "json"))
+	if jwt.ClientSecret != nil {
+		t.Errorf("create private_key_jwt printed a secret")
+	}
+	if rec, _ := storedClient(t, dir, "svc"); rec.SecretHash != "" {
+		t.Errorf("private_key_jwt client stored hash %q, want none", rec.SecretHash)
+	}
+	if code, out, errOut := runClientsCLI(t, "clients", "rotate-secret", "svc", "--data-dir", dir); code == 0 || strings.Contains(out, "SECRET") {
+		t.Errorf("rotate-secret of a private_key_jwt client: exit %d, stdout %q, stderr %q; want a refusal", code, out, errOut)
+	}
+	if rec, _ := storedClient(t, dir, "svc"); rec.SecretHash != "" {
+		t.Errorf("rotate-secret stored a hash for a private_key_jwt client")
 	}
 }

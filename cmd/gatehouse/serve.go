@@ -253,6 +253,7 @@ func oauthConfig(c config.Config) oauth.Config {
 		DynamicRegistration:   c.OAuth.DynamicRegistration,
 		RegistrationTokens:    c.OAuth.RegistrationTokens,
 		DefaultAudience:       c.OAuth.DefaultAudience,
+		RegistrableScopes:     c.OAuth.RegistrableScopes,
 	}
 }
 

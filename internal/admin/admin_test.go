@@ -270,6 +270,54 @@ func TestClients(t *testing.T) {
 	})
 }
 
+// TestClientsMetadataAndSecrets: the interop settings go through the admin API
+// and back; private_key_jwt and none clients are created without a secret and
+// have none to rotate.
+func TestClientsMetadataAndSecrets(t *testing.T) {
+	eachDB(t, func(t *testing.T, store *storage.Store) {
+		f := newFixture(t, store, tokenA)
+		r := f.do(t, http.MethodPost, "/admin/clients", map[string]any{
+			"client_id": "spa", "public": true, "redirect_uris": []string{"https://spa.example.com/cb"},
+			"allowed_cors_origins": []string{"https://CDN.example.com:443"}, "resource_server": true, "claims_in_id_token": true,
+		})
+		wantStatus(t, "create", r, http.StatusCreated)
+		var created clientWithSecret
+		r.decode(t, &created)
+		if !slices.Equal(created.AllowedCORSOrigins, []string{"https://cdn.example.com"}) || !created.ResourceServer || !created.ClaimsInIDToken {
+			t.Errorf("create = %+v, want the origin, resource_server and claims_in_id_token", created.View)
+		}
+		rec := mustClient(t, store, "spa")
+		if !slices.Equal(rec.AllowedCORSOrigins, []string{"https://cdn.example.com"}) || !rec.ResourceServer || !rec.ClaimsInIDToken {
+			t.Errorf("stored = %+v", rec)
+		}
+		r = f.do(t, http.MethodPost, "/admin/clients", map[string]any{"redirect_uris": []string{"https://a.example.com/cb"}, "allowed_cors_origins": []string{"https://a.example.com/path"}})
+		wantStatus(t, "create with an origin with a path", r, http.StatusBadRequest)
+		wantFields(t, r.problem(t), "allowed_cors_origins[0]")
+
+		jwks := `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","use":"sig","kid":"k1"}]}`
+		for _, tc := range []struct{ name, body string }{
+			{"private_key_jwt", `{"client_id":"svc","grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt","token_endpoint_auth_signing_alg":"ES256","jwks":` + jwks + `}`},
+			{"none", `{"client_id":"native","public":true,"redirect_uris":["https://n.example.com/cb"]}`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := f.do(t, http.MethodPost, "/admin/clients", tc.body)
+				wantStatus(t, "create", r, http.StatusCreated)
+				var c clientWithSecret
+				r.decode(t, &c)
+				if bytes.Contains(r.body, []byte(`"client_secret"`)) || mustClient(t, store, c.ClientID).SecretHash != "" {
+					t.Errorf("create %s: response %s, stored hash %q; want no secret", tc.name, r.body, mustClient(t, store, c.ClientID).SecretHash)
+				}
+				r = f.do(t, http.MethodPost, "/admin/clients/"+c.ClientID+"/secret", nil)
+				wantStatus(t, "rotate", r, http.StatusConflict)
+				r.problem(t)
+				if mustClient(t, store, c.ClientID).SecretHash != "" {
+					t.Error("rotate stored a secret")
+				}
+			})
+		}
+	})
+}
+
 func TestClientsPaging(t *testing.T) {
 	f := newFixture(t, storagetest.OpenSQLite(t), tokenA)
 	for i := range 5 {

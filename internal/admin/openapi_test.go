@@ -2,12 +2,16 @@ package admin
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gorilla/mux"
+
+	"github.com/gatehouse-id/gatehouse/internal/clients"
 )
 
 // TestOpenAPIMatchesRoutes walks the router and checks that every route and
@@ -76,5 +80,44 @@ func mapKeys(m map[string]bool) func(func(string) bool) {
 				return
 			}
 		}
+	}
+}
+
+// TestOpenAPIClientSchemasMatchTypes checks that the ClientSpec and Client
+// schemas list exactly the JSON members of clients.Spec and clients.View, so a
+// field added to one is documented (and, ClientSpec refusing unknown members,
+// accepted) in the other.
+func TestOpenAPIClientSchemasMatchTypes(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	for _, tc := range []struct {
+		schema string
+		typ    reflect.Type
+	}{
+		{"ClientSpec", reflect.TypeFor[clients.Spec]()},
+		{"Client", reflect.TypeFor[clients.View]()},
+	} {
+		t.Run(tc.schema, func(t *testing.T) {
+			var fields []string
+			for f := range tc.typ.Fields() {
+				name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+				if name != "" && name != "-" {
+					fields = append(fields, name)
+				}
+			}
+			documented := slices.Sorted(maps.Keys(doc.Components.Schemas[tc.schema].Properties))
+			slices.Sort(fields)
+			if !slices.Equal(fields, documented) {
+				t.Errorf("schema %s documents %v; %s has %v", tc.schema, documented, tc.typ, fields)
+			}
+		})
 	}
 }

@@ -102,8 +102,8 @@ func (a *API) error(w http.ResponseWriter, r *http.Request, err error) {
 		a.problem(w, r, problemValidation, "The algorithm was refused.", []FieldError{{Field: "alg", Message: "want RS256, ES256 or all"}})
 	case errors.Is(err, identity.ErrEmailTaken):
 		a.problem(w, r, problemConflict, "Another user has this e-mail address.", nil)
-	case errors.Is(err, clients.ErrPublicClient):
-		a.problem(w, r, problemConflict, "A public client has no secret to rotate.", nil)
+	case errors.Is(err, clients.ErrNoSecret):
+		a.problem(w, r, problemConflict, "This client authenticates without a secret (none or private_key_jwt), so it has none to rotate.", nil)
 	case errors.Is(err, storage.ErrConflict):
 		a.problem(w, r, problemConflict, "The resource exists already.", nil)
 	case errors.Is(err, storage.ErrNotFound):

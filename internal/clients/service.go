@@ -12,8 +12,20 @@ import (
 	"github.com/google/uuid"
 )
 
-// ErrPublicClient means a secret was asked of a public client, which has none.
-var ErrPublicClient = errors.New("public clients have no secret")
+// ErrNoSecret means a secret was asked of a client that authenticates without
+// one: a public client (none) or one that signs assertions (private_key_jwt).
+var ErrNoSecret = errors.New("the client authenticates without a secret")
+
+// ErrPublicClient is ErrNoSecret, by the name it had when only public clients
+// were without a secret.
+var ErrPublicClient = ErrNoSecret
+
+// usesSecret reports whether a validated client authenticates with a client
+// secret. Only those get one: a private_key_jwt or none client with a secret
+// would hold a credential that works nowhere but could still leak.
+func usesSecret(c storage.Client) bool {
+	return c.TokenEndpointAuthMethod == AuthClientSecretBasic || c.TokenEndpointAuthMethod == AuthClientSecretPost
+}
 
 // clientStore is the part of storage.Store the service uses.
 type clientStore interface {
@@ -42,26 +54,35 @@ func New(store clientStore, sealer *storage.Sealer, now func() time.Time) *Servi
 }
 
 // Create validates spec, applies its defaults and stores the client. For a
-// confidential client it returns the generated secret: this is the only time the
-// secret exists outside the caller, since only its keyed hash is stored. For a
-// public client the secret is empty. Nothing is stored when validation fails.
+// client that authenticates with a secret (client_secret_basic or _post) it
+// returns the generated secret: this is the only time the secret exists outside
+// the caller, since only its keyed hash is stored. Public and private_key_jwt
+// clients get no secret, and none is stored. Nothing is stored when validation
+// fails.
 func (s *Service) Create(ctx context.Context, spec Spec) (View, string, error) {
-	v, secret, _, err := s.create(ctx, spec, false)
+	v, secret, _, err := s.create(ctx, spec, nil)
 	return v, secret, err
 }
 
-// create is Create, and with registration also makes the RFC 7592 registration
-// access token and stores its hash.
-func (s *Service) create(ctx context.Context, spec Spec, registration bool) (View, string, string, error) {
+// create is Create. For a dynamic registration (reg not nil) it also holds the
+// client to the registration rules and makes the RFC 7592 registration access
+// token, storing its hash.
+func (s *Service) create(ctx context.Context, spec Spec, reg *RegistrationRules) (View, string, string, error) {
 	c, err := Validate(spec)
 	if err != nil {
 		return View{}, "", "", err
+	}
+	registration := reg != nil
+	if registration {
+		if err := reg.check(&c, len(spec.Scope) > 0).err(); err != nil {
+			return View{}, "", "", err
+		}
 	}
 	if c.ID == "" {
 		c.ID = uuid.NewString() // random (version 4) and URL-safe
 	}
 	var secret, token string
-	if !c.Public {
+	if usesSecret(c) {
 		if secret, c.SecretHash, err = s.newSecret(); err != nil {
 			return View{}, "", "", fmt.Errorf("create client %s: %w", c.ID, err)
 		}
@@ -138,10 +159,17 @@ func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
 }
 
 // Update replaces every field of the client with spec, under the same rules and
-// defaults as Create, keeping its id, secret and creation time. A client made
-// public loses its secret; a public client made confidential gets a new one,
-// returned here once. Otherwise the returned secret is empty.
+// defaults as Create, keeping its id, secret and creation time. A client that
+// stops authenticating with a secret (made public or private_key_jwt) loses it;
+// one that starts gets a new one, returned here once. Otherwise the returned
+// secret is empty.
 func (s *Service) Update(ctx context.Context, id string, spec Spec) (View, string, error) {
+	return s.update(ctx, id, spec, nil)
+}
+
+// update is Update, holding a dynamically registered client's update (reg not
+// nil) to the registration rules.
+func (s *Service) update(ctx context.Context, id string, spec Spec, reg *RegistrationRules) (View, string, error) {
 	var p problems
 	if spec.ClientID != "" && spec.ClientID != id {
 		p.add("client_id", "cannot be changed (from %q to %q); create a new client instead", id, spec.ClientID)
@@ -154,6 +182,8 @@ func (s *Service) Update(ctx context.Context, id string, spec Spec) (View, strin
 			return View{}, "", err
 		}
 		p = append(p, ve.Problems...)
+	} else if reg != nil {
+		p = append(p, reg.check(&c, len(spec.Scope) > 0)...)
 	}
 	if err := p.err(); err != nil {
 		return View{}, "", err
@@ -164,7 +194,7 @@ func (s *Service) Update(ctx context.Context, id string, spec Spec) (View, strin
 	}
 	var secret string
 	switch {
-	case c.Public:
+	case !usesSecret(c):
 		c.SecretHash = ""
 	case old.SecretHash != "":
 		c.SecretHash = old.SecretHash
@@ -191,15 +221,16 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// RotateSecret gives a confidential client a new secret, returned once; the old
-// secret stops working at once. It fails with ErrPublicClient for a public client.
+// RotateSecret gives a client that authenticates with a secret a new one,
+// returned once; the old secret stops working at once. It fails with ErrNoSecret
+// for a public or private_key_jwt client.
 func (s *Service) RotateSecret(ctx context.Context, id string) (View, string, error) {
 	c, err := s.store.GetClientRecord(ctx, id)
 	if err != nil {
 		return View{}, "", fmt.Errorf("rotate secret of client %q: %w", id, err)
 	}
-	if c.Public {
-		return View{}, "", fmt.Errorf("rotate secret of client %q: %w", id, ErrPublicClient)
+	if c.Public || !usesSecret(c) {
+		return View{}, "", fmt.Errorf("rotate secret of client %q: %w", id, ErrNoSecret)
 	}
 	secret, hash, err := s.newSecret()
 	if err != nil {

@@ -2,8 +2,10 @@ package clients_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -257,5 +259,138 @@ func TestNoSealerRefusesConfidential(t *testing.T) {
 	svc := clients.New(store, nil, time.Now)
 	if _, _, err := svc.Create(t.Context(), web()); err == nil {
 		t.Error("Create without a sealer succeeded, want an error")
+	}
+}
+
+// TestOnlySecretMethodsGetASecret: private_key_jwt and none clients never get,
+// keep or rotate a secret; client_secret_basic and client_secret_post do.
+func TestOnlySecretMethodsGetASecret(t *testing.T) {
+	svc, store := newService(t)
+	keys := newTestKeys(t)
+	pkjwt := func() clients.Spec {
+		s := web()
+		s.TokenEndpointAuthMethod, s.JWKS = "private_key_jwt", json.RawMessage(keys.rsaPublic)
+		return s
+	}
+	public := func() clients.Spec {
+		s := web()
+		s.TokenEndpointAuthMethod = "none"
+		return s
+	}
+	post := func() clients.Spec {
+		s := web()
+		s.TokenEndpointAuthMethod = "client_secret_post"
+		return s
+	}
+	stored := func(id string) string {
+		t.Helper()
+		rec, err := store.GetClientRecord(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.SecretHash
+	}
+	for _, tc := range []struct {
+		name       string
+		spec       clients.Spec
+		wantSecret bool
+	}{
+		{"client_secret_basic", web(), true},
+		{"client_secret_post", post(), true},
+		{"private_key_jwt", pkjwt(), false},
+		{"none", public(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, secret, err := svc.Create(t.Context(), tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (secret != "") != tc.wantSecret || (stored(v.ClientID) != "") != tc.wantSecret {
+				t.Fatalf("Create: secret %v, stored hash %v; want both %v", secret != "", stored(v.ClientID) != "", tc.wantSecret)
+			}
+			_, rotated, err := svc.RotateSecret(t.Context(), v.ClientID)
+			if tc.wantSecret && (err != nil || rotated == "") {
+				t.Fatalf("RotateSecret = %q, %v; want a new secret", rotated, err)
+			}
+			if !tc.wantSecret && (!errors.Is(err, clients.ErrNoSecret) || rotated != "" || stored(v.ClientID) != "") {
+				t.Fatalf("RotateSecret = %q, %v (stored hash %q); want ErrNoSecret and no hash", rotated, err, stored(v.ClientID))
+			}
+		})
+	}
+
+	t.Run("switching methods on update", func(t *testing.T) {
+		v, _, err := svc.Create(t.Context(), web())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := pkjwt()
+		if _, sec, err := svc.Update(t.Context(), v.ClientID, s); err != nil || sec != "" || stored(v.ClientID) != "" {
+			t.Fatalf("Update to private_key_jwt = %q, %v, stored hash %q; want no secret kept", sec, err, stored(v.ClientID))
+		}
+		s = post()
+		_, sec, err := svc.Update(t.Context(), v.ClientID, s)
+		if err != nil || sec == "" || !store.Sealer().CompareClientSecret(stored(v.ClientID), []byte(sec)) {
+			t.Fatalf("Update back to client_secret_post = %q, %v; want a new secret, stored", sec, err)
+		}
+	})
+}
+
+// TestRegistrationRules: a registered client may have only the registrable
+// scopes; the defaults are cut down to them; operator-made clients are not
+// limited; the rules hold on update too.
+func TestRegistrationRules(t *testing.T) {
+	svc, _ := newService(t)
+	rules := clients.RegistrationRules{Scopes: []string{"openid", "email", "offline_access"}}
+	ask := func(scopes ...string) clients.Spec {
+		s := web()
+		s.Scope = scopes
+		return s
+	}
+	for _, tc := range []struct {
+		name      string
+		spec      clients.Spec
+		wantScope []string
+		refused   []string // fields refused
+	}{
+		{"registrable scopes", ask("openid", "email"), []string{"openid", "email"}, nil},
+		{"defaults cut down", web(), []string{"openid", "email", "offline_access"}, nil},
+		{"one scope too many", ask("openid", "admin"), nil, []string{"scope[1]"}},
+		{"two scopes too many", ask("payments", "openid", "admin"), nil, []string{"scope[0]", "scope[2]"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, _, _, err := svc.Register(t.Context(), tc.spec, rules)
+			if tc.refused == nil {
+				if err != nil {
+					t.Fatalf("Register = %v", err)
+				}
+				wantList(t, "scope", v.Scope, tc.wantScope...)
+				return
+			}
+			var ve *clients.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Register = %v, want a *ValidationError", err)
+			}
+			var fields []string
+			for _, p := range ve.Problems {
+				fields = append(fields, p.Field)
+				if !strings.Contains(p.Message, "openid email offline_access") {
+					t.Errorf("problem %q does not name the registrable scopes", p.Message)
+				}
+			}
+			wantList(t, "refused fields", fields, tc.refused...)
+		})
+	}
+	v, _, _, err := svc.Register(t.Context(), ask("openid"), rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.UpdateRegistered(t.Context(), v.ClientID, ask("openid", "admin"), rules); err == nil {
+		t.Error("UpdateRegistered with a scope outside the rules succeeded")
+	}
+	if _, _, err := svc.Update(t.Context(), v.ClientID, ask("openid", "admin")); err != nil {
+		t.Errorf("an operator's Update with any scope = %v, want success", err)
+	}
+	if _, _, err := svc.Create(t.Context(), ask("admin")); err != nil {
+		t.Errorf("an operator's Create with any scope = %v, want success", err)
 	}
 }

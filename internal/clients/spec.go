@@ -40,6 +40,16 @@ type Spec struct {
 	LogoURI                  string          `json:"logo_uri,omitempty"`
 	PolicyURI                string          `json:"policy_uri,omitempty"`
 	TOSURI                   string          `json:"tos_uri,omitempty"`
+	// AllowedCORSOrigins are origins (scheme://host[:port]) whose browser code
+	// may call the token, userinfo and revocation endpoints as this client,
+	// besides the origins of its redirect URIs.
+	AllowedCORSOrigins []string `json:"allowed_cors_origins,omitempty"`
+	// ResourceServer lets the client introspect tokens issued to any client
+	// (RFC 7662 §4); an operator's decision, never a registered client's.
+	ResourceServer bool `json:"resource_server,omitempty"`
+	// ClaimsInIDToken puts the granted profile and email claims in the ID token
+	// as well as userinfo, for relying parties that read only the ID token.
+	ClaimsInIDToken bool `json:"claims_in_id_token,omitempty"`
 }
 
 // Lifespans override the server's token lifetimes for one client; zero means the
@@ -78,6 +88,9 @@ type View struct {
 	LogoURI                 string    `json:"logo_uri,omitempty"`
 	PolicyURI               string    `json:"policy_uri,omitempty"`
 	TOSURI                  string    `json:"tos_uri,omitempty"`
+	AllowedCORSOrigins      []string  `json:"allowed_cors_origins"`
+	ResourceServer          bool      `json:"resource_server"`
+	ClaimsInIDToken         bool      `json:"claims_in_id_token"`
 	CreatedAt               time.Time `json:"created_at"`
 	UpdatedAt               time.Time `json:"updated_at"`
 }
@@ -109,6 +122,9 @@ func (v View) Spec() Spec {
 		LogoURI:                     v.LogoURI,
 		PolicyURI:                   v.PolicyURI,
 		TOSURI:                      v.TOSURI,
+		AllowedCORSOrigins:          clone(v.AllowedCORSOrigins),
+		ResourceServer:              v.ResourceServer,
+		ClaimsInIDToken:             v.ClaimsInIDToken,
 	}
 }
 
@@ -142,6 +158,9 @@ func ViewOf(c storage.Client) View {
 		LogoURI:                 c.LogoURI,
 		PolicyURI:               c.PolicyURI,
 		TOSURI:                  c.TOSURI,
+		AllowedCORSOrigins:      nonNil(c.AllowedCORSOrigins),
+		ResourceServer:          c.ResourceServer,
+		ClaimsInIDToken:         c.ClaimsInIDToken,
 		CreatedAt:               c.CreatedAt.UTC(),
 		UpdatedAt:               c.UpdatedAt.UTC(),
 	}

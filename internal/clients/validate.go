@@ -139,6 +139,8 @@ func Validate(spec Spec) (storage.Client, error) {
 		LogoURI:                     spec.LogoURI,
 		PolicyURI:                   spec.PolicyURI,
 		TOSURI:                      spec.TOSURI,
+		ResourceServer:              spec.ResourceServer,
+		ClaimsInIDToken:             spec.ClaimsInIDToken,
 	}
 
 	// Defaults.
@@ -179,7 +181,7 @@ func Validate(spec Spec) (storage.Client, error) {
 	if c.Scopes == nil {
 		c.Scopes = storage.StringList{}
 	}
-	for _, l := range []*storage.StringList{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Audience} {
+	for _, l := range []*storage.StringList{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Audience, &c.AllowedCORSOrigins} {
 		if *l == nil {
 			*l = storage.StringList{}
 		}
@@ -277,6 +279,20 @@ func Validate(spec Spec) (storage.Client, error) {
 	for i, a := range c.Audience {
 		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 			p.add(fmt.Sprintf("audience[%d]", i), "%q must be non-empty and contain no spaces or control characters", a)
+		}
+	}
+
+	// allowed_cors_origins: stored as browsers send Origin, so a preflight finds
+	// them by exact comparison.
+	c.AllowedCORSOrigins = storage.StringList{}
+	for i, o := range spec.AllowedCORSOrigins {
+		origin, msg := checkOrigin(o)
+		if msg != "" {
+			p.add(fmt.Sprintf("allowed_cors_origins[%d]", i), "%s", msg)
+			continue
+		}
+		if !c.AllowedCORSOrigins.Has(origin) {
+			c.AllowedCORSOrigins = append(c.AllowedCORSOrigins, origin)
 		}
 	}
 
@@ -414,6 +430,31 @@ func checkRedirectURI(raw string, native bool) string {
 		}
 	}
 	return ""
+}
+
+// checkOrigin accepts a Web origin (RFC 6454): scheme://host[:port] with nothing
+// after it, https or, on a loopback host, http. It returns the origin as a
+// browser sends it in the Origin header (storage.Origin).
+func checkOrigin(raw string) (string, string) {
+	u, msg := parseAbsolute(raw)
+	if msg != "" {
+		return "", msg
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return "", fmt.Sprintf("%q must be an https origin such as https://app.example.com", raw)
+	case u.Host == "" || u.Opaque != "":
+		return "", fmt.Sprintf("%q has no host", raw)
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(raw[len(u.Scheme)+3:], "/?#"):
+		return "", fmt.Sprintf("%q must be an origin, scheme://host[:port] without a path (not even /), query or fragment", raw)
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return "", fmt.Sprintf("%q uses http, which is allowed only for loopback hosts (127.0.0.1, [::1], localhost); use https", raw)
+	}
+	origin, ok := storage.Origin(raw)
+	if !ok {
+		return "", fmt.Sprintf("%q is not a valid origin", raw)
+	}
+	return origin, ""
 }
 
 // checkWebURI accepts an absolute https URL, or http on a loopback host.

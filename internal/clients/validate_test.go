@@ -179,6 +179,33 @@ func TestValidateAccepts(t *testing.T) {
 			spec: func(s *clients.Spec) { s.AccessTokenFormat = "opaque" },
 		},
 		{
+			name: "allowed CORS origins are stored as browsers send Origin",
+			spec: func(s *clients.Spec) {
+				s.AllowedCORSOrigins = []string{"https://SPA.example.com", "https://spa.example.com:443", "http://localhost:5173", "http://[::1]:8080", "https://cdn.example.net:8443"}
+			},
+			check: func(t *testing.T, c clients.View) {
+				wantList(t, "allowed_cors_origins", c.AllowedCORSOrigins, "https://spa.example.com", "http://localhost:5173", "http://[::1]:8080", "https://cdn.example.net:8443")
+			},
+		},
+		{
+			name: "no allowed CORS origins is an empty list",
+			spec: func(s *clients.Spec) {},
+			check: func(t *testing.T, c clients.View) {
+				if c.AllowedCORSOrigins == nil || len(c.AllowedCORSOrigins) != 0 || c.ResourceServer || c.ClaimsInIDToken {
+					t.Errorf("allowed_cors_origins %v, resource_server %v, claims_in_id_token %v; want [], false, false", c.AllowedCORSOrigins, c.ResourceServer, c.ClaimsInIDToken)
+				}
+			},
+		},
+		{
+			name: "resource_server and claims_in_id_token",
+			spec: func(s *clients.Spec) { s.ResourceServer, s.ClaimsInIDToken = true, true },
+			check: func(t *testing.T, c clients.View) {
+				if !c.ResourceServer || !c.ClaimsInIDToken {
+					t.Errorf("resource_server %v, claims_in_id_token %v; want both", c.ResourceServer, c.ClaimsInIDToken)
+				}
+			},
+		},
+		{
 			name: "duplicates are dropped",
 			spec: func(s *clients.Spec) {
 				s.RedirectURIs = append(s.RedirectURIs, s.RedirectURIs[0])
@@ -321,6 +348,21 @@ func TestValidateRefuses(t *testing.T) {
 		{"scope with a backslash", func(s *clients.Spec) { s.Scope = clients.Scopes{`a\b`} }, "scope[0]", "not a valid scope token"},
 		{"scope with non-ASCII", func(s *clients.Spec) { s.Scope = clients.Scopes{"café"} }, "scope[0]", "not a valid scope token"},
 		{"empty audience", func(s *clients.Spec) { s.Audience = []string{""} }, "audience[0]", "non-empty"},
+
+		// allowed_cors_origins
+		{"origin with a path", func(s *clients.Spec) { s.AllowedCORSOrigins = []string{"https://spa.example.com/app"} }, "allowed_cors_origins[0]", "without a path"},
+		{"origin with a trailing slash", func(s *clients.Spec) { s.AllowedCORSOrigins = []string{"https://spa.example.com/"} }, "allowed_cors_origins[0]", "not even /"},
+		{"origin with a query", func(s *clients.Spec) { s.AllowedCORSOrigins = []string{"https://spa.example.com?x"} }, "allowed_cors_origins[0]", "query"},
+		{"origin with a fragment", func(s *clients.Spec) { s.AllowedCORSOrigins = []string{"https://spa.example.com#x"} }, "allowed_cors_origins[0]", "fragment"},
+		{"http origin not on loopback", func(s *clients.Spec) { s.AllowedCORSOrigins = []string{"http://spa.example.com"} }, "allowed_cors_origins[0]", "loopback"},
+		{"origin with another scheme", func(s *clients.Spec) { s.AllowedCORSOrigins = []string{"ftp://spa.example.com"} }, "allowed_cors_origins[0]", "https origin"},
+		{"origin without a scheme", func(s *clients.Spec) { s.AllowedCORSOrigins = []string{"spa.example.com"} }, "allowed_cors_origins[0]", "not absolute"},
+		{"origin with user information", func(s *clients.Spec) { s.AllowedCORSOrigins = []string{"https://u@spa.example.com"} }, "allowed_cors_origins[0]", "user information"},
+		{"wildcard origin", func(s *clients.Spec) { s.AllowedCORSOrigins = []string{"*"} }, "allowed_cors_origins[0]", "not absolute"},
+		{"null origin", func(s *clients.Spec) { s.AllowedCORSOrigins = []string{"null"} }, "allowed_cors_origins[0]", "not absolute"},
+		{"second origin named by index", func(s *clients.Spec) {
+			s.AllowedCORSOrigins = []string{"https://a.example.com", "https://b.example.com/x"}
+		}, "allowed_cors_origins[1]", "without a path"},
 
 		// lifespans
 		{"negative access token lifespan", func(s *clients.Spec) { s.Lifespans.AccessToken = clients.Duration(-time.Second) }, "lifespans.access_token", "negative"},

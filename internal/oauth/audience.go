@@ -38,7 +38,7 @@ func requestedResources(form url.Values, c storage.Client) ([]string, error) {
 	var out []string
 	for _, res := range form["resource"] {
 		u, err := url.Parse(res)
-		if err != nil || !u.IsAbs() || strings.Contains(res, "#") {
+		if err != nil || !u.IsAbs() || strings.ContainsAny(res, "# \t\r\n") {
 			return nil, errInvalidTarget.WithHintf("The resource %q is not an absolute URI without a fragment (RFC 8707 §2).", res)
 		}
 		if !c.Audience.Has(res) {

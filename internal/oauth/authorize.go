@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,7 +25,7 @@ func (h *Handler) Authorize() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if err := r.ParseForm(); err != nil {
-			h.errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the application and try again.")
+			h.errorPage(w, r, http.StatusBadRequest, invalidSignInLink)
 			return
 		}
 		// RFC 6749 §4.1.2.1: until client and redirect_uri are verified, errors
@@ -32,10 +34,22 @@ func (h *Handler) Authorize() http.Handler {
 		if !ok {
 			return
 		}
-		if dup := duplicated(r.Form); dup != "" {
-			state := ""
-			if dup != "state" {
-				state = r.Form.Get("state")
+		state := r.Form.Get("state")
+		if h.isPushedRequestURI(r.Form.Get("request_uri")) {
+			pushed, ok := h.pushedRequest(w, r, client)
+			if !ok {
+				return
+			}
+			redirectURI, state = pushed.GetRedirectURI().String(), pushed.GetState()
+			// RFC 9126 §4: the pushed request is the authorization request; what
+			// the browser adds beside request_uri is ignored, so nothing on the
+			// way can add a prompt, widen the scope or swap the state.
+			r.Form = pushedRequestForm(r.Form)
+		}
+		// RFC 8707 §2: resource may be given more than once.
+		if dup := duplicated(withoutParam(r.Form, "resource")); dup != "" {
+			if dup == "state" {
+				state = ""
 			}
 			h.redirectError(w, r, redirectURI, r.Form.Get("response_mode"), state,
 				fosite.ErrInvalidRequest.WithHintf("The parameter %q was given more than once (RFC 6749 §3.1).", dup))
@@ -44,16 +58,36 @@ func (h *Handler) Authorize() http.Handler {
 		// Request objects are not offered (discovery says so): refuse them rather
 		// than let fosite fetch or parse them.
 		if r.Form.Get("request") != "" {
-			h.redirectError(w, r, redirectURI, r.Form.Get("response_mode"), r.Form.Get("state"),
+			h.redirectError(w, r, redirectURI, r.Form.Get("response_mode"), state,
 				fosite.ErrRequestNotSupported.WithHint("Request objects are not supported; send the parameters in the query or push them to the PAR endpoint."))
 			return
 		}
-		if u := r.Form.Get("request_uri"); u != "" && !strings.HasPrefix(u, h.fcfg.PushedAuthorizeRequestURIPrefix) {
-			h.redirectError(w, r, redirectURI, r.Form.Get("response_mode"), r.Form.Get("state"),
+		if u := r.Form.Get("request_uri"); u != "" && !h.isPushedRequestURI(u) {
+			h.redirectError(w, r, redirectURI, r.Form.Get("response_mode"), state,
 				fosite.ErrRequestURINotSupported.WithHint("Only request_uri values from the PAR endpoint are accepted."))
 			return
 		}
+		if err := checkResponseMode(r.Form.Get("response_mode")); err != nil {
+			h.redirectError(w, r, redirectURI, "", state, err)
+			return
+		}
+		if !h.isPushedRequestURI(r.Form.Get("request_uri")) {
+			// RFC 8707: the resources the tokens will be for, in fosite's audience
+			// (a pushed request had its resources checked when it was pushed).
+			res, err := requestedResources(r.Form, client)
+			if err != nil {
+				h.redirectError(w, r, redirectURI, r.Form.Get("response_mode"), state, err)
+				return
+			}
+			if len(res) > 0 {
+				// One space-separated value, as fosite also reads it: the form is
+				// copied into the sign-in detour's URLs and comes back checked for
+				// repeated parameters.
+				r.Form.Set("audience", strings.Join(res, " "))
+			}
+		}
 		ar, err := h.provider.NewAuthorizeRequest(ctx, r)
+		err = acceptState(ar, err)
 		if err != nil {
 			h.authorizeError(w, r, ar, err)
 			return
@@ -62,15 +96,45 @@ func (h *Handler) Authorize() http.Handler {
 	})
 }
 
+// invalidSignInLink is the error page's sentence for an authorization request
+// that cannot be sent back to the client.
+const invalidSignInLink = "This sign-in link is not valid. Go back to the application and try again."
+
+// acceptState undoes fosite's refusal of an authorization request without state.
+// state is RECOMMENDED, not required (RFC 6749 §4.1.1), and a client using PKCE
+// or nonce is protected from CSRF without it (RFC 9700 §2.1); Auth.js's OpenID
+// Connect setup sends none. fosite refuses a state shorter than its minimum
+// parameter length, which cannot go below 1 (see GetMinParameterEntropy), but
+// the state check is the last step of its validation: with invalid_state every
+// other check has passed.
+func acceptState(ar fosite.AuthorizeRequester, err error) error {
+	var rfc *fosite.RFC6749Error
+	if ar != nil && errors.As(err, &rfc) && rfc.ErrorField == fosite.ErrInvalidState.ErrorField {
+		return nil
+	}
+	return err
+}
+
+// checkResponseMode refuses the response modes discovery does not list: only
+// query (the code's default, OAuth 2.0 Multiple Response Type Encoding Practices
+// §2.1) and form_post are offered. fragment is refused: a code in the fragment
+// is handed to the page's scripts, and no code-flow client needs it.
+func checkResponseMode(mode string) error {
+	switch mode {
+	case "", string(fosite.ResponseModeQuery), string(fosite.ResponseModeFormPost):
+		return nil
+	}
+	return fosite.ErrUnsupportedResponseMode.WithHintf("response_mode %q is not supported; use query or form_post.", mode)
+}
+
 // verifyClientAndRedirect finds the client and checks the redirect URI, showing the
 // error page when either is wrong. For a pushed request the redirect URI was
-// checked when it was pushed.
+// checked when it was pushed, and one given beside request_uri is ignored.
 func (h *Handler) verifyClientAndRedirect(w http.ResponseWriter, r *http.Request) (storage.Client, string, bool) {
-	const invalidLink = "This sign-in link is not valid. Go back to the application and try again."
 	ids := r.Form["client_id"]
 	if len(ids) != 1 || ids[0] == "" {
 		h.log.InfoContext(r.Context(), "authorize rejected", "reason", "missing or repeated client_id")
-		h.errorPage(w, r, http.StatusBadRequest, invalidLink)
+		h.errorPage(w, r, http.StatusBadRequest, invalidSignInLink)
 		return storage.Client{}, "", false
 	}
 	client, err := h.store.CachedClientRecord(r.Context(), ids[0])
@@ -81,16 +145,16 @@ func (h *Handler) verifyClientAndRedirect(w http.ResponseWriter, r *http.Request
 			return storage.Client{}, "", false
 		}
 		h.log.InfoContext(r.Context(), "authorize rejected", "reason", "unknown client", "client_id", ids[0])
-		h.errorPage(w, r, http.StatusBadRequest, invalidLink)
+		h.errorPage(w, r, http.StatusBadRequest, invalidSignInLink)
 		return storage.Client{}, "", false
 	}
-	if strings.HasPrefix(r.Form.Get("request_uri"), h.fcfg.PushedAuthorizeRequestURIPrefix) && len(r.Form["redirect_uri"]) == 0 {
+	if uris := r.Form["request_uri"]; len(uris) == 1 && h.isPushedRequestURI(uris[0]) {
 		return client, "", true
 	}
 	uris := r.Form["redirect_uri"]
 	requested := ""
 	if len(uris) > 1 {
-		h.errorPage(w, r, http.StatusBadRequest, invalidLink)
+		h.errorPage(w, r, http.StatusBadRequest, invalidSignInLink)
 		return storage.Client{}, "", false
 	}
 	if len(uris) == 1 {
@@ -99,7 +163,7 @@ func (h *Handler) verifyClientAndRedirect(w http.ResponseWriter, r *http.Request
 	matched, ok := MatchRedirectURI(client, requested)
 	if !ok {
 		h.log.InfoContext(r.Context(), "authorize rejected", "reason", "redirect_uri not registered", "client_id", client.ID)
-		h.errorPage(w, r, http.StatusBadRequest, invalidLink)
+		h.errorPage(w, r, http.StatusBadRequest, invalidSignInLink)
 		return storage.Client{}, "", false
 	}
 	return client, matched, true
@@ -134,6 +198,20 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 	// Interaction that happened after `since` satisfies prompt=login/consent/create.
 	freshSince := func(t time.Time) bool { return resumed && !t.Before(since) }
 
+	// An id_token_hint must be an ID token we issued to this client (OpenID
+	// Connect Core §3.1.2.1), whoever is signed in.
+	var hint *idTokenHint
+	if raw := form.Get("id_token_hint"); raw != "" {
+		var err error
+		if hint, err = h.verifyIDTokenHint(raw); err == nil && !slices.Contains(hint.Audience, client.ID) {
+			err = errors.New("id_token_hint: issued to another client")
+		}
+		if err != nil {
+			h.requestNote(ctx, slog.LevelInfo, "authorize rejected", slog.String("reason", "bad id_token_hint"), slog.String("cause", err.Error()), slog.String("client_id", client.ID))
+			h.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token issued by this server to this client."))
+			return
+		}
+	}
 	login, err := h.interaction.CurrentLogin(r)
 	if err != nil {
 		h.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
@@ -155,13 +233,8 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 				needLogin, reauth = true, login.UserID
 			}
 		}
-		if hint := form.Get("id_token_hint"); hint != "" && !needLogin {
-			sub, err := h.idTokenHintSubject(hint)
-			if err != nil {
-				h.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token issued by this server."))
-				return
-			}
-			if sub != login.UserID {
+		if hint != nil && !needLogin {
+			if hint.Subject != login.UserID {
 				// A different user is signed in than the one the client expects.
 				if promptNone {
 					h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The signed-in user is not the one named by id_token_hint."))
@@ -222,6 +295,12 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 		ar.GrantAudience(a)
 	}
 	session := newUserSession(h.cfg.Issuer, client.ID, *login)
+	if client.ClaimsInIDToken {
+		if err := h.addUserClaims(ctx, session, login.UserID, ar.GetGrantedScopes()); err != nil {
+			h.authorizeError(w, r, ar, err)
+			return
+		}
+	}
 	// fosite checks prompt and max_age against the time the request was made. A
 	// request that comes back from the sign-in page was made when the detour began.
 	session.Claims.RequestedAt = ar.GetRequestedAt().UTC()
@@ -234,6 +313,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 	// The code, PKCE and OpenID Connect records go to the database in one
 	// transaction: one commit (one WAL flush) instead of three.
 	var resp fosite.AuthorizeResponder
+	ctx = withCodeLifespan(ctx, time.Duration(client.AuthorizationCodeLifespan))
 	err = h.store.InTx(ctx, func(ctx context.Context) error {
 		var err error
 		resp, err = h.provider.NewAuthorizeResponse(ctx, ar, session)
@@ -266,6 +346,11 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 
 	// RFC 9207: name the issuer in the response (mix-up defence).
 	resp.AddParameter("iss", h.cfg.Issuer)
+	if ar.GetState() == "" {
+		// fosite adds state= even when the request had none; RFC 6749 §4.1.2
+		// returns state only "if the state parameter was present".
+		resp.GetParameters().Del("state")
+	}
 	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
 		writeFormPost(w, ar.GetRedirectURI().String(), resp.GetParameters())
 		return
@@ -331,3 +416,52 @@ func cloneValues(v url.Values) url.Values {
 	}
 	return out
 }
+
+type codeLifespanKey struct{}
+
+// withCodeLifespan carries a client's own authorization-code lifespan (zero: the
+// server's) to GetAuthorizeCodeLifespan.
+func withCodeLifespan(ctx context.Context, d time.Duration) context.Context {
+	if d <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, codeLifespanKey{}, d)
+}
+
+// GetAuthorizeCodeLifespan returns the lifespan of an authorization code: the
+// client's own when the request carries one, else the server's. fosite reads
+// only the global value (handler/oauth2/flow_authorize_code_auth.go).
+func (c *fositeConfig) GetAuthorizeCodeLifespan(ctx context.Context) time.Duration {
+	if d, ok := ctx.Value(codeLifespanKey{}).(time.Duration); ok {
+		return d
+	}
+	return c.Config.GetAuthorizeCodeLifespan(ctx)
+}
+
+// addUserClaims puts the claims userinfo would release for the granted scopes in
+// the session's ID token claims, for a client that reads only the ID token
+// (OpenID Connect Core §5.4 allows them in either). The ID tokens of later
+// refreshes carry the same values, as of this authorization.
+func (h *Handler) addUserClaims(ctx context.Context, s *Session, userID string, scopes []string) error {
+	user, err := h.store.GetUser(ctx, userID)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(fmt.Errorf("load user for ID token claims: %w", err))
+	}
+	if s.Claims.Extra == nil {
+		s.Claims.Extra = map[string]any{}
+	}
+	for k, v := range UserClaims(user, scopes) {
+		if k != "sub" {
+			s.Claims.Extra[k] = v
+		}
+	}
+	return nil
+}
+
+// GetMinParameterEntropy returns 1: fosite refuses a state or nonce shorter than
+// this (8 by default, and 0 means the default). Both are the client's opaque
+// values, whose strength is its own concern (RFC 6749 §10.12, OpenID Connect
+// Core §3.1.2.1 set no length), and fosite checked nonce only when it signed the
+// ID token at the token endpoint, after the code was spent. Any non-empty nonce
+// is now echoed as sent; a missing state is let through by acceptState.
+func (c *fositeConfig) GetMinParameterEntropy(context.Context) int { return 1 }

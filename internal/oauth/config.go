@@ -38,12 +38,25 @@ type Config struct {
 	// DefaultAudience is the aud of access tokens whose request named no RFC 8707
 	// resource; empty means the issuer.
 	DefaultAudience string
+	// RegistrableScopes are the scopes a dynamically registered client may give
+	// itself (RFC 7591 §2: the server decides what a client may register); nil
+	// means DefaultRegistrableScopes. Clients an operator creates are not limited.
+	RegistrableScopes []string
 	// InteractionLifespan bounds how long a sign-in or consent detour may take
 	// before the authorization request must start again. Default 1h.
 	InteractionLifespan time.Duration
 }
 
+// DefaultRegistrableScopes are the scopes a dynamically registered client may
+// have unless the operator says otherwise: enough to sign users in and refresh.
+func DefaultRegistrableScopes() []string {
+	return []string{"openid", "profile", "email", "offline_access"}
+}
+
 func (c *Config) setDefaults() {
+	if c.RegistrableScopes == nil {
+		c.RegistrableScopes = DefaultRegistrableScopes()
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v

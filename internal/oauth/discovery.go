@@ -128,16 +128,6 @@ func (h *Handler) JWKS() http.Handler {
 	})
 }
 
-// idTokenHintSubject verifies that hint is an ID token this server signed and
-// returns its subject.
-func (h *Handler) idTokenHintSubject(hint string) (string, error) {
-	c, err := h.verifyIDToken(hint)
-	if err != nil {
-		return "", err
-	}
-	return c.Sub, nil
-}
-
 // SessionFactory returns the constructor of empty sessions, for the store to decode
 // pushed authorization requests into.
 func SessionFactory() func() fosite.Session { return func() fosite.Session { return NewSession() } }

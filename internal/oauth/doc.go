@@ -2,7 +2,9 @@
 // composes ory/fosite on the storage.Store and serves the discovery and JWKS
 // documents and the authorize, token, userinfo, introspection, revocation and
 // pushed-authorization endpoints (routes in internal/server/routes.go). It is the
-// only package besides storage that touches fosite.
+// only package besides storage that touches fosite. Browser apps may call the
+// token, userinfo and revocation endpoints from their own origins: CORS and
+// Preflight (cors.go) decide which origins may read the answers.
 //
 // The authorize and logout endpoints meet people through signin.Interaction: the
 // sign-in, consent and sign-out pages (internal/web) implement it, and the protocol

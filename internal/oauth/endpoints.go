@@ -152,46 +152,6 @@ func (h *Handler) revoke(ctx context.Context, r *http.Request, client fosite.Cli
 	})
 }
 
-// PushedAuthorize serves POST /oauth2/par (RFC 9126).
-func (h *Handler) PushedAuthorize() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		if err := r.ParseForm(); err != nil {
-			h.provider.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
-			return
-		}
-		if dup := duplicated(r.PostForm); dup != "" {
-			h.provider.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(),
-				fosite.ErrInvalidRequest.WithHintf("The parameter %q was given more than once (RFC 6749 §3.1).", dup))
-			return
-		}
-		ar, err := h.provider.NewPushedAuthorizeRequest(ctx, r)
-		if err != nil {
-			h.logProtocolError(r, "par", err)
-			setClientAuthChallenge(w, err)
-			h.provider.WritePushedAuthorizeError(ctx, w, ar, err)
-			return
-		}
-		// fosite lets any client use a loopback redirect URI on another port; only
-		// native clients may (RFC 8252 §7.3).
-		if fc, ok := ar.GetClient().(*storage.FositeClient); ok {
-			if _, ok := MatchRedirectURI(fc.Record(), r.PostForm.Get("redirect_uri")); !ok {
-				err := fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the client's registered redirect URIs.")
-				h.logProtocolError(r, "par", err)
-				h.provider.WritePushedAuthorizeError(ctx, w, ar, err)
-				return
-			}
-		}
-		resp, err := h.provider.NewPushedAuthorizeResponse(ctx, ar, NewSession())
-		if err != nil {
-			h.logProtocolError(r, "par", err)
-			h.provider.WritePushedAuthorizeError(ctx, w, ar, err)
-			return
-		}
-		h.provider.WritePushedAuthorizeResponse(ctx, w, ar, resp)
-	})
-}
-
 // UserInfo serves GET and POST /userinfo: the claims of the access token's subject
 // that its scopes allow (OpenID Connect Core §5.3, §5.4). The token comes in the
 // Authorization header or a form body (RFC 6750 §2.1, §2.2), never in the query
@@ -238,6 +198,7 @@ func (h *Handler) UserInfo() http.Handler {
 			invalidToken("This is not an access token.")
 			return
 		}
+		noteCORSClient(ctx, ar.GetClient()) // the token's client decides cross-origin reads
 		scopes := ar.GetGrantedScopes()
 		if !scopes.Has("openid") {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="insufficient_scope", scope="openid"`)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ory/fosite"
 
-	"github.com/gatehouse-id/gatehouse/internal/reqlog"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -90,9 +89,7 @@ func (h *Handler) logProtocolError(r *http.Request, endpoint string, err error) 
 // note attaches attrs to the one log line of the request (internal/reqlog);
 // served outside the server's access log, it writes them itself.
 func (h *Handler) note(r *http.Request, attrs ...slog.Attr) {
-	if !reqlog.Add(r.Context(), attrs...) {
-		h.log.LogAttrs(r.Context(), slog.LevelInfo, "oauth request", attrs...)
-	}
+	h.requestNote(r.Context(), slog.LevelInfo, "oauth request", attrs...)
 }
 
 // retryAfterSeconds is the Retry-After of a 503 while the database cannot serve:

@@ -1,14 +1,13 @@
 package oauth
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
-
-	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-id/gatehouse/internal/signin"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -27,39 +26,44 @@ func (h *Handler) Logout() http.Handler {
 			return
 		}
 		form := r.Form
-		var hint *idTokenClaims
+		clientID := form.Get("client_id")
+		var hint *idTokenHint
 		if raw := form.Get("id_token_hint"); raw != "" {
-			c, err := h.verifyIDToken(raw)
+			c, err := h.verifyIDTokenHint(raw)
+			if err == nil && clientID != "" && !slices.Contains(c.Audience, clientID) {
+				err = errors.New("id_token_hint: not issued to client_id")
+			}
 			if err != nil {
-				h.log.InfoContext(ctx, "logout rejected", "reason", "invalid id_token_hint")
+				h.requestNote(ctx, slog.LevelInfo, "logout rejected", slog.String("reason", "invalid id_token_hint"), slog.String("cause", err.Error()))
 				h.errorPage(w, r, http.StatusBadRequest, invalid)
 				return
 			}
 			hint = c
 		}
-		clientID := form.Get("client_id")
-		if hint != nil {
-			if clientID != "" && !slices.Contains(hint.Aud, clientID) {
-				h.errorPage(w, r, http.StatusBadRequest, invalid)
-				return
-			}
-			if clientID == "" && len(hint.Aud) == 1 {
-				clientID = hint.Aud[0]
-			}
-		}
 		var logout signin.Logout
 		var client storage.Client
-		if clientID != "" {
-			c, err := h.store.GetClientRecord(ctx, clientID)
-			if err != nil {
-				if !errors.Is(err, storage.ErrNotFound) {
-					h.log.ErrorContext(ctx, "logout: load client", "error", err.Error())
-				}
-				h.errorPage(w, r, http.StatusBadRequest, invalid)
+		var err error
+		switch {
+		case clientID != "":
+			client, err = h.store.CachedClientRecord(ctx, clientID)
+		case hint != nil:
+			// The hint must name a client we know (RP-Initiated Logout 1.0 §2):
+			// the first of its audiences that is one.
+			client, err = h.hintClient(ctx, hint)
+		}
+		if err != nil {
+			if !errors.Is(err, storage.ErrNotFound) {
+				h.log.ErrorContext(ctx, "logout: load client", "error", err.Error())
+				h.errorPage(w, r, http.StatusServiceUnavailable, "Signing out is unavailable right now. Please try again in a moment.")
 				return
 			}
-			client = c
-			logout.Client = &signin.ClientInfo{ID: c.ID, Name: c.Name, LogoURI: c.LogoURI, PolicyURI: c.PolicyURI, TOSURI: c.TOSURI, ClientURI: c.ClientURI, FirstParty: c.FirstParty}
+			h.requestNote(ctx, slog.LevelInfo, "logout rejected", slog.String("reason", "unknown client"), slog.String("client_id", clientID))
+			h.errorPage(w, r, http.StatusBadRequest, invalid)
+			return
+		}
+		if client.ID != "" {
+			clientID = client.ID
+			logout.Client = &signin.ClientInfo{ID: client.ID, Name: client.Name, LogoURI: client.LogoURI, PolicyURI: client.PolicyURI, TOSURI: client.TOSURI, ClientURI: client.ClientURI, FirstParty: client.FirstParty}
 		}
 		if redirect := form.Get("post_logout_redirect_uri"); redirect != "" {
 			// The redirect must be registered for an identified client (§3).
@@ -90,7 +94,7 @@ func (h *Handler) Logout() http.Handler {
 		case login == nil:
 			// Nobody is signed in: nothing to end, nothing to confirm.
 			logout.Confirmed = true
-		case hint != nil && hint.Sub == login.UserID:
+		case hint != nil && hint.Subject == login.UserID:
 			logout.Confirmed = true
 		case r.Method == http.MethodPost && form.Get("confirm") == "1" && h.sameOrigin(r):
 			logout.Confirmed = true
@@ -123,57 +127,22 @@ func (h *Handler) issuerOrigin() string {
 	return u.Scheme + "://" + u.Host
 }
 
-type idTokenClaims struct {
-	Iss string
-	Sub string
-	Aud []string
-}
+// maxHintAudiences bounds the client lookups an id_token_hint without client_id
+// may cost; ours name one.
+const maxHintAudiences = 5
 
-// verifyIDToken checks that raw is an ID token this server signed with any
-// published key (expired is fine: OpenID Connect Core §3.1.2.1, RP-Initiated
-// Logout §2) and returns its claims.
-func (h *Handler) verifyIDToken(raw string) (*idTokenClaims, error) {
-	algs := make([]jose.SignatureAlgorithm, len(supportedIDTokenAlgs))
-	for i, a := range supportedIDTokenAlgs {
-		algs[i] = jose.SignatureAlgorithm(a)
+// hintClient returns the first client named in the hint's audience, or an error
+// wrapping storage.ErrNotFound when none is known.
+func (h *Handler) hintClient(ctx context.Context, hint *idTokenHint) (storage.Client, error) {
+	for i, aud := range hint.Audience {
+		if i == maxHintAudiences {
+			break
+		}
+		c, err := h.store.CachedClientRecord(ctx, aud)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		return c, err
 	}
-	sig, err := jose.ParseSigned(raw, algs)
-	if err != nil {
-		return nil, fmt.Errorf("parse ID token: %w", err)
-	}
-	if len(sig.Signatures) != 1 {
-		return nil, errors.New("ID token: want one signature")
-	}
-	body, _, err := h.keys.JWKS()
-	if err != nil {
-		return nil, err
-	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("read JWKS: %w", err)
-	}
-	keys := set.Key(sig.Signatures[0].Header.KeyID)
-	if len(keys) == 0 {
-		return nil, errors.New("ID token: unknown key")
-	}
-	payload, err := sig.Verify(keys[0].Key)
-	if err != nil {
-		return nil, fmt.Errorf("ID token: %w", err)
-	}
-	var claims struct {
-		Iss string          `json:"iss"`
-		Sub string          `json:"sub"`
-		Aud json.RawMessage `json:"aud"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != h.cfg.Issuer || claims.Sub == "" {
-		return nil, errors.New("ID token: not issued here")
-	}
-	c := &idTokenClaims{Iss: claims.Iss, Sub: claims.Sub}
-	var one string
-	if json.Unmarshal(claims.Aud, &one) == nil {
-		c.Aud = []string{one}
-	} else if err := json.Unmarshal(claims.Aud, &c.Aud); err != nil {
-		return nil, errors.New("ID token: bad aud")
-	}
-	return c, nil
+	return storage.Client{}, fmt.Errorf("id_token_hint names no known client: %w", storage.ErrNotFound)
 }

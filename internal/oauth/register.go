@@ -34,7 +34,8 @@ func (h *Handler) RegistrationEnabled() bool { return h.cfg.DynamicRegistration 
 // (RFC 7591 §2, OpenID Connect Dynamic Client Registration 1.0 §2). Members not
 // listed are ignored, as RFC 7591 §2 requires of what a server does not
 // understand; so are the settings only an operator may make (first_party, token
-// lifespans, audience), which the admin API and the CLI set.
+// lifespans, audience, resource_server), which the admin API and the CLI set.
+// allowed_cors_origins (as Ory Hydra names it) and claims_in_id_token are ours.
 type clientMetadata struct {
 	ClientID                    string          `json:"client_id"` // RFC 7592 §2.2: updates only
 	RedirectURIs                []string        `json:"redirect_uris"`
@@ -53,6 +54,8 @@ type clientMetadata struct {
 	JWKS                        json.RawMessage `json:"jwks"`
 	ApplicationType             string          `json:"application_type"`
 	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg"`
+	AllowedCORSOrigins          []string        `json:"allowed_cors_origins"`
+	ClaimsInIDToken             bool            `json:"claims_in_id_token"`
 }
 
 // apply writes the metadata onto spec, replacing every field a client may set.
@@ -74,6 +77,8 @@ func (m clientMetadata) apply(spec *clients.Spec) {
 	spec.JWKS = m.JWKS
 	spec.ApplicationType = m.ApplicationType
 	spec.IDTokenSignedResponseAlg = m.IDTokenSignedResponseAlg
+	spec.AllowedCORSOrigins = m.AllowedCORSOrigins
+	spec.ClaimsInIDToken = m.ClaimsInIDToken
 }
 
 // registrationResponse is the client information response (RFC 7591 §3.2.1,
@@ -101,6 +106,8 @@ type registrationResponse struct {
 	JWKS                        json.RawMessage `json:"jwks,omitempty"`
 	ApplicationType             string          `json:"application_type"`
 	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg"`
+	AllowedCORSOrigins          []string        `json:"allowed_cors_origins"`
+	ClaimsInIDToken             bool            `json:"claims_in_id_token"`
 }
 
 func (h *Handler) registrationResponse(v clients.View, secret, token string) registrationResponse {
@@ -126,6 +133,8 @@ func (h *Handler) registrationResponse(v clients.View, secret, token string) reg
 		JWKS:                        v.JWKS,
 		ApplicationType:             v.ApplicationType,
 		IDTokenSignedResponseAlg:    v.IDTokenSignedResponseAlg,
+		AllowedCORSOrigins:          v.AllowedCORSOrigins,
+		ClaimsInIDToken:             v.ClaimsInIDToken,
 	}
 	if secret != "" {
 		never := int64(0) // RFC 7591 §3.2.1: 0 means the secret does not expire
@@ -167,7 +176,7 @@ func (h *Handler) Register() http.Handler {
 		}
 		var spec clients.Spec
 		m.apply(&spec)
-		v, secret, regToken, err := svc.Register(r.Context(), spec)
+		v, secret, regToken, err := svc.Register(r.Context(), spec, h.registrationRules())
 		if err != nil {
 			h.registrationError(w, r, err)
 			return
@@ -176,6 +185,12 @@ func (h *Handler) Register() http.Handler {
 		w.Header().Set("Location", h.cfg.Issuer+registerPath+"/"+url.PathEscape(v.ClientID))
 		writeRegistration(w, http.StatusCreated, h.registrationResponse(v, secret, regToken))
 	})
+}
+
+// registrationRules limit what a client may give itself: only the operator's
+// registrable scopes (RFC 7591 §2: the server decides).
+func (h *Handler) registrationRules() clients.RegistrationRules {
+	return clients.RegistrationRules{Scopes: h.cfg.RegistrableScopes}
 }
 
 // RegisteredClient serves GET /oauth2/register/{client_id} (RFC 7592 §2.1): the
@@ -203,7 +218,7 @@ func (h *Handler) UpdateRegistration() http.Handler {
 		}
 		spec := v.Spec() // keeps what only an operator sets
 		m.apply(&spec)
-		updated, secret, err := svc.Update(r.Context(), v.ClientID, spec)
+		updated, secret, err := svc.UpdateRegistered(r.Context(), v.ClientID, spec, h.registrationRules())
 		if err != nil {
 			h.registrationError(w, r, err)
 			return

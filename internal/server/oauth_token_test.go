@@ -521,6 +521,29 @@ func TestAccessTokenAudience(t *testing.T) {
 				t.Fatalf("aud of a refresh for %s = %v", api, got)
 			}
 		})
+
+		t.Run("resource on the authorization request", func(t *testing.T) {
+			app, secret := e.client(storage.Client{Name: "App with resource", AccessTokenFormat: "jwt", Audience: allowed})
+			code, verifier := e.codeFor(e.browser(), app, url.Values{"resource": {api, billing}})
+			status, body := e.redeem(app, secret, code, verifier)
+			if status != http.StatusOK {
+				t.Fatalf("redeem: %d %v", status, body)
+			}
+			if got := audienceOf(t, body["access_token"].(string)); !slices.Equal(got, []string{api, billing}) {
+				t.Fatalf("aud of a code asked for %s and %s = %v", api, billing, got)
+			}
+			// A resource the client may not use goes back to the client as
+			// invalid_target (RFC 8707 §2), with the state.
+			verifier, challenge := pkce()
+			q := url.Values{"client_id": {app.ID}, "response_type": {"code"}, "redirect_uri": {app.RedirectURIs[0]},
+				"scope": {"openid"}, "state": {"s-123456789"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
+				"resource": {"https://other.example.com"}}
+			_ = verifier
+			_, loc := e.authorize(e.browser(), e.issuer+"/oauth2/authorize?"+q.Encode())
+			if loc == nil || loc.Query().Get("error") != "invalid_target" || loc.Query().Get("state") != "s-123456789" || loc.Query().Get("code") != "" {
+				t.Fatalf("authorize with a resource the client may not use redirected to %v, want error=invalid_target with the state", loc)
+			}
+		})
 	})
 }
 

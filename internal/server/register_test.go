@@ -21,6 +21,7 @@ var (
 func withRegistration(c *oauth.Config) {
 	c.DynamicRegistration = true
 	c.RegistrationTokens = []string{initialToken, initialToken2}
+	c.RegistrableScopes = append(oauth.DefaultRegistrableScopes(), "api:read", "api:write")
 }
 
 // call sends a JSON request with an optional bearer token and decodes the JSON
@@ -196,4 +197,83 @@ func TestRegisteredPublicClient(t *testing.T) {
 	if reg["token_endpoint_auth_method"] != "none" || reg["scope"] == "" {
 		t.Errorf("register public = %v", reg)
 	}
+}
+
+// TestRegistrationLimits: a registered client gets only the operator's
+// registrable scopes (RFC 7591 §2, §5); it may register allowed_cors_origins and
+// claims_in_id_token but never resource_server; private_key_jwt and none clients
+// get no secret.
+func TestRegistrationLimits(t *testing.T) {
+	databases(t, func(t *testing.T, open func(testing.TB) *storage.Store) {
+		e := newEnv(t, open(t), func(c *oauth.Config) {
+			c.DynamicRegistration = true
+			c.RegistrationTokens = []string{initialToken}
+		})
+		_, _, jwks := clientKey(t)
+		for _, tc := range []struct {
+			name, meta string
+			wantError  string
+		}{
+			{"a scope outside the registrable ones", `{"grant_types":["client_credentials"],"scope":"api:admin"}`, "invalid_client_metadata"},
+			{"openid with an operator's scope", `{"redirect_uris":["https://a.example.com/cb"],"scope":"openid admin"}`, "invalid_client_metadata"},
+			{"an origin with a path", `{"redirect_uris":["https://a.example.com/cb"],"allowed_cors_origins":["https://spa.example.com/app"]}`, "invalid_client_metadata"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				status, _, body := e.call(http.MethodPost, "/oauth2/register", initialToken, tc.meta)
+				if status != http.StatusBadRequest || body["error"] != tc.wantError {
+					t.Fatalf("register %s = %d %v, want 400 %s", tc.meta, status, body, tc.wantError)
+				}
+			})
+		}
+		p, err := e.store.ListClients(t.Context(), storage.ListClientsOptions{})
+		mustf(t, err, "list clients")
+		if len(p) != 0 {
+			t.Fatalf("refused registrations stored %d clients", len(p))
+		}
+
+		status, _, reg := e.call(http.MethodPost, "/oauth2/register", initialToken,
+			`{"redirect_uris":["https://a.example.com/cb"],"allowed_cors_origins":["https://SPA.example.com"],"claims_in_id_token":true,"resource_server":true}`)
+		if status != http.StatusCreated {
+			t.Fatalf("register = %d %v", status, reg)
+		}
+		if reg["scope"] != "openid profile email offline_access" || reg["claims_in_id_token"] != true || reg["resource_server"] != nil {
+			t.Errorf("registered = %v, want the default scopes, claims_in_id_token and no resource_server", reg)
+		}
+		if o, _ := reg["allowed_cors_origins"].([]any); len(o) != 1 || o[0] != "https://spa.example.com" {
+			t.Errorf("allowed_cors_origins = %v, want [https://spa.example.com]", reg["allowed_cors_origins"])
+		}
+		id, rat := reg["client_id"].(string), reg["registration_access_token"].(string)
+		rec, err := e.store.GetClientRecord(t.Context(), id)
+		mustf(t, err, "get client")
+		if rec.ResourceServer || !rec.ClaimsInIDToken {
+			t.Errorf("stored resource_server %v, claims_in_id_token %v; want false, true", rec.ResourceServer, rec.ClaimsInIDToken)
+		}
+		status, _, body := e.call(http.MethodPut, "/oauth2/register/"+id, rat, `{"client_id":"`+id+`","redirect_uris":["https://a.example.com/cb"],"scope":"openid api:admin"}`)
+		if status != http.StatusBadRequest || body["error"] != "invalid_client_metadata" || !strings.Contains(body["error_description"].(string), "api:admin") {
+			t.Errorf("update with a scope outside the registrable ones = %d %v", status, body)
+		}
+
+		for _, tc := range []struct{ name, meta string }{
+			{"private_key_jwt", `{"grant_types":["client_credentials"],"scope":"openid","token_endpoint_auth_method":"private_key_jwt","token_endpoint_auth_signing_alg":"ES256","jwks":` + jwks + `}`},
+			{"none", `{"redirect_uris":["https://a.example.com/cb"],"token_endpoint_auth_method":"none"}`},
+		} {
+			t.Run("no secret for "+tc.name, func(t *testing.T) {
+				status, _, reg := e.call(http.MethodPost, "/oauth2/register", initialToken, tc.meta)
+				if status != http.StatusCreated {
+					t.Fatalf("register = %d %v", status, reg)
+				}
+				if _, ok := reg["client_secret"]; ok {
+					t.Errorf("registration response has a client_secret: %v", reg)
+				}
+				if _, ok := reg["client_secret_expires_at"]; ok {
+					t.Errorf("registration response has client_secret_expires_at: %v", reg)
+				}
+				rec, err := e.store.GetClientRecord(t.Context(), reg["client_id"].(string))
+				mustf(t, err, "get client")
+				if rec.SecretHash != "" {
+					t.Errorf("stored secret hash %q, want none", rec.SecretHash)
+				}
+			})
+		}
+	})
 }

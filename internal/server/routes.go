@@ -36,12 +36,17 @@ func addRoutes(r *mux.Router, h *health, o *oauth.Handler, p *web.Pages) {
 	r.Handle("/.well-known/openid-configuration", o.Discovery()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/.well-known/jwks.json", o.JWKS()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/oauth2/authorize", o.Authorize()).Methods(http.MethodGet, http.MethodPost)
-	r.Handle("/oauth2/token", o.Token()).Methods(http.MethodPost)
+	// Browser apps may call token, revoke and userinfo from their own origin
+	// (CORS, see internal/oauth/cors.go); no other endpoint answers preflights.
+	r.Handle("/oauth2/token", o.CORS(o.Token())).Methods(http.MethodPost)
+	r.Handle("/oauth2/token", o.Preflight(http.MethodPost)).Methods(http.MethodOptions)
 	r.Handle("/oauth2/par", o.PushedAuthorize()).Methods(http.MethodPost)
 	r.Handle("/oauth2/introspect", o.Introspect()).Methods(http.MethodPost)
-	r.Handle("/oauth2/revoke", o.Revoke()).Methods(http.MethodPost)
+	r.Handle("/oauth2/revoke", o.CORS(o.Revoke())).Methods(http.MethodPost)
+	r.Handle("/oauth2/revoke", o.Preflight(http.MethodPost)).Methods(http.MethodOptions)
 	r.Handle("/oauth2/logout", o.Logout()).Methods(http.MethodGet, http.MethodPost)
-	r.Handle("/userinfo", o.UserInfo()).Methods(http.MethodGet, http.MethodPost)
+	r.Handle("/userinfo", o.CORS(o.UserInfo())).Methods(http.MethodGet, http.MethodPost)
+	r.Handle("/userinfo", o.Preflight(http.MethodGet, http.MethodPost)).Methods(http.MethodOptions)
 	if o.RegistrationEnabled() { // off by default: then these answer 404
 		r.Handle("/oauth2/register", o.Register()).Methods(http.MethodPost)
 		r.Handle("/oauth2/register/{client_id}", o.RegisteredClient()).Methods(http.MethodGet)
