@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -69,7 +70,7 @@ func (p *Pages) SignInForm() http.Handler {
 			p.render(w, r, http.StatusBadRequest, pageSignIn, d, o)
 			return
 		}
-		u, err := p.identity.Authenticate(r.Context(), email, password, clientIP(r))
+		u, err := p.identity.Authenticate(r.Context(), email, password, clientip.FromRequest(r))
 		if err != nil {
 			status := http.StatusUnauthorized
 			var throttled *identity.ThrottledError

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -208,16 +207,6 @@ func (p *Pages) redirectTarget(raw string) string {
 }
 
 const accountPath = "/account"
-
-// clientIP is the host part of RemoteAddr. Behind a reverse proxy this is the
-// proxy's address; a trusted-proxy setting may come later.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
 
 // countSignIn reports a sign-in outcome to the metrics, if any.
 func (p *Pages) countSignIn(outcome string) {

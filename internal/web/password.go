@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 )
 
@@ -38,7 +39,7 @@ func (p *Pages) ForgotPassword() http.Handler {
 			p.render(w, r, http.StatusBadRequest, pageForgotPassword, d, renderOptions{})
 			return
 		}
-		if err := p.identity.RequestPasswordReset(r.Context(), email, clientIP(r)); err != nil {
+		if err := p.identity.RequestPasswordReset(r.Context(), email, clientip.FromRequest(r)); err != nil {
 			// Said nowhere on the page: an error must not tell known
 			// addresses from unknown ones.
 			p.log.WarnContext(r.Context(), "request password reset", "error", err.Error(), "request_id", requestID(w))
