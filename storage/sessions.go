@@ -94,8 +94,12 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, e
 }
 
 // DeleteOtherUserSessions ends every session of the user but keepID (the browser
-// that asked, after a password change) and returns how many ended.
+// that asked, after a password change) and returns how many ended. A keepID
+// that names no session (such as "") keeps none.
 func (s *Store) DeleteOtherUserSessions(ctx context.Context, userID, keepID string) (int64, error) {
+	if uuid.Validate(keepID) != nil {
+		return s.DeleteUserSessions(ctx, userID)
+	}
 	var n int64
 	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Where("user_id = ? AND id <> ?", userID, keepID).Delete(&BrowserSession{})

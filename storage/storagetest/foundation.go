@@ -493,6 +493,10 @@ func testSessionDeleteOthers(t *testing.T, s *storage.Store) {
 			t.Errorf("%s after DeleteOtherUserSessions: %v", name, err)
 		}
 	}
+	// No session to keep: every one ends.
+	if n, err := s.DeleteOtherUserSessions(ctx, u.ID, ""); err != nil || n != 1 {
+		t.Errorf("DeleteOtherUserSessions keeping none = %d, %v; want 1, nil", n, err)
+	}
 }
 
 func testSessionDelete(t *testing.T, s *storage.Store) {
