@@ -444,8 +444,8 @@ func browserFlows(t *testing.T, chromium string, dbEnv map[string]string) {
 	b.do("change the password",
 		chromedp.SendKeys(chromedp.ID("current-password"), newPassword), chromedp.SendKeys(chromedp.ID("new-password"), thirdPassword),
 		chromedp.SendKeys(chromedp.ID("confirm-password"), thirdPassword), chromedp.Click(chromedp.ID("change-password")),
-		chromedp.WaitVisible(chromedp.ID("account-email")))
-	if got := b.text("main"); !strings.Contains(got, "Your password is changed.") {
+		chromedp.WaitVisible(chromedp.ID("notice")))
+	if got := b.text("#notice"); got != "Your password is changed." {
 		b.fail("after the password change the account page says %q", got)
 	}
 	b.shoot("password-changed")
