@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -181,8 +182,25 @@ type SignInLimit struct {
 // GetSignInLock returns the latest time until which any of keys is locked at now,
 // or the zero time when none is.
 func (s *Store) GetSignInLock(ctx context.Context, now time.Time, keys ...string) (time.Time, error) {
+	locks, err := s.GetSignInLocks(ctx, now, keys...)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var until time.Time
+	for _, t := range locks {
+		if t.After(until) {
+			until = t
+		}
+	}
+	return until, nil
+}
+
+// GetSignInLocks returns, for each of keys locked at now, the time its lock
+// ends (UTC), in one query; keys not locked are absent.
+func (s *Store) GetSignInLocks(ctx context.Context, now time.Time, keys ...string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
 	if len(keys) == 0 {
-		return time.Time{}, nil
+		return out, nil
 	}
 	var rows []SignInThrottle
 	err := s.read(ctx, func(ctx context.Context) error {
@@ -190,15 +208,14 @@ func (s *Store) GetSignInLock(ctx context.Context, now time.Time, keys ...string
 		return s.conn(ctx).Where(`"key" IN ? AND locked_until > ?`, keys, now.UTC()).Find(&rows).Error
 	})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("get sign-in lock: %w", translate(err))
+		return nil, fmt.Errorf("get sign-in locks: %w", translate(err))
 	}
-	var until time.Time
 	for _, r := range rows {
-		if r.LockedUntil != nil && r.LockedUntil.After(until) {
-			until = r.LockedUntil.UTC()
+		if r.LockedUntil != nil {
+			out[r.Key] = r.LockedUntil.UTC()
 		}
 	}
-	return until, nil
+	return out, nil
 }
 
 // RecordSignInFailure counts one failed sign-in for key at now and returns the
@@ -253,6 +270,94 @@ func (s *Store) DeleteSignInThrottle(ctx context.Context, key string) error {
 		return fmt.Errorf("delete sign-in throttle: %w", translate(err))
 	}
 	return nil
+}
+
+// DeleteSignInThrottles forgets the failures and locks of every key that starts
+// with prefix, and returns how many it removed: a password reset lifts every
+// lock of an account, whichever client address it was locked for.
+func (s *Store) DeleteSignInThrottles(ctx context.Context, prefix string) (int64, error) {
+	if prefix == "" {
+		return 0, fmt.Errorf("delete sign-in throttles: empty prefix")
+	}
+	var n int64
+	err := s.write(ctx, func(ctx context.Context) error {
+		res := s.conn(ctx).Where(`"key" LIKE ? ESCAPE '\'`, escapeLike(prefix)+"%").Delete(&SignInThrottle{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete sign-in throttles: %w", translate(err))
+	}
+	return n, nil
+}
+
+// RateLimit allows Max events of one key within a fixed Window that starts at
+// the key's first event (and again at the first event after it ended).
+type RateLimit struct {
+	Max    int
+	Window time.Duration
+}
+
+// RateDecision is what TakeRateLimit decided.
+type RateDecision struct {
+	// Allowed says the event was within the limit, and counted.
+	Allowed bool
+	// Count is how many events the key's window holds, this one included when
+	// it was allowed.
+	Count int
+	// RetryAt is when the key's window ends and events are allowed again; set
+	// only when the event was refused.
+	RetryAt time.Time
+}
+
+// TakeRateLimit counts one event of key at now if the key has had fewer than
+// l.Max in its window, and reports whether it did. A refused event is not
+// counted, so refusals never push the window out. Counting is one atomic upsert,
+// so instances taking from one key at once never exceed the limit together.
+// Keys share the sign-in throttle table (and its sweeping) with their own
+// prefixes.
+func (s *Store) TakeRateLimit(ctx context.Context, key string, now time.Time, l RateLimit) (RateDecision, error) {
+	now = now.UTC()
+	if l.Max < 1 {
+		l.Max = 1
+	}
+	const fresh = `sign_in_throttle.window_started_at <= @window_start`
+	q := `INSERT INTO sign_in_throttle ("key", failures, window_started_at, locked_until, updated_at)
+VALUES (@key, 1, @now, NULL, @now)
+ON CONFLICT ("key") DO UPDATE SET
+  failures = CASE WHEN ` + fresh + ` THEN 1 ELSE sign_in_throttle.failures + 1 END,
+  window_started_at = CASE WHEN ` + fresh + ` THEN @now ELSE sign_in_throttle.window_started_at END,
+  updated_at = @now
+WHERE ` + fresh + ` OR sign_in_throttle.failures < @max
+RETURNING failures`
+	args := map[string]any{"key": key, "now": now, "window_start": now.Add(-l.Window), "max": l.Max}
+	var counts []int
+	err := s.write(ctx, func(ctx context.Context) error {
+		counts = counts[:0]
+		return s.conn(ctx).Raw(q, args).Scan(&counts).Error
+	})
+	if err != nil {
+		return RateDecision{}, fmt.Errorf("take rate limit: %w", translate(err))
+	}
+	if len(counts) == 1 {
+		return RateDecision{Allowed: true, Count: counts[0]}, nil
+	}
+	// Refused: the row's window is full. Say when it ends.
+	var row SignInThrottle
+	err = s.read(ctx, func(ctx context.Context) error {
+		return s.conn(ctx).Where(`"key" = ?`, key).Take(&row).Error
+	})
+	d := RateDecision{RetryAt: now.Add(l.Window)}
+	switch {
+	case err == nil:
+		d.Count, d.RetryAt = row.Failures, row.WindowStartedAt.UTC().Add(l.Window)
+	case !errors.Is(translate(err), ErrNotFound):
+		return RateDecision{}, fmt.Errorf("take rate limit: %w", translate(err))
+	}
+	if !d.RetryAt.After(now) {
+		d.RetryAt = now.Add(time.Second)
+	}
+	return d, nil
 }
 
 // DeleteExpiredSignInThrottles removes up to limit throttle rows whose window

@@ -22,6 +22,10 @@ type UserToken struct {
 	ExpiresAt time.Time `gorm:"not null;index:user_tokens_expires_at_idx"`
 	UsedAt    *time.Time
 	CreatedAt time.Time `gorm:"not null"`
+	// BrowserHash, on a verification token mailed at sign-up, is the SHA-256 of
+	// the ticket the signing-up browser keeps in a cookie: opening the link in
+	// that browser may sign the person in.
+	BrowserHash []byte
 }
 
 // SignInThrottle counts failed sign-ins for one key ("account:<user id>",

@@ -108,6 +108,23 @@ func (m *Migrator) Up(ctx context.Context) ([]int64, error) {
 	return applied, nil
 }
 
+// UpTo applies the pending migrations up to and including version, and returns
+// the versions it applied: for tests that need a database as an older release
+// left it.
+func (m *Migrator) UpTo(ctx context.Context, version int64) ([]int64, error) {
+	res, err := m.provider.UpTo(ctx, version)
+	var applied []int64
+	for _, r := range res {
+		if r.Error == nil {
+			applied = append(applied, r.Source.Version)
+		}
+	}
+	if err != nil {
+		return applied, fmt.Errorf("migrate up to %d: %w", version, err)
+	}
+	return applied, nil
+}
+
 // Down rolls back the newest applied migration and returns its version.
 func (m *Migrator) Down(ctx context.Context) (int64, error) {
 	r, err := m.provider.Down(ctx)

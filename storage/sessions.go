@@ -93,6 +93,25 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, e
 	return n, nil
 }
 
+// DeleteOtherUserSessions ends every session of the user but keepID (the browser
+// that asked, after a password change) and returns how many ended. A keepID
+// that names no session (such as "") keeps none.
+func (s *Store) DeleteOtherUserSessions(ctx context.Context, userID, keepID string) (int64, error) {
+	if uuid.Validate(keepID) != nil {
+		return s.DeleteUserSessions(ctx, userID)
+	}
+	var n int64
+	err := s.write(ctx, func(ctx context.Context) error {
+		res := s.conn(ctx).Where("user_id = ? AND id <> ?", userID, keepID).Delete(&BrowserSession{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete other sessions of user %s: %w", userID, translate(err))
+	}
+	return n, nil
+}
+
 // DeleteExpiredSessions removes up to limit sessions expired at now and returns
 // how many it removed; call it until it returns less than limit.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int64, error) {

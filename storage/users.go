@@ -7,12 +7,18 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/text/unicode/norm"
 )
 
 // NormalizeEmail returns the form e-mail addresses are stored and compared in:
-// trimmed and lower-cased, so that uniqueness ignores case.
+// trimmed, in Unicode NFKC and lower case, so that uniqueness ignores case and
+// the look-alike forms NFKC folds (full-width "ａｄａ", ligatures such as "ﬁ",
+// composed and decomposed accents) are one address. NFKC comes before lower
+// casing, because compatibility characters can decompose into capitals (ℌ, ᴬ),
+// and once more after it, so that NormalizeEmail(NormalizeEmail(e)) ==
+// NormalizeEmail(e).
 func NormalizeEmail(email string) string {
-	return strings.ToLower(strings.TrimSpace(email))
+	return norm.NFKC.String(strings.ToLower(norm.NFKC.String(strings.TrimSpace(email))))
 }
 
 // CreateUser stores u. It sets ID (when empty) and the timestamps, normalises the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/mail/mailtest"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
 
@@ -57,16 +60,21 @@ func timedToken(ctx context.Context, hc *http.Client, base string, c oauthClient
 	return r
 }
 
-// signUpAndConsent signs a new user up through the pages, then runs the
-// authorization code flow for app (consenting on the first run) and returns the
-// tokens, n times: n independent refresh-token families of one user.
-func signUpAndConsent(t *testing.T, base string, app oauthClient, redirectURI string, n int) []tokenResponse {
+// signUpAndConsent signs a new user up through the pages and opens the mailed
+// verification link (from inbox) in the same browser, which signs it in, then
+// runs the authorization code flow for app (consenting on the first run) and
+// returns the tokens, n times: n independent refresh-token families of one user.
+func signUpAndConsent(t *testing.T, base string, inbox *mailtest.Server, app oauthClient, redirectURI string, n int) []tokenResponse {
 	t.Helper()
 	b := newWebBrowser(t, base)
 	const password = "the analytical engine weaves"
 	p := b.submit(b.get("/signup"), "sign-up", map[string]string{"email": "ada@example.com", "name": "Ada", "password": password, "confirm": password})
-	if p.status != http.StatusSeeOther {
+	if p.status != http.StatusOK || !strings.Contains(p.body, `id="signup-sent"`) {
 		t.Fatalf("sign-up: status %d\n%s", p.status, p.body)
+	}
+	link := inbox.WaitMessages(t, 1)[0].Link(base + "/verify-email")
+	if p := b.get(link); p.status != http.StatusSeeOther || p.location == nil || p.location.Path != "/account" {
+		t.Fatalf("verification link %q: status %d, Location %v; want 303 to the account page, signed in", link, p.status, p.location)
 	}
 	var out []tokenResponse
 	for range n {
@@ -101,6 +109,8 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 	port := freePort(t)
 	base := "http://127.0.0.1:" + port
 	env := pgEnv(pg.URL())
+	inbox := mailtest.NewServer(t, mailtest.Options{TLS: mail.TLSNone})
+	maps.Copy(env, smtpEnv(inbox.Config()))
 	env["GATEHOUSE_ISSUER"] = base
 	env["GATEHOUSE_DATABASE_CONNECT_TIMEOUT"] = connectTimeout.String()
 	env["GATEHOUSE_KEYS_REFRESH_INTERVAL"] = "1s" // key reloads fail during the outage too
@@ -118,7 +128,7 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 	svc := createClient(t, env, "--name", "Batch", "--grant-type", "client_credentials")
 	const redirectURI = "http://127.0.0.1:1/callback"
 	app := createClient(t, env, "--name", "Notes", "--redirect-uri", redirectURI, "--scope", "openid,offline_access")
-	families := signUpAndConsent(t, base, app, redirectURI, refreshWorkers)
+	families := signUpAndConsent(t, base, inbox, app, redirectURI, refreshWorkers)
 
 	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: ccWorkers + refreshWorkers}}
 	// Stopping the load lets requests in flight finish: a refresh cut off by the

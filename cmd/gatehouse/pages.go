@@ -66,6 +66,7 @@ func identityService(c config.Config, store *storage.Store, ob *outbox.Outbox, l
 	return identity.New(store, identity.Options{
 		BaseURL: c.Issuer, Mail: outboxSender{ob}, Log: log,
 		MaxConcurrentHashes: c.Passwords.MaxConcurrentHashes, Params: passwordParams(c),
+		MailPerAddress: c.RateLimits.MailPerAddress, MailPerIP: c.RateLimits.MailPerIP, SignUpsPerIP: c.RateLimits.SignUpsPerIP,
 	})
 }
 

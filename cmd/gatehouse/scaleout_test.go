@@ -99,6 +99,8 @@ type webBrowser struct {
 	base string
 	c    *http.Client
 	via  int // instance to pin requests to; -1 lets the balancer choose
+	// header is added to every request (X-Forwarded-For, as a proxy sets it).
+	header http.Header
 }
 
 func newWebBrowser(t *testing.T, base string) *webBrowser {
@@ -145,6 +147,9 @@ func (b *webBrowser) do(method, target string, form url.Values) *webPage {
 	}
 	if b.via >= 0 {
 		req.Header.Set(instanceHeader, strconv.Itoa(b.via))
+	}
+	for k, v := range b.header {
+		req.Header[k] = v
 	}
 	resp, err := b.c.Do(req)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
@@ -57,6 +58,10 @@ refuses to start while migrations are pending, unless --migrate is given.`,
 // serve runs the HTTP server until ctx ends, then drains it within the grace time.
 func serve(ctx context.Context, e *env, c config.Config) error {
 	log := newLogger(c, e.stderr)
+	proxies, err := clientip.ParseTrusted(c.Server.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("server.trusted_proxies: %w", err)
+	}
 	defer setMemoryLimit(e.getenv, c, log)()
 	store, err := openStore(&c, log)
 	if err != nil {
@@ -89,6 +94,9 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		OAuth:   oh,
 		Pages:   ppl.pages,
 		Metrics: mtr,
+		// The client address every per-client rule uses (throttling, sessions,
+		// mail rationing) comes from these proxies' headers, or is the peer.
+		TrustedProxies: proxies,
 		Ready: func(ctx context.Context) (bool, map[string]string) {
 			r := store.CheckReady(ctx)
 			if keysLoaded.Load() {

@@ -11,36 +11,64 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// The throttle keys. An unknown e-mail address is counted under its hash, so that
-// it locks exactly like a known one and lockout does not tell which exist.
-func accountKey(userID string) string { return "account:" + userID }
+// The throttle keys. Failed sign-ins count per (account, client IP), so that
+// wrong passwords typed anywhere else never lock the owner out where they are,
+// and per client IP across accounts, so that one address cannot guess at many.
+// An unknown e-mail address is an account keyed by its hash: it locks exactly
+// like a known one, and lockout does not tell which exist.
 
-func unknownEmailKey(email string) string {
+// accountSubject names a known account in throttle keys.
+func accountSubject(userID string) string { return "user:" + userID }
+
+// unknownSubject names an e-mail address no account has.
+func unknownSubject(email string) string { return "email:" + emailHash(email) }
+
+// emailHash is a short hash of the normalised address, so that throttle rows
+// hold no addresses.
+func emailHash(email string) string {
 	h := sha256.Sum256([]byte(storage.NormalizeEmail(email)))
-	return "email:" + hex.EncodeToString(h[:16])
+	return hex.EncodeToString(h[:16])
 }
 
+// accountPrefix starts every key of subject's (account, IP) pairs: deleting by
+// it lifts the account's locks for every address.
+func accountPrefix(subject string) string { return "acct:" + subject + "|" }
+
+// accountIPKey counts subject's failures from ip.
+func accountIPKey(subject, ip string) string { return accountPrefix(subject) + ipPart(ip) }
+
+// ipKey counts ip's failures across accounts; "" when the address is unknown,
+// which is then not limited on its own.
 func ipKey(ip string) string {
 	if ip == "" {
 		return ""
 	}
-	if len(ip) > 64 { // not an address; keep the key short anyway
+	return "ip:" + ipPart(ip)
+}
+
+// ipPart is ip as keys carry it: itself, or the hash of something too long to
+// be an address (callers other than the server may pass anything).
+func ipPart(ip string) string {
+	if len(ip) > 64 {
 		h := sha256.Sum256([]byte(ip))
-		return "ip:" + hex.EncodeToString(h[:16])
+		return "h" + hex.EncodeToString(h[:16])
 	}
-	return "ip:" + ip
+	return ip
 }
 
 // Authenticate checks an e-mail address and password, from the client address
 // ip ("" when unknown), and returns the user.
 //
-// Before any password is compared, a locked account or a blocked IP gets a
-// *ThrottledError with the time left. A wrong password, an unknown e-mail (checked
-// against a dummy hash, so it takes as long) or a user without a password gets
-// ErrInvalidCredentials, and counts as a failure for the account and the IP; the
-// failure that goes past the limit locks and gets a *ThrottledError. A right
-// password of a disabled user gets ErrDisabled. Success clears the account's
-// failures and, when the stored hash was made with other parameters, replaces it.
+// Failures count per (account, ip) and per ip. Before any password is compared,
+// a blocked ip, or an account locked for this ip, gets a *ThrottledError with
+// the time left (Reason ThrottleAddress or ThrottleAccount). An account locked
+// for other addresses is not locked for this one: the right password from an
+// address that has not failed signs in. A wrong password, an unknown e-mail
+// (checked against a dummy hash, so it takes as long) or a user without a
+// password gets ErrInvalidCredentials and counts as a failure; the failure that
+// goes past a limit locks and gets a *ThrottledError. A right password of a
+// disabled user gets ErrDisabled. Success clears the failures of (account, ip)
+// and, when the stored hash was made with other parameters, replaces it.
 func (s *Service) Authenticate(ctx context.Context, email, password, ip string) (storage.User, error) {
 	now := s.now()
 	u, err := s.store.GetUserByEmail(ctx, email)
@@ -48,12 +76,12 @@ func (s *Service) Authenticate(ctx context.Context, email, password, ip string) 
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return storage.User{}, fmt.Errorf("authenticate: %w", err)
 	}
-	acct := unknownEmailKey(email)
+	subject := unknownSubject(email)
 	if known {
-		acct = accountKey(u.ID)
+		subject = accountSubject(u.ID)
 	}
-	ipk := ipKey(ip)
-	if err := s.checkLock(ctx, now, acct, ipk); err != nil {
+	pair, ipk := accountIPKey(subject, ip), ipKey(ip)
+	if err := s.checkLocks(ctx, now, pair, ipk); err != nil {
 		return storage.User{}, err
 	}
 
@@ -81,12 +109,12 @@ func (s *Service) Authenticate(ctx context.Context, email, password, ip string) 
 	}
 	if !ok {
 		s.log.InfoContext(ctx, "sign-in failed", "user_id", u.ID, "known", known)
-		return storage.User{}, s.recordFailure(ctx, now, acct, ipk)
+		return storage.User{}, s.recordFailure(ctx, now, pair, ipk)
 	}
 	if u.Disabled {
 		return storage.User{}, ErrDisabled
 	}
-	if err := s.store.DeleteSignInThrottle(ctx, acct); err != nil {
+	if err := s.store.DeleteSignInThrottle(ctx, pair); err != nil {
 		s.log.WarnContext(ctx, "clear sign-in failures", "user_id", u.ID, "error", err.Error())
 	}
 	if rehash {
@@ -104,35 +132,50 @@ func (s *Service) Authenticate(ctx context.Context, email, password, ip string) 
 	return u, nil
 }
 
-// checkLock returns a *ThrottledError when the account key or the IP key is
-// locked at now.
-func (s *Service) checkLock(ctx context.Context, now time.Time, acct, ipk string) error {
-	keys := []string{acct}
+// checkLocks returns a *ThrottledError when the (account, IP) key pair or the
+// IP key ipk ("" for none) is locked at now, in one query. A blocked address is
+// named first: a password reset does not lift that.
+func (s *Service) checkLocks(ctx context.Context, now time.Time, pair, ipk string) error {
+	keys := []string{pair}
 	if ipk != "" {
 		keys = append(keys, ipk)
 	}
-	until, err := s.store.GetSignInLock(ctx, now, keys...)
+	locks, err := s.store.GetSignInLocks(ctx, now, keys...)
 	if err != nil {
 		return fmt.Errorf("check sign-in throttle: %w", err)
 	}
-	if !until.IsZero() {
-		return &ThrottledError{RetryAfter: until.Sub(now)}
+	return throttled(now, locks[pair], locks[ipk])
+}
+
+// throttled is the *ThrottledError for an (account, IP) pair locked until
+// pairUntil and an IP blocked until ipUntil (zero times: not), or nil. The
+// person waits for the later of the two.
+func throttled(now, pairUntil, ipUntil time.Time) error {
+	until := pairUntil
+	if ipUntil.After(until) {
+		until = ipUntil
+	}
+	switch {
+	case ipUntil.After(now):
+		return &ThrottledError{RetryAfter: until.Sub(now), Reason: ThrottleAddress}
+	case pairUntil.After(now):
+		return &ThrottledError{RetryAfter: until.Sub(now), Reason: ThrottleAccount}
 	}
 	return nil
 }
 
-// recordFailure counts a failed attempt against the account key and the IP key
-// and returns ErrInvalidCredentials, or a *ThrottledError when this failure locked
-// either.
-func (s *Service) recordFailure(ctx context.Context, now time.Time, acct, ipk string) error {
-	var until time.Time
-	th, err := s.store.RecordSignInFailure(ctx, acct, now, s.accountLimit)
+// recordFailure counts a failed attempt against the (account, IP) key pair and
+// the IP key ipk ("" for none), and returns ErrInvalidCredentials, or a
+// *ThrottledError when this failure locked either.
+func (s *Service) recordFailure(ctx context.Context, now time.Time, pair, ipk string) error {
+	var pairUntil, ipUntil time.Time
+	th, err := s.store.RecordSignInFailure(ctx, pair, now, s.accountLimit)
 	if err != nil {
 		return fmt.Errorf("record sign-in failure: %w", err)
 	}
 	if th.LockedUntil != nil {
-		until = *th.LockedUntil
-		s.log.WarnContext(ctx, "account locked after failed sign-ins", "failures", th.Failures, "locked_until", until)
+		pairUntil = *th.LockedUntil
+		s.log.WarnContext(ctx, "account locked for one client address after failed sign-ins", "failures", th.Failures, "locked_until", pairUntil)
 	}
 	if ipk != "" {
 		th, err := s.store.RecordSignInFailure(ctx, ipk, now, s.ipLimit)
@@ -140,14 +183,21 @@ func (s *Service) recordFailure(ctx context.Context, now time.Time, acct, ipk st
 			return fmt.Errorf("record sign-in failure: %w", err)
 		}
 		if th.LockedUntil != nil {
-			if th.LockedUntil.After(until) {
-				until = *th.LockedUntil
-			}
+			ipUntil = *th.LockedUntil
 			s.log.WarnContext(ctx, "client address blocked after failed sign-ins", "key", ipk, "failures", th.Failures)
 		}
 	}
-	if !until.IsZero() {
-		return &ThrottledError{RetryAfter: until.Sub(now)}
+	if err := throttled(now, pairUntil, ipUntil); err != nil {
+		return err
 	}
 	return ErrInvalidCredentials
+}
+
+// unlockAccount lifts every lock of the user's account, for every client
+// address: a password reset (or an operator's new password) proves the owner.
+func (s *Service) unlockAccount(ctx context.Context, userID string) error {
+	if _, err := s.store.DeleteSignInThrottles(ctx, accountPrefix(accountSubject(userID))); err != nil {
+		return fmt.Errorf("unlock account: %w", err)
+	}
+	return nil
 }

@@ -35,8 +35,8 @@ type Options struct {
 	MaxConcurrentHashes int
 	// BaseURL is the issuer URL the mailed links start with.
 	BaseURL string
-	// Mail sends verification and reset mail; nil makes sending fail (and SignUp
-	// only logs that failure).
+	// Mail sends verification, reset and notice mail; nil makes sending fail
+	// (and SignUp only logs that failure).
 	Mail Sender
 	// Log receives what the service logs; nil discards it.
 	Log *slog.Logger
@@ -46,14 +46,26 @@ type Options struct {
 	// VerifyTTL is how long an e-mail verification link works: 48 hours.
 	VerifyTTL time.Duration
 
-	// AccountFailures failed sign-ins of one account within FailureWindow are
-	// allowed (5); the next failure locks the account for LockoutDuration (15m).
+	// AccountFailures failed sign-ins of one account from one client IP within
+	// FailureWindow are allowed (5); the next failure locks the account for
+	// that IP (only) for LockoutDuration (15m), or until a password reset.
 	AccountFailures int
-	// IPFailures failed sign-ins from one client IP within FailureWindow are
-	// allowed (20); the next failure blocks the IP for LockoutDuration.
+	// IPFailures failed sign-ins from one client IP, to any accounts, within
+	// FailureWindow are allowed (20); the next failure blocks the IP for
+	// LockoutDuration.
 	IPFailures      int
 	FailureWindow   time.Duration
 	LockoutDuration time.Duration
+
+	// MailPerAddress is how many verification, reset and sign-up notice mails
+	// one e-mail address may be sent per hour (3), counted whether or not an
+	// account has the address.
+	MailPerAddress int
+	// MailPerIP is how many such mails requests from one client IP may cause
+	// per hour (20).
+	MailPerIP int
+	// SignUpsPerIP is how many sign-ups one client IP may make per hour (20).
+	SignUpsPerIP int
 }
 
 // Errors the Service returns; compare with errors.Is.
@@ -77,16 +89,49 @@ type PasswordError struct{ Reason string }
 
 func (e *PasswordError) Error() string { return e.Reason }
 
-// ThrottledError means sign-in is refused for a while after too many failures.
-type ThrottledError struct{ RetryAfter time.Duration }
+// ThrottledError means a request is refused for a while: too many failed
+// sign-ins, mails or sign-ups. Pages answer it with 429 and Retry-After.
+type ThrottledError struct {
+	RetryAfter time.Duration
+	Reason     ThrottleReason
+}
 
-// Error reads "Too many attempts. Try again in N minutes.", rounding up.
+// ThrottleReason says which limit a *ThrottledError hit.
+type ThrottleReason int
+
+// The limits.
+const (
+	// ThrottleAddress: too many failed sign-ins from the client's IP, to any
+	// accounts. Only time lifts it.
+	ThrottleAddress ThrottleReason = iota
+	// ThrottleAccount: too many failed sign-ins of one account from the
+	// client's IP. A password reset lifts it (for unknown addresses too, as far
+	// as the person can tell).
+	ThrottleAccount
+	// ThrottleMail: too many mails to the address, or caused from the client's IP.
+	ThrottleMail
+	// ThrottleSignUp: too many sign-ups from the client's IP.
+	ThrottleSignUp
+)
+
+// Error says what happened and when to try again, in minutes rounded up, such
+// as "Too many failed attempts. Try again in 15 minutes, or reset your password
+// to unlock your account now."
 func (e *ThrottledError) Error() string {
 	n := max(int(math.Ceil(e.RetryAfter.Minutes())), 1)
+	in := fmt.Sprintf("%d minutes", n)
 	if n == 1 {
-		return "Too many attempts. Try again in 1 minute."
+		in = "1 minute"
 	}
-	return fmt.Sprintf("Too many attempts. Try again in %d minutes.", n)
+	switch e.Reason {
+	case ThrottleAccount:
+		return "Too many failed attempts. Try again in " + in + ", or reset your password to unlock your account now."
+	case ThrottleMail:
+		return "Too many e-mails were asked for. Try again in " + in + "."
+	case ThrottleSignUp:
+		return "Too many accounts were created from your network. Try again in " + in + "."
+	}
+	return "Too many attempts from your network. Try again in " + in + "."
 }
 
 // ProfileError says which profile field was refused and why, in a sentence a
@@ -113,6 +158,9 @@ type Service struct {
 	resetTTL, verifyTTL time.Duration
 	accountLimit        storage.SignInLimit
 	ipLimit             storage.SignInLimit
+	mailToLimit         storage.RateLimit
+	mailFromLimit       storage.RateLimit
+	signUpLimit         storage.RateLimit
 
 	// dummyHash is compared against when the e-mail is unknown, so that an
 	// unknown address takes as long as a known one.
@@ -144,6 +192,14 @@ func New(store *storage.Store, o Options) *Service {
 	if o.IPFailures <= 0 {
 		o.IPFailures = 20
 	}
+	orCount := func(n *int, def int) {
+		if *n <= 0 {
+			*n = def
+		}
+	}
+	orCount(&o.MailPerAddress, 3)
+	orCount(&o.MailPerIP, 20)
+	orCount(&o.SignUpsPerIP, 20)
 	if o.MaxConcurrentHashes <= 0 {
 		o.MaxConcurrentHashes = DefaultMaxConcurrentHashes
 	}
@@ -152,9 +208,13 @@ func New(store *storage.Store, o Options) *Service {
 		resetTTL: o.ResetTTL, verifyTTL: o.VerifyTTL,
 		accountLimit: storage.SignInLimit{Max: o.AccountFailures, Window: o.FailureWindow, Lockout: o.LockoutDuration},
 		ipLimit:      storage.SignInLimit{Max: o.IPFailures, Window: o.FailureWindow, Lockout: o.LockoutDuration},
-		mailHTML:     htmltemplate.Must(htmltemplate.New("mail").Parse(mailHTMLTemplate)),
-		hashSlots:    make(chan struct{}, o.MaxConcurrentHashes),
-		idKey:        argon2.IDKey,
+		// The configuration speaks of mails and sign-ups per hour.
+		mailToLimit:   storage.RateLimit{Max: o.MailPerAddress, Window: time.Hour},
+		mailFromLimit: storage.RateLimit{Max: o.MailPerIP, Window: time.Hour},
+		signUpLimit:   storage.RateLimit{Max: o.SignUpsPerIP, Window: time.Hour},
+		mailHTML:      htmltemplate.Must(htmltemplate.New("mail").Parse(mailHTMLTemplate)),
+		hashSlots:     make(chan struct{}, o.MaxConcurrentHashes),
+		idKey:         argon2.IDKey,
 	}
 	s.dummyHash = s.randomPHC()
 	return s

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -119,16 +121,30 @@ func eachDB(t *testing.T, test func(t *testing.T, url string)) {
 	t.Run("PostgreSQL", func(t *testing.T) { test(t, storagetest.NewPostgresDatabase(t)) })
 }
 
+// signUp signs a new address up (from no known client address) and returns
+// the user it made.
 func (f *fixture) signUp(t *testing.T, email, password string) storage.User {
 	t.Helper()
-	u, err := f.svc.SignUp(t.Context(), identity.SignUpInput{Email: email, Password: password, Name: "Test User"})
-	if err != nil {
-		t.Fatalf("SignUp(%q): %v", email, err)
-	}
+	u, _ := f.signUpTicket(t, email, password, "")
 	return u
 }
 
-var tokenInLink = regexp.MustCompile(`https://id\.example\.com(/[a-z-]+)\?token=([A-Za-z0-9_-]{43})`)
+// signUpTicket signs up from ip and returns the stored user and the browser's
+// ticket.
+func (f *fixture) signUpTicket(t *testing.T, email, password, ip string) (storage.User, string) {
+	t.Helper()
+	ticket, err := f.svc.SignUp(t.Context(), identity.SignUpInput{Email: email, Password: password, Name: "Test User"}, ip)
+	if err != nil {
+		t.Fatalf("SignUp(%q): %v", email, err)
+	}
+	u, err := f.store.GetUserByEmail(t.Context(), email)
+	if err != nil {
+		t.Fatalf("the user SignUp(%q) made: %v", email, err)
+	}
+	return u, ticket
+}
+
+var tokenInLink = regexp.MustCompile(`https://id\.example\.com(/[a-z-]+)\?token=([A-Za-z0-9_-]{43})(&[^\s"]*)?`)
 
 // lastLink returns the path and token of the link in the last mail to to.
 func (f *fixture) lastLink(t *testing.T, to string) (path, token string) {
@@ -142,7 +158,7 @@ func (f *fixture) lastLink(t *testing.T, to string) (path, token string) {
 		if m == nil {
 			t.Fatalf("mail to %s has no link: %q", to, mails[i].Text)
 		}
-		if !strings.Contains(mails[i].HTML, `href="`+m[0]+`"`) {
+		if !strings.Contains(mails[i].HTML, `href="`+htmlEscaper.Replace(m[0])+`"`) {
 			t.Errorf("HTML of the mail to %s lacks the link %s:\n%s", to, m[0], mails[i].HTML)
 		}
 		return m[1], m[2]
@@ -150,6 +166,9 @@ func (f *fixture) lastLink(t *testing.T, to string) (path, token string) {
 	t.Fatalf("no mail to %s", to)
 	return "", ""
 }
+
+// htmlEscaper writes a link as html/template puts it in an attribute.
+var htmlEscaper = strings.NewReplacer("&", "&amp;")
 
 func wantErr(t *testing.T, what string, err, want error) {
 	t.Helper()
@@ -291,6 +310,10 @@ func TestValidateEmail(t *testing.T) {
 		{strings.Repeat("a", 65) + "@example.com", false},
 		{strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com", true}, // 254
 		{strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com", false},
+		{"\uff41\uff44\uff41@example.com", true}, // full-width: stored as ada@example.com
+		{"ada\ufe64@example.com", false},         // a small "<" that NFKC makes "<"
+		{"ada@example\u2024com", true},           // one dot leader: NFKC makes it a dot
+		{"ada@example\ufe6bcom.org", false},      // small "@": NFKC makes two
 	} {
 		err := identity.ValidateEmail(tc.email)
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, identity.ErrInvalidEmail)) {
@@ -301,54 +324,208 @@ func TestValidateEmail(t *testing.T) {
 
 func TestThrottledErrorMessage(t *testing.T) {
 	for _, tc := range []struct {
-		d    time.Duration
-		want string
+		name   string
+		d      time.Duration
+		reason identity.ThrottleReason
+		want   string
 	}{
-		{15 * time.Minute, "Too many attempts. Try again in 15 minutes."},
-		{14*time.Minute + time.Second, "Too many attempts. Try again in 15 minutes."},
-		{time.Second, "Too many attempts. Try again in 1 minute."},
-		{0, "Too many attempts. Try again in 1 minute."},
+		{"address", 15 * time.Minute, identity.ThrottleAddress, "Too many attempts from your network. Try again in 15 minutes."},
+		{"rounded up", 14*time.Minute + time.Second, identity.ThrottleAddress, "Too many attempts from your network. Try again in 15 minutes."},
+		{"one minute", time.Second, identity.ThrottleAddress, "Too many attempts from your network. Try again in 1 minute."},
+		{"zero", 0, identity.ThrottleAddress, "Too many attempts from your network. Try again in 1 minute."},
+		{"account: a reset unlocks", 5 * time.Minute, identity.ThrottleAccount, "Too many failed attempts. Try again in 5 minutes, or reset your password to unlock your account now."},
+		{"mail", 42 * time.Minute, identity.ThrottleMail, "Too many e-mails were asked for. Try again in 42 minutes."},
+		{"sign-up", time.Hour, identity.ThrottleSignUp, "Too many accounts were created from your network. Try again in 60 minutes."},
 	} {
-		if got := (&identity.ThrottledError{RetryAfter: tc.d}).Error(); got != tc.want {
-			t.Errorf("ThrottledError{%v}.Error() = %q, want %q", tc.d, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := (&identity.ThrottledError{RetryAfter: tc.d, Reason: tc.reason}).Error(); got != tc.want {
+				t.Errorf("ThrottledError{%v, %v}.Error() = %q, want %q", tc.d, tc.reason, got, tc.want)
+			}
+		})
 	}
 }
+
+// ticketPattern is what SignUp gives the browser, whatever the address.
+var ticketPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
 func TestSignUp(t *testing.T) {
 	eachDB(t, func(t *testing.T, url string) {
 		f := newFixture(t, url)
 		ctx := t.Context()
-		u := f.signUp(t, " Grace.Hopper@Example.com ", "cobol-forever-59")
+		u, ticket := f.signUpTicket(t, " Grace.Hopper@Example.com ", "cobol-forever-59", "192.0.2.1")
 		if u.Email != "grace.hopper@example.com" || u.EmailVerified || u.Name != "Test User" {
-			t.Errorf("SignUp = %+v, want the normalised e-mail, unverified, named", u)
+			t.Errorf("SignUp stored %+v, want the normalised e-mail, unverified, named", u)
 		}
 		if !strings.HasPrefix(u.PasswordHash, "$argon2id$v=19$m=64,t=1,p=1$") {
 			t.Errorf("stored hash %q, want argon2id with the service's params", u.PasswordHash)
 		}
+		if !ticketPattern.MatchString(ticket) {
+			t.Errorf("ticket %q, want 43 base64url characters", ticket)
+		}
 		mails := f.mail.all()
-		if len(mails) != 1 || mails[0].To != u.Email || mails[0].Subject == "" || mails[0].HTML == "" {
+		if len(mails) != 1 || mails[0].To != u.Email || mails[0].Subject != "Verify your e-mail address" || mails[0].HTML == "" {
 			t.Fatalf("mails after sign-up: %+v, want one verification mail to %s", mails, u.Email)
 		}
 		if path, _ := f.lastLink(t, u.Email); path != "/verify-email" {
 			t.Errorf("verification link path %q, want /verify-email", path)
 		}
 
-		_, err := f.svc.SignUp(ctx, identity.SignUpInput{Email: "GRACE.HOPPER@example.COM", Password: "another-pass-60"})
-		wantErr(t, "SignUp with a taken e-mail in another case", err, identity.ErrEmailTaken)
-		_, err = f.svc.SignUp(ctx, identity.SignUpInput{Email: "not an address", Password: "another-pass-60"})
+		_, err := f.svc.SignUp(ctx, identity.SignUpInput{Email: "not an address", Password: "another-pass-60"}, "192.0.2.1")
 		wantErr(t, "SignUp with a bad e-mail", err, identity.ErrInvalidEmail)
 		var pe *identity.PasswordError
-		_, err = f.svc.SignUp(ctx, identity.SignUpInput{Email: "short@example.com", Password: "short"})
+		_, err = f.svc.SignUp(ctx, identity.SignUpInput{Email: "short@example.com", Password: "short"}, "192.0.2.1")
 		if !errors.As(err, &pe) {
 			t.Errorf("SignUp with a short password: error %v, want *PasswordError", err)
 		}
-		_, err = f.svc.SignUp(ctx, identity.SignUpInput{Email: "same.as.email@example.com", Password: "Same.As.Email@example.com"})
+		_, err = f.svc.SignUp(ctx, identity.SignUpInput{Email: "same.as.email@example.com", Password: "Same.As.Email@example.com"}, "192.0.2.1")
 		if !errors.As(err, &pe) {
 			t.Errorf("SignUp with the e-mail as password: error %v, want *PasswordError", err)
 		}
+		var prof *identity.ProfileError
+		_, err = f.svc.SignUp(ctx, identity.SignUpInput{Email: "long.name@example.com", Password: "another-pass-60", Name: strings.Repeat("n", 300)}, "192.0.2.1")
+		if !errors.As(err, &prof) {
+			t.Errorf("SignUp with a long name: error %v, want *ProfileError", err)
+		}
 		if n := len(f.mail.all()); n != 1 {
 			t.Errorf("%d mails after refused sign-ups, want still 1", n)
+		}
+		if us, _ := f.store.ListUsers(ctx, storage.ListUsersOptions{}); len(us) != 1 {
+			t.Errorf("%d users after refused sign-ups, want 1", len(us))
+		}
+	})
+}
+
+// TestSignUpTakenAddress: signing up with a registered address (in any case or
+// Unicode form) answers exactly as for a new one, changes nothing of the
+// account, and mails its owner a notice instead of a verification link.
+func TestSignUpTakenAddress(t *testing.T) {
+	eachDB(t, func(t *testing.T, url string) {
+		f := newFixture(t, url)
+		ctx := t.Context()
+		owner, err := f.svc.CreateUser(ctx, identity.SignUpInput{Email: "grace@example.com", Password: "cobol-forever-59", Name: "Grace"}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		newTicket, newErr := f.svc.SignUp(ctx, identity.SignUpInput{Email: "new@example.com", Password: "another-pass-60"}, "192.0.2.1")
+		for _, email := range []string{"GRACE@Example.COM", "\uff47race@example.com"} {
+			ticket, err := f.svc.SignUp(ctx, identity.SignUpInput{Email: email, Password: "another-pass-60", Name: "Mallory"}, "192.0.2.1")
+			if err != nil || newErr != nil {
+				t.Fatalf("SignUp(%+q) = %v, SignUp(new@example.com) = %v; want nil for both", email, err, newErr)
+			}
+			if !ticketPattern.MatchString(ticket) || !ticketPattern.MatchString(newTicket) || ticket == newTicket {
+				t.Errorf("tickets %q (taken) and %q (new): want two different 43-character tickets", ticket, newTicket)
+			}
+		}
+		us, err := f.store.ListUsers(ctx, storage.ListUsersOptions{})
+		if err != nil || len(us) != 2 {
+			t.Fatalf("users after the sign-ups: %d, %v; want grace and new", len(us), err)
+		}
+		got, err := f.store.GetUser(ctx, owner.ID)
+		if err != nil || got.PasswordHash != owner.PasswordHash || got.Name != "Grace" || !got.EmailVerified {
+			t.Errorf("the owner's account changed: %+v, %v", got, err)
+		}
+		if _, err := f.svc.Authenticate(ctx, owner.Email, "another-pass-60", ""); !errors.Is(err, identity.ErrInvalidCredentials) {
+			t.Errorf("the sign-up's password signs in to the owner's account: %v", err)
+		}
+		var notices int
+		for _, m := range f.mail.all() {
+			if m.To != owner.Email {
+				continue
+			}
+			notices++
+			if m.Subject != "Someone tried to sign up with your e-mail address" ||
+				!strings.Contains(m.Text, "https://id.example.com/signin?login_hint=grace%40example.com") ||
+				!strings.Contains(m.Text, "https://id.example.com/forgot-password") ||
+				strings.Contains(m.Text, "token=") || strings.Contains(m.Text, "Mallory") {
+				t.Errorf("mail to the owner: %q\n%s", m.Subject, m.Text)
+			}
+		}
+		if notices != 2 {
+			t.Errorf("%d mails to the owner, want 2 notices", notices)
+		}
+
+		// A disabled owner hears nothing; the answer is the same.
+		if err := f.store.UpdateUserDisabled(ctx, owner.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		before := len(f.mail.all())
+		if ticket, err := f.svc.SignUp(ctx, identity.SignUpInput{Email: owner.Email, Password: "another-pass-60"}, "192.0.2.2"); err != nil || !ticketPattern.MatchString(ticket) {
+			t.Errorf("SignUp with a disabled user's address = %q, %v", ticket, err)
+		}
+		if n := len(f.mail.all()) - before; n != 0 {
+			t.Errorf("%d mails for a disabled user's address, want none", n)
+		}
+	})
+}
+
+// TestVerifyEmailInTheSignUpBrowser: the link signs the person in only with the
+// ticket of the sign-up that mailed it, and carries the pending authorization.
+func TestVerifyEmailInTheSignUpBrowser(t *testing.T) {
+	eachDB(t, func(t *testing.T, url string) {
+		f := newFixture(t, url)
+		ctx := t.Context()
+		const cont = "https://id.example.com/oauth2/authorize?client_id=app&state=s-1&scope=openid+email"
+		signUp := func(email string) (string, string) {
+			t.Helper()
+			ticket, err := f.svc.SignUp(ctx, identity.SignUpInput{Email: email, Password: "verify-me-please", Continue: cont}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, token := f.lastLink(t, email)
+			return ticket, token
+		}
+		ticketA, tokenA := signUp("a@example.com")
+		ticketB, tokenB := signUp("b@example.com")
+
+		mails := f.mail.all()
+		link := tokenInLink.FindString(mails[len(mails)-1].Text)
+		if u, err := neturl.Parse(link); err != nil || u.Query().Get("continue") != cont || u.Query().Get("token") != tokenB {
+			t.Errorf("verification link %q, want the token and continue=%q", link, cont)
+		}
+
+		v, err := f.svc.VerifyEmail(ctx, tokenA, ticketB)
+		if err != nil || v.User.Email != "a@example.com" || !v.User.EmailVerified || v.SignIn {
+			t.Errorf("VerifyEmail(a's link, b's ticket) = %+v, %v; want a verified, not signed in", v, err)
+		}
+		v, err = f.svc.VerifyEmail(ctx, tokenB, ticketB)
+		if err != nil || v.User.Email != "b@example.com" || !v.SignIn {
+			t.Errorf("VerifyEmail(b's link, b's ticket) = %+v, %v; want b, signed in", v, err)
+		}
+		if _, err := f.svc.VerifyEmail(ctx, tokenB, ticketB); !errors.Is(err, identity.ErrInvalidToken) {
+			t.Errorf("VerifyEmail with b's link again: %v, want ErrInvalidToken", err)
+		}
+
+		// A link sent again from the account page is not bound to any browser.
+		a, _ := f.store.GetUserByEmail(ctx, "a@example.com")
+		if err := f.store.UpdateUserEmailVerified(ctx, a.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.SendVerification(ctx, a, ""); err != nil {
+			t.Fatal(err)
+		}
+		_, resent := f.lastLink(t, a.Email)
+		if v, err := f.svc.VerifyEmail(ctx, resent, ticketA); err != nil || v.SignIn {
+			t.Errorf("VerifyEmail(resent link, a's ticket) = %+v, %v; want verified, not signed in", v, err)
+		}
+
+		// Nor does it sign in a disabled user, or without a ticket.
+		ticketC, tokenC := signUp("c@example.com")
+		c, _ := f.store.GetUserByEmail(ctx, "c@example.com")
+		if err := f.store.UpdateUserDisabled(ctx, c.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.svc.VerifyEmail(ctx, tokenC, ticketC); err != nil || v.SignIn {
+			t.Errorf("VerifyEmail of a disabled user = %+v, %v; want not signed in", v, err)
+		}
+		_, tokenD := signUp("d@example.com")
+		for _, bad := range []string{"", "short", strings.Repeat("A", 43)} {
+			if v, err := f.svc.VerifyEmail(ctx, tokenD, bad); err != nil || v.SignIn {
+				t.Errorf("VerifyEmail with ticket %q = %+v, %v; want not signed in", bad, v, err)
+			}
+			_, tokenD = signUp(fmt.Sprintf("d%d@example.com", len(bad)))
+		}
+		if logs := f.logs.String(); strings.Contains(logs, ticketA) || strings.Contains(logs, ticketB) || strings.Contains(logs, tokenB) {
+			t.Errorf("a ticket or token reached the log:\n%s", logs)
 		}
 	})
 }
@@ -464,7 +641,7 @@ func TestAccountLockout(t *testing.T) {
 		f.clock.Advance(10 * time.Minute)
 		_, err = f.svc.Authenticate(ctx, u.Email, "right-password-1", "")
 		wantThrottled(t, "right password while locked", err, 5*time.Minute)
-		if err.Error() != "Too many attempts. Try again in 5 minutes." {
+		if err.Error() != "Too many failed attempts. Try again in 5 minutes, or reset your password to unlock your account now." {
 			t.Errorf("message %q", err.Error())
 		}
 		// Another address is not affected.
@@ -501,11 +678,66 @@ func TestLockoutSharedByInstances(t *testing.T) {
 			_, err := instances[i%2].Authenticate(ctx, u.Email, "wrong", "198.51.100.7")
 			wantErr(t, "wrong password", err, identity.ErrInvalidCredentials)
 		}
-		_, err := second.Authenticate(ctx, u.Email, "wrong", "198.51.100.8")
+		_, err := second.Authenticate(ctx, u.Email, "wrong", "198.51.100.7")
 		wantThrottled(t, "fifth failure on the second instance", err, 15*time.Minute)
 		f.clock.Advance(time.Minute)
-		_, err = f.svc.Authenticate(ctx, u.Email, "right-password-3", "198.51.100.9")
+		_, err = f.svc.Authenticate(ctx, u.Email, "right-password-3", "198.51.100.7")
 		wantThrottled(t, "the first instance sees the lock", err, 14*time.Minute)
+	})
+}
+
+// TestLockoutPerClientAddress: wrong passwords from one address lock the
+// account for that address only. The owner, elsewhere, signs in with the right
+// password and has failures of their own; a password reset lifts the lock for
+// every address. Unknown addresses behave alike, so nothing tells them apart.
+func TestLockoutPerClientAddress(t *testing.T) {
+	eachDB(t, func(t *testing.T, url string) {
+		f := newFixture(t, url, func(o *identity.Options) {
+			o.AccountFailures, o.IPFailures, o.LockoutDuration = 3, 100, 15*time.Minute
+		})
+		ctx := t.Context()
+		u := f.signUp(t, "owner@example.com", "right-password-7")
+		const attacker, owner = "203.0.113.66", "2001:db8::20"
+		attempts := func(email, ip string) []error {
+			var errs []error
+			for range 4 {
+				_, err := f.svc.Authenticate(ctx, email, "wrong", ip)
+				errs = append(errs, err)
+			}
+			return errs
+		}
+		for _, email := range []string{u.Email, "ghost@example.com"} {
+			errs := attempts(email, attacker)
+			for i, err := range errs[:3] {
+				wantErr(t, fmt.Sprintf("%s: wrong password %d of 3 from the attacker", email, i+1), err, identity.ErrInvalidCredentials)
+			}
+			wantThrottled(t, email+": failure 4 of 3 from the attacker", errs[3], 15*time.Minute)
+			var te *identity.ThrottledError
+			if errors.As(errs[3], &te) && (te.Reason != identity.ThrottleAccount || !strings.Contains(te.Error(), "reset your password")) {
+				t.Errorf("%s: lock %v %q, want ThrottleAccount saying a reset unlocks", email, te.Reason, te.Error())
+			}
+			// From the owner's address the account is not locked: wrong
+			// passwords there count on their own.
+			_, err := f.svc.Authenticate(ctx, email, "wrong", owner)
+			wantErr(t, email+": a wrong password from the owner's address", err, identity.ErrInvalidCredentials)
+		}
+		_, err := f.svc.Authenticate(ctx, u.Email, "right-password-7", attacker)
+		wantThrottled(t, "the right password from the locked address", err, 15*time.Minute)
+		if got, err := f.svc.Authenticate(ctx, u.Email, "right-password-7", owner); err != nil || got.ID != u.ID {
+			t.Fatalf("the owner from their own address while the attacker's is locked: %v", err)
+		}
+
+		// A reset lifts the lock for every address.
+		if err := f.svc.RequestPasswordReset(ctx, u.Email, owner); err != nil {
+			t.Fatal(err)
+		}
+		_, token := f.lastLink(t, u.Email)
+		if _, err := f.svc.ResetPassword(ctx, token, "brand-new-password-8"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Authenticate(ctx, u.Email, "brand-new-password-8", attacker); err != nil {
+			t.Errorf("after a reset, from the address that was locked: %v", err)
+		}
 	})
 }
 
@@ -527,6 +759,10 @@ func TestIPThrottle(t *testing.T) {
 		wantThrottled(t, "fifth guess from one address", err, 20*time.Minute)
 		_, err = f.svc.Authenticate(ctx, victim.Email, "right-password-4", attacker)
 		wantThrottled(t, "the right password from the blocked address", err, 20*time.Minute)
+		var te *identity.ThrottledError
+		if errors.As(err, &te) && te.Reason != identity.ThrottleAddress {
+			t.Errorf("blocked address: reason %v, want ThrottleAddress (a reset does not lift it)", te.Reason)
+		}
 		if _, err := f.svc.Authenticate(ctx, victim.Email, "right-password-4", "2001:db8::1"); err != nil {
 			t.Errorf("the account from another address: %v", err)
 		}
@@ -540,14 +776,14 @@ func TestVerifyEmail(t *testing.T) {
 		u := f.signUp(t, "verify@example.com", "verify-me-please")
 		_, token := f.lastLink(t, u.Email)
 
-		got, err := f.svc.VerifyEmail(ctx, token)
-		if err != nil || got.ID != u.ID || !got.EmailVerified {
-			t.Fatalf("VerifyEmail = %+v, %v; want the user, verified", got, err)
+		got, err := f.svc.VerifyEmail(ctx, token, "")
+		if err != nil || got.User.ID != u.ID || !got.User.EmailVerified || got.SignIn {
+			t.Fatalf("VerifyEmail = %+v, %v; want the user, verified, not signed in (no ticket)", got, err)
 		}
-		_, err = f.svc.VerifyEmail(ctx, token)
+		_, err = f.svc.VerifyEmail(ctx, token, "")
 		wantErr(t, "VerifyEmail a second time", err, identity.ErrInvalidToken)
 		for _, bad := range []string{"", "short", strings.Repeat("A", 43), token + "x"} {
-			_, err = f.svc.VerifyEmail(ctx, bad)
+			_, err = f.svc.VerifyEmail(ctx, bad, "")
 			wantErr(t, "VerifyEmail("+bad+")", err, identity.ErrInvalidToken)
 		}
 
@@ -555,20 +791,20 @@ func TestVerifyEmail(t *testing.T) {
 		if err := f.store.UpdateUserEmailVerified(ctx, u.ID, false); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.svc.SendVerification(ctx, u); err != nil {
+		if err := f.svc.SendVerification(ctx, u, ""); err != nil {
 			t.Fatal(err)
 		}
 		_, late := f.lastLink(t, u.Email)
-		if err := f.svc.SendVerification(ctx, u); err != nil {
+		if err := f.svc.SendVerification(ctx, u, ""); err != nil {
 			t.Fatal(err)
 		}
 		_, early := f.lastLink(t, u.Email)
 		f.clock.Advance(48*time.Hour - time.Second)
-		if _, err := f.svc.VerifyEmail(ctx, early); err != nil {
+		if _, err := f.svc.VerifyEmail(ctx, early, ""); err != nil {
 			t.Errorf("VerifyEmail a second before expiry: %v", err)
 		}
 		f.clock.Advance(time.Second)
-		_, err = f.svc.VerifyEmail(ctx, late)
+		_, err = f.svc.VerifyEmail(ctx, late, "")
 		wantErr(t, "VerifyEmail after 48 hours", err, identity.ErrInvalidToken)
 
 		if logs := f.logs.String(); strings.Contains(logs, token) || strings.Contains(logs, late) || strings.Contains(logs, early) {
@@ -625,15 +861,21 @@ func placeholders(s *storage.Store, q string) string {
 
 func createSession(t *testing.T, s *storage.Store, userID string, now time.Time) []byte {
 	t.Helper()
-	hash := []byte("session-" + userID)
-	_, err := s.CreateSession(t.Context(), storage.BrowserSession{
-		TokenHash: hash, UserID: userID, AuthTime: now, AMR: "pwd", LastSeenAt: now,
+	return createSessionNamed(t, s, userID, "", now).TokenHash
+}
+
+// createSessionNamed stores a session of userID whose token hash is made of
+// name, so that one user may have several.
+func createSessionNamed(t *testing.T, s *storage.Store, userID, name string, now time.Time) storage.BrowserSession {
+	t.Helper()
+	bs, err := s.CreateSession(t.Context(), storage.BrowserSession{
+		TokenHash: []byte("session-" + userID + name), UserID: userID, AuthTime: now, AMR: "pwd", LastSeenAt: now,
 		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(24 * time.Hour),
 	})
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
-	return hash
+	return bs
 }
 
 func TestResetPassword(t *testing.T) {
@@ -753,26 +995,122 @@ func TestResetPasswordUnknownEmail(t *testing.T) {
 	})
 }
 
-func TestResetMailsRationed(t *testing.T) {
+// TestMailRationedPerAddress: reset and verification mails to one address share
+// a budget; past it the request is refused with the time left and nothing is
+// sent. Unknown addresses are counted and refused exactly alike.
+func TestMailRationedPerAddress(t *testing.T) {
 	eachDB(t, func(t *testing.T, url string) {
-		f := newFixture(t, url, func(o *identity.Options) { o.AccountFailures = 2 })
+		f := newFixture(t, url, func(o *identity.Options) { o.MailPerAddress, o.MailPerIP = 3, 100 })
 		ctx := t.Context()
-		u := f.signUp(t, "flood@example.com", "some-password-6")
-		before := len(f.mail.all())
-		for range 5 {
-			if err := f.svc.RequestPasswordReset(ctx, u.Email, "192.0.2.9"); err != nil {
+		known, err := f.svc.CreateUser(ctx, identity.SignUpInput{Email: "flood@example.com", Password: "some-password-6"}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			ip := fmt.Sprintf("192.0.2.%d", i+1)
+			for _, email := range []string{known.Email, "ghost@example.com"} {
+				if err := f.svc.RequestPasswordReset(ctx, email, ip); err != nil {
+					t.Fatalf("reset %d of 3 for %s: %v", i+1, email, err)
+				}
+			}
+			f.clock.Advance(10 * time.Minute)
+		}
+		for _, email := range []string{known.Email, "FLOOD@Example.com", "\uff46lood@example.com", "ghost@example.com", "Ghost@example.com"} {
+			err := f.svc.RequestPasswordReset(ctx, email, "198.51.100.1")
+			wantThrottled(t, "fourth reset for "+email, err, 30*time.Minute)
+			var te *identity.ThrottledError
+			if errors.As(err, &te) && te.Reason != identity.ThrottleMail {
+				t.Errorf("fourth reset for %s: reason %v, want ThrottleMail", email, te.Reason)
+			}
+		}
+		// Verification mail shares the budget.
+		err = f.svc.SendVerification(ctx, known, "198.51.100.1")
+		wantThrottled(t, "verification past the budget", err, 30*time.Minute)
+		if n := len(f.mail.all()); n != 3 {
+			t.Errorf("%d mails sent, want 3 (the unknown address gets none, refusals none)", n)
+		}
+		f.clock.Advance(30 * time.Minute)
+		if err := f.svc.SendVerification(ctx, known, "198.51.100.1"); err != nil {
+			t.Errorf("verification after the hour: %v", err)
+		}
+		if n := len(f.mail.all()); n != 4 {
+			t.Errorf("%d mails after the hour, want 4", n)
+		}
+	})
+}
+
+// TestMailRationedPerIP: one client address cannot mail many addresses.
+func TestMailRationedPerIP(t *testing.T) {
+	eachDB(t, func(t *testing.T, url string) {
+		f := newFixture(t, url, func(o *identity.Options) { o.MailPerAddress, o.MailPerIP = 3, 4 })
+		ctx := t.Context()
+		u, err := f.svc.CreateUser(ctx, identity.SignUpInput{Email: "target@example.com", Password: "some-password-6"}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const ip = "2001:db8::66"
+		for i := range 3 {
+			if err := f.svc.RequestPasswordReset(ctx, fmt.Sprintf("nobody%d@example.com", i), ip); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if n := len(f.mail.all()) - before; n != 2 {
-			t.Errorf("5 reset requests sent %d mails, want 2", n)
+		if err := f.svc.SendVerification(ctx, u, ip); err != nil {
+			t.Fatalf("fourth mail from the address: %v", err)
 		}
-		f.clock.Advance(16 * time.Minute)
-		if err := f.svc.RequestPasswordReset(ctx, u.Email, "192.0.2.9"); err != nil {
+		f.clock.Advance(time.Minute)
+		wantThrottled(t, "fifth mail from one address", f.svc.RequestPasswordReset(ctx, u.Email, ip), 59*time.Minute)
+		wantThrottled(t, "fifth mail from one address", f.svc.SendVerification(ctx, u, ip), 59*time.Minute)
+		// The refusals spent none of the target's own budget: two more from
+		// elsewhere still go out.
+		for i := range 2 {
+			if err := f.svc.RequestPasswordReset(ctx, u.Email, fmt.Sprintf("192.0.2.%d", i+1)); err != nil {
+				t.Errorf("reset from another address: %v", err)
+			}
+		}
+		if n := len(f.mail.all()); n != 3 {
+			t.Errorf("%d mails sent, want 3", n)
+		}
+	})
+}
+
+// TestSignUpsRationed: sign-ups per client address, and the mail a sign-up
+// causes, are rationed; a refused sign-up stores and sends nothing.
+func TestSignUpsRationed(t *testing.T) {
+	eachDB(t, func(t *testing.T, url string) {
+		f := newFixture(t, url, func(o *identity.Options) { o.SignUpsPerIP, o.MailPerAddress, o.MailPerIP = 2, 1, 100 })
+		ctx := t.Context()
+		if _, err := f.svc.CreateUser(ctx, identity.SignUpInput{Email: "taken@example.com", Password: "some-password-6"}, true); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(f.mail.all()) - before; n != 3 {
-			t.Errorf("after the window, %d mails in all, want 3", n)
+		const ip = "198.51.100.5"
+		for _, email := range []string{"first@example.com", "taken@example.com"} {
+			if _, err := f.svc.SignUp(ctx, identity.SignUpInput{Email: email, Password: "some-password-6"}, ip); err != nil {
+				t.Fatalf("SignUp(%s): %v", email, err)
+			}
+		}
+		_, err := f.svc.SignUp(ctx, identity.SignUpInput{Email: "third@example.com", Password: "some-password-6"}, ip)
+		wantThrottled(t, "third sign-up from one address", err, time.Hour)
+		var te *identity.ThrottledError
+		if errors.As(err, &te) && te.Reason != identity.ThrottleSignUp {
+			t.Errorf("reason %v, want ThrottleSignUp", te.Reason)
+		}
+		// Past the address's mail budget (1 here), a new address and a taken
+		// one are refused alike, and no account is made.
+		for _, email := range []string{"first@example.com", "taken@example.com"} {
+			_, err := f.svc.SignUp(ctx, identity.SignUpInput{Email: email, Password: "some-password-6"}, "192.0.2.9")
+			wantThrottled(t, "sign-up past the mail budget of "+email, err, time.Hour)
+		}
+		if _, err := f.store.GetUserByEmail(ctx, "third@example.com"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("a refused sign-up made a user: %v", err)
+		}
+		if us, _ := f.store.ListUsers(ctx, storage.ListUsersOptions{}); len(us) != 2 {
+			t.Errorf("%d users, want taken and first", len(us))
+		}
+		if n := len(f.mail.all()); n != 2 {
+			t.Errorf("%d mails, want 2 (a verification and a notice)", n)
+		}
+		if _, err := f.svc.SignUp(ctx, identity.SignUpInput{Email: "third@example.com", Password: "some-password-6"}, "192.0.2.10"); err != nil {
+			t.Errorf("a sign-up from another address: %v", err)
 		}
 	})
 }
@@ -782,14 +1120,17 @@ func TestChangeAndSetPassword(t *testing.T) {
 		f := newFixture(t, url, func(o *identity.Options) { o.AccountFailures = 2 })
 		ctx := t.Context()
 		u := f.signUp(t, "change@example.com", "first-password-1")
+		change := func(current, next string) error {
+			return f.svc.ChangePassword(ctx, identity.PasswordChange{UserID: u.ID, Current: current, Next: next, IP: "192.0.2.1"})
+		}
 
-		err := f.svc.ChangePassword(ctx, u.ID, "wrong-current", "second-password-2")
+		err := change("wrong-current", "second-password-2")
 		wantErr(t, "ChangePassword with a wrong current password", err, identity.ErrInvalidCredentials)
 		var pe *identity.PasswordError
-		if err := f.svc.ChangePassword(ctx, u.ID, "first-password-1", "short"); !errors.As(err, &pe) {
+		if err := change("first-password-1", "short"); !errors.As(err, &pe) {
 			t.Errorf("ChangePassword to a short password: error %v, want *PasswordError", err)
 		}
-		if err := f.svc.ChangePassword(ctx, u.ID, "first-password-1", "second-password-2"); err != nil {
+		if err := change("first-password-1", "second-password-2"); err != nil {
 			t.Fatalf("ChangePassword: %v", err)
 		}
 		if _, err := f.svc.Authenticate(ctx, u.Email, "second-password-2", ""); err != nil {
@@ -798,16 +1139,19 @@ func TestChangeAndSetPassword(t *testing.T) {
 
 		// Guessing the current password is throttled like signing in.
 		for range 2 {
-			f.svc.ChangePassword(ctx, u.ID, "guess", "third-password-3")
+			change("guess", "third-password-3")
 		}
-		err = f.svc.ChangePassword(ctx, u.ID, "guess", "third-password-3")
+		err = change("guess", "third-password-3")
 		wantThrottled(t, "third wrong current password", err, 15*time.Minute)
 
 		// An operator's SetPassword lifts the lock.
 		if err := f.svc.SetPassword(ctx, u.ID, "set-by-admin-4"); err != nil {
 			t.Fatalf("SetPassword: %v", err)
 		}
-		if _, err := f.svc.Authenticate(ctx, u.Email, "set-by-admin-4", ""); err != nil {
+		if err := change("set-by-admin-4", "fourth-password-5"); err != nil {
+			t.Errorf("ChangePassword after SetPassword: %v", err)
+		}
+		if _, err := f.svc.Authenticate(ctx, u.Email, "fourth-password-5", ""); err != nil {
 			t.Errorf("Authenticate after SetPassword: %v", err)
 		}
 		if err := f.svc.SetPassword(ctx, u.ID, "password1"); !errors.As(err, &pe) {
@@ -815,6 +1159,77 @@ func TestChangeAndSetPassword(t *testing.T) {
 		}
 		if err := f.svc.SetPassword(ctx, "00000000-0000-4000-8000-000000000000", "set-by-admin-5"); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("SetPassword of a missing user: error %v, want storage.ErrNotFound", err)
+		}
+	})
+}
+
+// TestChangePasswordEndsOtherSessions: a password change keeps the browser that
+// made it signed in, and ends the user's other sessions and tokens (not other
+// users').
+func TestChangePasswordEndsOtherSessions(t *testing.T) {
+	eachDB(t, func(t *testing.T, url string) {
+		f := newFixture(t, url)
+		ctx := t.Context()
+		u := f.signUp(t, "change@example.com", "first-password-1")
+		bystander := f.signUp(t, "bystander@example.com", "bystander-password")
+		now := f.clock.Now()
+		here := createSessionNamed(t, f.store, u.ID, "here", now)
+		elsewhere := createSessionNamed(t, f.store, u.ID, "elsewhere", now)
+		theirs := createSessionNamed(t, f.store, bystander.ID, "theirs", now)
+		insertRefreshToken(t, f.store, u.ID, "rt-user")
+		insertRefreshToken(t, f.store, bystander.ID, "rt-bystander")
+
+		if err := f.svc.ChangePassword(ctx, identity.PasswordChange{UserID: u.ID, Current: "first-password-1", Next: "second-password-2", KeepSession: here.ID}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name  string
+			bs    storage.BrowserSession
+			alive bool
+		}{{"this browser", here, true}, {"another browser", elsewhere, false}, {"another user's", theirs, true}} {
+			_, err := f.store.GetSessionByTokenHash(ctx, tc.bs.TokenHash, now)
+			if alive := err == nil; alive != tc.alive {
+				t.Errorf("%s session after the change: alive %v (%v), want %v", tc.name, alive, err, tc.alive)
+			}
+		}
+		if refreshTokenActive(t, f.store, "rt-user") {
+			t.Error("the user's refresh token is active after a password change")
+		}
+		if !refreshTokenActive(t, f.store, "rt-bystander") {
+			t.Error("another user's refresh token was revoked")
+		}
+	})
+}
+
+// TestSignOutEverywhere ends every session of the user and revokes the user's
+// tokens, and nobody else's.
+func TestSignOutEverywhere(t *testing.T) {
+	eachDB(t, func(t *testing.T, url string) {
+		f := newFixture(t, url)
+		ctx := t.Context()
+		u := f.signUp(t, "everywhere@example.com", "first-password-1")
+		bystander := f.signUp(t, "bystander@example.com", "bystander-password")
+		now := f.clock.Now()
+		mine := []storage.BrowserSession{createSessionNamed(t, f.store, u.ID, "one", now), createSessionNamed(t, f.store, u.ID, "two", now)}
+		theirs := createSessionNamed(t, f.store, bystander.ID, "theirs", now)
+		insertRefreshToken(t, f.store, u.ID, "rt-user")
+		insertRefreshToken(t, f.store, bystander.ID, "rt-bystander")
+
+		out, err := f.svc.SignOutEverywhere(ctx, u.ID)
+		if err != nil || out.Sessions != 2 || out.Revoked.RefreshTokens != 1 {
+			t.Fatalf("SignOutEverywhere = %+v, %v; want 2 sessions and 1 refresh token", out, err)
+		}
+		for _, bs := range mine {
+			if _, err := f.store.GetSessionByTokenHash(ctx, bs.TokenHash, now); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("a session of the user after SignOutEverywhere: %v", err)
+			}
+		}
+		if _, err := f.store.GetSessionByTokenHash(ctx, theirs.TokenHash, now); err != nil {
+			t.Errorf("another user's session after SignOutEverywhere: %v", err)
+		}
+		if refreshTokenActive(t, f.store, "rt-user") || !refreshTokenActive(t, f.store, "rt-bystander") {
+			t.Errorf("refresh tokens after SignOutEverywhere: user's active %v, bystander's %v; want false, true",
+				refreshTokenActive(t, f.store, "rt-user"), refreshTokenActive(t, f.store, "rt-bystander"))
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -38,30 +39,61 @@ func wellFormed(token string) bool {
 	return err == nil
 }
 
-// link returns BaseURL + path with the token as its query.
-func (s *Service) link(path, token string) string {
-	return strings.TrimRight(s.base, "/") + path + "?token=" + url.QueryEscape(token)
+// link returns BaseURL + path with query (already encoded).
+func (s *Service) link(path string, query url.Values) string {
+	l := strings.TrimRight(s.base, "/") + path
+	if len(query) > 0 {
+		l += "?" + query.Encode()
+	}
+	return l
+}
+
+// tokenLink returns BaseURL + path?token=…, then the extra parameters.
+func (s *Service) tokenLink(path, token string, extra url.Values) string {
+	// The token goes first, so that a link cut short in a mail client keeps it.
+	l := s.link(path, url.Values{"token": {token}})
+	if len(extra) > 0 {
+		l += "&" + extra.Encode()
+	}
+	return l
 }
 
 // SendVerification mails u a link that verifies u's e-mail address; it works once
-// and expires after VerifyTTL. Earlier links stay valid until they expire.
-func (s *Service) SendVerification(ctx context.Context, u storage.User) error {
+// and expires after VerifyTTL. Earlier links stay valid until they expire. The
+// mail is rationed per address and per client address ip ("" when unknown):
+// past either limit it returns a *ThrottledError and sends nothing.
+func (s *Service) SendVerification(ctx context.Context, u storage.User, ip string) error {
+	if err := s.rationMail(ctx, s.now(), u.Email, ip); err != nil {
+		return err
+	}
+	return s.sendVerification(ctx, u, "", "")
+}
+
+// sendVerification mails the link without rationing (the caller did). A
+// non-empty ticket binds the link to the browser that signed up; cont is the
+// continue URL the link carries.
+func (s *Service) sendVerification(ctx context.Context, u storage.User, ticket, cont string) error {
 	if s.mail == nil {
 		return errors.New("send verification mail: no mail sender configured")
 	}
 	token := randomToken()
-	_, err := s.store.CreateUserToken(ctx, storage.UserToken{
-		UserID: u.ID, Purpose: storage.TokenVerifyEmail, TokenHash: tokenHash(token), ExpiresAt: s.now().Add(s.verifyTTL),
-	})
-	if err != nil {
+	t := storage.UserToken{UserID: u.ID, Purpose: storage.TokenVerifyEmail, TokenHash: tokenHash(token), ExpiresAt: s.now().Add(s.verifyTTL)}
+	if ticket != "" {
+		t.BrowserHash = tokenHash(ticket)
+	}
+	if _, err := s.store.CreateUserToken(ctx, t); err != nil {
 		return fmt.Errorf("send verification mail: %w", err)
+	}
+	var extra url.Values
+	if cont != "" {
+		extra = url.Values{"continue": {cont}}
 	}
 	m, err := s.compose(u.Email, mailContent{
 		Subject:  "Verify your e-mail address",
 		Greeting: greeting(u.Name),
 		Intro:    "Confirm that this is your e-mail address by opening the link below.",
 		Action:   "Verify e-mail address",
-		Link:     s.link("/verify-email", token),
+		Link:     s.tokenLink("/verify-email", token, extra),
 		Outro:    fmt.Sprintf("The link works once and expires in %s. If you did not create an account, ignore this message.", humanDuration(s.verifyTTL)),
 	})
 	if err != nil {
@@ -74,13 +106,24 @@ func (s *Service) SendVerification(ctx context.Context, u storage.User) error {
 	return nil
 }
 
+// Verified is what VerifyEmail did.
+type Verified struct {
+	User storage.User
+	// SignIn says the link was opened with the ticket SignUp gave the browser
+	// that signed up, for this account: the caller may start a session for
+	// User (who typed the password in that browser and now proved the
+	// mailbox). Never set for a disabled user.
+	SignIn bool
+}
+
 // VerifyEmail spends a verification token and marks its user's e-mail verified.
-// An unknown, used or expired token gets ErrInvalidToken.
-func (s *Service) VerifyEmail(ctx context.Context, token string) (storage.User, error) {
+// ticket is the one the browser keeps from SignUp ("" when it has none). An
+// unknown, used or expired token gets ErrInvalidToken.
+func (s *Service) VerifyEmail(ctx context.Context, token, ticket string) (Verified, error) {
 	if !wellFormed(token) {
-		return storage.User{}, ErrInvalidToken
+		return Verified{}, ErrInvalidToken
 	}
-	var u storage.User
+	var v Verified
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		t, err := s.store.ConsumeUserToken(ctx, storage.TokenVerifyEmail, tokenHash(token), s.now())
 		if errors.Is(err, storage.ErrNotFound) {
@@ -92,26 +135,39 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (storage.User, 
 		if err := s.store.UpdateUserEmailVerified(ctx, t.UserID, true); err != nil {
 			return err
 		}
-		u, err = s.store.GetUser(ctx, t.UserID)
-		return err
+		if v.User, err = s.store.GetUser(ctx, t.UserID); err != nil {
+			return err
+		}
+		v.SignIn = len(t.BrowserHash) > 0 && wellFormed(ticket) &&
+			subtle.ConstantTimeCompare(t.BrowserHash, tokenHash(ticket)) == 1 && !v.User.Disabled
+		return nil
 	})
 	if errors.Is(err, ErrInvalidToken) {
-		return storage.User{}, ErrInvalidToken
+		return Verified{}, ErrInvalidToken
 	}
 	if err != nil {
-		return storage.User{}, fmt.Errorf("verify e-mail: %w", err)
+		return Verified{}, fmt.Errorf("verify e-mail: %w", err)
 	}
-	s.log.InfoContext(ctx, "e-mail verified", "user_id", u.ID)
-	return u, nil
+	s.log.InfoContext(ctx, "e-mail verified", "user_id", v.User.ID, "in_signup_browser", v.SignIn)
+	return v, nil
 }
 
 // RequestPasswordReset mails a password reset link to the user with the e-mail
-// address, if there is one and it is not disabled. It answers nil either way, so
-// the answer does not tell whether the address is registered; only a database
-// failure is returned. A new link revokes the older unused ones. Links are
-// rationed per account and per client address (the sign-in limits, counted
-// apart): past them, no more mail is sent within the window.
+// address, if there is one and it is not disabled. A new link revokes the older
+// unused ones. Requests are rationed per address and per client address ip
+// ("" when unknown), counted alike for every address, registered or not: past
+// either limit it returns a *ThrottledError and sends nothing. Otherwise it
+// answers nil either way, so the answer does not tell whether the address is
+// registered; only a database failure is returned.
 func (s *Service) RequestPasswordReset(ctx context.Context, email, ip string) error {
+	now := s.now()
+	if err := s.rationMail(ctx, now, email, ip); err != nil {
+		var te *ThrottledError
+		if errors.As(err, &te) {
+			return err
+		}
+		return fmt.Errorf("request password reset: %w", err)
+	}
 	u, err := s.store.GetUserByEmail(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.log.InfoContext(ctx, "password reset asked for an unknown e-mail")
@@ -126,13 +182,6 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, ip string) er
 	}
 	if s.mail == nil {
 		s.log.ErrorContext(ctx, "password reset mail not sent: no mail sender configured", "user_id", u.ID)
-		return nil
-	}
-	now := s.now()
-	if rationed, err := s.resetRationed(ctx, now, u.ID, ip); err != nil {
-		return fmt.Errorf("request password reset: %w", err)
-	} else if rationed {
-		s.log.WarnContext(ctx, "password reset mail not sent: too many requests", "user_id", u.ID)
 		return nil
 	}
 	token := randomToken()
@@ -153,7 +202,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, ip string) er
 		Greeting: greeting(u.Name),
 		Intro:    "Someone, hopefully you, asked to reset the password of your account. Open the link below to choose a new one.",
 		Action:   "Choose a new password",
-		Link:     s.link("/reset-password", token),
+		Link:     s.tokenLink("/reset-password", token, nil),
 		Outro:    fmt.Sprintf("The link works once and expires in %s. If you did not ask for it, ignore this message: your password stays the same.", humanDuration(s.resetTTL)),
 	})
 	if err == nil {
@@ -168,29 +217,36 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, ip string) er
 	return nil
 }
 
-// resetRationed counts one reset request for the user and for ip, and reports
-// whether either is over its limit.
-func (s *Service) resetRationed(ctx context.Context, now time.Time, userID, ip string) (bool, error) {
-	th, err := s.store.RecordSignInFailure(ctx, "reset:"+userID, now, s.accountLimit)
+// sendSignUpNotice tells the owner of a registered address that someone tried
+// to sign up with it, instead of saying so to whoever tried: sign in, or reset
+// the password if it is forgotten. The caller rationed it.
+func (s *Service) sendSignUpNotice(ctx context.Context, u storage.User) error {
+	if s.mail == nil {
+		return errors.New("send sign-up notice: no mail sender configured")
+	}
+	m, err := s.compose(u.Email, mailContent{
+		Subject:  "Someone tried to sign up with your e-mail address",
+		Greeting: greeting(u.Name),
+		Intro:    "Someone, perhaps you, tried to create an account with this e-mail address. You have an account already, so no new one was made: sign in with your e-mail address and password.",
+		Action:   "Sign in",
+		Link:     s.link("/signin", url.Values{"login_hint": {u.Email}}),
+		Outro:    "If it was not you, ignore this message: nothing has changed. If you forgot your password, choose a new one at " + s.link("/forgot-password", nil),
+	})
 	if err != nil {
-		return false, err
+		return fmt.Errorf("send sign-up notice: %w", err)
 	}
-	over := th.LockedUntil != nil
-	if k := ipKey(ip); k != "" {
-		th, err := s.store.RecordSignInFailure(ctx, "reset-"+k, now, s.ipLimit)
-		if err != nil {
-			return false, err
-		}
-		over = over || th.LockedUntil != nil
+	if err := s.mail.Send(ctx, m); err != nil {
+		return fmt.Errorf("send sign-up notice: %w", err)
 	}
-	return over, nil
+	s.log.InfoContext(ctx, "sign-up notice sent to the owner of the address", "user_id", u.ID)
+	return nil
 }
 
 // ResetPassword spends a reset token and sets the new password. In the same
 // transaction it marks the e-mail verified (the link proved the mailbox), ends
 // every browser session of the user, revokes every refresh token, access token
 // and unredeemed authorization code issued for the user, drops other unused reset
-// links and lifts any sign-in lock. An unknown, used or expired token gets
+// links and lifts every sign-in lock of the account, for every client address. An unknown, used or expired token gets
 // ErrInvalidToken; a refused password a *PasswordError (the token stays usable);
 // a disabled user ErrDisabled.
 func (s *Service) ResetPassword(ctx context.Context, token, password string) (storage.User, error) {
@@ -239,7 +295,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (st
 		if _, err := s.store.DeleteUserTokens(ctx, u.ID, storage.TokenResetPassword); err != nil {
 			return err
 		}
-		if err := s.store.DeleteSignInThrottle(ctx, accountKey(u.ID)); err != nil {
+		if err := s.unlockAccount(ctx, u.ID); err != nil {
 			return err
 		}
 		u, err = s.store.GetUser(ctx, u.ID)

@@ -13,7 +13,14 @@ import (
 )
 
 // SignUpInput is what a person gives to create an account.
-type SignUpInput struct{ Email, Password, Name string }
+type SignUpInput struct {
+	Email, Password, Name string
+	// Continue is where the verification link sends the browser that signed
+	// up, once it is signed in: the pending authorization. The caller checked
+	// it (internal/web allows only this issuer's authorization endpoint); it is
+	// carried in the link as it is. Empty: the account page.
+	Continue string
+}
 
 // Profile holds the OpenID Connect profile claims a user may change.
 type Profile struct{ Name, GivenName, FamilyName, Picture, Locale string }
@@ -24,20 +31,80 @@ const (
 	maxPictureLen = 2048 // bytes
 )
 
-// SignUp creates a user from what a person typed and mails the e-mail
-// verification link. It returns ErrInvalidEmail, a *PasswordError, a
-// *ProfileError (name too long) or ErrEmailTaken (in any case). A failure to send
-// the mail is logged, not returned: the account exists and the person can ask for
-// another link.
-func (s *Service) SignUp(ctx context.Context, in SignUpInput) (storage.User, error) {
-	u, err := s.createUser(ctx, in, false, true)
-	if err != nil {
-		return storage.User{}, err
+// SignUp takes what a person typed to create an account, from the client
+// address ip ("" when unknown), without telling whether the address is
+// registered: a new address gets an account and the e-mail verification link,
+// a taken one (in any case or Unicode form) gets a mail telling its owner that
+// someone tried, and the answer is the same. Both cost the same work: the
+// password is hashed either way.
+//
+// It returns a ticket, 43 random characters either way, for the browser that
+// signed up to keep (a short-lived cookie): VerifyEmail with the link's token
+// and this ticket says the person may be signed in.
+//
+// Refused input gets ErrInvalidEmail, a *PasswordError or a *ProfileError (name
+// too long); past the sign-ups per IP, or the mails per address or per IP, a
+// *ThrottledError, and nothing is stored or sent. A failure to send the mail is
+// logged, not returned: the person can ask for another link (sign in, then the
+// account page) or a password reset.
+func (s *Service) SignUp(ctx context.Context, in SignUpInput, ip string) (ticket string, err error) {
+	email := strings.TrimSpace(in.Email)
+	if err := ValidateEmail(email); err != nil {
+		return "", err
 	}
-	if err := s.SendVerification(ctx, u); err != nil {
+	if err := validatePasswordFor(in.Password, email); err != nil {
+		return "", err
+	}
+	name := strings.TrimSpace(in.Name)
+	if err := checkName("name", name); err != nil {
+		return "", err
+	}
+	now := s.now()
+	if err := s.rationSignUp(ctx, now, ip); err != nil {
+		return "", s.rationError("sign up", err)
+	}
+	if err := s.rationMail(ctx, now, email, ip); err != nil {
+		return "", s.rationError("sign up", err)
+	}
+	hash, err := s.hash(ctx, in.Password)
+	if err != nil {
+		return "", fmt.Errorf("sign up: %w", err)
+	}
+	ticket = randomToken()
+	u, err := s.store.CreateUser(ctx, storage.User{Email: email, PasswordHash: hash, Name: name})
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		// Registered already: its owner hears of it, the person here does not.
+		owner, err := s.store.GetUserByEmail(ctx, email)
+		if err != nil {
+			return "", fmt.Errorf("sign up: %w", err)
+		}
+		if owner.Disabled {
+			s.log.InfoContext(ctx, "sign-up with the address of a disabled user", "user_id", owner.ID)
+			return ticket, nil
+		}
+		if err := s.sendSignUpNotice(ctx, owner); err != nil {
+			s.log.ErrorContext(ctx, "send sign-up notice", "user_id", owner.ID, "error", err.Error())
+		}
+		return ticket, nil
+	case err != nil:
+		return "", fmt.Errorf("sign up: %w", err)
+	}
+	s.log.InfoContext(ctx, "user created", "user_id", u.ID)
+	if err := s.sendVerification(ctx, u, ticket, in.Continue); err != nil {
 		s.log.ErrorContext(ctx, "send verification mail after sign-up", "user_id", u.ID, "error", err.Error())
 	}
-	return u, nil
+	return ticket, nil
+}
+
+// rationError returns a *ThrottledError as it is and wraps anything else with
+// op.
+func (s *Service) rationError(op string, err error) error {
+	var te *ThrottledError
+	if errors.As(err, &te) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // CreateUser creates a user with the rules of SignUp but sends no mail; an
@@ -45,22 +112,18 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (storage.User, err
 // password creates the user without one: they cannot sign in until a password is
 // set for them or they reset it by mail.
 func (s *Service) CreateUser(ctx context.Context, in SignUpInput, emailVerified bool) (storage.User, error) {
-	return s.createUser(ctx, in, emailVerified, false)
-}
-
-func (s *Service) createUser(ctx context.Context, in SignUpInput, emailVerified, passwordRequired bool) (storage.User, error) {
 	email := strings.TrimSpace(in.Email)
 	if err := ValidateEmail(email); err != nil {
 		return storage.User{}, err
 	}
 	hash := ""
-	if in.Password != "" || passwordRequired {
+	if in.Password != "" {
 		if err := validatePasswordFor(in.Password, email); err != nil {
 			return storage.User{}, err
 		}
 		var err error
 		if hash, err = s.hash(ctx, in.Password); err != nil {
-			return storage.User{}, fmt.Errorf("sign up: %w", err)
+			return storage.User{}, fmt.Errorf("create user: %w", err)
 		}
 	}
 	name := strings.TrimSpace(in.Name)
@@ -74,33 +137,48 @@ func (s *Service) createUser(ctx context.Context, in SignUpInput, emailVerified,
 		return storage.User{}, ErrEmailTaken
 	}
 	if err != nil {
-		return storage.User{}, fmt.Errorf("sign up: %w", err)
+		return storage.User{}, fmt.Errorf("create user: %w", err)
 	}
 	s.log.InfoContext(ctx, "user created", "user_id", u.ID)
 	return u, nil
 }
 
+// PasswordChange is what ChangePassword needs.
+type PasswordChange struct {
+	UserID, Current, Next string
+	// IP is the client address ("" when unknown): guesses of the current
+	// password are throttled like sign-ins from it.
+	IP string
+	// KeepSession is the browser session that asks: it stays signed in (the
+	// caller may rotate it); every other session of the user ends.
+	KeepSession string
+}
+
 // ChangePassword replaces the password of a signed-in user who knows the current
 // one. A wrong current password gets ErrInvalidCredentials and counts as a failed
-// sign-in of the account (so a stolen session cannot guess it without limit); a
-// locked account gets a *ThrottledError; a refused new one a *PasswordError.
-// Sessions and tokens are left alone: the caller decides which to end.
-func (s *Service) ChangePassword(ctx context.Context, userID, current, next string) error {
-	u, err := s.store.GetUser(ctx, userID)
+// sign-in of the account from c.IP (so a stolen session cannot guess it without
+// limit); a locked account or blocked address gets a *ThrottledError; a refused
+// new password a *PasswordError. On success, in one transaction with the new
+// hash, every other browser session of the user ends and every refresh token,
+// access token and unredeemed authorization code issued for the user is revoked
+// (whoever knew the old password is out everywhere), and the account's sign-in
+// locks are lifted.
+func (s *Service) ChangePassword(ctx context.Context, c PasswordChange) error {
+	u, err := s.store.GetUser(ctx, c.UserID)
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	if err := validatePasswordFor(next, u.Email); err != nil {
+	if err := validatePasswordFor(c.Next, u.Email); err != nil {
 		return err
 	}
 	now := s.now()
-	acct := accountKey(u.ID)
-	if err := s.checkLock(ctx, now, acct, ""); err != nil {
+	pair, ipk := accountIPKey(accountSubject(u.ID), c.IP), ipKey(c.IP)
+	if err := s.checkLocks(ctx, now, pair, ipk); err != nil {
 		return err
 	}
 	ok := false
-	if u.PasswordHash != "" && len(current) <= maxCheckedBytes {
-		ok, _, err = s.checkPassword(ctx, u.PasswordHash, current)
+	if u.PasswordHash != "" && len(c.Current) <= maxCheckedBytes {
+		ok, _, err = s.checkPassword(ctx, u.PasswordHash, c.Current)
 		switch {
 		case errors.Is(err, errMalformedHash):
 			s.log.ErrorContext(ctx, "unreadable password hash", "user_id", u.ID, "error", err.Error())
@@ -110,24 +188,67 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 		}
 	}
 	if !ok {
-		return s.recordFailure(ctx, now, acct, "")
+		return s.recordFailure(ctx, now, pair, ipk)
 	}
-	hash, err := s.hash(ctx, next)
+	hash, err := s.hash(ctx, c.Next)
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	if err := s.store.UpdateUserPassword(ctx, u.ID, hash); err != nil {
+	var ended int64
+	var revoked storage.RevokedTokens
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.UpdateUserPassword(ctx, u.ID, hash); err != nil {
+			return err
+		}
+		var err error
+		if ended, err = s.store.DeleteOtherUserSessions(ctx, u.ID, c.KeepSession); err != nil {
+			return err
+		}
+		if revoked, err = s.store.RevokeSubjectTokens(ctx, u.ID); err != nil {
+			return err
+		}
+		return s.unlockAccount(ctx, u.ID)
+	})
+	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	if err := s.store.DeleteSignInThrottle(ctx, acct); err != nil {
-		s.log.WarnContext(ctx, "clear sign-in failures", "user_id", u.ID, "error", err.Error())
-	}
-	s.log.InfoContext(ctx, "password changed", "user_id", u.ID)
+	s.log.InfoContext(ctx, "password changed", "user_id", u.ID, "other_sessions_ended", ended,
+		"refresh_tokens_revoked", revoked.RefreshTokens, "access_tokens_revoked", revoked.AccessTokens)
 	return nil
 }
 
+// SignedOut is what SignOutEverywhere ended.
+type SignedOut struct {
+	// Sessions counts the browser sessions ended.
+	Sessions int64
+	// Revoked counts the tokens revoked.
+	Revoked storage.RevokedTokens
+}
+
+// SignOutEverywhere ends every browser session of the user, the caller's
+// included, and revokes every refresh token, access token and unredeemed
+// authorization code issued for the user, in one transaction: applications
+// signed in as the user must sign in again. The caller clears its cookie.
+func (s *Service) SignOutEverywhere(ctx context.Context, userID string) (SignedOut, error) {
+	var out SignedOut
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if out.Sessions, err = s.store.DeleteUserSessions(ctx, userID); err != nil {
+			return err
+		}
+		out.Revoked, err = s.store.RevokeSubjectTokens(ctx, userID)
+		return err
+	})
+	if err != nil {
+		return SignedOut{}, fmt.Errorf("sign out everywhere: %w", err)
+	}
+	s.log.InfoContext(ctx, "signed out everywhere", "user_id", userID, "sessions_ended", out.Sessions,
+		"refresh_tokens_revoked", out.Revoked.RefreshTokens, "access_tokens_revoked", out.Revoked.AccessTokens)
+	return out, nil
+}
+
 // SetPassword sets a user's password without the old one (CLI, admin API), with
-// the same policy as sign-up, and lifts any sign-in lock of the account.
+// the same policy as sign-up, and lifts every sign-in lock of the account.
 func (s *Service) SetPassword(ctx context.Context, userID, password string) error {
 	u, err := s.store.GetUser(ctx, userID)
 	if err != nil {
@@ -143,7 +264,7 @@ func (s *Service) SetPassword(ctx context.Context, userID, password string) erro
 	if err := s.store.UpdateUserPassword(ctx, u.ID, hash); err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	if err := s.store.DeleteSignInThrottle(ctx, accountKey(u.ID)); err != nil {
+	if err := s.unlockAccount(ctx, u.ID); err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
 	s.log.InfoContext(ctx, "password set", "user_id", u.ID)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/reqlog"
 )
 
@@ -48,6 +49,18 @@ func validRequestID(id string) bool {
 		}
 	}
 	return true
+}
+
+// clientAddress resolves the client's address once per request, from the TCP
+// peer and, behind a trusted proxy, its forwarding headers, and puts it in the
+// context, so that every per-client rule (sign-in throttling, the address a
+// session records, mail rationing) sees the same one: clientip.FromRequest.
+func clientAddress(res *clientip.Resolver) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(clientip.NewContext(r.Context(), res.Resolve(r))))
+		})
+	}
 }
 
 // recoverPanics turns a panic into a plain 500 and logs the stack once; the client

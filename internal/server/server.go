@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/gorilla/mux"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
@@ -31,6 +33,10 @@ type Deps struct {
 	// Metrics counts every request by route template, method and status, with
 	// its latency (a *metrics.Metrics); nil records nothing.
 	Metrics RequestObserver
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// Forwarded headers name the client (config server.trusted_proxies); none
+	// means the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // NewServer returns the public HTTP handler: every route, wrapped in middleware.
@@ -58,6 +64,7 @@ func NewServer(d Deps) http.Handler {
 	// got is logged and counted like any other response.
 	handler = recoverPanics(d.Log)(handler)
 	handler = accessLog(d.Log, d.Metrics)(handler)
+	handler = clientAddress(clientip.NewResolver(d.TrustedProxies))(handler)
 	handler = requestID(handler)
 	return handler
 }

@@ -7,12 +7,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -120,7 +120,7 @@ func (m *Manager) Issue(w http.ResponseWriter, r *http.Request, userID string, a
 		LastSeenAt:    now,
 		IdleExpiresAt: idle,
 		ExpiresAt:     expires,
-		IP:            clientIP(r),
+		IP:            clientip.FromRequest(r),
 		UserAgent:     truncate(r.UserAgent(), maxUserAgent),
 	})
 	if err != nil {
@@ -221,16 +221,6 @@ func (m *Manager) cookie(value string, expires, now time.Time) *http.Cookie {
 	c.Expires = expires
 	c.MaxAge = int(expires.Sub(now) / time.Second)
 	return c
-}
-
-// clientIP is the host part of RemoteAddr. Behind a proxy this is the proxy's
-// address; a trusted-proxy setting may come later.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.

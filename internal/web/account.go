@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -210,17 +211,26 @@ func (p *Pages) AccountPassword() http.Handler {
 			fail(http.StatusBadRequest, func(d *AccountPage) { d.ConfirmPasswordField.Error = "The passwords do not match." })
 			return
 		}
-		err := p.identity.ChangePassword(r.Context(), u.ID, current, next)
+		err := p.identity.ChangePassword(r.Context(), identity.PasswordChange{
+			UserID: u.ID, Current: current, Next: next, IP: clientip.FromRequest(r), KeepSession: bs.ID,
+		})
 		var pe *identity.PasswordError
 		var throttled *identity.ThrottledError
 		switch {
 		case err == nil:
+			// Every other session ended with the change; this one gets a new
+			// token too, keeping how and when the person signed in.
+			if _, err := p.sessions.Issue(w, r, u.ID, strings.Fields(bs.AMR), bs.AuthTime); err != nil {
+				p.serverError(w, r, "change password: rotate session", err)
+				return
+			}
 			http.Redirect(w, r, accountPath+"?notice=password-changed", http.StatusSeeOther)
 		case errors.Is(err, identity.ErrInvalidCredentials):
 			fail(http.StatusUnauthorized, func(d *AccountPage) { d.CurrentPasswordField.Error = "Your current password is incorrect." })
 		case errors.As(err, &pe):
 			fail(http.StatusBadRequest, func(d *AccountPage) { d.NewPasswordField.Error = pe.Error() })
 		case errors.As(err, &throttled):
+			w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 			fail(http.StatusTooManyRequests, func(d *AccountPage) { d.CurrentPasswordField.Error = throttled.Error() })
 		default:
 			p.serverError(w, r, "change password", err)
@@ -239,9 +249,10 @@ func (p *Pages) ResendVerification() http.Handler {
 			http.Redirect(w, r, accountPath, http.StatusSeeOther)
 			return
 		}
-		if err := p.identity.SendVerification(r.Context(), *u); err != nil {
+		if err := p.identity.SendVerification(r.Context(), *u, clientip.FromRequest(r)); err != nil {
 			var throttled *identity.ThrottledError
 			if errors.As(err, &throttled) {
+				w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 				p.showAccount(w, r, http.StatusTooManyRequests, bs, u, func(d *AccountPage) { d.Error = throttled.Error() })
 				return
 			}
@@ -285,14 +296,15 @@ func (p *Pages) RevokeApplication() http.Handler {
 }
 
 // SignOutEverywhere serves POST /account/sessions/end: every session of the
-// user ends, this browser's included.
+// user ends, this browser's included, and the user's tokens are revoked, so
+// applications must sign the person in again.
 func (p *Pages) SignOutEverywhere() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, u := p.signedIn(w, r)
 		if u == nil {
 			return
 		}
-		if _, err := p.store.DeleteUserSessions(r.Context(), u.ID); err != nil {
+		if _, err := p.identity.SignOutEverywhere(r.Context(), u.ID); err != nil {
 			p.serverError(w, r, "sign out everywhere", err)
 			return
 		}

@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -69,7 +71,7 @@ func (p *Pages) SignInForm() http.Handler {
 			p.render(w, r, http.StatusBadRequest, pageSignIn, d, o)
 			return
 		}
-		u, err := p.identity.Authenticate(r.Context(), email, password, clientIP(r))
+		u, err := p.identity.Authenticate(r.Context(), email, password, clientip.FromRequest(r))
 		if err != nil {
 			status := http.StatusUnauthorized
 			var throttled *identity.ThrottledError
@@ -106,9 +108,13 @@ func (p *Pages) SignInForm() http.Handler {
 // SignUpPage is the sign-up page's data.
 type SignUpPage struct {
 	Layout
-	ClientName    string
-	Error         string
-	Continue      string
+	ClientName string
+	Error      string
+	Continue   string
+	// Sent shows "check your e-mail" for Email: the same answer whether the
+	// address was new or registered already.
+	Sent          bool
+	Email         string
 	EmailField    Field
 	NameField     Field
 	PasswordField Field
@@ -132,8 +138,18 @@ func (p *Pages) signUpPage(r *http.Request, cont, email, name string) (SignUpPag
 	return d, o
 }
 
-// SignUp serves GET and POST /signup: a new account, signed in at once, then the
-// continue URL.
+// signUpTicketTTL is how long the browser that signed up keeps its ticket: the
+// verification link opened there within this time signs the person in and
+// continues to the application; later, or elsewhere, it verifies and asks to
+// sign in.
+const signUpTicketTTL = time.Hour
+
+// SignUp serves GET and POST /signup. A valid sign-up answers "check your
+// e-mail" (the same page, status and cookies whether the address was new or
+// registered already: identity mails the new one a verification link and the
+// registered one's owner a notice), and gives this browser a ticket cookie, so
+// that the link opened here signs the person in and continues the pending
+// authorization.
 func (p *Pages) SignUp() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -158,7 +174,11 @@ func (p *Pages) SignUp() http.Handler {
 			p.render(w, r, http.StatusBadRequest, pageSignUp, d, o)
 			return
 		}
-		u, err := p.identity.SignUp(r.Context(), identity.SignUpInput{Email: email, Password: password, Name: name})
+		in := identity.SignUpInput{Email: email, Password: password, Name: name}
+		if d.Continue != accountPath {
+			in.Continue = d.Continue // validated by continueTarget
+		}
+		ticket, err := p.identity.SignUp(r.Context(), in, clientip.FromRequest(r))
 		if err != nil {
 			status := http.StatusBadRequest
 			var pe *identity.PasswordError
@@ -169,13 +189,11 @@ func (p *Pages) SignUp() http.Handler {
 				d.PasswordField.Error = pe.Error()
 			case errors.As(err, &profile):
 				d.NameField.Error = profile.Error()
-			case errors.Is(err, identity.ErrEmailTaken):
-				status = http.StatusConflict
-				d.EmailField.Error = "An account with this e-mail address exists already. Sign in instead."
 			case errors.Is(err, identity.ErrInvalidEmail):
 				d.EmailField.Error = "Enter a valid e-mail address, like name@example.com."
 			case errors.As(err, &throttled):
 				status, d.Error = http.StatusTooManyRequests, throttled.Error()
+				w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 			default:
 				p.log.ErrorContext(r.Context(), "sign up", "error", err.Error(), "request_id", requestID(w))
 				status, d.Error = http.StatusServiceUnavailable, "Signing up is unavailable right now. Please try again in a moment."
@@ -183,13 +201,24 @@ func (p *Pages) SignUp() http.Handler {
 			p.render(w, r, status, pageSignUp, d, o)
 			return
 		}
-		// SignUp mailed the verification link; the account page can send another.
-		if _, err := p.sessions.Issue(w, r, u.ID, []string{"pwd"}, p.now()); err != nil {
-			p.serverError(w, r, "sign up: issue session", err)
-			return
-		}
-		http.Redirect(w, r, p.redirectTarget(d.Continue), http.StatusSeeOther)
+		http.SetCookie(w, p.ticketCookieFor(ticket))
+		d.Layout.Title, d.Sent, d.Email = "Check your e-mail", true, email
+		p.render(w, r, http.StatusOK, pageSignUp, d, o)
 	})
+}
+
+// ticketCookieFor is the cookie that keeps a sign-up's ticket in this browser;
+// an empty ticket deletes it. Lax, so that it comes along when the mailed link
+// is opened from a mail client (a top-level navigation).
+func (p *Pages) ticketCookieFor(ticket string) *http.Cookie {
+	c := &http.Cookie{
+		Name: p.ticketCookie, Value: ticket, Path: "/", Secure: p.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		MaxAge: int(signUpTicketTTL / time.Second),
+	}
+	if ticket == "" {
+		c.MaxAge = -1
+	}
+	return c
 }
 
 // Consent serves POST /consent, the consent page's answer: Allow records the

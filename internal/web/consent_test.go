@@ -193,9 +193,16 @@ func TestPromptCreateAndLoginHint(t *testing.T) {
 	if attr(byID(signup.doc, "email"), "value") != "new@example.com" {
 		t.Errorf("login_hint not pre-filled")
 	}
-	consent := b.follow(b.submit(signup, "sign-up", map[string]string{"password": testPassword, "confirm": testPassword}))
+	sent := b.submit(signup, "sign-up", map[string]string{"password": testPassword, "confirm": testPassword})
+	if byID(sent.doc, "signup-sent") == nil || !strings.Contains(text(sent.doc), "Example App") {
+		t.Fatalf("sign-up: %d\n%s", sent.status, sent.body)
+	}
+	// The mailed link, opened in this browser, signs in and continues the
+	// authorization.
+	link := e.mail.link(t, "new@example.com", "/verify-email")
+	consent := b.follow(b.get(link))
 	if byID(consent.doc, "allow") == nil {
-		t.Fatalf("sign-up did not continue the authorization: %d\n%s", consent.status, consent.body)
+		t.Fatalf("the verification link did not continue the authorization: %d\n%s", consent.status, consent.body)
 	}
 	if q := callback(t, b.follow(b.submit(consent, "allow", nil))); q.Get("code") == "" {
 		t.Errorf("no code: %v", q)

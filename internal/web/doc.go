@@ -10,4 +10,7 @@
 // POST /account/password, POST /account/verify-email,
 // POST /account/applications/revoke, POST /account/sessions/end and GET /static/….
 // Every form is protected against cross-site request forgery by Pages.CSRF.
+// Sign-up leaves a short-lived ticket cookie (gatehouse_signup, __Host- on
+// https) in the browser that signed up, so that the mailed verification link,
+// opened there, signs the person in and continues the pending authorization.
 package web

@@ -3,54 +3,150 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-id/gatehouse/internal/identity"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
 
-func TestSignUpSignsInAndShowsAccount(t *testing.T) {
+// TestSignUpThenVerifySignsIn: sign-up answers "check your e-mail" without
+// signing in; the mailed link, opened in the same browser, verifies the address,
+// signs the person in and shows the account; opened again it is spent.
+func TestSignUpThenVerifySignsIn(t *testing.T) {
 	databases(t, func(t *testing.T, store *storage.Store) {
 		e := newEnv(t, store, false)
 		b := e.browser()
 		p := b.get("/signup")
 		p = b.submit(p, "sign-up", map[string]string{"email": "Grace@Example.com", "name": "Grace Hopper", "password": testPassword, "confirm": testPassword})
-		if p.status != http.StatusSeeOther || p.location() != "/account" {
-			t.Fatalf("sign-up answered %d Location %q:\n%s", p.status, p.location(), p.body)
+		if p.status != http.StatusOK || byID(p.doc, "signup-sent") == nil || !strings.Contains(text(byID(p.doc, "signup-sent")), "Grace@Example.com") {
+			t.Fatalf("sign-up answered %d:\n%s", p.status, p.body)
 		}
-		c := b.cookie("gatehouse_session")
-		if c == nil {
-			t.Fatalf("no session cookie after sign-up")
+		checkPage(t, p)
+		wantNoStore(t, p)
+		if c := b.cookie("gatehouse_session"); c != nil {
+			t.Errorf("sign-up signed the browser in before the address was verified")
 		}
-		p = b.follow(p)
+		if c := b.cookie("gatehouse_signup"); c == nil || len(c.Value) != 43 {
+			t.Fatalf("no sign-up ticket cookie after sign-up: %+v", c)
+		}
+		if got := b.get("/account"); got.status != http.StatusSeeOther {
+			t.Errorf("/account right after sign-up: %d, want 303 to sign in", got.status)
+		}
+
+		// The link from the mail, in this browser: verified and signed in.
+		link := e.mail.link(t, "grace@example.com", "/verify-email")
+		v := b.get(link)
+		if v.status != http.StatusSeeOther || v.location() != "/account" {
+			t.Fatalf("verify-email in the sign-up browser: %d Location %q, want 303 /account\n%s", v.status, v.location(), v.body)
+		}
+		if b.cookie("gatehouse_session") == nil {
+			t.Errorf("no session after the verification link")
+		}
+		if b.cookie("gatehouse_signup") != nil {
+			t.Errorf("the sign-up ticket cookie outlived its use")
+		}
+		p = b.follow(v)
 		if p.status != 200 || text(byID(p.doc, "account-email")) != "grace@example.com" {
 			t.Fatalf("account page: %d, e-mail %q", p.status, text(byID(p.doc, "account-email")))
 		}
-		if byID(p.doc, "resend-verification") == nil {
-			t.Errorf("unverified account shows no resend button")
-		}
-		// The verification mail was sent; its link verifies the address.
-		link := e.mail.link(t, "grace@example.com", "/verify-email")
-		v := b.get(link)
-		if v.status != 200 || !strings.Contains(text(v.doc), "verified") {
-			t.Fatalf("verify-email: %d %s", v.status, text(v.doc))
-		}
-		checkPage(t, v)
-		if again := b.get(link); again.status != 400 {
-			t.Errorf("verification link used twice: %d", again.status)
-		}
-		p = b.get("/account")
 		if byID(p.doc, "resend-verification") != nil {
 			t.Errorf("verified account still offers to resend")
 		}
-		// The same address cannot sign up again, in any case.
-		other := e.browser()
-		dup := other.submit(other.get("/signup"), "sign-up", map[string]string{"email": "GRACE@example.com", "password": testPassword, "confirm": testPassword})
-		if dup.status != http.StatusConflict || attr(byID(dup.doc, "email"), "aria-invalid") != "true" {
-			t.Errorf("duplicate sign-up: %d, email aria-invalid=%q", dup.status, attr(byID(dup.doc, "email"), "aria-invalid"))
+		if again := b.get(link); again.status != 400 {
+			t.Errorf("verification link used twice: %d", again.status)
 		}
 	})
+}
+
+// TestSignUpDoesNotRevealTakenAddress: signing up with a registered address gets
+// the very answer a new address gets (status, cookies, page), the owner gets a
+// notice instead of a link, and nobody is signed in to the owner's account.
+func TestSignUpDoesNotRevealTakenAddress(t *testing.T) {
+	databases(t, func(t *testing.T, store *storage.Store) {
+		e := newEnv(t, store, false)
+		e.user("ada@example.com", "Ada")
+		answer := func(email string) (*page, *browser) {
+			t.Helper()
+			b := e.browser()
+			p := b.submit(b.get("/signup"), "sign-up", map[string]string{"email": email, "name": "Someone", "password": "a different passphrase", "confirm": "a different passphrase"})
+			return p, b
+		}
+		newPage, _ := answer("new@example.com")
+		takenPage, taker := answer("ADA@example.com")
+		if newPage.status != takenPage.status || newPage.status != http.StatusOK {
+			t.Fatalf("statuses: new %d, taken %d; want 200 for both", newPage.status, takenPage.status)
+		}
+		if a, b := cookieShapes(newPage), cookieShapes(takenPage); a != b {
+			t.Errorf("cookies differ:\n new:   %s\n taken: %s", a, b)
+		}
+		if a, b := pageShape(newPage, "new@example.com"), pageShape(takenPage, "ADA@example.com"); a != b {
+			t.Errorf("pages differ:\n new:   %s\n taken: %s", a, b)
+		}
+		for _, h := range []string{"Location", "Retry-After"} {
+			if newPage.header.Get(h) != "" || takenPage.header.Get(h) != "" {
+				t.Errorf("%s: new %q, taken %q", h, newPage.header.Get(h), takenPage.header.Get(h))
+			}
+		}
+		// The owner heard of it; the one who tried has nothing to open.
+		e.mail.mu.Lock()
+		last := e.mail.msgs[len(e.mail.msgs)-1]
+		e.mail.mu.Unlock()
+		if last.To != "ada@example.com" || !strings.Contains(last.Subject, "tried to sign up") || strings.Contains(last.Text, "/verify-email") {
+			t.Errorf("last mail: to %s, %q:\n%s", last.To, last.Subject, last.Text)
+		}
+		if got := taker.get("/account"); got.status != http.StatusSeeOther {
+			t.Errorf("the browser that signed up with a taken address is signed in: %d", got.status)
+		}
+	})
+}
+
+// cookieShapes lists the cookies a response sets without their values.
+func cookieShapes(p *page) string {
+	var out []string
+	for _, c := range (&http.Response{Header: p.header}).Cookies() {
+		v := c.Value
+		c.Value = strings.Repeat("x", len(v))
+		out = append(out, c.String())
+	}
+	return strings.Join(out, "; ")
+}
+
+// pageShape is the page's text and markup with the address typed and the CSRF
+// token taken out.
+func pageShape(p *page, email string) string {
+	body := strings.ReplaceAll(p.body, email, "EMAIL")
+	return regexp.MustCompile(`name="csrf_token" value="[^"]*"`).ReplaceAllString(body, `name="csrf_token" value=""`)
+}
+
+// TestVerifyLinkInAnotherBrowser: the link verifies the address anywhere, but
+// only the browser that signed up is signed in by it.
+func TestVerifyLinkInAnotherBrowser(t *testing.T) {
+	e := newEnv(t, storagetest.OpenSQLite(t), false)
+	b := e.browser()
+	b.signUp(b.get("/signup"), "lin@example.com", testPassword)
+	phone := e.browser()
+	p := phone.get(e.mail.link(t, "lin@example.com", "/verify-email"))
+	if p.status != http.StatusOK || !strings.Contains(text(p.doc), "verified") || byID(p.doc, "to-sign-in") == nil {
+		t.Fatalf("verify-email in another browser: %d\n%s", p.status, p.body)
+	}
+	checkPage(t, p)
+	if attr(byID(p.doc, "to-sign-in"), "href") != "/signin?login_hint=lin%40example.com" {
+		t.Errorf("sign-in link %q", attr(byID(p.doc, "to-sign-in"), "href"))
+	}
+	if phone.cookie("gatehouse_session") != nil || phone.get("/account").status != http.StatusSeeOther {
+		t.Errorf("the other browser was signed in by the link")
+	}
+	if u, err := e.userByEmail("lin@example.com"); err != nil || !u.EmailVerified {
+		t.Errorf("address not verified: %+v, %v", u, err)
+	}
+	// The sign-up browser, its link spent elsewhere, signs in with the password.
+	if got := b.signIn("lin@example.com", testPassword); got.url.Path != "/account" {
+		t.Errorf("sign-in after verifying elsewhere: %s", got.url)
+	}
 }
 
 func TestSignUpFieldErrors(t *testing.T) {
@@ -290,11 +386,20 @@ func TestAccountForms(t *testing.T) {
 
 func TestResendVerification(t *testing.T) {
 	e := newEnv(t, storagetest.OpenSQLite(t), false)
+	if _, err := e.ids.CreateUser(t.Context(), identity.SignUpInput{Email: "lin@example.com", Password: testPassword}, false); err != nil {
+		t.Fatal(err)
+	}
 	b := e.browser()
-	b.follow(b.submit(b.get("/signup"), "sign-up", map[string]string{"email": "lin@example.com", "password": testPassword, "confirm": testPassword}))
+	b.signIn("lin@example.com", testPassword)
 	before := e.mail.count()
 	p := b.follow(b.submit(b.get("/account"), "resend-verification", nil))
 	if p.status != 200 || !strings.Contains(text(p.doc), "We sent you a new link") || e.mail.count() != before+1 {
 		t.Fatalf("resend: %d, mails %d → %d", p.status, before, e.mail.count())
+	}
+	// Opened in the same browser, a resent link verifies and leads to the
+	// account page (this browser is signed in already).
+	v := b.get(e.mail.link(t, "lin@example.com", "/verify-email"))
+	if v.status != 200 || byID(v.doc, "to-account") == nil {
+		t.Errorf("resent link: %d\n%s", v.status, v.body)
 	}
 }

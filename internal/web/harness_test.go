@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
@@ -90,16 +91,43 @@ type env struct {
 	logs   *syncBuffer
 }
 
+// envOption adjusts what newEnv builds.
+type envOption func(*envConfig)
+
+type envConfig struct {
+	identity func(*identity.Options)
+	proxies  []string
+}
+
+// withIdentity adjusts the identity service's options (limits).
+func withIdentity(f func(*identity.Options)) envOption {
+	return func(c *envConfig) { c.identity = f }
+}
+
+// withTrustedProxies makes the server read X-Forwarded-For from peers in
+// cidrs (the test's requests come from 127.0.0.1).
+func withTrustedProxies(cidrs ...string) envOption {
+	return func(c *envConfig) { c.proxies = cidrs }
+}
+
 // newEnv starts the server; withOAuth adds the protocol endpoints (with the
 // pages as their sign-in and consent).
-func newEnv(t *testing.T, store *storage.Store, withOAuth bool) *env {
+func newEnv(t *testing.T, store *storage.Store, withOAuth bool, opts ...envOption) *env {
 	t.Helper()
+	var cfg envConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mail := &mailbox{}
-	ids := identity.New(store, identity.Options{BaseURL: issuer, Mail: mail, Log: log})
+	io := identity.Options{BaseURL: issuer, Mail: mail, Log: log}
+	if cfg.identity != nil {
+		cfg.identity(&io)
+	}
+	ids := identity.New(store, io)
 	sessions := session.New(store, session.Options{Secure: false})
 	key := sha256.Sum256([]byte("csrf key for tests"))
 	pages, err := web.New(web.Deps{
@@ -109,7 +137,11 @@ func newEnv(t *testing.T, store *storage.Store, withOAuth bool) *env {
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
-	deps := server.Deps{Log: log, Pages: pages}
+	proxies, err := clientip.ParseTrusted(cfg.proxies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := server.Deps{Log: log, Pages: pages, TrustedProxies: proxies}
 	if withOAuth {
 		cfg := oauth.Config{Issuer: issuer, Secrets: []string{storagetest.TestSecret}}
 		km := keys.New(store, keys.Options{MaxTokenLifetime: cfg.MaxTokenLifetime(), Log: log})
@@ -180,6 +212,9 @@ func (e *env) authorizeURL(clientID, scope string) (string, string) {
 type browser struct {
 	e *env
 	c *http.Client
+	// forwardedFor, when set, is sent as X-Forwarded-For on every request, as
+	// a proxy in front of the server would.
+	forwardedFor string
 }
 
 func (e *env) browser() *browser {
@@ -201,6 +236,9 @@ func (p *page) location() string { return p.header.Get("Location") }
 
 func (b *browser) do(req *http.Request) *page {
 	b.e.t.Helper()
+	if b.forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", b.forwardedFor)
+	}
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.e.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
@@ -299,6 +337,17 @@ func (b *browser) follow(p *page) *page {
 	}
 	b.e.t.Fatalf("too many redirects")
 	return nil
+}
+
+// signUp fills the sign-up form of page p (a GET of /signup, maybe with a
+// continue URL) and returns the answer: "check your e-mail".
+func (b *browser) signUp(p *page, email, password string) *page {
+	b.e.t.Helper()
+	got := b.submit(p, "sign-up", map[string]string{"email": email, "password": password, "confirm": password})
+	if got.status != http.StatusOK || byID(got.doc, "signup-sent") == nil {
+		b.e.t.Fatalf("sign-up of %s: %d, want 200 and #signup-sent:\n%s", email, got.status, got.body)
+	}
+	return got
 }
 
 // signIn signs the browser in and returns the page after following redirects.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,12 +21,13 @@ import (
 
 // identityService is what the pages need from internal/identity.
 type identityService interface {
-	SignUp(ctx context.Context, in identity.SignUpInput) (storage.User, error)
+	SignUp(ctx context.Context, in identity.SignUpInput, ip string) (ticket string, err error)
 	Authenticate(ctx context.Context, email, password, ip string) (storage.User, error)
-	ChangePassword(ctx context.Context, userID, current, next string) error
+	ChangePassword(ctx context.Context, c identity.PasswordChange) error
+	SignOutEverywhere(ctx context.Context, userID string) (identity.SignedOut, error)
 	UpdateProfile(ctx context.Context, userID string, p identity.Profile) (storage.User, error)
-	SendVerification(ctx context.Context, u storage.User) error
-	VerifyEmail(ctx context.Context, token string) (storage.User, error)
+	SendVerification(ctx context.Context, u storage.User, ip string) error
+	VerifyEmail(ctx context.Context, token, ticket string) (identity.Verified, error)
 	RequestPasswordReset(ctx context.Context, email, ip string) error
 	ResetPassword(ctx context.Context, token, password string) (storage.User, error)
 }
@@ -68,10 +68,12 @@ type Pages struct {
 	sessions *session.Manager
 	issuer   string
 	secure   bool
-	protect  func(http.Handler) http.Handler
-	now      func() time.Time
-	log      *slog.Logger
-	metrics  SignInCounter
+	// ticketCookie names the cookie that keeps a sign-up's ticket.
+	ticketCookie string
+	protect      func(http.Handler) http.Handler
+	now          func() time.Time
+	log          *slog.Logger
+	metrics      SignInCounter
 }
 
 var _ signin.Interaction = (*Pages)(nil)
@@ -130,8 +132,12 @@ func New(d Deps) (*Pages, error) {
 		metrics:  d.Metrics,
 	}
 	cookie := "gatehouse_csrf"
+	p.ticketCookie = "gatehouse_signup"
 	if p.secure {
+		// __Host-: Secure, Path=/ and no Domain, so no sibling subdomain can
+		// plant or shadow them.
 		cookie = "__Host-gatehouse_csrf"
+		p.ticketCookie = "__Host-gatehouse_signup"
 	}
 	p.protect = csrf.Protect(d.CSRFKey,
 		csrf.Secure(p.secure),
@@ -208,16 +214,6 @@ func (p *Pages) redirectTarget(raw string) string {
 }
 
 const accountPath = "/account"
-
-// clientIP is the host part of RemoteAddr. Behind a reverse proxy this is the
-// proxy's address; a trusted-proxy setting may come later.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
 
 // countSignIn reports a sign-in outcome to the metrics, if any.
 func (p *Pages) countSignIn(outcome string) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 )
 
@@ -15,7 +16,9 @@ import (
 type ForgotPasswordPage struct {
 	Layout
 	// Sent shows the answer, the same whether or not the address is known.
-	Sent       bool
+	Sent bool
+	// Error says the request was refused (too many mails asked for).
+	Error      string
 	EmailField Field
 }
 
@@ -38,7 +41,17 @@ func (p *Pages) ForgotPassword() http.Handler {
 			p.render(w, r, http.StatusBadRequest, pageForgotPassword, d, renderOptions{})
 			return
 		}
-		if err := p.identity.RequestPasswordReset(r.Context(), email, clientIP(r)); err != nil {
+		err := p.identity.RequestPasswordReset(r.Context(), email, clientip.FromRequest(r))
+		var throttled *identity.ThrottledError
+		switch {
+		case errors.As(err, &throttled):
+			// Counted alike for every address: this answer tells nothing
+			// about which are registered.
+			w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
+			d.Error = throttled.Error()
+			p.render(w, r, http.StatusTooManyRequests, pageForgotPassword, d, renderOptions{})
+			return
+		case err != nil:
 			// Said nowhere on the page: an error must not tell known
 			// addresses from unknown ones.
 			p.log.WarnContext(r.Context(), "request password reset", "error", err.Error(), "request_id", requestID(w))
@@ -123,25 +136,52 @@ type VerifyEmailPage struct {
 	Layout
 	Verified bool
 	Email    string
+	// SignedIn: this browser has a session (it offers the account page rather
+	// than signing in).
+	SignedIn bool
 }
 
-// VerifyEmail serves GET /verify-email?token=….
+// VerifyEmail serves GET /verify-email?token=…[&continue=…]. Opened in the
+// browser that signed up (its ticket cookie matches the link), it signs the
+// person in and continues to the pending authorization (or the account page);
+// anywhere else it says the address is verified and offers to sign in.
 func (p *Pages) VerifyEmail() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := r.URL.Query().Get("token")
+		q := r.URL.Query()
+		token := q.Get("token")
 		if token == "" {
 			p.render(w, r, http.StatusBadRequest, pageVerifyEmail, VerifyEmailPage{Layout: p.layout(r, "This link does not work")}, renderOptions{})
 			return
 		}
-		u, err := p.identity.VerifyEmail(r.Context(), token)
+		ticket := ""
+		if c, err := r.Cookie(p.ticketCookie); err == nil {
+			ticket = c.Value
+		}
+		v, err := p.identity.VerifyEmail(r.Context(), token, ticket)
 		switch {
-		case err == nil:
-			p.render(w, r, http.StatusOK, pageVerifyEmail, VerifyEmailPage{Layout: p.layout(r, "E-mail verified"), Verified: true, Email: u.Email}, renderOptions{})
 		case errors.Is(err, identity.ErrInvalidToken):
 			p.render(w, r, http.StatusBadRequest, pageVerifyEmail, VerifyEmailPage{Layout: p.layout(r, "This link does not work")}, renderOptions{})
-		default:
+			return
+		case err != nil:
 			p.serverError(w, r, "verify email", err)
+			return
 		}
+		if v.SignIn {
+			// The password was typed in this browser at sign-up; the link
+			// proved the mailbox. The ticket has done its work.
+			http.SetCookie(w, p.ticketCookieFor(""))
+			if _, err := p.sessions.Issue(w, r, v.User.ID, []string{"pwd"}, p.now()); err != nil {
+				p.serverError(w, r, "verify email: issue session", err)
+				return
+			}
+			http.Redirect(w, r, p.redirectTarget(q.Get("continue")), http.StatusSeeOther)
+			return
+		}
+		d := VerifyEmailPage{Layout: p.layout(r, "E-mail verified"), Verified: true, Email: v.User.Email}
+		if bs, _, err := p.currentUser(r); err == nil && bs != nil {
+			d.SignedIn = true
+		}
+		p.render(w, r, http.StatusOK, pageVerifyEmail, d, renderOptions{})
 	})
 }
 

@@ -20,6 +20,7 @@ func foundationCases() []Case {
 	return []Case{
 		{"UserCreateAndGet", testUserCreateAndGet},
 		{"UserEmailUniqueAnyCase", testUserEmailUniqueAnyCase},
+		{"UserEmailUniqueAnyUnicodeForm", testUserEmailUniqueAnyUnicodeForm},
 		{"UserUpdate", testUserUpdate},
 		{"UserDeleteCascades", testUserDeleteCascades},
 		{"UserListPaging", testUserListPaging},
@@ -28,6 +29,7 @@ func foundationCases() []Case {
 		{"SessionExpiry", testSessionExpiry},
 		{"SessionTouch", testSessionTouch},
 		{"SessionDelete", testSessionDelete},
+		{"SessionDeleteOthers", testSessionDeleteOthers},
 		{"SessionDeleteExpiredInBatches", testSessionDeleteExpiredInBatches},
 		{"AccountRecordAndRevoke", testAccountRecordAndRevoke},
 		{"AccountNeedsUser", testAccountNeedsUser},
@@ -178,6 +180,34 @@ func testUserEmailUniqueAnyCase(t *testing.T, s *storage.Store) {
 	must(t, err, "ListUsers")
 	if len(users) != 2 {
 		t.Errorf("ListUsers after refused writes: %d users, want 2", len(users))
+	}
+}
+
+// testUserEmailUniqueAnyUnicodeForm: addresses that differ only in forms NFKC
+// folds (full-width letters, ligatures, decomposed accents) are one address, for
+// uniqueness and for look-up.
+func testUserEmailUniqueAnyUnicodeForm(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	ada := createUser(t, s, "ada@example.com")
+	fiona := createUser(t, s, "fiona@exa\u0301mple.com") // decomposed á
+	if fiona.Email != "fiona@ex\u00e1mple.com" {
+		t.Errorf("CreateUser stored %+q, want the composed form %+q", fiona.Email, "fiona@ex\u00e1mple.com")
+	}
+	for _, tc := range []struct{ name, email, owner string }{
+		{"full-width", "\uff41\uff44\uff41@example.com", ada.ID},
+		{"full-width capitals", "\uff21\uff24\uff21@\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com", ada.ID},
+		{"ligature", "\ufb01ona@ex\u00e1mple.com", fiona.ID},
+		{"composed", "Fiona@Ex\u00c1mple.com", fiona.ID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := s.CreateUser(ctx, storage.User{Email: tc.email}); !errors.Is(err, storage.ErrConflict) {
+				t.Errorf("CreateUser(%+q) with the same address taken: error %v, want storage.ErrConflict", tc.email, err)
+			}
+			got, err := s.GetUserByEmail(ctx, tc.email)
+			if err != nil || got.ID != tc.owner {
+				t.Errorf("GetUserByEmail(%+q) = %q, %v; want %q", tc.email, got.ID, err, tc.owner)
+			}
+		})
 	}
 }
 
@@ -438,6 +468,36 @@ func testSessionTouch(t *testing.T, s *storage.Store) {
 	wantTime(t, "IdleExpiresAt capped", got.IdleExpiresAt, testClock.Add(2*time.Hour))
 	if _, err := s.GetSessionByTokenHash(ctx, bs.TokenHash, testClock.Add(2*time.Hour+time.Minute)); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("GetSessionByTokenHash past the absolute expiry after touch: error %v, want storage.ErrNotFound", err)
+	}
+}
+
+func testSessionDeleteOthers(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	u := createUser(t, s, "others@example.com")
+	other := createUser(t, s, "bystander@example.com")
+	keep := createSession(t, s, u, testClock, time.Hour, 24*time.Hour)
+	var ended []storage.BrowserSession
+	for range 2 {
+		ended = append(ended, createSession(t, s, u, testClock, time.Hour, 24*time.Hour))
+	}
+	theirs := createSession(t, s, other, testClock, time.Hour, 24*time.Hour)
+	n, err := s.DeleteOtherUserSessions(ctx, u.ID, keep.ID)
+	must(t, err, "DeleteOtherUserSessions")
+	if n != 2 {
+		t.Errorf("DeleteOtherUserSessions = %d, want 2", n)
+	}
+	for _, bs := range ended {
+		_, err := s.GetSessionByTokenHash(ctx, bs.TokenHash, testClock)
+		wantNotFound(t, err, "another session of the user after DeleteOtherUserSessions")
+	}
+	for name, bs := range map[string]storage.BrowserSession{"the kept session": keep, "another user's session": theirs} {
+		if _, err := s.GetSessionByTokenHash(ctx, bs.TokenHash, testClock); err != nil {
+			t.Errorf("%s after DeleteOtherUserSessions: %v", name, err)
+		}
+	}
+	// No session to keep: every one ends.
+	if n, err := s.DeleteOtherUserSessions(ctx, u.ID, ""); err != nil || n != 1 {
+		t.Errorf("DeleteOtherUserSessions keeping none = %d, %v; want 1, nil", n, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"crypto/sha256"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,11 @@ func identityCases() []Case {
 		{"SignInThrottleLocks", testSignInThrottleLocks},
 		{"SignInThrottleCountsConcurrently", testSignInThrottleCountsConcurrently},
 		{"SignInThrottleSweep", testSignInThrottleSweep},
+		{"SignInLocksPerKey", testSignInLocksPerKey},
+		{"SignInThrottlesDeletedByPrefix", testSignInThrottlesDeletedByPrefix},
+		{"RateLimitFixedWindow", testRateLimitFixedWindow},
+		{"RateLimitConcurrently", testRateLimitConcurrently},
+		{"UserTokenBrowserHash", testUserTokenBrowserHash},
 	}
 }
 
@@ -322,5 +328,154 @@ func testSignInThrottleSweep(t *testing.T, s *storage.Store) {
 	must(t, err, "GetSignInLock")
 	if until.IsZero() {
 		t.Error("the sweep removed a locked key")
+	}
+}
+
+// testSignInLocksPerKey: GetSignInLocks says which of the keys is locked, and
+// until when, so that the caller can tell an address block from an account lock.
+func testSignInLocksPerKey(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	short := storage.SignInLimit{Max: 0, Window: time.Hour, Lockout: 5 * time.Minute}
+	long := storage.SignInLimit{Max: 0, Window: time.Hour, Lockout: 20 * time.Minute}
+	_, err := s.RecordSignInFailure(ctx, "ip:192.0.2.1", testClock, short)
+	must(t, err, "RecordSignInFailure")
+	_, err = s.RecordSignInFailure(ctx, "acct:u|192.0.2.1", testClock.In(elsewhere), long)
+	must(t, err, "RecordSignInFailure")
+	_, err = s.RecordSignInFailure(ctx, "acct:u|192.0.2.2", testClock, storage.SignInLimit{Max: 5, Window: time.Hour, Lockout: time.Hour})
+	must(t, err, "RecordSignInFailure below the limit")
+
+	locks, err := s.GetSignInLocks(ctx, testClock.Add(time.Minute), "ip:192.0.2.1", "acct:u|192.0.2.1", "acct:u|192.0.2.2", "ip:missing")
+	must(t, err, "GetSignInLocks")
+	if len(locks) != 2 {
+		t.Errorf("GetSignInLocks = %v, want the two locked keys only", locks)
+	}
+	wantTime(t, "lock of ip:192.0.2.1", locks["ip:192.0.2.1"], testClock.Add(5*time.Minute))
+	wantTime(t, "lock of acct:u|192.0.2.1", locks["acct:u|192.0.2.1"], testClock.Add(20*time.Minute))
+
+	locks, err = s.GetSignInLocks(ctx, testClock.Add(5*time.Minute), "ip:192.0.2.1", "acct:u|192.0.2.1")
+	must(t, err, "GetSignInLocks when the short lock ended")
+	if _, ok := locks["ip:192.0.2.1"]; ok || len(locks) != 1 {
+		t.Errorf("GetSignInLocks after the short lock = %v, want only acct:u|192.0.2.1", locks)
+	}
+	if locks, err := s.GetSignInLocks(ctx, testClock); err != nil || len(locks) != 0 {
+		t.Errorf("GetSignInLocks of no keys = %v, %v; want none", locks, err)
+	}
+}
+
+// testSignInThrottlesDeletedByPrefix: a password reset lifts the account's lock
+// for every client address at once, and nothing else; LIKE's wildcards in a
+// prefix match only themselves.
+func testSignInThrottlesDeletedByPrefix(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	l := storage.SignInLimit{Max: 0, Window: time.Hour, Lockout: time.Hour}
+	keys := []string{"acct:a_b|192.0.2.1", "acct:a_b|2001:db8::1", "acct:aXb|192.0.2.1", "acct:a_b%|x", "acct:a_bc|x", "ip:192.0.2.1"}
+	for _, k := range keys {
+		_, err := s.RecordSignInFailure(ctx, k, testClock, l)
+		must(t, err, "RecordSignInFailure(%s)", k)
+	}
+	n, err := s.DeleteSignInThrottles(ctx, "acct:a_b|")
+	must(t, err, "DeleteSignInThrottles")
+	if n != 2 {
+		t.Errorf("DeleteSignInThrottles = %d, want 2", n)
+	}
+	locks, err := s.GetSignInLocks(ctx, testClock, keys...)
+	must(t, err, "GetSignInLocks")
+	for _, k := range keys {
+		_, locked := locks[k]
+		if want := !strings.HasPrefix(k, "acct:a_b|"); locked != want {
+			t.Errorf("after DeleteSignInThrottles(acct:a_b|): %s locked = %v, want %v", k, locked, want)
+		}
+	}
+	if _, err := s.DeleteSignInThrottles(ctx, ""); err == nil {
+		t.Error("DeleteSignInThrottles with an empty prefix succeeded, want an error (it would delete every row)")
+	}
+}
+
+// testRateLimitFixedWindow: Max events pass within a window that starts at the
+// first; the next is refused with the window's end and is not counted, so
+// refusals never push the window out; after the window, events pass again.
+func testRateLimitFixedWindow(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	l := storage.RateLimit{Max: 3, Window: time.Hour}
+	for i := 1; i <= 3; i++ {
+		d, err := s.TakeRateLimit(ctx, "mail-to:x", testClock.Add(time.Duration(i-1)*10*time.Minute), l)
+		must(t, err, "TakeRateLimit %d", i)
+		if !d.Allowed || d.Count != i {
+			t.Errorf("event %d of 3: %+v, want allowed, count %d", i, d, i)
+		}
+	}
+	for _, at := range []time.Duration{30 * time.Minute, 59 * time.Minute} {
+		d, err := s.TakeRateLimit(ctx, "mail-to:x", testClock.Add(at).In(elsewhere), l)
+		must(t, err, "TakeRateLimit over the limit")
+		if d.Allowed || d.Count != 3 {
+			t.Errorf("event past the limit at +%s: %+v, want refused with count 3", at, d)
+		}
+		wantTime(t, "RetryAt", d.RetryAt, testClock.Add(time.Hour))
+	}
+	// Another key is not affected.
+	if d, err := s.TakeRateLimit(ctx, "mail-to:y", testClock.Add(30*time.Minute), l); err != nil || !d.Allowed {
+		t.Errorf("another key: %+v, %v; want allowed", d, err)
+	}
+	d, err := s.TakeRateLimit(ctx, "mail-to:x", testClock.Add(time.Hour), l)
+	must(t, err, "TakeRateLimit after the window")
+	if !d.Allowed || d.Count != 1 {
+		t.Errorf("first event of a new window: %+v, want allowed, count 1", d)
+	}
+	// Rate rows are swept like throttle rows once their window is a day old.
+	_, err = s.DeleteExpiredSignInThrottles(ctx, testClock.Add(25*time.Hour), 24*time.Hour, 100)
+	must(t, err, "DeleteExpiredSignInThrottles")
+	d, err = s.TakeRateLimit(ctx, "mail-to:y", testClock.Add(25*time.Hour), l)
+	must(t, err, "TakeRateLimit after the sweep")
+	if !d.Allowed || d.Count != 1 {
+		t.Errorf("after the sweep: %+v, want allowed, count 1", d)
+	}
+}
+
+// testRateLimitConcurrently: instances taking from one key at once never let
+// more than Max through together.
+func testRateLimitConcurrently(t *testing.T, s *storage.Store) {
+	l := storage.RateLimit{Max: 5, Window: time.Hour}
+	const n = 16
+	allowed := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			var d storage.RateDecision
+			d, errs[i] = s.TakeRateLimit(t.Context(), "signup-ip:busy", testClock, l)
+			allowed[i] = d.Allowed
+		})
+	}
+	wg.Wait()
+	count := 0
+	for i := range n {
+		must(t, errs[i], "concurrent TakeRateLimit")
+		if allowed[i] {
+			count++
+		}
+	}
+	if count != l.Max {
+		t.Errorf("%d of %d concurrent events allowed, want exactly %d", count, n, l.Max)
+	}
+}
+
+// testUserTokenBrowserHash: the hash of the signing-up browser's ticket is kept
+// with the verification token and comes back when it is spent.
+func testUserTokenBrowserHash(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	u := createUser(t, s, "ticket@example.com")
+	_, err := s.CreateUserToken(ctx, storage.UserToken{UserID: u.ID, Purpose: storage.TokenVerifyEmail,
+		TokenHash: tokenHash("with-ticket"), ExpiresAt: testClock.Add(time.Hour), BrowserHash: tokenHash("ticket")})
+	must(t, err, "CreateUserToken with a browser hash")
+	createUserToken(t, s, u, storage.TokenVerifyEmail, "without-ticket", testClock.Add(time.Hour))
+	got, err := s.ConsumeUserToken(ctx, storage.TokenVerifyEmail, tokenHash("with-ticket"), testClock)
+	must(t, err, "ConsumeUserToken")
+	if string(got.BrowserHash) != string(tokenHash("ticket")) {
+		t.Errorf("BrowserHash = %x, want %x", got.BrowserHash, tokenHash("ticket"))
+	}
+	got, err = s.ConsumeUserToken(ctx, storage.TokenVerifyEmail, tokenHash("without-ticket"), testClock)
+	must(t, err, "ConsumeUserToken")
+	if len(got.BrowserHash) != 0 {
+		t.Errorf("BrowserHash of a token made without one = %x, want none", got.BrowserHash)
 	}
 }
