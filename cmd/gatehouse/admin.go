@@ -38,7 +38,7 @@ func startAdmin(c config.Config, log *slog.Logger, d adminDeps, serveErr chan<- 
 		return nil, fmt.Errorf("listen on admin.addr %s: %w", c.Admin.Addr, err)
 	}
 	api := admin.New(admin.Deps{
-		Clients: clients.New(d.store, d.store.Sealer(), time.Now),
+		Clients: clients.New(d.store, d.store.Sealer(), time.Now, clientRules(c)),
 		Users:   d.users,
 		Keys:    d.keys,
 		Tokens:  c.Admin.Tokens,

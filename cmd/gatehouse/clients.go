@@ -42,11 +42,17 @@ have none.`,
 // clientService opens the store and returns the client service over it, and a
 // function that closes the store.
 func (e *env) clientService(cmd *cobra.Command) (*clients.Service, func(), error) {
-	store, _, err := e.openReadyStore(cmd)
+	store, c, err := e.openReadyStore(cmd)
 	if err != nil {
 		return nil, nil, err
 	}
-	return clients.New(store, store.Sealer(), time.Now), func() { store.Close() }, nil
+	return clients.New(store, store.Sealer(), time.Now, clientRules(c)), func() { store.Close() }, nil
+}
+
+// clientRules are the configured settings that change what a valid client is:
+// a loopback jwks_uri is accepted only where the server may fetch it.
+func clientRules(c config.Config) clients.Rules {
+	return clients.Rules{AllowLoopbackFetch: c.Outbound.AllowLoopback}
 }
 
 // outputFormat reads and checks -o.
@@ -192,7 +198,11 @@ func clientsCreateCommand(e *env) *cobra.Command {
 			var spec clients.Spec
 			v.apply(cmd.Flags(), &spec)
 			// Check the input before touching the database.
-			if _, err := clients.Validate(spec); err != nil {
+			cfg, err := e.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if _, err := clientRules(cfg).Validate(spec); err != nil {
 				return clientError(err)
 			}
 			svc, done, err := e.clientService(cmd)

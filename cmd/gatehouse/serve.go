@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
+	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/server"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/spf13/cobra"
@@ -83,7 +84,11 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	if err != nil {
 		return err
 	}
-	oh, err := oauth.New(oauthConfig(c), oauth.Deps{Store: store, Keys: km, Interaction: ppl.pages, ErrorPage: ppl.pages.ErrorPage, Metrics: mtr, Log: log})
+	if c.Outbound.AllowLoopback {
+		log.Warn("outbound.allow_loopback is on: client jwks_uri fetches may reach loopback addresses over plain http; for development only")
+	}
+	fetch := outbound.New(outbound.Options{AllowLoopback: c.Outbound.AllowLoopback})
+	oh, err := oauth.New(oauthConfig(c), oauth.Deps{Store: store, Keys: km, Interaction: ppl.pages, ErrorPage: ppl.pages.ErrorPage, Metrics: mtr, Log: log, Outbound: fetch})
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func newFixture(t *testing.T, store *storage.Store, tokens ...string) *fixture {
 	t.Helper()
 	now := time.Now
 	api := New(Deps{
-		Clients: clients.New(store, store.Sealer(), now),
+		Clients: clients.New(store, store.Sealer(), now, clients.Rules{}),
 		Users:   identity.New(store, identity.Options{Params: fastParams}),
 		Keys:    keys.New(store, keys.Options{}),
 		Tokens:  tokens,

@@ -45,12 +45,14 @@ type Service struct {
 	store  clientStore
 	sealer *storage.Sealer  // hashes client secrets; nil refuses confidential clients
 	now    func() time.Time // injected so tests can freeze time
+	rules  Rules
 }
 
 // New returns a Service over store. sealer hashes client secrets (use
-// Store.Sealer()); now stamps created and updated times.
-func New(store clientStore, sealer *storage.Sealer, now func() time.Time) *Service {
-	return &Service{store: store, sealer: sealer, now: now}
+// Store.Sealer()); now stamps created and updated times; rules are the
+// operator's settings every create and update is validated under.
+func New(store clientStore, sealer *storage.Sealer, now func() time.Time, rules Rules) *Service {
+	return &Service{store: store, sealer: sealer, now: now, rules: rules}
 }
 
 // Create validates spec, applies its defaults and stores the client. For a
@@ -68,7 +70,7 @@ func (s *Service) Create(ctx context.Context, spec Spec) (View, string, error) {
 // client to the registration rules and makes the RFC 7592 registration access
 // token, storing its hash.
 func (s *Service) create(ctx context.Context, spec Spec, reg *RegistrationRules) (View, string, string, error) {
-	c, err := Validate(spec)
+	c, err := s.rules.Validate(spec)
 	if err != nil {
 		return View{}, "", "", err
 	}
@@ -175,7 +177,7 @@ func (s *Service) update(ctx context.Context, id string, spec Spec, reg *Registr
 		p.add("client_id", "cannot be changed (from %q to %q); create a new client instead", id, spec.ClientID)
 	}
 	spec.ClientID = id
-	c, err := Validate(spec)
+	c, err := s.rules.Validate(spec)
 	if err != nil {
 		var ve *ValidationError
 		if !errors.As(err, &ve) {

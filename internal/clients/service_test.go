@@ -20,7 +20,7 @@ func newService(t *testing.T) (*clients.Service, *storage.Store) {
 	t.Helper()
 	store := storagetest.OpenSQLite(t)
 	now := func() time.Time { return time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC) }
-	return clients.New(store, store.Sealer(), now), store
+	return clients.New(store, store.Sealer(), now, clients.Rules{}), store
 }
 
 func TestCreateConfidential(t *testing.T) {
@@ -256,7 +256,7 @@ func TestDelete(t *testing.T) {
 
 func TestNoSealerRefusesConfidential(t *testing.T) {
 	store := storagetest.OpenSQLite(t)
-	svc := clients.New(store, nil, time.Now)
+	svc := clients.New(store, nil, time.Now, clients.Rules{})
 	if _, _, err := svc.Create(t.Context(), web()); err == nil {
 		t.Error("Create without a sealer succeeded, want an error")
 	}
@@ -392,5 +392,36 @@ func TestRegistrationRules(t *testing.T) {
 	}
 	if _, _, err := svc.Create(t.Context(), ask("admin")); err != nil {
 		t.Errorf("an operator's Create with any scope = %v, want success", err)
+	}
+}
+
+// TestServiceRulesJWKSURI: Create and Update validate under the Service's rules:
+// a loopback jwks_uri only where the server may fetch it.
+func TestServiceRulesJWKSURI(t *testing.T) {
+	store := storagetest.OpenSQLite(t)
+	signed := web()
+	signed.RedirectURIs, signed.GrantTypes = nil, []string{"client_credentials"}
+	signed.TokenEndpointAuthMethod, signed.JWKSURI = "private_key_jwt", "https://app.example.com/jwks"
+	loopback := signed
+	loopback.JWKSURI = "http://127.0.0.1:9000/jwks"
+
+	strict := clients.New(store, store.Sealer(), time.Now, clients.Rules{})
+	dev := clients.New(store, store.Sealer(), time.Now, clients.Rules{AllowLoopbackFetch: true})
+	var ve *clients.ValidationError
+	if _, _, err := strict.Create(t.Context(), loopback); !errors.As(err, &ve) || ve.Problems[0].Field != "jwks_uri" {
+		t.Fatalf("strict Create with a loopback jwks_uri = %v, want a problem on jwks_uri", err)
+	}
+	v, _, err := strict.Create(t.Context(), signed)
+	if err != nil {
+		t.Fatalf("strict Create with an https jwks_uri = %v", err)
+	}
+	if _, _, err := strict.Update(t.Context(), v.ClientID, loopback); !errors.As(err, &ve) || ve.Problems[0].Field != "jwks_uri" {
+		t.Fatalf("strict Update to a loopback jwks_uri = %v, want a problem on jwks_uri", err)
+	}
+	if _, _, err := dev.Update(t.Context(), v.ClientID, loopback); err != nil {
+		t.Fatalf("Update to a loopback jwks_uri with AllowLoopbackFetch = %v", err)
+	}
+	if _, _, err := dev.Create(t.Context(), loopback); err != nil {
+		t.Fatalf("Create with a loopback jwks_uri with AllowLoopbackFetch = %v", err)
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/go-jose/go-jose/v4"
 )
@@ -95,6 +97,18 @@ func (p problems) err() error {
 	return &ValidationError{Problems: p}
 }
 
+// Rules are the operator's settings that change what a valid client is. The
+// zero value is the production setting.
+type Rules struct {
+	// AllowLoopbackFetch accepts a jwks_uri on a loopback host (localhost,
+	// 127.0.0.0/8, [::1]), over plain http too, for development: it must match
+	// the server's outbound.allow_loopback, which lets the fetch reach it.
+	AllowLoopbackFetch bool
+}
+
+// Validate is Rules{}.Validate: the production rules.
+func Validate(spec Spec) (storage.Client, error) { return Rules{}.Validate(spec) }
+
 // Validate applies the defaults to spec and checks every rule, returning the
 // client record it describes (without id, secret or times) or a *ValidationError
 // naming every problem.
@@ -110,7 +124,7 @@ func (p problems) err() error {
 //   - id_token_signed_response_alg: RS256.
 //   - token_endpoint_auth_signing_alg: RS256 for private_key_jwt.
 //   - access_token_format: empty, meaning the server default.
-func Validate(spec Spec) (storage.Client, error) {
+func (r Rules) Validate(spec Spec) (storage.Client, error) {
 	var p problems
 	c := storage.Client{
 		ID:                          spec.ClientID,
@@ -310,7 +324,7 @@ func Validate(spec Spec) (storage.Client, error) {
 		}
 	}
 	if c.JWKSURI != "" {
-		if msg := checkWebURI(c.JWKSURI); msg != "" {
+		if msg := checkFetchURI(c.JWKSURI, r.AllowLoopbackFetch); msg != "" {
 			p.add("jwks_uri", "%s", msg)
 		}
 	}
@@ -472,6 +486,40 @@ func checkWebURI(raw string) string {
 		return fmt.Sprintf("%q uses http, which is allowed only for loopback hosts; use https", raw)
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return fmt.Sprintf("%q must not contain a fragment", raw)
+	}
+	return ""
+}
+
+// checkFetchURI accepts a URL the server itself will fetch (jwks_uri): absolute
+// https with a host, no fragment and no user information. A host that is an
+// address the server's outbound client refuses (private, link-local, metadata,
+// …) is refused here already, with the reason; a name is checked again when it
+// is fetched, after resolution. Loopback hosts, and plain http to them, only
+// with allowLoopback (development).
+func checkFetchURI(raw string, allowLoopback bool) string {
+	u, msg := parseAbsolute(raw)
+	if msg != "" {
+		return msg
+	}
+	host := u.Hostname()
+	switch {
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Sprintf("%q must not contain a fragment", raw)
+	case host == "":
+		return fmt.Sprintf("%q has no host", raw)
+	case u.Scheme == "http" && allowLoopback && isLoopback(host):
+	case u.Scheme == "http" && allowLoopback:
+		return fmt.Sprintf("%q uses http, which is allowed only for loopback hosts (with outbound.allow_loopback); use https", raw)
+	case u.Scheme != "https":
+		return fmt.Sprintf("%q must be an https URL: the server fetches it, and only over https", raw)
+	}
+	if strings.EqualFold(host, "localhost") && !allowLoopback {
+		return fmt.Sprintf("%q names a loopback host, which the server does not fetch from (only in development, with outbound.allow_loopback)", raw)
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if err := outbound.CheckAddr(a, allowLoopback); err != nil {
+			return fmt.Sprintf("%q is not a public address (%v); the server does not fetch from it", raw, err)
+		}
 	}
 	return ""
 }

@@ -149,12 +149,6 @@ func TestValidateAccepts(t *testing.T) {
 			},
 		},
 		{
-			name: "private_key_jwt with loopback http jwks_uri",
-			spec: func(s *clients.Spec) {
-				s.TokenEndpointAuthMethod, s.JWKSURI = "private_key_jwt", "http://127.0.0.1:9000/jwks.json"
-			},
-		},
-		{
 			name: "every optional field",
 			spec: func(s *clients.Spec) {
 				s.ClientID = "my-app_1.0~x"
@@ -327,7 +321,7 @@ func TestValidateRefuses(t *testing.T) {
 		{"jwks with a secret method", func(s *clients.Spec) { s.JWKS = json.RawMessage(keys.ecPublic) }, "jwks", "only with token_endpoint_auth_method private_key_jwt"},
 		{"jwks_uri over http", func(s *clients.Spec) {
 			s.TokenEndpointAuthMethod, s.JWKSURI = "private_key_jwt", "http://app.example.com/jwks"
-		}, "jwks_uri", "loopback"},
+		}, "jwks_uri", "https"},
 		{"relative jwks_uri", func(s *clients.Spec) {
 			s.TokenEndpointAuthMethod, s.JWKSURI = "private_key_jwt", "/jwks"
 		}, "jwks_uri", "not absolute"},
@@ -480,5 +474,60 @@ func wantString(t *testing.T, what, got, want string) {
 	t.Helper()
 	if got != want {
 		t.Errorf("%s = %q, want %q", what, got, want)
+	}
+}
+
+// TestValidateJWKSURI: a jwks_uri is a URL the server fetches: https to a
+// public host, without fragment or user information; a loopback one (and http
+// to it) only under Rules.AllowLoopbackFetch, the development setting.
+func TestValidateJWKSURI(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		uri           string
+		allowLoopback bool
+		problem       string // "" when valid
+	}{
+		{"https public host", "https://app.example.com/jwks.json", false, ""},
+		{"https public IP", "https://93.184.215.14/jwks", false, ""},
+		{"https with port and query", "https://app.example.com:8443/jwks?tenant=a", false, ""},
+		{"http public host", "http://app.example.com/jwks", false, "https"},
+		{"http public host with loopback allowed", "http://app.example.com/jwks", true, "loopback"},
+		{"http loopback", "http://127.0.0.1:9000/jwks.json", false, "https"},
+		{"http loopback allowed", "http://127.0.0.1:9000/jwks.json", true, ""},
+		{"http localhost allowed", "http://localhost:9000/jwks.json", true, ""},
+		{"http IPv6 loopback allowed", "http://[::1]:9000/jwks.json", true, ""},
+		{"https localhost", "https://localhost/jwks", false, "loopback"},
+		{"https localhost allowed", "https://localhost/jwks", true, ""},
+		{"https loopback IP", "https://127.0.0.1/jwks", false, "loopback"},
+		{"https mapped loopback", "https://[::ffff:127.0.0.1]/jwks", false, "loopback"},
+		{"private address", "https://10.0.0.7/jwks", false, "private"},
+		{"private address with loopback allowed", "https://192.168.1.10/jwks", true, "private"},
+		{"metadata address", "https://169.254.169.254/latest/meta-data/", true, "metadata"},
+		{"CGNAT address", "https://100.64.1.1/jwks", false, "CGNAT"},
+		{"unique local IPv6", "https://[fd00:ec2::254]/jwks", false, "metadata"},
+		{"unspecified", "https://0.0.0.0/jwks", true, "this network"},
+		{"fragment", "https://app.example.com/jwks#keys", false, "fragment"},
+		{"empty fragment", "https://app.example.com/jwks#", false, "fragment"},
+		{"user information", "https://user:pw@app.example.com/jwks", false, "user information"},
+		{"relative", "/jwks", false, "not absolute"},
+		{"no host", "https:///jwks", false, "no host"},
+		{"other scheme", "ftp://app.example.com/jwks", true, "https"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := web()
+			s.RedirectURIs, s.GrantTypes = nil, []string{"client_credentials"}
+			s.TokenEndpointAuthMethod, s.JWKSURI = "private_key_jwt", tc.uri
+			_, err := clients.Rules{AllowLoopbackFetch: tc.allowLoopback}.Validate(s)
+			if tc.problem == "" {
+				if err != nil {
+					t.Fatalf("Validate(jwks_uri %q, allowLoopback=%v) = %v, want valid", tc.uri, tc.allowLoopback, err)
+				}
+				return
+			}
+			var ve *clients.ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Field != "jwks_uri" || !strings.Contains(ve.Problems[0].Message, tc.problem) {
+				t.Fatalf("Validate(jwks_uri %q, allowLoopback=%v) = %v, want one problem on jwks_uri containing %q", tc.uri, tc.allowLoopback, err, tc.problem)
+			}
+		})
 	}
 }

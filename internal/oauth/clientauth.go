@@ -164,7 +164,9 @@ func (h *Handler) authenticateAssertion(ctx context.Context, r *http.Request, fo
 			return nil, fosite.ErrInvalidClient.WithHint("The client assertion was issued in the future (its iat): check the client's clock.")
 		}
 	}
-	client, err := h.fosite.DefaultClientAuthenticationStrategy(ctx, r, form)
+	// fosite's own assertion checks, with a key missing from the set answered
+	// invalid_client (jwks.go).
+	client, err := withMissingKeyAsInvalidClient(h.fosite.DefaultClientAuthenticationStrategy)(ctx, r, form)
 	if err == nil {
 		return client, nil
 	}

@@ -9,4 +9,9 @@
 // The authorize and logout endpoints meet people through signin.Interaction: the
 // sign-in, consent and sign-out pages (internal/web) implement it, and the protocol
 // code never changes when they do.
+//
+// The provider's own requests to other servers (a private_key_jwt client's
+// jwks_uri, jwks.go) go through internal/outbound's guarded client, never
+// fosite's default fetcher: a failed fetch is invalid_client with one generic
+// sentence, its cause on the request's log line.
 package oauth

@@ -17,6 +17,8 @@ import (
 	"github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-id/gatehouse/internal/clients"
+	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/signin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -46,6 +48,8 @@ type Handler struct {
 	// resumeKey signs the markers that carry an authorization through the
 	// sign-in and consent pages.
 	resumeKey []byte
+	// clientRules validate clients registered through dynamic registration.
+	clientRules clients.Rules
 }
 
 // Deps are what New needs besides the Config.
@@ -57,6 +61,11 @@ type Deps struct {
 	Log         *slog.Logger
 	Now         func() time.Time
 	Metrics     TokenCounter // nil: tokens are not counted
+	// Outbound makes every request the provider sends elsewhere (a
+	// private_key_jwt client's jwks_uri). nil: outbound.New with the default
+	// options, https to public addresses only. Its AllowsLoopback also decides
+	// whether dynamic registration accepts a loopback http jwks_uri.
+	Outbound *outbound.Client
 }
 
 // TokenCounter counts successful token responses by grant type; *metrics.Metrics
@@ -106,6 +115,9 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if d.ErrorPage == nil {
 		d.ErrorPage = plainErrorPage
 	}
+	if d.Outbound == nil {
+		d.Outbound = outbound.New(outbound.Options{})
+	}
 	global := sha256.Sum256([]byte("gatehouse token hmac\x00" + cfg.Secrets[0]))
 	var rotated [][]byte
 	for _, s := range cfg.Secrets[1:] {
@@ -141,6 +153,9 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		UseLegacyErrorFormat:                false,
 		DisableRefreshTokenValidation:       false,
 		GrantTypeJWTBearerCanSkipClientAuth: false,
+		// fosite's default fetcher follows redirects, retries, has no deadline
+		// and reads any body; ours goes through the outbound client.
+		JWKSFetcherStrategy: newJWKSFetcher(d.Outbound, d.Now, d.Log),
 	}
 	cfgw := &fositeConfig{Config: fc}
 
@@ -197,6 +212,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		cfg: cfg, provider: provider, fosite: provider, strategy: strategy, fcfg: cfgw, store: d.Store, keys: d.Keys,
 		interaction: d.Interaction, errorPage: d.ErrorPage, log: d.Log, now: d.Now,
 		resumeKey: resume[:], metrics: d.Metrics,
+		clientRules: clients.Rules{AllowLoopbackFetch: d.Outbound.AllowsLoopback()},
 	}
 	// Client authentication and audiences follow our rules (clientauth.go,
 	// audience.go); fosite asks for them through its config.

@@ -147,7 +147,7 @@ func (h *Handler) registrationResponse(v clients.View, secret, token string) reg
 // initial access token as a bearer token; the new client gets its id, its secret
 // (confidential clients) and a registration access token, each shown only here.
 func (h *Handler) Register() http.Handler {
-	svc := clients.New(h.store, h.store.Sealer(), h.now)
+	svc := clients.New(h.store, h.store.Sealer(), h.now, h.clientRules)
 	// The configured tokens are compared by their SHA-256, so every comparison
 	// is of equal length and takes the same time.
 	var initial [][sha256.Size]byte
@@ -196,7 +196,7 @@ func (h *Handler) registrationRules() clients.RegistrationRules {
 // RegisteredClient serves GET /oauth2/register/{client_id} (RFC 7592 §2.1): the
 // client's current registration, for the holder of its registration access token.
 func (h *Handler) RegisteredClient() http.Handler {
-	svc := clients.New(h.store, h.store.Sealer(), h.now)
+	svc := clients.New(h.store, h.store.Sealer(), h.now, h.clientRules)
 	return h.withRegistration(svc, func(w http.ResponseWriter, r *http.Request, v clients.View, token string) {
 		writeRegistration(w, http.StatusOK, h.registrationResponse(v, "", token))
 	})
@@ -206,7 +206,7 @@ func (h *Handler) RegisteredClient() http.Handler {
 // metadata sent replaces every field a client may set; omitted ones return to
 // their defaults. The secret and the registration access token stay the same.
 func (h *Handler) UpdateRegistration() http.Handler {
-	svc := clients.New(h.store, h.store.Sealer(), h.now)
+	svc := clients.New(h.store, h.store.Sealer(), h.now, h.clientRules)
 	return h.withRegistration(svc, func(w http.ResponseWriter, r *http.Request, v clients.View, token string) {
 		var m clientMetadata
 		if !h.decodeMetadata(w, r, &m) {
@@ -231,7 +231,7 @@ func (h *Handler) UpdateRegistration() http.Handler {
 // DeleteRegistration serves DELETE /oauth2/register/{client_id} (RFC 7592 §2.3):
 // the client and every token issued to it are deleted.
 func (h *Handler) DeleteRegistration() http.Handler {
-	svc := clients.New(h.store, h.store.Sealer(), h.now)
+	svc := clients.New(h.store, h.store.Sealer(), h.now, h.clientRules)
 	return h.withRegistration(svc, func(w http.ResponseWriter, r *http.Request, v clients.View, _ string) {
 		if err := svc.Delete(r.Context(), v.ClientID); err != nil {
 			h.registrationError(w, r, err)

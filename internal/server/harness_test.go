@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
+	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/server"
 	"github.com/gatehouse-id/gatehouse/internal/signin"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -62,6 +63,17 @@ type envOption func(*oauth.Config)
 
 func newEnv(t testing.TB, store *storage.Store, opts ...envOption) *env {
 	t.Helper()
+	return newEnvDeps(t, store, envDeps{}, opts...)
+}
+
+// envDeps are the oauth.Deps a test may choose; zero fields take oauth's defaults.
+type envDeps struct {
+	outbound *outbound.Client // nil: https to public addresses only
+	now      func() time.Time
+}
+
+func newEnvDeps(t testing.TB, store *storage.Store, d envDeps, opts ...envOption) *env {
+	t.Helper()
 	ctx := context.Background()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
@@ -81,7 +93,7 @@ func newEnv(t testing.TB, store *storage.Store, opts ...envOption) *env {
 	}
 	e := &env{t: t, srv: srv, issuer: issuer, store: store, keys: km, user: user, logs: logs, cfg: cfg}
 	e.ia = &testInteraction{env: e, approve: true}
-	h, err := oauth.New(cfg, oauth.Deps{Store: store, Keys: km, Interaction: e.ia, Log: log})
+	h, err := oauth.New(cfg, oauth.Deps{Store: store, Keys: km, Interaction: e.ia, Log: log, Outbound: d.outbound, Now: d.now})
 	if err != nil {
 		t.Fatalf("oauth.New: %v", err)
 	}

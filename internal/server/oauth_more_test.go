@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
@@ -46,10 +47,11 @@ func assertion(t *testing.T, priv *ecdsa.PrivateKey, kid, clientID, aud, jti str
 }
 
 // TestPrivateKeyJWT: client assertions from an inline JWKS and from a jwks_uri; a
-// replayed assertion (same jti) is refused.
+// replayed assertion (same jti) is refused. The jwks_uri is a loopback test
+// server, so the development setting outbound.allow_loopback is on.
 func TestPrivateKeyJWT(t *testing.T) {
 	databases(t, func(t *testing.T, open func(testing.TB) *storage.Store) {
-		e := newEnv(t, open(t))
+		e := newEnvDeps(t, open(t), envDeps{outbound: outbound.New(outbound.Options{AllowLoopback: true})})
 		priv, kid, jwks := clientKey(t)
 		keysSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
