@@ -57,6 +57,7 @@ type env struct {
 	ia     *testInteraction
 	logs   *syncBuffer
 	cfg    oauth.Config
+	now    func() time.Time // the server's clock when a test set one; nil: time.Now
 }
 
 type envOption func(*oauth.Config)
@@ -91,7 +92,7 @@ func newEnvDeps(t testing.TB, store *storage.Store, d envDeps, opts ...envOption
 	if err != nil {
 		t.Fatalf("create user: %v", err)
 	}
-	e := &env{t: t, srv: srv, issuer: issuer, store: store, keys: km, user: user, logs: logs, cfg: cfg}
+	e := &env{t: t, srv: srv, issuer: issuer, store: store, keys: km, user: user, logs: logs, cfg: cfg, now: d.now}
 	e.ia = &testInteraction{env: e, approve: true}
 	h, err := oauth.New(cfg, oauth.Deps{Store: store, Keys: km, Interaction: e.ia, Log: log, Outbound: d.outbound, Now: d.now})
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4/jwt"
+
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
@@ -72,10 +74,32 @@ func (e *env) jwtClient(jwksURI string) storage.Client {
 // assertion signed by priv under kid.
 func (e *env) assertionGrant(t *testing.T, clientID string, priv *ecdsa.PrivateKey, kid string) (int, http.Header, map[string]any) {
 	t.Helper()
+	// The assertion must be valid by the real clock (fosite checks it) and by
+	// the server's, which a test may have moved ahead.
+	issued, expires := time.Now(), time.Now()
+	if e.now != nil {
+		issued, expires = minTime(issued, e.now()), maxTime(expires, e.now())
+	}
+	raw := signedAssertion(t, priv, kid, jwt.Claims{Issuer: clientID, Subject: clientID, Audience: jwt.Audience{e.issuer + "/oauth2/token"},
+		ID: randomHex(8), IssuedAt: jwt.NewNumericDate(issued), Expiry: jwt.NewNumericDate(expires.Add(2 * time.Minute))})
 	form := url.Values{"grant_type": {"client_credentials"},
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-		"client_assertion":      {assertion(t, priv, kid, clientID, e.issuer+"/oauth2/token", randomHex(8))}}
+		"client_assertion":      {raw}}
 	return e.postForm("/oauth2/token", form, "", "")
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // wantJWKSUnusable checks the answer to a token request whose client's jwks_uri
