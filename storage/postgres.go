@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/gatehouse-id/gatehouse/config"
 )
 
 // openPostgres builds the connection pool for a PostgreSQL URL. It reports whether
@@ -61,7 +63,7 @@ func PostgresConfig(raw string, mode PoolerMode, connectTimeout time.Duration, s
 	cfg, err := pgx.ParseConfig(raw)
 	if err != nil {
 		// pgx's parse errors quote the connection string; never echo it.
-		return nil, fmt.Errorf("database URL %s: not a valid PostgreSQL connection string", maskURL(raw))
+		return nil, fmt.Errorf("database URL %s: not a valid PostgreSQL connection string", config.MaskURL(raw))
 	}
 	pooled := false
 	switch mode {
@@ -89,34 +91,7 @@ func PostgresConfig(raw string, mode PoolerMode, connectTimeout time.Duration, s
 	return cfg, nil
 }
 
-// maskURL hides the password of a connection URL or key=value string.
-func maskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err == nil && u.Scheme != "" {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-		return u.String()
-	}
-	if i := strings.Index(raw, "://"); i > 0 {
-		// A URL that does not parse may still hold a password (one with an
-		// unescaped "/" or "@" is the usual reason it does not parse): hide it all.
-		return raw[:i] + "://(unparseable URL hidden)"
-	}
-	// key=value form: hide the value of password=…
-	fields := strings.Fields(raw)
-	for i, f := range fields {
-		if strings.HasPrefix(f, "password=") {
-			fields[i] = "password=xxxxx"
-		}
-	}
-	return strings.Join(fields, " ")
-}
-
-// Describe names a database URL for logs: host and database, password masked.
-func Describe(raw string) string { return maskURL(raw) }
+// Describe names a database URL for logs: its password and sslpassword masked
+// by config.MaskURL, the one masker config and storage share, in URL and
+// key=value form alike.
+func Describe(raw string) string { return config.MaskURL(raw) }

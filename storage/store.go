@@ -124,7 +124,7 @@ func DetectDialect(raw string) (Dialect, error) {
 		strings.HasSuffix(raw, ".db"), strings.HasSuffix(raw, ".sqlite"):
 		return SQLite, nil
 	}
-	return "", fmt.Errorf("database URL: want postgres://… or sqlite:PATH, got %s", maskURL(raw))
+	return "", fmt.Errorf("database URL: want postgres://… or sqlite:PATH, got %s", Describe(raw))
 }
 
 // Open prepares a Store for the URL in o. It does not wait for the database: call
