@@ -43,6 +43,9 @@ func (s *Store) CreateClient(ctx context.Context, c Client) (Client, error) {
 
 // GetClientRecord returns the client with id, or ErrNotFound.
 func (s *Store) GetClientRecord(ctx context.Context, id string) (Client, error) {
+	if !validKey(id) {
+		return Client{}, fmt.Errorf("get client %q: %w", id, ErrNotFound)
+	}
 	var c Client
 	err := s.read(ctx, func(ctx context.Context) error { return s.conn(ctx).Where("id = ?", id).Take(&c).Error })
 	if err != nil {
@@ -60,6 +63,9 @@ func (s *Store) ListClients(ctx context.Context, o ListClientsOptions) ([]Client
 	err := s.read(ctx, func(ctx context.Context) error {
 		out = out[:0]
 		q := s.conn(ctx).Order("id").Limit(o.Limit)
+		if !validKey(o.After) {
+			return nil // no id sorts after it: none is stored
+		}
 		if o.After != "" {
 			q = q.Where("id > ?", o.After)
 		}
@@ -74,6 +80,9 @@ func (s *Store) ListClients(ctx context.Context, o ListClientsOptions) ([]Client
 // UpdateClient saves every field of c but its id and creation time, and bumps
 // UpdatedAt. It returns ErrNotFound when no client has c.ID.
 func (s *Store) UpdateClient(ctx context.Context, c Client) (Client, error) {
+	if !validKey(c.ID) {
+		return Client{}, fmt.Errorf("update client %q: %w", c.ID, ErrNotFound)
+	}
 	if _, err := parseJWKS(c.JWKS); err != nil {
 		return Client{}, fmt.Errorf("update client %s: %w", c.ID, err)
 	}
@@ -98,6 +107,9 @@ func (s *Store) UpdateClient(ctx context.Context, c Client) (Client, error) {
 // DeleteClient removes the client with id together with every code, token and
 // pending request issued to it, in one transaction.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	if !validKey(id) {
+		return fmt.Errorf("delete client %q: %w", id, ErrNotFound)
+	}
 	defer s.clients.evict(id)
 	var rows int64
 	err := s.InTx(ctx, func(ctx context.Context) error {

@@ -24,8 +24,17 @@ func openPostgres(o Options) (*sql.DB, bool, error) {
 		return nil, false, err
 	}
 	pooled := cfg.DefaultQueryExecMode == pgx.QueryExecModeExec
-	return stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(scanTimesInUTC)), pooled, nil
+	return stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(scanTimesInUTC), stdlib.OptionShouldPing(neverPing)), pooled, nil
 }
+
+// neverPing is pgx stdlib's should-ping decision: never ping a pooled
+// connection before reusing it. The default pinged one idle for over a second
+// (and one never reused before): a round trip before most requests after a
+// pause, 2–4 for a client_credentials token. A dead connection costs the first
+// statement instead, and withRetry sends reads, and writes the server cannot
+// have run, again on a new connection; a write that may have run fails (503)
+// rather than run twice.
+func neverPing(context.Context, stdlib.ShouldPingParams) bool { return false }
 
 // scanTimesInUTC makes a connection return timestamptz values in UTC, as the Store
 // promises; pgx's default is the process's local zone.
