@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
@@ -34,8 +35,9 @@ func (s *Store) CreateClient(ctx context.Context, c Client) (Client, error) {
 	defaultAuthMethod(&c)
 	now := time.Now().UTC()
 	c.CreatedAt, c.UpdatedAt = now, now
-	defer s.clientChanged(ctx, c.ID)
-	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&c).Error }); err != nil {
+	err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&c).Error })
+	s.clientChanged(ctx, c.ID, err)
+	if err != nil {
 		return Client{}, fmt.Errorf("create client %s: %w", c.ID, translate(err))
 	}
 	return c, nil
@@ -88,13 +90,13 @@ func (s *Store) UpdateClient(ctx context.Context, c Client) (Client, error) {
 	}
 	defaultAuthMethod(&c)
 	c.UpdatedAt = time.Now().UTC()
-	defer s.clientChanged(ctx, c.ID)
 	var rows int64
 	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Model(&Client{}).Where("id = ?", c.ID).Select("*").Omit("id", "created_at").Updates(&c)
 		rows = res.RowsAffected
 		return res.Error
 	})
+	s.clientChanged(ctx, c.ID, err)
 	if err != nil {
 		return Client{}, fmt.Errorf("update client %s: %w", c.ID, translate(err))
 	}
@@ -187,20 +189,26 @@ func (s *Store) loadClient(ctx context.Context, id string) (*FositeClient, error
 	return &FositeClient{record: c, jwks: jwks}, nil
 }
 
-// clientChanged follows a write to the client with id, whatever its outcome (a
-// write that failed may still have committed): it evicts the id here and
-// announces it to every other instance. Inside a caller's transaction the
-// announcement goes out at its commit; the local eviction happens now, so until
-// then a lookup here may cache the old row again (the TTL bounds it).
-func (s *Store) clientChanged(ctx context.Context, id string) {
+// clientChanged follows a write to the client with id, whatever its outcome
+// (writeErr; a write that failed may still have committed): it evicts the id
+// here and announces it to every other instance. Inside a caller's transaction
+// the announcement goes out at its commit; the local eviction happens now, so
+// until then a lookup here may cache the old row again (the TTL bounds it).
+func (s *Store) clientChanged(ctx context.Context, id string, writeErr error) {
 	s.clients.evict(id)
 	// The write is done: a caller that gave up meanwhile must not keep the
 	// others from hearing of it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := s.notifyClientChanged(ctx, id); err != nil {
-		// Other instances see the change within their client cache TTL.
-		s.log.WarnContext(ctx, "announce client change", "client_id", id, "error", err.Error())
+		// Other instances see the change within their client cache TTL. When
+		// the write itself failed for the same outage, the caller reports that
+		// on the request's one log line; a warning here would only repeat it.
+		level := slog.LevelWarn
+		if writeErr != nil && IsUnavailable(err) {
+			level = slog.LevelDebug
+		}
+		s.log.Log(ctx, level, "announce client change", "client_id", id, "error", err.Error())
 	}
 }
 

@@ -87,7 +87,8 @@ func (p *Pages) SignInForm() http.Handler {
 				p.countSignIn("failure")
 				d.Error = msgBadCredentials
 			default:
-				p.log.ErrorContext(r.Context(), "sign in", "error", err.Error(), "request_id", requestID(w))
+				p.logFailure(w, r, "sign in", err)
+				retryLater(w, err)
 				status, d.Error = http.StatusServiceUnavailable, msgUnavailable
 			}
 			d.EmailField.FormError, d.PasswordField.FormError = true, true
@@ -177,7 +178,8 @@ func (p *Pages) SignUp() http.Handler {
 			case errors.As(err, &throttled):
 				status, d.Error = http.StatusTooManyRequests, throttled.Error()
 			default:
-				p.log.ErrorContext(r.Context(), "sign up", "error", err.Error(), "request_id", requestID(w))
+				p.logFailure(w, r, "sign up", err)
+				retryLater(w, err)
 				status, d.Error = http.StatusServiceUnavailable, "Signing up is unavailable right now. Please try again in a moment."
 			}
 			p.render(w, r, status, pageSignUp, d, o)
