@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/bench"
 )
 
 // TestAdminLogLinesCarryRequestID: the admin listener uses the public one's
@@ -81,5 +84,41 @@ func TestAdminLogLinesCarryRequestID(t *testing.T) {
 		if strings.HasPrefix(l.Path, "/admin/") && l.RequestID == "" {
 			t.Errorf("admin line %q without request_id", l.Msg)
 		}
+	}
+}
+
+// TestBenchCountsUnfinished: against a deployment that answers nothing, every
+// operation is still waiting when the run ends. They are counted as
+// unfinished, so the run never reports "0 req/s, 0 errors" as if all was well.
+func TestBenchCountsUnfinished(t *testing.T) {
+	stalled := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stalled:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(stalled) })
+	args := []string{"bench", "--url", srv.URL, "--scenario", "discovery", "--duration", "300ms", "--warmup", "0s", "--concurrency", "3"}
+
+	res := runCLI(t, nil, append(args, "-o", "json")...)
+	if res.code != 0 {
+		t.Fatalf("bench exit %d\n%s", res.code, res.stderr)
+	}
+	var results []bench.Result
+	if err := json.Unmarshal([]byte(res.stdout), &results); err != nil || len(results) != 1 {
+		t.Fatalf("bench -o json: %v\n%s", err, res.stdout)
+	}
+	if r := results[0]; r.Requests != 0 || len(r.Errors) != 0 || r.Unfinished != 3 {
+		t.Errorf("stalled run: %d requests, errors %v, %d unfinished; want 0, none, 3 (one per worker)", r.Requests, r.Errors, r.Unfinished)
+	}
+
+	res = runCLI(t, nil, args...)
+	if res.code != 0 {
+		t.Fatalf("bench exit %d\n%s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "unfinished") || !strings.Contains(res.stderr, "no operation completed") {
+		t.Errorf("table run: stdout\n%s\nstderr\n%s\nwant an unfinished column and a warning that nothing completed", res.stdout, res.stderr)
 	}
 }
