@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,5 +121,42 @@ func TestBenchCountsUnfinished(t *testing.T) {
 	}
 	if !strings.Contains(res.stdout, "unfinished") || !strings.Contains(res.stderr, "no operation completed") {
 		t.Errorf("table run: stdout\n%s\nstderr\n%s\nwant an unfinished column and a warning that nothing completed", res.stdout, res.stderr)
+	}
+}
+// TestServeLogsMaskConnectionSecrets: serve names its database in its log
+// lines, and explains why it gave up on one, without the password or the
+// sslpassword (the passphrase of the client key) of the connection string.
+func TestServeLogsMaskConnectionSecrets(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	const password, keyPassphrase = "pw-Secret-4711", "key-Passphrase-0815"
+	env := map[string]string{
+		"DATABASE_URL":                       "postgres://app:" + password + "@" + closed + "/gh?sslmode=disable&sslpassword=" + keyPassphrase,
+		"GATEHOUSE_SECRETS_SYSTEM":           testSecret,
+		"GATEHOUSE_DATABASE_CONNECT_RETRY":   "1s",
+		"GATEHOUSE_DATABASE_CONNECT_TIMEOUT": "1s",
+	}
+	s := startServe(t, env, "--addr", "127.0.0.1:0")
+	select {
+	case code := <-s.done:
+		s.done <- code
+		if code != 1 {
+			t.Errorf("serve exit %d, want 1", code)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("serve did not give up on an unreachable database\n%s", s.log)
+	}
+	log := s.log.String()
+	for _, secret := range []string{password, keyPassphrase} {
+		if strings.Contains(log, secret) {
+			t.Errorf("the log shows %q:\n%s", secret, log)
+		}
+	}
+	if !strings.Contains(log, "app:xxxxx@") || !strings.Contains(log, "sslpassword=xxxxx") {
+		t.Errorf("log\n%s\nwant the URL named, masked", log)
 	}
 }
