@@ -123,6 +123,7 @@ func TestBenchCountsUnfinished(t *testing.T) {
 		t.Errorf("table run: stdout\n%s\nstderr\n%s\nwant an unfinished column and a warning that nothing completed", res.stdout, res.stderr)
 	}
 }
+
 // TestServeLogsMaskConnectionSecrets: serve names its database in its log
 // lines, and explains why it gave up on one, without the password or the
 // sslpassword (the passphrase of the client key) of the connection string.

@@ -39,12 +39,12 @@ type Result struct {
 	// Unfinished counts the operations still waiting for an answer when the
 	// run ended: they are neither requests nor errors, and a run where nothing
 	// completes shows them here instead of as "0 req/s, 0 errors".
-	Unfinished int64 `json:"unfinished"`
-	PerSecond   float64          `json:"per_second"`
-	P50         Millis           `json:"p50_ms"`
-	P90         Millis           `json:"p90_ms"`
-	P99         Millis           `json:"p99_ms"`
-	Max         Millis           `json:"max_ms"`
+	Unfinished int64   `json:"unfinished"`
+	PerSecond  float64 `json:"per_second"`
+	P50        Millis  `json:"p50_ms"`
+	P90        Millis  `json:"p90_ms"`
+	P99        Millis  `json:"p99_ms"`
+	Max        Millis  `json:"max_ms"`
 	// ServerCPUSeconds and ServerCPUPerRequest are measured from /proc when a PID is
 	// given. PeakRSSBytes is the largest resident set (VmRSS) sampled while the
 	// scenario was measured; LifetimePeakRSSBytes is the process's peak since it
