@@ -589,34 +589,6 @@ func (c Config) ValidateServe() error {
 	return nil
 }
 
-// MaskURL returns raw with any password replaced by "xxxxx", for logs and messages.
-// A string that does not parse as a URL is masked whole except for its scheme.
-func MaskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.Index(raw, "://"); i > 0 {
-			return raw[:i] + "://(unparseable URL hidden)"
-		}
-		return "(unparseable URL hidden)"
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	// pgx reads both as passwords: sslpassword unlocks the client key.
-	q := u.Query()
-	masked := false
-	for _, k := range []string{"password", "sslpassword"} {
-		if q.Has(k) {
-			q.Set(k, "xxxxx")
-			masked = true
-		}
-	}
-	if masked {
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
-}
-
 // String renders the configuration for logs and `--print-config`, with every secret
 // masked.
 func (c Config) String() string {

@@ -387,6 +387,23 @@ func TestMaskURL(t *testing.T) {
 		{"encoded password", "postgres://app:p%40ss%2Fw0rd@h/gh", "postgres://app:xxxxx@h/gh", "w0rd"},
 		{"empty", "", "", ""},
 		{"unparseable keeps the scheme only", "postgres://app:hunter2@h:port:bad/gh\x7f", "postgres://(unparseable URL hidden)", "hunter2"},
+		{"sslpassword query parameter", "postgres://app@h/gh?sslkey=/k.pem&sslpassword=hunter2",
+			"postgres://app@h/gh?sslkey=%2Fk.pem&sslpassword=xxxxx", "hunter2"},
+		{"key=value password", "host=db.example.com user=app password=hunter2 dbname=gh",
+			"host=db.example.com user=app password=xxxxx dbname=gh", "hunter2"},
+		{"key=value sslpassword", "host=h sslkey=/k.pem sslpassword=hunter2 sslmode=verify-full",
+			"host=h sslkey=/k.pem sslpassword=xxxxx sslmode=verify-full", "hunter2"},
+		{"key=value quoted with spaces", "host=h password='hunter2 is long' dbname=gh",
+			"host=h password=xxxxx dbname=gh", "hunter2"},
+		{"key=value quoted with an escaped quote", `host=h password='it\'s hunter2' dbname=gh`,
+			"host=h password=xxxxx dbname=gh", "hunter2"},
+		{"key=value spaces around =", "host=h password = hunter2 dbname=gh",
+			"host=h password = xxxxx dbname=gh", "hunter2"},
+		{"key=value unterminated quote", "host=h password='hunter2 dbname=gh",
+			"host=h password=xxxxx", "hunter2"},
+		{"key=value, a :// inside the password", "host=h password=a://hunter2@x dbname=gh",
+			"host=h password=xxxxx dbname=gh", "hunter2"},
+		{"sqlite path", "sqlite:data/gatehouse.db", "sqlite:data/gatehouse.db", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := config.MaskURL(tc.in)

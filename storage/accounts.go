@@ -36,7 +36,7 @@ func (s *Store) RecordAuthorization(ctx context.Context, userID, clientID, scope
 
 // GetAccount returns the link between the user and the client, or ErrNotFound.
 func (s *Store) GetAccount(ctx context.Context, userID, clientID string) (Account, error) {
-	if uuid.Validate(userID) != nil {
+	if uuid.Validate(userID) != nil || !validKey(clientID) {
 		return Account{}, fmt.Errorf("get account of %s for user %q: %w", clientID, userID, ErrNotFound)
 	}
 	var a Account
@@ -67,7 +67,7 @@ func (s *Store) ListAccounts(ctx context.Context, userID string) ([]Account, err
 // returns ErrNotFound when there is no live link. Revoking the client's tokens for
 // the user is done in the same transaction by the caller once tokens exist.
 func (s *Store) RevokeAccount(ctx context.Context, userID, clientID string, now time.Time) error {
-	if uuid.Validate(userID) != nil {
+	if uuid.Validate(userID) != nil || !validKey(clientID) {
 		return fmt.Errorf("revoke account of %s for user %q: %w", clientID, userID, ErrNotFound)
 	}
 	var rows int64

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
@@ -34,13 +35,13 @@ func (s *Store) CreateClient(ctx context.Context, c Client) (Client, error) {
 	defaultAuthMethod(&c)
 	now := time.Now().UTC()
 	c.CreatedAt, c.UpdatedAt = now, now
-	defer s.clientChanged(ctx, c.ID)
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		if err := s.conn(ctx).Create(&c).Error; err != nil {
 			return err
 		}
 		return s.indexCORSOrigins(ctx, c)
 	})
+	s.clientChanged(ctx, c.ID, err)
 	if err != nil {
 		return Client{}, fmt.Errorf("create client %s: %w", c.ID, translate(err))
 	}
@@ -49,6 +50,9 @@ func (s *Store) CreateClient(ctx context.Context, c Client) (Client, error) {
 
 // GetClientRecord returns the client with id, or ErrNotFound.
 func (s *Store) GetClientRecord(ctx context.Context, id string) (Client, error) {
+	if !validKey(id) {
+		return Client{}, fmt.Errorf("get client %q: %w", id, ErrNotFound)
+	}
 	var c Client
 	err := s.read(ctx, func(ctx context.Context) error { return s.conn(ctx).Where("id = ?", id).Take(&c).Error })
 	if err != nil {
@@ -66,6 +70,9 @@ func (s *Store) ListClients(ctx context.Context, o ListClientsOptions) ([]Client
 	err := s.read(ctx, func(ctx context.Context) error {
 		out = out[:0]
 		q := s.conn(ctx).Order("id").Limit(o.Limit)
+		if !validKey(o.After) {
+			return nil // no id sorts after it: none is stored
+		}
 		if o.After != "" {
 			q = q.Where("id > ?", o.After)
 		}
@@ -80,12 +87,14 @@ func (s *Store) ListClients(ctx context.Context, o ListClientsOptions) ([]Client
 // UpdateClient saves every field of c but its id and creation time, and bumps
 // UpdatedAt. It returns ErrNotFound when no client has c.ID.
 func (s *Store) UpdateClient(ctx context.Context, c Client) (Client, error) {
+	if !validKey(c.ID) {
+		return Client{}, fmt.Errorf("update client %q: %w", c.ID, ErrNotFound)
+	}
 	if _, err := parseJWKS(c.JWKS); err != nil {
 		return Client{}, fmt.Errorf("update client %s: %w", c.ID, err)
 	}
 	defaultAuthMethod(&c)
 	c.UpdatedAt = time.Now().UTC()
-	defer s.clientChanged(ctx, c.ID)
 	var rows int64
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Model(&Client{}).Where("id = ?", c.ID).Select("*").Omit("id", "created_at").Updates(&c)
@@ -95,6 +104,7 @@ func (s *Store) UpdateClient(ctx context.Context, c Client) (Client, error) {
 		}
 		return s.indexCORSOrigins(ctx, c)
 	})
+	s.clientChanged(ctx, c.ID, err)
 	if err != nil {
 		return Client{}, fmt.Errorf("update client %s: %w", c.ID, translate(err))
 	}
@@ -107,6 +117,9 @@ func (s *Store) UpdateClient(ctx context.Context, c Client) (Client, error) {
 // DeleteClient removes the client with id together with every code, token and
 // pending request issued to it, in one transaction.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	if !validKey(id) {
+		return fmt.Errorf("delete client %q: %w", id, ErrNotFound)
+	}
 	defer s.clients.evict(id)
 	var rows int64
 	err := s.InTx(ctx, func(ctx context.Context) error {
@@ -184,20 +197,26 @@ func (s *Store) loadClient(ctx context.Context, id string) (*FositeClient, error
 	return &FositeClient{record: c, jwks: jwks}, nil
 }
 
-// clientChanged follows a write to the client with id, whatever its outcome (a
-// write that failed may still have committed): it evicts the id here and
-// announces it to every other instance. Inside a caller's transaction the
-// announcement goes out at its commit; the local eviction happens now, so until
-// then a lookup here may cache the old row again (the TTL bounds it).
-func (s *Store) clientChanged(ctx context.Context, id string) {
+// clientChanged follows a write to the client with id, whatever its outcome
+// (writeErr; a write that failed may still have committed): it evicts the id
+// here and announces it to every other instance. Inside a caller's transaction
+// the announcement goes out at its commit; the local eviction happens now, so
+// until then a lookup here may cache the old row again (the TTL bounds it).
+func (s *Store) clientChanged(ctx context.Context, id string, writeErr error) {
 	s.clients.evict(id)
 	// The write is done: a caller that gave up meanwhile must not keep the
 	// others from hearing of it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := s.notifyClientChanged(ctx, id); err != nil {
-		// Other instances see the change within their client cache TTL.
-		s.log.WarnContext(ctx, "announce client change", "client_id", id, "error", err.Error())
+		// Other instances see the change within their client cache TTL. When
+		// the write itself failed for the same outage, the caller reports that
+		// on the request's one log line; a warning here would only repeat it.
+		level := slog.LevelWarn
+		if writeErr != nil && IsUnavailable(err) {
+			level = slog.LevelDebug
+		}
+		s.log.Log(ctx, level, "announce client change", "client_id", id, "error", err.Error())
 	}
 }
 

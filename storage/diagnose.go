@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-id/gatehouse/config"
 )
 
 // Explanation turns a connection error into words an operator can act on.
@@ -92,20 +94,7 @@ func ExplainError(err error) Explanation {
 			Fix:   "check this machine's network and firewall; Neon needs outbound TCP 5432",
 		}
 	}
-	return Explanation{Cause: redactDSN(msg), Fix: "see the PostgreSQL server log for details"}
-}
-
-// redactDSN hides anything that looks like a password in an error message.
-func redactDSN(msg string) string {
-	fields := strings.Fields(msg)
-	for i, f := range fields {
-		if strings.Contains(f, "://") {
-			fields[i] = maskURL(strings.Trim(f, `"'(),`))
-		} else if strings.HasPrefix(f, "password=") {
-			fields[i] = "password=xxxxx"
-		}
-	}
-	return strings.Join(fields, " ")
+	return Explanation{Cause: config.MaskSecrets(msg), Fix: "see the PostgreSQL server log for details"}
 }
 
 // Diagnosis describes a database connection, for `gatehouse db check`.
@@ -131,7 +120,7 @@ type Diagnosis struct {
 // Diagnose connects with o and describes what it found. On failure it returns what
 // it learned so far together with the error; ExplainError names the cause.
 func Diagnose(ctx context.Context, o Options) (Diagnosis, error) {
-	d := Diagnosis{URL: maskURL(o.URL)}
+	d := Diagnosis{URL: Describe(o.URL)}
 	dialect, err := DetectDialect(o.URL)
 	if err != nil {
 		return d, err

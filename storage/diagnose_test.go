@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -120,6 +121,9 @@ func TestExplainErrorRedacts(t *testing.T) {
 		{"URL in parentheses", errors.New("odd (postgres://app:" + secret + "@db.example.com/gh), stop"), "db.example.com"},
 		{"password query parameter", errors.New("odd postgres://db.example.com/gh?user=app&password=" + secret), "db.example.com"},
 		{"key=value DSN", errors.New("odd host=db.example.com user=app password=" + secret + " dbname=gh"), "host=db.example.com"},
+		{"key=value DSN, quoted password with spaces", errors.New("odd host=db.example.com password='" + secret + " more' dbname=gh"), "host=db.example.com"},
+		{"key=value DSN, sslpassword", errors.New("odd host=db.example.com sslpassword=" + secret + " dbname=gh"), "host=db.example.com"},
+		{"URL sslpassword", errors.New("odd postgres://db.example.com/gh?sslpassword=" + secret), "db.example.com"},
 		{"unparseable URL", errors.New("odd postgres://app:" + secret + "@db.example.com:54x32/gh"), "postgres://"},
 		{"password with an unescaped slash", errors.New("odd postgres://app:" + secret + "/x@db.example.com/gh"), "postgres://"},
 	} {
@@ -135,18 +139,48 @@ func TestExplainErrorRedacts(t *testing.T) {
 	}
 }
 
+// TestDescribeMasksPassword: storage names connection strings with config's
+// masker, so a log line shows a URL exactly as config does, and neither shows a
+// password or sslpassword in URL or key=value form.
 func TestDescribeMasksPassword(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
 	}{
 		{"URL", "postgres://app:hunter2@h/gh"},
 		{"query", "postgres://h/gh?password=hunter2"},
+		{"sslpassword query", "postgres://app@h/gh?sslkey=/k.pem&sslpassword=hunter2"},
 		{"key=value", "host=h password=hunter2 dbname=gh"},
+		{"key=value sslpassword", "host=h sslkey=/k.pem sslpassword=hunter2 dbname=gh"},
+		{"key=value quoted", "host=h password='hunter2 and more' dbname=gh"},
 		{"unparseable", "postgres://app:hunter2@h:x/gh"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := storage.Describe(tc.in); strings.Contains(got, "hunter2") {
+			got := storage.Describe(tc.in)
+			if strings.Contains(got, "hunter2") {
 				t.Errorf("Describe(%q) = %q, leaks the password", tc.in, got)
+			}
+			if want := config.MaskURL(tc.in); got != want {
+				t.Errorf("Describe(%q) = %q, config.MaskURL = %q: want one masker", tc.in, got, want)
+			}
+		})
+	}
+}
+
+// TestConnectionErrorsMasked: a connection string storage cannot parse, or
+// whose database it cannot name, is quoted masked in the error.
+func TestConnectionErrorsMasked(t *testing.T) {
+	for _, tc := range []struct{ name, url string }{
+		{"key=value sslpassword", "host=h port=notaport sslpassword=hunter2"},
+		{"key=value quoted password", "host=h port=x password='hunter2 secret'"},
+		{"unknown scheme", "mysql://app:hunter2@h/gh"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := storage.Open(storage.Options{URL: tc.url})
+			if err == nil {
+				t.Fatalf("Open(%s) succeeded, want an error", storage.Describe(tc.url))
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("Open error %q shows the password", err)
 			}
 		})
 	}

@@ -1,6 +1,10 @@
 package storage
 
-import "gorm.io/gorm"
+import (
+	"time"
+
+	"gorm.io/gorm"
+)
 
 // ModelTables returns the table of every GORM model, for the schema test in
 // package storage_test.
@@ -15,3 +19,9 @@ func ModelTables(s *Store) ([]string, error) {
 	}
 	return tables, nil
 }
+
+// RetryUntil is retryUntil, for TestWaitReadySpendsItsBudget.
+var RetryUntil = retryUntil
+
+// SetClock replaces the clock readiness reads its memory with.
+func SetClock(s *Store, now func() time.Time) { s.now = now }

@@ -35,12 +35,14 @@ func (g gormLogger) Error(ctx context.Context, msg string, args ...any) {
 	g.log.ErrorContext(ctx, fmt.Sprintf(msg, args...))
 }
 
-// Trace logs failed statements (but not "record not found", which callers
-// handle) and slow ones.
+// Trace logs slow statements as warnings, and failed ones (but not "record not
+// found", which callers handle) at debug level only: the error reaches the
+// caller, and the request's one access-log line carries it. Logging it here too
+// made an outage cost a line per statement and per retry, at ERROR.
 func (g gormLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
 	elapsed := time.Since(begin)
 	failed := err != nil && !errors.Is(err, gorm.ErrRecordNotFound)
-	if !failed && elapsed <= slowQuery {
+	if !failed && elapsed <= slowQuery || failed && !g.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
 	sql, rows := fc()
@@ -50,7 +52,7 @@ func (g gormLogger) Trace(ctx context.Context, begin time.Time, fc func() (strin
 	}
 	if failed {
 		attrs = append(attrs, slog.String("error", err.Error()))
-		g.log.LogAttrs(ctx, slog.LevelError, "sql statement failed", attrs...)
+		g.log.LogAttrs(ctx, slog.LevelDebug, "sql statement failed", attrs...)
 		return
 	}
 	g.log.LogAttrs(ctx, slog.LevelWarn, "slow sql statement", attrs...)

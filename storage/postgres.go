@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/gatehouse-id/gatehouse/config"
 )
 
 // openPostgres builds the connection pool for a PostgreSQL URL. It reports whether
@@ -22,8 +24,17 @@ func openPostgres(o Options) (*sql.DB, bool, error) {
 		return nil, false, err
 	}
 	pooled := cfg.DefaultQueryExecMode == pgx.QueryExecModeExec
-	return stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(scanTimesInUTC)), pooled, nil
+	return stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(scanTimesInUTC), stdlib.OptionShouldPing(neverPing)), pooled, nil
 }
+
+// neverPing is pgx stdlib's should-ping decision: never ping a pooled
+// connection before reusing it. The default pinged one idle for over a second
+// (and one never reused before): a round trip before most requests after a
+// pause, 2–4 for a client_credentials token. A dead connection costs the first
+// statement instead, and withRetry sends reads, and writes the server cannot
+// have run, again on a new connection; a write that may have run fails (503)
+// rather than run twice.
+func neverPing(context.Context, stdlib.ShouldPingParams) bool { return false }
 
 // scanTimesInUTC makes a connection return timestamptz values in UTC, as the Store
 // promises; pgx's default is the process's local zone.
@@ -61,7 +72,7 @@ func PostgresConfig(raw string, mode PoolerMode, connectTimeout time.Duration, s
 	cfg, err := pgx.ParseConfig(raw)
 	if err != nil {
 		// pgx's parse errors quote the connection string; never echo it.
-		return nil, fmt.Errorf("database URL %s: not a valid PostgreSQL connection string", maskURL(raw))
+		return nil, fmt.Errorf("database URL %s: not a valid PostgreSQL connection string", config.MaskURL(raw))
 	}
 	pooled := false
 	switch mode {
@@ -89,34 +100,7 @@ func PostgresConfig(raw string, mode PoolerMode, connectTimeout time.Duration, s
 	return cfg, nil
 }
 
-// maskURL hides the password of a connection URL or key=value string.
-func maskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err == nil && u.Scheme != "" {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-		return u.String()
-	}
-	if i := strings.Index(raw, "://"); i > 0 {
-		// A URL that does not parse may still hold a password (one with an
-		// unescaped "/" or "@" is the usual reason it does not parse): hide it all.
-		return raw[:i] + "://(unparseable URL hidden)"
-	}
-	// key=value form: hide the value of password=…
-	fields := strings.Fields(raw)
-	for i, f := range fields {
-		if strings.HasPrefix(f, "password=") {
-			fields[i] = "password=xxxxx"
-		}
-	}
-	return strings.Join(fields, " ")
-}
-
-// Describe names a database URL for logs: host and database, password masked.
-func Describe(raw string) string { return maskURL(raw) }
+// Describe names a database URL for logs: its password and sslpassword masked
+// by config.MaskURL, the one masker config and storage share, in URL and
+// key=value form alike.
+func Describe(raw string) string { return config.MaskURL(raw) }

@@ -22,8 +22,8 @@ const retryAttempts = 3
 
 // IsConnectionLoss reports whether err means the connection (not the statement)
 // failed: SQLSTATE class 08, 57P01 (terminated by administrator, what a Neon suspend
-// looks like), 57P02/57P03 (crash shutdown, cannot connect now), 53300 (too many
-// connections), or a network error.
+// looks like), 57P02/57P03 (crash shutdown, cannot connect now), 57P05 (idle
+// session timeout), 53300 (too many connections), or a network error.
 func IsConnectionLoss(err error) bool {
 	if err == nil {
 		return false
@@ -31,7 +31,7 @@ func IsConnectionLoss(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		c := pgErr.Code
-		return strings.HasPrefix(c, "08") || c == "57P01" || c == "57P02" || c == "57P03" || c == "53300"
+		return strings.HasPrefix(c, "08") || c == "57P01" || c == "57P02" || c == "57P03" || c == "57P05" || c == "53300"
 	}
 	var netErr net.Error
 	return errors.Is(err, driver.ErrBadConn) ||
@@ -53,7 +53,7 @@ func safeToRepeat(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
-		case "57P01", "57P02", "57P03", "53300":
+		case "57P01", "57P02", "57P03", "57P05", "53300":
 			return true
 		}
 	}
@@ -65,8 +65,13 @@ func safeToRepeat(err error) bool {
 // transaction nothing is retried; the transaction's owner decides. Outside one, op
 // gets a context bounded by the wait timeout, for all its attempts together.
 func (s *Store) withRetry(ctx context.Context, idempotent bool, op func(ctx context.Context) error) error {
-	if inTx(ctx) {
-		return op(ctx)
+	if st, ok := txOf(ctx); ok {
+		err := op(ctx)
+		if err == nil && !idempotent {
+			st.written()
+		}
+		s.noteRefusal(err)
+		return err
 	}
 	opCtx, cancel := s.bounded(ctx)
 	defer cancel()
@@ -74,8 +79,12 @@ func (s *Store) withRetry(ctx context.Context, idempotent bool, op func(ctx cont
 	for attempt := 0; attempt < retryAttempts; attempt++ {
 		err = op(opCtx)
 		if err == nil {
+			if !idempotent {
+				s.writeSucceeded()
+			}
 			return nil
 		}
+		s.noteRefusal(err)
 		if opCtx.Err() != nil || !IsConnectionLoss(err) {
 			return s.busyIf(ctx, opCtx, err)
 		}
@@ -97,15 +106,31 @@ var ErrBusy = errors.New("database busy: no connection or answer within the wait
 // the operation, rather than the caller's ctx.
 func (s *Store) busyIf(ctx, bounded context.Context, err error) error {
 	if err != nil && bounded.Err() != nil && ctx.Err() == nil {
+		s.lastBusy.Store(s.now().UnixNano())
 		return fmt.Errorf("%w: %w", ErrBusy, err)
 	}
 	return err
 }
 
+// noteRefusal remembers err when it is a write the database refused, for
+// readiness.
+func (s *Store) noteRefusal(err error) {
+	if IsWriteRefused(err) {
+		s.refusal.Store(&writeRefusal{at: s.now(), words: refusalWords(err)})
+	}
+}
+
+// writeSucceeded forgets a remembered write refusal: the database takes writes.
+func (s *Store) writeSucceeded() {
+	if s.refusal.Load() != nil {
+		s.refusal.Store(nil)
+	}
+}
+
 // dropIdle closes the pool's idle connections. A lost connection usually means
 // the server ended all of them (a Neon suspend, a failover, a restart), and each
-// one used within the last second (which database/sql hands out without a ping)
-// would otherwise fail one more attempt before the pool noticed.
+// one (the pool hands them out without a ping; see neverPing) would otherwise
+// fail one more attempt before the pool noticed.
 func (s *Store) dropIdle() {
 	s.sqlDB.SetMaxIdleConns(0)
 	s.sqlDB.SetMaxIdleConns(s.maxIdle)
@@ -122,38 +147,54 @@ func (s *Store) write(ctx context.Context, op func(ctx context.Context) error) e
 }
 
 // WaitReady pings the database until it answers, with exponential backoff and
-// jitter, for at most bound (a Neon compute waking from zero takes a few seconds).
-// Meanwhile Status reports "waiting for database". It returns the last error when
-// the bound passes.
+// jitter, for bound (a Neon compute waking from zero takes a few seconds): the
+// whole budget, with its last attempt at the deadline. It returns the last
+// error when the bound has passed.
 func (s *Store) WaitReady(ctx context.Context, bound time.Duration) error {
-	deadline := time.Now().Add(bound)
+	return retryUntil(ctx, bound, time.Now, sleepCtx, s.Ping, func(attempt int, wait time.Duration, err error) {
+		s.setState("waiting for database")
+		s.log.WarnContext(ctx, "waiting for database", "attempt", attempt, "retry_in", wait.String(), "error", err.Error())
+	})
+}
+
+// retryUntil calls attempt until it succeeds or bound has passed, with
+// exponential backoff and full jitter, the last attempt at the deadline, and
+// returns the last error wrapped.
+// now and wait are the clock (time.Now and sleepCtx but in tests); onRetry hears
+// of every failure that will be retried.
+func retryUntil(ctx context.Context, bound time.Duration, now func() time.Time, wait func(context.Context, time.Duration) error,
+	attempt func(context.Context) error, onRetry func(attempt int, wait time.Duration, err error)) error {
+	deadline := now().Add(bound)
 	delay := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := s.Ping(ctx)
+	for n := 1; ; n++ {
+		err := attempt(ctx)
 		if err == nil {
 			return nil
 		}
-		s.setState("waiting for database")
-		if time.Now().Add(delay).After(deadline) || ctx.Err() != nil {
+		left := deadline.Sub(now())
+		if left <= 0 || ctx.Err() != nil {
 			return fmt.Errorf("database did not answer within %s: %w", bound, err)
 		}
-		s.log.WarnContext(ctx, "waiting for database", "attempt", attempt, "retry_in", delay.String(), "error", err.Error())
 		// Full jitter: several instances starting together do not knock in step.
-		sleep := delay/2 + rand.N(delay/2+1)
-		t := time.NewTimer(sleep)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		// The budget is the setting: a wait never passes the deadline, and the
+		// last attempt is made at it.
+		sleep := min(delay/2+rand.N(delay/2+1), left)
+		onRetry(n, sleep, err)
+		if err := wait(ctx, sleep); err != nil {
+			return err
 		}
 		delay = min(delay*2, 5*time.Second)
 	}
 }
 
-// IsUnavailable reports whether err means the database cannot serve the request
-// now (a lost connection, ErrBusy), so the request should be answered with 503
-// and Retry-After rather than as the client's mistake or a bug.
-func IsUnavailable(err error) bool {
-	return errors.Is(err, ErrBusy) || IsConnectionLoss(err)
+// sleepCtx waits for d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -16,6 +16,7 @@ func (s *Store) CreateSession(ctx context.Context, bs BrowserSession) (BrowserSe
 		bs.ID = uuid.NewString()
 	}
 	bs.CreatedAt = time.Now().UTC()
+	bs.UserAgent = cleanText(bs.UserAgent) // a header, sent as the client likes
 	bs.AuthTime, bs.LastSeenAt = bs.AuthTime.UTC(), bs.LastSeenAt.UTC()
 	bs.IdleExpiresAt, bs.ExpiresAt = bs.IdleExpiresAt.UTC(), bs.ExpiresAt.UTC()
 	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&bs).Error }); err != nil {

@@ -112,6 +112,21 @@ type Store struct {
 	// ready is set once the database has answered and the schema was found
 	// current; readiness reports the last known state.
 	state atomic.Pointer[string]
+
+	// now is the clock readiness reads its memory with; time.Now but in tests.
+	now func() time.Time
+	// lastBusy is when an operation last failed with ErrBusy (Unix nanoseconds;
+	// 0: never), so that readiness can tell a saturated pool from a slow one.
+	lastBusy atomic.Int64
+	// refusal is the last write the database refused (read-only, disk full) and
+	// no write has succeeded since; nil when writes work.
+	refusal atomic.Pointer[writeRefusal]
+}
+
+// writeRefusal is a write the database refused, for readiness.
+type writeRefusal struct {
+	at    time.Time
+	words string
 }
 
 // DetectDialect returns the dialect a URL names.
@@ -124,7 +139,7 @@ func DetectDialect(raw string) (Dialect, error) {
 		strings.HasSuffix(raw, ".db"), strings.HasSuffix(raw, ".sqlite"):
 		return SQLite, nil
 	}
-	return "", fmt.Errorf("database URL: want postgres://… or sqlite:PATH, got %s", maskURL(raw))
+	return "", fmt.Errorf("database URL: want postgres://… or sqlite:PATH, got %s", Describe(raw))
 }
 
 // Open prepares a Store for the URL in o. It does not wait for the database: call
@@ -138,7 +153,7 @@ func Open(o Options) (*Store, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	defaults(&o)
-	s := &Store{dialect: dialect, log: o.Logger, refreshGrace: o.RefreshTokenGracePeriod, newSession: o.NewSession, waitTimeout: o.WaitTimeout}
+	s := &Store{dialect: dialect, log: o.Logger, refreshGrace: o.RefreshTokenGracePeriod, newSession: o.NewSession, waitTimeout: o.WaitTimeout, now: time.Now}
 	if s.newSession == nil {
 		s.newSession = func() fosite.Session { return openid.NewDefaultSession() }
 	}
@@ -308,6 +323,19 @@ type txState struct {
 	db     *gorm.DB
 	cancel context.CancelFunc
 	nested bool
+	// wrote is set once a write in the transaction succeeded, so that its
+	// commit shows the database takes writes again. A nested state sets its
+	// outer's (see written).
+	wrote bool
+	outer *txState
+}
+
+// written records a successful write in the outermost transaction.
+func (st *txState) written() {
+	for st.outer != nil {
+		st = st.outer
+	}
+	st.wrote = true
 }
 
 func txOf(ctx context.Context) (*txState, bool) {
@@ -358,7 +386,7 @@ func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFun
 // (request checks and response) in one.
 func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	if st, ok := txOf(ctx); ok {
-		return context.WithValue(ctx, txKey{}, &txState{db: st.db, cancel: func() {}, nested: true}), nil
+		return context.WithValue(ctx, txKey{}, &txState{db: st.db, cancel: func() {}, nested: true, outer: st}), nil
 	}
 	txCtx, cancel := s.bounded(ctx)
 	var tx *gorm.DB
@@ -391,7 +419,11 @@ func (s *Store) Commit(ctx context.Context) error {
 	}
 	defer st.cancel()
 	if err := st.db.Commit().Error; err != nil {
+		s.noteRefusal(err)
 		return fmt.Errorf("commit: %w", translate(err))
+	}
+	if st.wrote {
+		s.writeSucceeded()
 	}
 	return nil
 }

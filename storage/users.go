@@ -52,6 +52,9 @@ func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 
 // GetUserByEmail returns the user with the e-mail (any case), or ErrNotFound.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (User, error) {
+	if !validKey(email) {
+		return User{}, fmt.Errorf("get user by email: %w", ErrNotFound)
+	}
 	var u User
 	err := s.read(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Where("email = ?", NormalizeEmail(email)).Take(&u).Error
@@ -124,6 +127,9 @@ func (s *Store) ListUsers(ctx context.Context, o ListUsersOptions) ([]User, erro
 	var out []User
 	err := s.read(ctx, func(ctx context.Context) error {
 		out = out[:0]
+		if !validKey(o.EmailPrefix) || !validKey(o.After) {
+			return nil // no stored e-mail matches
+		}
 		q := s.conn(ctx).Order("email").Limit(o.Limit)
 		if o.EmailPrefix != "" {
 			q = q.Where("email LIKE ? ESCAPE '\\'", escapeLike(NormalizeEmail(o.EmailPrefix))+"%")

@@ -63,7 +63,7 @@ Send load only to deployments you own.`,
 				return enc.Encode(results)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "scenario\tconc\trequests\terrors\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tcpu ms/req\tpeak RSS MB\tsince start MB\t")
+			fmt.Fprintln(tw, "scenario\tconc\trequests\terrors\tunfinished\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tcpu ms/req\tpeak RSS MB\tsince start MB\t")
 			for _, r := range results {
 				var failed int64
 				var kinds []string
@@ -71,10 +71,13 @@ Send load only to deployments you own.`,
 					failed += n
 					kinds = append(kinds, fmt.Sprintf("%s=%d", k, n))
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3f\t%.1f\t%.1f\t\n", r.Scenario, r.Concurrency, r.Requests, failed,
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3f\t%.1f\t%.1f\t\n", r.Scenario, r.Concurrency, r.Requests, failed, r.Unfinished,
 					r.PerSecond, r.P50, r.P90, r.P99, r.Max, r.ServerCPUPerRequest, float64(r.PeakRSSBytes)/(1<<20), float64(r.LifetimePeakRSSBytes)/(1<<20))
 				if len(kinds) > 0 {
 					fmt.Fprintf(e.stderr, "%s errors: %s\n", r.Scenario, strings.Join(kinds, ", "))
+				}
+				if r.Requests == 0 {
+					fmt.Fprintf(e.stderr, "%s: no operation completed in %.1fs; %d were still waiting for an answer when the run ended\n", r.Scenario, r.Seconds, r.Unfinished)
 				}
 			}
 			return tw.Flush()

@@ -44,13 +44,19 @@ func newFixture(t *testing.T, store *storage.Store, tokens ...string) *fixture {
 		Keys:    keys.New(store, keys.Options{}),
 		Tokens:  tokens,
 	})
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	f := &fixture{store: store, srv: srv}
+	f := newFixtureFor(t, store, api)
 	if len(tokens) > 0 {
 		f.token = tokens[0]
 	}
 	return f
+}
+
+// newFixtureFor serves api over store with httptest.
+func newFixtureFor(t *testing.T, store *storage.Store, api *API) *fixture {
+	t.Helper()
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	return &fixture{store: store, srv: srv}
 }
 
 // eachDB runs test on SQLite and on PostgreSQL, each with a new database.

@@ -2,22 +2,19 @@ package admin
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	_ "embed"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/gatehouse-id/gatehouse/internal/clients"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/internal/middleware"
 )
 
 // openAPI is the OpenAPI 3 document of this API, kept next to the handlers so a
@@ -81,12 +78,11 @@ func New(d Deps) *API {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, problemMethod, "This resource does not accept "+r.Method+".", nil)
 	})
+	r.Use(middleware.RecordRoute, middleware.CheckInput(a.refuse))
 	a.router = r
-	var h http.Handler = r
-	h = a.accessLog(h)
-	h = a.recoverPanics(h)
-	h = requestID(h)
-	a.handler = h
+	// The public listener's stack: request id, recovery, the access line,
+	// security headers and the body limit.
+	a.handler = middleware.Stack(r, middleware.Options{Log: a.log, MaxBodyBytes: a.maxBody, Error: a.refuse})
 	return a
 }
 
@@ -140,88 +136,22 @@ func (a *API) openAPIDocument() http.Handler {
 	})
 }
 
-type requestIDKey struct{}
+// requestIDOf returns the id the middleware gave the request.
+func requestIDOf(ctx context.Context) string { return middleware.RequestID(ctx) }
 
-func requestIDOf(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
-// requestID accepts a sane X-Request-Id from the caller or makes one, returns it
-// and puts it in the context, as the public server does.
-func requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			var b [12]byte
-			rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
-	})
-}
-
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
+// refuse is the admin listener's middleware.ErrorWriter: a problem of the kind
+// the status names.
+func (a *API) refuse(w http.ResponseWriter, r *http.Request, status int, _, description string) {
+	k := problemInternal
+	switch status {
+	case http.StatusBadRequest:
+		k = problemInvalidRequest
+	case http.StatusRequestEntityTooLarge:
+		k = problemTooLarge
 	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
+	if status < 500 {
+		a.problem(w, r, k, description, nil)
+		return
 	}
-	return true
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// accessLog logs one line per request: the path, never the query or headers.
-func (a *API) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		a.log.InfoContext(r.Context(), "admin request", "request_id", requestIDOf(r.Context()), "method", r.Method,
-			"path", r.URL.Path, "status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
-	})
-}
-
-// recoverPanics turns a panic into a 500 problem and logs the stack once.
-func (a *API) recoverPanics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				a.log.ErrorContext(r.Context(), "panic serving admin request", "request_id", requestIDOf(r.Context()),
-					"path", r.URL.Path, "panic", slog.AnyValue(v).String(), "stack", string(debug.Stack()))
-				a.problem(w, r, problemInternal, "", nil)
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
+	a.problem(w, r, k, "The request failed; the log has the details under its request id.", nil)
 }

@@ -10,8 +10,12 @@
 // /openapi.json and /metrics need no token: they hold nothing secret, and a
 // metrics scraper should not hold a credential that can change users and clients.
 //
-// Errors are RFC 7807 problem details (application/problem+json). Request bodies
-// are JSON objects; unknown members are refused and every invalid field is named.
+// Errors are RFC 7807 problem details (application/problem+json); while the
+// database cannot serve, 503 with Retry-After. Request bodies are JSON objects;
+// unknown members are refused and every invalid field is named. The listener
+// uses the public one's middleware stack (internal/middleware), so its requests
+// get a request id on every log line, one access line each, and a NUL byte or
+// invalid UTF-8 in any parameter is a 400 problem before the database sees it.
 // The handlers call the same services as `gatehouse clients|users|keys`
 // (internal/clients, internal/identity, internal/keys), so the CLI and the API
 // cannot disagree.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/clients"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/internal/reqlog"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -61,7 +63,13 @@ var (
 	problemMediaType      = problemKind{"unsupported-media-type", "The body must be JSON", http.StatusUnsupportedMediaType}
 	problemInternal       = problemKind{"internal", "Internal error", http.StatusInternalServerError}
 	problemNotConfigured  = problemKind{"not-configured", "The admin API is not configured", http.StatusServiceUnavailable}
+	problemUnavailable    = problemKind{"unavailable", "The database is unavailable", http.StatusServiceUnavailable}
 )
+
+// retryAfterSeconds is the Retry-After of a 503 while the database cannot serve
+// (RFC 9110 §10.2.3): a restart, a failover or a Neon compute waking takes a
+// few seconds.
+const retryAfterSeconds = "2"
 
 // problem writes a problem of kind k.
 func (a *API) problem(w http.ResponseWriter, r *http.Request, k problemKind, detail string, fields []FieldError) {
@@ -108,10 +116,22 @@ func (a *API) error(w http.ResponseWriter, r *http.Request, err error) {
 		a.problem(w, r, problemConflict, "The resource exists already.", nil)
 	case errors.Is(err, storage.ErrNotFound):
 		a.problem(w, r, problemNotFound, "No such resource.", nil)
+	case storage.IsUnavailable(err):
+		// An outage, not a bug: the client should try again shortly.
+		a.logFailure(r, err)
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		a.problem(w, r, problemUnavailable, "The database cannot serve the request right now; try again in a moment.", nil)
 	default:
-		a.log.ErrorContext(r.Context(), "admin request failed", "request_id", requestIDOf(r.Context()),
-			"method", r.Method, "path", r.URL.Path, "error", err.Error())
+		a.logFailure(r, err)
 		a.problem(w, r, problemInternal, "The request failed; the log has the details under its request id.", nil)
+	}
+}
+
+// logFailure puts the cause of a failed request on the request's one access
+// line, or, outside the server (a test of one handler), on a line of its own.
+func (a *API) logFailure(r *http.Request, err error) {
+	if !reqlog.Add(r.Context(), slog.String("error", err.Error())) {
+		a.log.ErrorContext(r.Context(), "admin request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
 	}
 }
 

@@ -36,11 +36,15 @@ type Result struct {
 	Seconds     float64          `json:"seconds"`
 	Requests    int64            `json:"requests"`
 	Errors      map[string]int64 `json:"errors"`
-	PerSecond   float64          `json:"per_second"`
-	P50         Millis           `json:"p50_ms"`
-	P90         Millis           `json:"p90_ms"`
-	P99         Millis           `json:"p99_ms"`
-	Max         Millis           `json:"max_ms"`
+	// Unfinished counts the operations still waiting for an answer when the
+	// run ended: they are neither requests nor errors, and a run where nothing
+	// completes shows them here instead of as "0 req/s, 0 errors".
+	Unfinished int64   `json:"unfinished"`
+	PerSecond  float64 `json:"per_second"`
+	P50        Millis  `json:"p50_ms"`
+	P90        Millis  `json:"p90_ms"`
+	P99        Millis  `json:"p99_ms"`
+	Max        Millis  `json:"max_ms"`
 	// ServerCPUSeconds and ServerCPUPerRequest are measured from /proc when a PID is
 	// given. PeakRSSBytes is the largest resident set (VmRSS) sampled while the
 	// scenario was measured; LifetimePeakRSSBytes is the process's peak since it
@@ -124,7 +128,7 @@ func Run(ctx context.Context, name string, o Options) (Result, error) {
 	}
 	stopSampling, peakRSS := sampleRSS(o.PID)
 	start := time.Now()
-	lat, errs := drive(ctx, ops, o.Duration, true)
+	lat, errs, unfinished := drive(ctx, ops, o.Duration, true)
 	elapsed := time.Since(start)
 	stopSampling()
 	after, err := readProc(o.PID)
@@ -132,6 +136,7 @@ func Run(ctx context.Context, name string, o Options) (Result, error) {
 		return Result{}, err
 	}
 	r := summarize(name, o.Concurrency, elapsed, lat, errs)
+	r.Unfinished = unfinished
 	if o.PID > 0 {
 		r.ServerCPUSeconds = after.cpuSeconds - before.cpuSeconds
 		if r.Requests > 0 {
@@ -146,13 +151,15 @@ func Run(ctx context.Context, name string, o Options) (Result, error) {
 }
 
 // drive runs every worker's op in a loop for d and returns the latencies of
-// successful operations and the count of each error kind.
-func drive(ctx context.Context, ops []func(context.Context) string, d time.Duration, record bool) ([]time.Duration, map[string]int64) {
+// successful operations, the count of each error kind, and how many
+// operations the end of the run cut off before they had an answer.
+func drive(ctx context.Context, ops []func(context.Context) string, d time.Duration, record bool) ([]time.Duration, map[string]int64, int64) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex
 	var all []time.Duration
 	errs := map[string]int64{}
+	var unfinished int64
 	var wg sync.WaitGroup
 	for _, op := range ops {
 		wg.Add(1)
@@ -160,11 +167,13 @@ func drive(ctx context.Context, ops []func(context.Context) string, d time.Durat
 			defer wg.Done()
 			lat := make([]time.Duration, 0, 4096)
 			mine := map[string]int64{}
+			var cut int64
 			for ctx.Err() == nil {
 				t0 := time.Now()
 				kind := op(ctx)
 				if ctx.Err() != nil && kind != "" {
-					break // cut off by the end of the run, not a server error
+					cut++ // cut off by the end of the run, not a server error
+					break
 				}
 				if kind != "" {
 					mine[kind]++
@@ -179,11 +188,12 @@ func drive(ctx context.Context, ops []func(context.Context) string, d time.Durat
 			for k, v := range mine {
 				errs[k] += v
 			}
+			unfinished += cut
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	return all, errs
+	return all, errs, unfinished
 }
 
 func summarize(name string, concurrency int, elapsed time.Duration, lat []time.Duration, errs map[string]int64) Result {

@@ -234,9 +234,15 @@ func (discardMail) Send(context.Context, identity.Mail) error { return nil }
 
 func newPagesEnv(t *testing.T, store *storage.Store) *pagesEnv {
 	t.Helper()
+	return newPagesEnvLogs(t, store, &syncBuffer{})
+}
+
+// newPagesEnvLogs is newPagesEnv logging into logs (at debug level), which the
+// caller may share with the store.
+func newPagesEnvLogs(t *testing.T, store *storage.Store, logs *syncBuffer) *pagesEnv {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
-	logs := &syncBuffer{}
 	log := slog.New(server.LogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	m := metrics.New(metrics.Options{Store: store, Version: "test"})
 	ids := identity.New(store, identity.Options{BaseURL: issuer, Mail: discardMail{}, Log: log, AccountFailures: 2})

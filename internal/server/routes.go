@@ -10,32 +10,34 @@ import (
 )
 
 // addRoutes lists every public route, one line each: this file is the whole HTTP
-// surface.
-func addRoutes(r *mux.Router, h *health, o *oauth.Handler, p *web.Pages) {
+// surface. Routes a person's browser shows are marked with page, so that a
+// request the middleware refuses gets the error page there and RFC 6749 JSON
+// elsewhere.
+func addRoutes(r *mux.Router, page func(*mux.Route) *mux.Route, h *health, o *oauth.Handler, p *web.Pages) {
 	r.Handle("/healthz", h.live()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", h.readiness()).Methods(http.MethodGet, http.MethodHead)
 	if p != nil {
-		r.Handle("/signin", p.CSRF(p.SignInForm())).Methods(http.MethodGet, http.MethodPost)
-		r.Handle("/signup", p.CSRF(p.SignUp())).Methods(http.MethodGet, http.MethodPost)
-		r.Handle("/consent", p.CSRF(p.Consent())).Methods(http.MethodPost)
-		r.Handle("/signout", p.CSRF(p.SignOutForm())).Methods(http.MethodPost)
-		r.Handle("/forgot-password", p.CSRF(p.ForgotPassword())).Methods(http.MethodGet, http.MethodPost)
-		r.Handle("/reset-password", p.CSRF(p.ResetPassword())).Methods(http.MethodGet, http.MethodPost)
-		r.Handle("/verify-email", p.CSRF(p.VerifyEmail())).Methods(http.MethodGet)
-		r.Handle("/account", p.CSRF(p.Account())).Methods(http.MethodGet)
-		r.Handle("/account/profile", p.CSRF(p.AccountProfile())).Methods(http.MethodPost)
-		r.Handle("/account/password", p.CSRF(p.AccountPassword())).Methods(http.MethodPost)
-		r.Handle("/account/verify-email", p.CSRF(p.ResendVerification())).Methods(http.MethodPost)
-		r.Handle("/account/applications/revoke", p.CSRF(p.RevokeApplication())).Methods(http.MethodPost)
-		r.Handle("/account/sessions/end", p.CSRF(p.SignOutEverywhere())).Methods(http.MethodPost)
-		r.PathPrefix("/static/").Handler(p.Static()).Methods(http.MethodGet, http.MethodHead)
+		page(r.Handle("/signin", p.CSRF(p.SignInForm())).Methods(http.MethodGet, http.MethodPost))
+		page(r.Handle("/signup", p.CSRF(p.SignUp())).Methods(http.MethodGet, http.MethodPost))
+		page(r.Handle("/consent", p.CSRF(p.Consent())).Methods(http.MethodPost))
+		page(r.Handle("/signout", p.CSRF(p.SignOutForm())).Methods(http.MethodPost))
+		page(r.Handle("/forgot-password", p.CSRF(p.ForgotPassword())).Methods(http.MethodGet, http.MethodPost))
+		page(r.Handle("/reset-password", p.CSRF(p.ResetPassword())).Methods(http.MethodGet, http.MethodPost))
+		page(r.Handle("/verify-email", p.CSRF(p.VerifyEmail())).Methods(http.MethodGet))
+		page(r.Handle("/account", p.CSRF(p.Account())).Methods(http.MethodGet))
+		page(r.Handle("/account/profile", p.CSRF(p.AccountProfile())).Methods(http.MethodPost))
+		page(r.Handle("/account/password", p.CSRF(p.AccountPassword())).Methods(http.MethodPost))
+		page(r.Handle("/account/verify-email", p.CSRF(p.ResendVerification())).Methods(http.MethodPost))
+		page(r.Handle("/account/applications/revoke", p.CSRF(p.RevokeApplication())).Methods(http.MethodPost))
+		page(r.Handle("/account/sessions/end", p.CSRF(p.SignOutEverywhere())).Methods(http.MethodPost))
+		page(r.PathPrefix("/static/").Handler(p.Static()).Methods(http.MethodGet, http.MethodHead))
 	}
 	if o == nil {
 		return
 	}
 	r.Handle("/.well-known/openid-configuration", o.Discovery()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/.well-known/jwks.json", o.JWKS()).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/oauth2/authorize", o.Authorize()).Methods(http.MethodGet, http.MethodPost)
+	page(r.Handle("/oauth2/authorize", o.Authorize()).Methods(http.MethodGet, http.MethodPost))
 	// Browser apps may call token, revoke and userinfo from their own origin
 	// (CORS, see internal/oauth/cors.go); no other endpoint answers preflights.
 	r.Handle("/oauth2/token", o.CORS(o.Token())).Methods(http.MethodPost)
@@ -44,7 +46,7 @@ func addRoutes(r *mux.Router, h *health, o *oauth.Handler, p *web.Pages) {
 	r.Handle("/oauth2/introspect", o.Introspect()).Methods(http.MethodPost)
 	r.Handle("/oauth2/revoke", o.CORS(o.Revoke())).Methods(http.MethodPost)
 	r.Handle("/oauth2/revoke", o.Preflight(http.MethodPost)).Methods(http.MethodOptions)
-	r.Handle("/oauth2/logout", o.Logout()).Methods(http.MethodGet, http.MethodPost)
+	page(r.Handle("/oauth2/logout", o.Logout()).Methods(http.MethodGet, http.MethodPost))
 	r.Handle("/userinfo", o.CORS(o.UserInfo())).Methods(http.MethodGet, http.MethodPost)
 	r.Handle("/userinfo", o.Preflight(http.MethodGet, http.MethodPost)).Methods(http.MethodOptions)
 	if o.RegistrationEnabled() { // off by default: then these answer 404

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/gatehouse-id/gatehouse/internal/clientip"
+	"github.com/gatehouse-id/gatehouse/internal/middleware"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
@@ -39,7 +40,8 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 }
 
-// NewServer returns the public HTTP handler: every route, wrapped in middleware.
+// NewServer returns the public HTTP handler: every route, wrapped in the
+// middleware stack the admin listener shares (internal/middleware).
 func NewServer(d Deps) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -47,24 +49,51 @@ func NewServer(d Deps) http.Handler {
 	// The server's own lines carry the request id even when the caller's
 	// logger does not add it.
 	d.Log = slog.New(LogHandler(d.Log.Handler()))
-	if d.MaxBodyBytes <= 0 {
-		d.MaxBodyBytes = 1 << 20
-	}
 	r := mux.NewRouter()
 	h := &health{ready: d.Ready, log: d.Log}
-	addRoutes(r, h, d.OAuth, d.Pages)
-	r.Use(recordRoute)
+	s := &surfaces{pages: d.Pages, pageRoutes: map[string]bool{}}
+	addRoutes(r, s.page, h, d.OAuth, d.Pages)
+	r.Use(middleware.RecordRoute, middleware.CheckInput(s.writeError))
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+	return middleware.Stack(r, middleware.Options{
+		Log: d.Log, Metrics: d.Metrics, HTTPS: d.HTTPS, MaxBodyBytes: d.MaxBodyBytes, Error: s.writeError,
+		ClientIP: clientip.NewResolver(d.TrustedProxies),
+	})
+}
 
-	var handler http.Handler = r
-	handler = limitBody(d.MaxBodyBytes)(handler)
-	handler = securityHeaders(d.HTTPS)(handler)
-	// Panics are recovered inside the access log, so that the 500 the client
-	// got is logged and counted like any other response.
-	handler = recoverPanics(d.Log)(handler)
-	handler = accessLog(d.Log, d.Metrics)(handler)
-	handler = clientAddress(clientip.NewResolver(d.TrustedProxies))(handler)
-	handler = requestID(handler)
-	return handler
+// surfaces tells which routes are pages, so that a request the middleware
+// refuses is answered in its surface's format: the friendly error page for a
+// person in a browser, RFC 6749 JSON for a client.
+type surfaces struct {
+	pages      *web.Pages
+	pageRoutes map[string]bool // route templates
+}
+
+// page marks route as one a browser shows (routes.go).
+func (s *surfaces) page(route *mux.Route) *mux.Route {
+	if t, err := route.GetPathTemplate(); err == nil {
+		s.pageRoutes[t] = true
+	}
+	return route
+}
+
+// writeError is the public listener's middleware.ErrorWriter.
+func (s *surfaces) writeError(w http.ResponseWriter, r *http.Request, status int, code, description string) {
+	if s.pages != nil && s.pageRoutes[middleware.Route(r.Context())] {
+		s.pages.ErrorPage(w, r, status, pageMessage(status))
+		return
+	}
+	middleware.WriteJSONError(w, r, status, code, description)
+}
+
+// pageMessage is what the error page says to a person about a refused request.
+func pageMessage(status int) string {
+	switch {
+	case status == http.StatusRequestEntityTooLarge:
+		return "What was sent is too large. Go back and try again with less."
+	case status >= 500:
+		return "Something went wrong on our side. Please try again in a moment."
+	}
+	return "This address or form holds characters that cannot be read. Go back to the application and try again."
 }

@@ -89,7 +89,8 @@ func (p *Pages) SignInForm() http.Handler {
 				p.countSignIn("failure")
 				d.Error = msgBadCredentials
 			default:
-				p.log.ErrorContext(r.Context(), "sign in", "error", err.Error(), "request_id", requestID(w))
+				p.logFailure(w, r, "sign in", err)
+				retryLater(w, err)
 				status, d.Error = http.StatusServiceUnavailable, msgUnavailable
 			}
 			d.EmailField.FormError, d.PasswordField.FormError = true, true
@@ -195,7 +196,8 @@ func (p *Pages) SignUp() http.Handler {
 				status, d.Error = http.StatusTooManyRequests, throttled.Error()
 				w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 			default:
-				p.log.ErrorContext(r.Context(), "sign up", "error", err.Error(), "request_id", requestID(w))
+				p.logFailure(w, r, "sign up", err)
+				retryLater(w, err)
 				status, d.Error = http.StatusServiceUnavailable, "Signing up is unavailable right now. Please try again in a moment."
 			}
 			p.render(w, r, status, pageSignUp, d, o)

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/csrf"
 
 	"github.com/gatehouse-id/gatehouse/internal/identity"
+	"github.com/gatehouse-id/gatehouse/internal/reqlog"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/signin"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -267,8 +268,31 @@ func (p *Pages) clientForContinue(ctx context.Context, cont string) (storage.Cli
 	return c, true
 }
 
-// serverError logs err once with the request id and shows the error page.
+// serverError notes err on the request's log line and shows the error page.
 func (p *Pages) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
-	p.log.ErrorContext(r.Context(), what, "error", err.Error(), "request_id", requestID(w))
+	p.logFailure(w, r, what, err)
+	retryLater(w, err)
 	p.ErrorPage(w, r, http.StatusServiceUnavailable, "This page is unavailable right now. Please try again in a moment.")
+}
+
+// retryAfterSeconds is the Retry-After of a page answered 503 because the
+// database cannot serve (RFC 9110 §10.2.3): a restart, a failover or a Neon
+// compute waking takes a few seconds.
+const retryAfterSeconds = "2"
+
+// retryLater tells the browser when to try again if err means the database
+// cannot serve now; the caller answers 503.
+func retryLater(w http.ResponseWriter, err error) {
+	if storage.IsUnavailable(err) {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
+}
+
+// logFailure puts the cause of a failed request (what failed, and err) on the
+// request's one access-log line, so that an outage costs one line per request;
+// outside the server (a test of one handler) it logs a line of its own.
+func (p *Pages) logFailure(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if !reqlog.Add(r.Context(), slog.String("failure", what), slog.String("error", err.Error())) {
+		p.log.ErrorContext(r.Context(), what, "error", err.Error(), "request_id", requestID(w))
+	}
 }

@@ -54,7 +54,7 @@ func (p *Pages) ForgotPassword() http.Handler {
 		case err != nil:
 			// Said nowhere on the page: an error must not tell known
 			// addresses from unknown ones.
-			p.log.WarnContext(r.Context(), "request password reset", "error", err.Error(), "request_id", requestID(w))
+			p.logFailure(w, r, "request password reset", err)
 		}
 		d.Sent = true
 		p.render(w, r, http.StatusOK, pageForgotPassword, d, renderOptions{})
@@ -112,7 +112,7 @@ func (p *Pages) ResetPassword() http.Handler {
 		case err == nil:
 			// Every session ended with the reset; forget this browser's too.
 			if err := p.sessions.End(w, r); err != nil {
-				p.log.WarnContext(r.Context(), "reset password: end session", "error", err.Error(), "request_id", requestID(w))
+				p.logFailure(w, r, "reset password: end session", err)
 			}
 			d.Done, d.Token = true, ""
 			p.render(w, r, http.StatusOK, pageResetPassword, d, renderOptions{})

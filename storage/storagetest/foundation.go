@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/google/uuid"
+	"github.com/ory/fosite"
 )
 
 // foundationCases covers users, browser sessions, accounts, transactions and times.
@@ -25,6 +26,7 @@ func foundationCases() []Case {
 		{"UserDeleteCascades", testUserDeleteCascades},
 		{"UserListPaging", testUserListPaging},
 		{"NotFound", testNotFound},
+		{"KeysNotText", testKeysNotText},
 		{"SessionCreateAndLookup", testSessionCreateAndLookup},
 		{"SessionExpiry", testSessionExpiry},
 		{"SessionTouch", testSessionTouch},
@@ -353,6 +355,61 @@ func testNotFound(t *testing.T, s *storage.Store) {
 	// transaction on a failed statement).
 	if _, err := s.GetUser(ctx, u.ID); err != nil {
 		t.Errorf("GetUser after not-found lookups: %v", err)
+	}
+}
+
+// testKeysNotText: a key with a NUL byte or invalid UTF-8 (a client's garbage)
+// names no record, on every dialect: PostgreSQL would refuse it with SQLSTATE
+// 22021, a server error for the client's mistake, so the store answers
+// not-found without asking. A User-Agent is stored cleaned instead.
+func testKeysNotText(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	u := createUser(t, s, "text@example.com")
+	for _, key := range []string{"app\x00", "\xff\xfeapp", "a\x00\xc3("} {
+		for _, tc := range []struct {
+			name string
+			op   func() error
+		}{
+			{"GetClientRecord", func() error { _, err := s.GetClientRecord(ctx, key); return err }},
+			{"CachedClientRecord", func() error { _, err := s.CachedClientRecord(ctx, key); return err }},
+			{"UpdateClient", func() error { _, err := s.UpdateClient(ctx, storage.Client{ID: key}); return err }},
+			{"DeleteClient", func() error { return s.DeleteClient(ctx, key) }},
+			{"GetUserByEmail", func() error { _, err := s.GetUserByEmail(ctx, key+"@example.com"); return err }},
+			{"GetAccount", func() error { _, err := s.GetAccount(ctx, u.ID, key); return err }},
+			{"RevokeAccount", func() error { return s.RevokeAccount(ctx, u.ID, key, testClock) }},
+		} {
+			t.Run(fmt.Sprintf("%s(%q)", tc.name, key), func(t *testing.T) { wantNotFound(t, tc.op(), tc.name) })
+		}
+		t.Run(fmt.Sprintf("GetClient(%q)", key), func(t *testing.T) {
+			if _, err := s.GetClient(ctx, key); !errors.Is(err, fosite.ErrNotFound) {
+				t.Errorf("GetClient(%q) = %v, want fosite.ErrNotFound", key, err)
+			}
+		})
+		t.Run(fmt.Sprintf("ListUsers(%q)", key), func(t *testing.T) {
+			for _, o := range []storage.ListUsersOptions{{EmailPrefix: key}, {After: key}} {
+				if got, err := s.ListUsers(ctx, o); err != nil || len(got) != 0 {
+					t.Errorf("ListUsers(%+v) = %d users, %v; want none, nil", o, len(got), err)
+				}
+			}
+		})
+		t.Run(fmt.Sprintf("ListClients(%q)", key), func(t *testing.T) {
+			if got, err := s.ListClients(ctx, storage.ListClientsOptions{After: key}); err != nil || len(got) != 0 {
+				t.Errorf("ListClients(after %q) = %d clients, %v; want none, nil", key, len(got), err)
+			}
+		})
+	}
+	_, h := sessionToken(t)
+	bs, err := s.CreateSession(ctx, storage.BrowserSession{UserID: u.ID, TokenHash: h, AuthTime: testClock, LastSeenAt: testClock,
+		IdleExpiresAt: testClock.Add(time.Hour), ExpiresAt: testClock.Add(time.Hour), UserAgent: "Mozilla/5.0 \x00\xff(X11)"})
+	must(t, err, "CreateSession with a User-Agent holding NUL and invalid UTF-8")
+	got, err := s.GetSessionByTokenHash(ctx, h, testClock)
+	must(t, err, "GetSessionByTokenHash")
+	if got.ID != bs.ID || got.UserAgent != "Mozilla/5.0 \uFFFD(X11)" {
+		t.Errorf("stored session %s with User-Agent %q, want %s with %q", got.ID, got.UserAgent, bs.ID, "Mozilla/5.0 \uFFFD(X11)")
+	}
+	// Nothing above broke the pool's connections.
+	if _, err := s.GetUser(ctx, u.ID); err != nil {
+		t.Errorf("GetUser after the look-ups: %v", err)
 	}
 }
 
