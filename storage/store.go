@@ -83,9 +83,18 @@ type Options struct {
 	WaitTimeout time.Duration
 
 	// ListenURL is a direct (not pooled) PostgreSQL URL for the one connection
-	// that LISTENs for client changes. Empty means URL when it is not pooled;
-	// through a pooler without ListenURL the cache relies on its TTL alone.
+	// that LISTENs for changes other instances announce (clients, queued mail,
+	// signing keys; see Watch). Empty means URL when it is not pooled; through a
+	// pooler without ListenURL the client cache relies on its TTL alone and
+	// watchers hear only of this store's own changes.
 	ListenURL string
+
+	// OnStatement, when set, is called before every statement the store sends
+	// (queries, transaction control, pings, pgx's statement preparations, the
+	// listener's LISTEN), on any of its connections. It must be fast and safe
+	// for concurrent use. Tests count what an idle server sends with it; a
+	// round-trip counter can be built on it.
+	OnStatement func(ctx context.Context, st Statement)
 }
 
 // Store reads and writes every Gatehouse record. It is safe for concurrent use.
@@ -103,6 +112,10 @@ type Store struct {
 	waitTimeout  time.Duration
 	newSession   func() fosite.Session
 	clients      *clientCache // nil when the client cache is off
+	notes        *notifier    // wakes watchers and the client cache on changes
+	onStatement  func(context.Context, Statement)
+	// activity counts statements run for callers other than housekeeping.
+	activity atomic.Uint64
 
 	// accessTokens batches access-token inserts made outside a transaction;
 	// started by the first one.
@@ -138,7 +151,7 @@ func Open(o Options) (*Store, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	defaults(&o)
-	s := &Store{dialect: dialect, log: o.Logger, refreshGrace: o.RefreshTokenGracePeriod, newSession: o.NewSession, waitTimeout: o.WaitTimeout}
+	s := &Store{dialect: dialect, log: o.Logger, refreshGrace: o.RefreshTokenGracePeriod, newSession: o.NewSession, waitTimeout: o.WaitTimeout, onStatement: o.OnStatement}
 	if s.newSession == nil {
 		s.newSession = func() fosite.Session { return openid.NewDefaultSession() }
 	}
@@ -183,7 +196,15 @@ func Open(o Options) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.db, err = gorm.Open(sqlite.Open(dsn), gcfg)
+		var dialector gorm.Dialector = sqlite.Open(dsn)
+		if o.OnStatement != nil {
+			db, err := tracedSQLite(sqlite.DriverName, dsn, o.OnStatement)
+			if err != nil {
+				return nil, fmt.Errorf("open sqlite: %w", err)
+			}
+			dialector = &sqlite.Dialector{DSN: dsn, Conn: db}
+		}
+		s.db, err = gorm.Open(dialector, gcfg)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
@@ -197,10 +218,11 @@ func Open(o Options) (*Store, error) {
 	s.maxIdle = o.MaxIdleConns
 	s.sqlDB.SetConnMaxIdleTime(o.ConnMaxIdleTime)
 	s.sqlDB.SetConnMaxLifetime(o.ConnMaxLifetime)
-	if s.clients, err = newClientCache(o, dialect, s.pooled, o.Logger); err != nil {
+	if s.notes, err = newNotifier(o, dialect, s.pooled, o.Logger); err != nil {
 		s.sqlDB.Close()
 		return nil, err
 	}
+	s.clients = newClientCache(o, dialect, s.notes, o.Logger)
 	s.setState("waiting for database")
 	return s, nil
 }
@@ -280,10 +302,10 @@ func (s *Store) Pooled() bool { return s.pooled }
 // DB exposes the pool for health checks and metrics.
 func (s *Store) DB() *sql.DB { return s.sqlDB }
 
-// Close stops the client cache's listener, writes the access tokens still
-// queued and releases every connection.
+// Close stops the change listener, writes the access tokens still queued and
+// releases every connection.
 func (s *Store) Close() error {
-	s.clients.close()
+	s.notes.close()
 	s.accessTokensOnce.Do(func() {}) // no batcher starts after this
 	if s.accessTokens != nil {
 		s.accessTokens.close()
@@ -293,6 +315,11 @@ func (s *Store) Close() error {
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
+	// SQLite's traced connections report their pings themselves; pgx pings
+	// below its tracer.
+	if s.onStatement != nil && s.dialect == Postgres {
+		s.onStatement(ctx, Statement{SQL: "-- ping"})
+	}
 	return s.sqlDB.PingContext(ctx)
 }
 
@@ -306,6 +333,28 @@ type txKey struct{}
 type txState struct {
 	db     *gorm.DB
 	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	onCommits []func() // run once the transaction has committed
+}
+
+// afterCommit runs fn once the transaction has committed, and never if it
+// rolls back.
+func (st *txState) afterCommit(fn func()) {
+	st.mu.Lock()
+	st.onCommits = append(st.onCommits, fn)
+	st.mu.Unlock()
+}
+
+// committed runs what waited for the commit.
+func (st *txState) committed() {
+	st.mu.Lock()
+	fns := st.onCommits
+	st.onCommits = nil
+	st.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 func txOf(ctx context.Context) (*txState, bool) {
@@ -315,6 +364,7 @@ func txOf(ctx context.Context) (*txState, bool) {
 
 // conn returns the transaction carried by ctx, or the pool, bound to ctx.
 func (s *Store) conn(ctx context.Context) *gorm.DB {
+	s.used(ctx)
 	if st, ok := txOf(ctx); ok {
 		return st.db.WithContext(ctx)
 	}
@@ -324,6 +374,7 @@ func (s *Store) conn(ctx context.Context) *gorm.DB {
 // sqlConn is where a statement written out in SQL runs: ctx's transaction, or
 // else the pool itself (GORM's per-call session is not needed for it).
 func (s *Store) sqlConn(ctx context.Context) gorm.ConnPool {
+	s.used(ctx)
 	if st, ok := txOf(ctx); ok {
 		return st.db.Statement.ConnPool
 	}
@@ -381,6 +432,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	if err := st.db.Commit().Error; err != nil {
 		return fmt.Errorf("commit: %w", translate(err))
 	}
+	st.committed()
 	return nil
 }
 
