@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"log/slog"
 	"sync"
 	"time"
 )
@@ -46,17 +45,14 @@ type cachedClient struct {
 
 // newClientCache builds the cache o asks for, or nil when o.ClientCacheTTL is
 // zero. It follows the listener of notes, if notes has one.
-func newClientCache(o Options, dialect Dialect, notes *notifier, log *slog.Logger) *clientCache {
+func newClientCache(o Options, notes *notifier) *clientCache {
 	if o.ClientCacheTTL <= 0 {
 		return nil
 	}
 	c := &clientCache{ttl: o.ClientCacheTTL, now: time.Now, notes: notes, entries: map[string]cachedClient{}}
 	if notes.listen == nil {
+		// Other instances' client changes show within the TTL.
 		c.synced = true
-		if dialect == Postgres {
-			// Other instances' client changes show within the TTL.
-			log.Info("client cache has no direct URL to listen on; relying on its ttl", "ttl", o.ClientCacheTTL.String())
-		}
 		return c
 	}
 	notes.onClient = c.evict

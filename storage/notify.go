@@ -66,6 +66,9 @@ type notifier struct {
 
 	connected atomic.Bool
 	running   atomic.Bool // the listener goroutine runs (connecting or connected)
+	// watched is set by the first Watch: from then on any use of the store
+	// restarts a lost listener. The client cache restarts it by its lookups.
+	watched atomic.Bool
 
 	stopCtx context.Context // the listener runs under it; close cancels it
 	stop    context.CancelFunc
@@ -92,7 +95,7 @@ func newNotifier(o Options, dialect Dialect, pooled bool, log *slog.Logger) (*no
 		listenURL = o.URL
 	}
 	if listenURL == "" {
-		log.Info("no direct database URL to LISTEN on: changes made by other instances are seen only by polling")
+		log.Info("no direct database URL to LISTEN on: changes other instances make (clients, signing keys, queued mail) reach this one only as caches expire and by periodic polling")
 		return n, nil
 	}
 	cfg, err := PostgresConfig(listenURL, PoolerNone, o.ConnectTimeout, 0)
@@ -121,6 +124,7 @@ func (s *Store) Watch(topic Topic) (wake <-chan struct{}, stop func()) {
 	}
 	n.watchers[topic][ch] = struct{}{}
 	n.mu.Unlock()
+	n.watched.Store(true)
 	n.ensure()
 	return ch, func() {
 		n.mu.Lock()
@@ -311,7 +315,9 @@ func (s *Store) used(ctx context.Context) {
 	}
 	s.activity.Add(1)
 	// The database is in use anyway: a listener that a compute suspending (or
-	// anything else) ended starts again now. Housekeeping alone must not keep
-	// it, and so the compute, awake.
-	s.notes.ensure()
+	// anything else) ended starts again now, if anything watches. Housekeeping
+	// alone must not keep it, and so the compute, awake.
+	if s.notes.watched.Load() {
+		s.notes.ensure()
+	}
 }

@@ -108,7 +108,14 @@ func TestStatementHook(t *testing.T) {
 			}
 
 			if s.Dialect() == storage.Postgres {
-				// The first use started the listener: its LISTEN is reported too.
+				// Using a store that nothing watches (a CLI command) opens no
+				// listener connection.
+				if storage.ListenerRunning(s) {
+					t.Errorf("a store nothing watches started its listener")
+				}
+				// A watch starts the listener: its LISTEN is reported too.
+				_, stop := s.Watch(storage.TopicMail)
+				defer stop()
 				waitCond(t, "the listener connected", s.Listening)
 				if got := log.since(0); !containsSQL(got, "LISTEN gatehouse_mail") {
 					t.Errorf("the listener's statements are not reported: %q", sqlOf(got))

@@ -222,7 +222,7 @@ func Open(o Options) (*Store, error) {
 		s.sqlDB.Close()
 		return nil, err
 	}
-	s.clients = newClientCache(o, dialect, s.notes, o.Logger)
+	s.clients = newClientCache(o, s.notes)
 	s.setState("waiting for database")
 	return s, nil
 }
