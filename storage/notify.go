@@ -24,8 +24,8 @@ type Topic string
 const (
 	// TopicMail is announced when mail is queued (EnqueueMail).
 	TopicMail Topic = "gatehouse_mail"
-	// TopicSigningKeys is announced when a signing key is created, rotated or
-	// deleted.
+	// TopicSigningKeys is announced when a signing key is rotated
+	// (RotateSigningKey).
 	TopicSigningKeys Topic = "gatehouse_signing_keys"
 )
 
@@ -44,7 +44,7 @@ const listenBackoff = 5 * time.Second
 // processes announce.
 //
 // The listener is started lazily, by a Watch, a client-cache lookup or any other
-// use of the store, never by a reconnect loop: Neon suspends a compute after 5
+// use of a watched store (not by housekeeping), never by a reconnect loop: Neon suspends a compute after 5
 // minutes without queries and closes its connections, and a loop would wake it
 // again at once. Whatever wakes the listener reads the database anyway. Each time
 // it (re)connects every watcher is woken once, because changes may have been
