@@ -181,7 +181,9 @@ type OAuth struct {
 // SigningKeys configures signing keys.
 type SigningKeys struct {
 	// RefreshInterval bounds how long a key rotated on one instance takes to be
-	// served by every other.
+	// served by every other when no NOTIFY reached it (SQLite, a pooler without
+	// database.direct_url, a lost listener), and so how long after a rotation the
+	// new key starts signing. An idle instance reloads its keys this often.
 	RefreshInterval time.Duration `koanf:"refresh_interval"`
 }
 
@@ -277,7 +279,7 @@ func Default() Config {
 			JWTAccessTokenAlg:     "RS256",
 			RegistrableScopes:     []string{"openid", "profile", "email", "offline_access"},
 		},
-		Keys:       SigningKeys{RefreshInterval: time.Minute},
+		Keys:       SigningKeys{RefreshInterval: 10 * time.Minute},
 		Janitor:    Janitor{Interval: 10 * time.Minute, BatchSize: 1000},
 		Mail:       Mail{From: "Gatehouse <no-reply@localhost>", SMTPPort: 587, SMTPTLS: "starttls", PollInterval: 10 * time.Minute},
 		RateLimits: RateLimits{MailPerAddress: 3, MailPerIP: 20, SignUpsPerIP: 20},

@@ -1,5 +1,7 @@
 package storage
 
+import "time"
+
 // ClientCached reports whether s's client cache holds an unexpired entry for id,
 // for the tests in package storage_test.
 func ClientCached(s *Store, id string) bool {
@@ -17,3 +19,14 @@ func ClientCacheSynced(s *Store) bool {
 	defer s.clients.mu.RUnlock()
 	return s.clients.synced
 }
+
+// SetListenBackoffPassed makes s's listener startable at once, as if the last
+// attempt was long ago.
+func SetListenBackoffPassed(s *Store) {
+	s.notes.start.Lock()
+	s.notes.lastStart = time.Time{}
+	s.notes.start.Unlock()
+}
+
+// ListenerRunning reports whether s's listener goroutine runs.
+func ListenerRunning(s *Store) bool { return s.notes.running.Load() }

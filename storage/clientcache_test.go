@@ -324,7 +324,7 @@ func TestClientCacheOff(t *testing.T) {
 func listenerRunning() bool {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
-	return strings.Contains(string(buf), "storage.(*clientCache).run")
+	return strings.Contains(string(buf), "storage.(*notifier).run")
 }
 
 // TestClientCacheCloseStopsListener checks that Close ends the listener goroutine

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,9 +14,61 @@ import (
 // maxLastError bounds the stored send error: an SMTP reply is a line or two.
 const maxLastError = 1000
 
+// errMailNoSealer refuses to queue mail without system secrets: bodies carry
+// live links and are stored only encrypted.
+var errMailNoSealer = errors.New("no system secret configured: mail bodies are stored only encrypted")
+
+// mailBody is what SealedBody seals.
+type mailBody struct {
+	Text string `json:"t"`
+	HTML string `json:"h,omitempty"`
+}
+
+// mailAAD binds a sealed body to its row, so it cannot be moved to another
+// message (another recipient).
+func mailAAD(id string) []byte { return []byte("mail_outbox:" + id) }
+
+// sealMail moves m's bodies into SealedBody.
+func (s *Store) sealMail(m *OutboxMessage) error {
+	if s.sealer == nil {
+		return errMailNoSealer
+	}
+	b, err := json.Marshal(mailBody{Text: m.TextBody, HTML: m.HTMLBody})
+	if err != nil {
+		return err
+	}
+	m.SealedBody = s.sealer.Seal(b, mailAAD(m.ID))
+	m.TextBody, m.HTMLBody = "", ""
+	return nil
+}
+
+// openMail fills m's bodies from SealedBody (a plain row, queued before bodies
+// were sealed, keeps its own), and clears SealedBody.
+func (s *Store) openMail(m *OutboxMessage) error {
+	if len(m.SealedBody) == 0 {
+		m.SealedBody = nil
+		return nil
+	}
+	if s.sealer == nil {
+		return errMailNoSealer
+	}
+	b, err := s.sealer.Open(m.SealedBody, mailAAD(m.ID))
+	if err != nil {
+		return err
+	}
+	var body mailBody
+	if err := json.Unmarshal(b, &body); err != nil {
+		return fmt.Errorf("sealed body: %w", err)
+	}
+	m.TextBody, m.HTMLBody, m.SealedBody = body.Text, body.HTML, nil
+	return nil
+}
+
 // EnqueueMail stores m as a pending message, in the transaction ctx carries if
-// any. It sets ID (when empty), Status, Attempts and CreatedAt; a zero
-// NextAttemptAt means due at once.
+// any, with its bodies sealed (see OutboxMessage). It sets ID (when empty),
+// Status, Attempts and CreatedAt; a zero NextAttemptAt means due at once. Once
+// the message is committed, watchers of TopicMail are woken, on every instance
+// that listens. It refuses to store mail without a system secret.
 func (s *Store) EnqueueMail(ctx context.Context, m OutboxMessage) (OutboxMessage, error) {
 	if m.ID == "" {
 		m.ID = uuid.NewString()
@@ -32,13 +85,32 @@ func (s *Store) EnqueueMail(ctx context.Context, m OutboxMessage) (OutboxMessage
 	}
 	m.CreatedAt, m.NextAttemptAt = m.CreatedAt.UTC(), m.NextAttemptAt.UTC()
 	m.Status, m.Attempts, m.LockedUntil, m.LastError, m.SentAt = MailPending, 0, nil, "", nil
-	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&m).Error }); err != nil {
+	row := m
+	if err := s.sealMail(&row); err != nil {
+		return OutboxMessage{}, fmt.Errorf("enqueue mail: %w", err)
+	}
+	err := s.write(ctx, func(ctx context.Context) error {
+		if s.dialect != Postgres {
+			return s.conn(ctx).Create(&row).Error
+		}
+		// One statement stores the message and tells the other instances, at
+		// commit, that mail is waiting.
+		notify, args := s.notifySQL(TopicMail)
+		return s.conn(ctx).Exec(`WITH queued AS (
+				INSERT INTO mail_outbox (id, to_address, subject, text_body, html_body, sealed_body, status, attempts, next_attempt_at, last_error, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id)
+			`+notify+` FROM queued`,
+			append([]any{row.ID, row.ToAddress, row.Subject, row.TextBody, row.HTMLBody, row.SealedBody, row.Status, row.Attempts, row.NextAttemptAt, row.LastError, row.CreatedAt}, args...)...).Error
+	})
+	if err != nil {
 		return OutboxMessage{}, fmt.Errorf("enqueue mail: %w", translate(err))
 	}
+	s.announced(ctx, TopicMail)
 	return m, nil
 }
 
-// GetMail returns the outbox message with id, or ErrNotFound.
+// GetMail returns the outbox message with id, bodies opened, or ErrNotFound. It
+// returns ErrUnsealable when no configured system secret opens the bodies.
 func (s *Store) GetMail(ctx context.Context, id string) (OutboxMessage, error) {
 	if uuid.Validate(id) != nil {
 		return OutboxMessage{}, fmt.Errorf("get mail %q: %w", id, ErrNotFound)
@@ -48,11 +120,15 @@ func (s *Store) GetMail(ctx context.Context, id string) (OutboxMessage, error) {
 	if err != nil {
 		return OutboxMessage{}, fmt.Errorf("get mail %s: %w", id, translate(err))
 	}
+	if err := s.openMail(&m); err != nil {
+		return OutboxMessage{}, fmt.Errorf("get mail %s: %w", id, err)
+	}
 	return m, nil
 }
 
 // ListMail returns up to limit outbox messages in status (every status when
-// empty), oldest first. A limit of zero means 100.
+// empty), oldest first, bodies opened. A limit of zero means 100. It returns
+// ErrUnsealable when no configured system secret opens a body.
 func (s *Store) ListMail(ctx context.Context, status string, limit int) ([]OutboxMessage, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
@@ -69,6 +145,11 @@ func (s *Store) ListMail(ctx context.Context, status string, limit int) ([]Outbo
 	if err != nil {
 		return nil, fmt.Errorf("list mail: %w", translate(err))
 	}
+	for i := range out {
+		if err := s.openMail(&out[i]); err != nil {
+			return nil, fmt.Errorf("list mail %s: %w", out[i].ID, err)
+		}
+	}
 	return out, nil
 }
 
@@ -79,7 +160,9 @@ func (s *Store) ListMail(ctx context.Context, status string, limit int) ([]Outbo
 // PostgreSQL the rows are locked with FOR UPDATE SKIP LOCKED, on SQLite the write
 // transaction serialises claimers. The claimer reports the outcome with
 // MarkMailSent, MarkMailRetry or MarkMailFailed; a claimer that vanishes leaves
-// the message to be claimed again when the lease ends.
+// the message to be claimed again when the lease ends. Bodies come back opened; a
+// message no configured system secret opens cannot be sent, so it is given up
+// at once (MailFailed, with the reason as its LastError) and not returned.
 func (s *Store) ClaimMail(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxMessage, error) {
 	if limit <= 0 {
 		limit = 20
@@ -122,6 +205,18 @@ func (s *Store) ClaimMail(ctx context.Context, now time.Time, limit int, lease t
 	if err != nil {
 		return nil, fmt.Errorf("claim mail: %w", translate(err))
 	}
+	kept := out[:0]
+	for _, m := range out {
+		if err := s.openMail(&m); err != nil {
+			s.log.ErrorContext(ctx, "queued mail cannot be decrypted with the configured system secrets; given up", "mail_id", m.ID, "error", err.Error())
+			if ferr := s.MarkMailFailed(ctx, m.ID, m.Attempts, "the body cannot be decrypted with the configured system secrets"); ferr != nil {
+				return nil, fmt.Errorf("claim mail: %w", ferr)
+			}
+			continue
+		}
+		kept = append(kept, m)
+	}
+	out = kept
 	slices.SortFunc(out, func(a, b OutboxMessage) int {
 		if c := a.NextAttemptAt.Compare(b.NextAttemptAt); c != 0 {
 			return c
@@ -136,12 +231,14 @@ func (s *Store) ClaimMail(ctx context.Context, now time.Time, limit int, lease t
 }
 
 // MarkMailSent records that the pending message id was accepted by the SMTP
-// server at at, after attempts attempts. It returns ErrNotFound when no pending
+// server at at, after attempts attempts, and drops its bodies: their links are
+// no business of the database any more. It returns ErrNotFound when no pending
 // message has id.
 func (s *Store) MarkMailSent(ctx context.Context, id string, attempts int, at time.Time) error {
 	at = at.UTC()
 	return s.markMail(ctx, "mark mail sent", id, map[string]any{
 		"status": MailSent, "attempts": attempts, "sent_at": at, "locked_until": nil, "last_error": "",
+		"text_body": "", "html_body": "", "sealed_body": nil,
 	})
 }
 
@@ -155,11 +252,13 @@ func (s *Store) MarkMailRetry(ctx context.Context, id string, attempts int, next
 }
 
 // MarkMailFailed gives up on the pending message id after attempts attempts,
-// keeping it (status MailFailed) with lastErr for an operator to see. It returns
-// ErrNotFound when no pending message has id.
+// keeping its recipient, subject and lastErr (status MailFailed) for an operator
+// to see, and dropping its bodies. It returns ErrNotFound when no pending
+// message has id.
 func (s *Store) MarkMailFailed(ctx context.Context, id string, attempts int, lastErr string) error {
 	return s.markMail(ctx, "mark mail failed", id, map[string]any{
 		"status": MailFailed, "attempts": attempts, "locked_until": nil, "last_error": truncate(lastErr, maxLastError),
+		"text_body": "", "html_body": "", "sealed_body": nil,
 	})
 }
 
@@ -186,6 +285,16 @@ func (s *Store) markMail(ctx context.Context, op, id string, set map[string]any)
 // removed. Pending and failed messages stay. It deletes at most batch rows per
 // statement and goes on until a batch comes back short.
 func (s *Store) DeleteSentMail(ctx context.Context, before time.Time, batch int) (int64, error) {
+	return s.deleteMail(ctx, "delete sent mail", "status = ? AND sent_at < ?", MailSent, before, batch)
+}
+
+// DeleteFailedMail removes messages given up on (MailFailed) that were queued
+// before before, and returns how many it removed, in batches as DeleteSentMail.
+func (s *Store) DeleteFailedMail(ctx context.Context, before time.Time, batch int) (int64, error) {
+	return s.deleteMail(ctx, "delete failed mail", "status = ? AND created_at < ?", MailFailed, before, batch)
+}
+
+func (s *Store) deleteMail(ctx context.Context, op, where, status string, before time.Time, batch int) (int64, error) {
 	if batch <= 0 {
 		batch = 1000
 	}
@@ -194,12 +303,12 @@ func (s *Store) DeleteSentMail(ctx context.Context, before time.Time, batch int)
 	for {
 		var n int64
 		err := s.write(ctx, func(ctx context.Context) error {
-			res := s.conn(ctx).Exec("DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox WHERE status = ? AND sent_at < ? LIMIT ?)", MailSent, before, batch)
+			res := s.conn(ctx).Exec("DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox WHERE "+where+" LIMIT ?)", status, before, batch)
 			n = res.RowsAffected
 			return res.Error
 		})
 		if err != nil {
-			return total, fmt.Errorf("delete sent mail: %w", translate(err))
+			return total, fmt.Errorf("%s: %w", op, translate(err))
 		}
 		total += n
 		if n < int64(batch) {

@@ -24,6 +24,9 @@ func openPostgres(o Options) (*sql.DB, bool, error) {
 		return nil, false, err
 	}
 	pooled := cfg.DefaultQueryExecMode == pgx.QueryExecModeExec
+	if o.OnStatement != nil {
+		cfg.Tracer = statementTracer{o.OnStatement}
+	}
 	return stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(scanTimesInUTC), stdlib.OptionShouldPing(neverPing)), pooled, nil
 }
 

@@ -111,7 +111,8 @@ func (s *Store) GetSigningKeyPrivate(ctx context.Context, kid string) ([]byte, e
 // transaction, retires the previous active key of that alg (RetiredAt =
 // newKey.ActivatedAt, PublishUntil = publishUntil). Concurrent rotations of one alg
 // run one after the other, so each retires the key the previous one made and
-// exactly one key per alg stays active.
+// exactly one key per alg stays active. Once committed, it wakes the watchers of
+// TopicSigningKeys on every instance that listens.
 func (s *Store) RotateSigningKey(ctx context.Context, newKey SigningKey, private []byte, publishUntil time.Time) error {
 	newKey.State = SigningKeyActive
 	newKey.RetiredAt, newKey.PublishUntil = nil, nil
@@ -140,7 +141,18 @@ func (s *Store) RotateSigningKey(ctx context.Context, newKey SigningKey, private
 		if err != nil {
 			return err
 		}
-		return s.conn(ctx).Create(&row).Error
+		if err := s.conn(ctx).Create(&row).Error; err != nil {
+			return err
+		}
+		if s.dialect == Postgres {
+			// Delivered at commit: every listening instance reloads its keys.
+			notify, args := s.notifySQL(TopicSigningKeys)
+			if err := s.conn(ctx).Exec(notify, args...).Error; err != nil {
+				return err
+			}
+		}
+		s.announced(ctx, TopicSigningKeys)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("rotate signing key %s: %w", newKey.Alg, translate(err))

@@ -83,9 +83,18 @@ type Options struct {
 	WaitTimeout time.Duration
 
 	// ListenURL is a direct (not pooled) PostgreSQL URL for the one connection
-	// that LISTENs for client changes. Empty means URL when it is not pooled;
-	// through a pooler without ListenURL the cache relies on its TTL alone.
+	// that LISTENs for changes other instances announce (clients, queued mail,
+	// signing keys; see Watch). Empty means URL when it is not pooled; through a
+	// pooler without ListenURL the client cache relies on its TTL alone and
+	// watchers hear only of this store's own changes.
 	ListenURL string
+
+	// OnStatement, when set, is called before every statement the store sends
+	// (queries, transaction control, pings, pgx's statement preparations, the
+	// listener's LISTEN), on any of its connections. It must be fast and safe
+	// for concurrent use. Tests count what an idle server sends with it; a
+	// round-trip counter can be built on it.
+	OnStatement func(ctx context.Context, st Statement)
 }
 
 // Store reads and writes every Gatehouse record. It is safe for concurrent use.
@@ -103,6 +112,10 @@ type Store struct {
 	waitTimeout  time.Duration
 	newSession   func() fosite.Session
 	clients      *clientCache // nil when the client cache is off
+	notes        *notifier    // wakes watchers and the client cache on changes
+	onStatement  func(context.Context, Statement)
+	// activity counts statements run for callers other than housekeeping.
+	activity atomic.Uint64
 
 	// accessTokens batches access-token inserts made outside a transaction;
 	// started by the first one.
@@ -153,7 +166,7 @@ func Open(o Options) (*Store, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	defaults(&o)
-	s := &Store{dialect: dialect, log: o.Logger, refreshGrace: o.RefreshTokenGracePeriod, newSession: o.NewSession, waitTimeout: o.WaitTimeout, now: time.Now}
+	s := &Store{dialect: dialect, log: o.Logger, refreshGrace: o.RefreshTokenGracePeriod, newSession: o.NewSession, waitTimeout: o.WaitTimeout, now: time.Now, onStatement: o.OnStatement}
 	if s.newSession == nil {
 		s.newSession = func() fosite.Session { return openid.NewDefaultSession() }
 	}
@@ -198,7 +211,15 @@ func Open(o Options) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.db, err = gorm.Open(sqlite.Open(dsn), gcfg)
+		var dialector gorm.Dialector = sqlite.Open(dsn)
+		if o.OnStatement != nil {
+			db, err := tracedSQLite(sqlite.DriverName, dsn, o.OnStatement)
+			if err != nil {
+				return nil, fmt.Errorf("open sqlite: %w", err)
+			}
+			dialector = &sqlite.Dialector{DSN: dsn, Conn: db}
+		}
+		s.db, err = gorm.Open(dialector, gcfg)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
@@ -212,10 +233,11 @@ func Open(o Options) (*Store, error) {
 	s.maxIdle = o.MaxIdleConns
 	s.sqlDB.SetConnMaxIdleTime(o.ConnMaxIdleTime)
 	s.sqlDB.SetConnMaxLifetime(o.ConnMaxLifetime)
-	if s.clients, err = newClientCache(o, dialect, s.pooled, o.Logger); err != nil {
+	if s.notes, err = newNotifier(o, dialect, s.pooled, o.Logger); err != nil {
 		s.sqlDB.Close()
 		return nil, err
 	}
+	s.clients = newClientCache(o, s.notes)
 	s.setState("waiting for database")
 	return s, nil
 }
@@ -295,10 +317,10 @@ func (s *Store) Pooled() bool { return s.pooled }
 // DB exposes the pool for health checks and metrics.
 func (s *Store) DB() *sql.DB { return s.sqlDB }
 
-// Close stops the client cache's listener, writes the access tokens still
-// queued and releases every connection.
+// Close stops the change listener, writes the access tokens still queued and
+// releases every connection.
 func (s *Store) Close() error {
-	s.clients.close()
+	s.notes.close()
 	s.accessTokensOnce.Do(func() {}) // no batcher starts after this
 	if s.accessTokens != nil {
 		s.accessTokens.close()
@@ -308,6 +330,11 @@ func (s *Store) Close() error {
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
+	// SQLite's traced connections report their pings themselves; pgx pings
+	// below its tracer.
+	if s.onStatement != nil && s.dialect == Postgres {
+		s.onStatement(ctx, Statement{SQL: "-- ping"})
+	}
 	return s.sqlDB.PingContext(ctx)
 }
 
@@ -328,14 +355,40 @@ type txState struct {
 	// outer's (see written).
 	wrote bool
 	outer *txState
+
+	mu        sync.Mutex
+	onCommits []func() // run once the transaction has committed
 }
 
-// written records a successful write in the outermost transaction.
-func (st *txState) written() {
+// root is the outermost transaction st joins (st itself when not nested).
+func (st *txState) root() *txState {
 	for st.outer != nil {
 		st = st.outer
 	}
-	st.wrote = true
+	return st
+}
+
+// written records a successful write in the outermost transaction.
+func (st *txState) written() { st.root().wrote = true }
+
+// afterCommit runs fn once the outermost transaction has committed, and never
+// if it rolls back.
+func (st *txState) afterCommit(fn func()) {
+	st = st.root()
+	st.mu.Lock()
+	st.onCommits = append(st.onCommits, fn)
+	st.mu.Unlock()
+}
+
+// committed runs what waited for the commit.
+func (st *txState) committed() {
+	st.mu.Lock()
+	fns := st.onCommits
+	st.onCommits = nil
+	st.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 func txOf(ctx context.Context) (*txState, bool) {
@@ -345,6 +398,7 @@ func txOf(ctx context.Context) (*txState, bool) {
 
 // conn returns the transaction carried by ctx, or the pool, bound to ctx.
 func (s *Store) conn(ctx context.Context) *gorm.DB {
+	s.used(ctx)
 	if st, ok := txOf(ctx); ok {
 		return st.db.WithContext(ctx)
 	}
@@ -354,6 +408,7 @@ func (s *Store) conn(ctx context.Context) *gorm.DB {
 // sqlConn is where a statement written out in SQL runs: ctx's transaction, or
 // else the pool itself (GORM's per-call session is not needed for it).
 func (s *Store) sqlConn(ctx context.Context) gorm.ConnPool {
+	s.used(ctx)
 	if st, ok := txOf(ctx); ok {
 		return st.db.Statement.ConnPool
 	}
@@ -425,6 +480,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	if st.wrote {
 		s.writeSucceeded()
 	}
+	st.committed()
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
 
@@ -75,10 +77,27 @@ type serveProc struct {
 // and stops it when t ends. Pass --addr 127.0.0.1:0. Unless args name
 // --admin-addr, the admin listener gets a free loopback port too, so that
 // concurrent servers never fight over the default one.
+//
+// Unless env sets GATEHOUSE_SHUTDOWN_DRAIN, serve stops without a drain: tests
+// that stop it do not wait for a load balancer.
 func startServe(t *testing.T, env map[string]string, args ...string) *serveProc {
+	t.Helper()
+	return startServeWith(t, nil, env, args...)
+}
+
+// startServeWith is startServe with onStatement seeing every statement serve's
+// store sends.
+func startServeWith(t *testing.T, onStatement func(context.Context, storage.Statement), vars map[string]string, args ...string) *serveProc {
 	t.Helper()
 	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--admin-addr") }) {
 		args = append(args, "--admin-addr", "127.0.0.1:0")
+	}
+	if _, ok := vars["GATEHOUSE_SHUTDOWN_DRAIN"]; !ok {
+		vars = maps.Clone(vars)
+		if vars == nil {
+			vars = map[string]string{}
+		}
+		vars["GATEHOUSE_SHUTDOWN_DRAIN"] = "0s"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -107,7 +126,8 @@ func startServe(t *testing.T, env map[string]string, args ...string) *serveProc 
 		io.Copy(io.Discard, pr)
 	}()
 	go func() {
-		code := run(ctx, append([]string{"serve"}, args...), envMap(env), strings.NewReader(""), io.Discard, pw)
+		e := &env{getenv: envMap(vars), stdin: strings.NewReader(""), stdout: io.Discard, stderr: pw, onStatement: onStatement}
+		code := e.run(ctx, append([]string{"serve"}, args...))
 		pw.Close()
 		s.done <- code
 	}()

@@ -361,15 +361,19 @@ func TestStartBeforeDatabase(t *testing.T) {
 }
 
 // TestGracefulShutdown cancels serve's context (what SIGTERM does in main) while
-// token requests are in flight: the listener closes at once, so new connections
-// are refused; the requests already being handled complete with 200; run returns
-// 0 within shutdown_grace.
+// token requests are in flight: /readyz turns 503 first, while connections are
+// still accepted, so a load balancer takes the instance out of rotation; after
+// shutdown_drain the listener closes, so new connections are refused; the
+// requests already being handled complete with 200; run returns 0 within
+// shutdown_grace.
 func TestGracefulShutdown(t *testing.T) {
 	const grace = 10 * time.Second
+	const drain = time.Second
 	const held = 6    // requests the handler is inside when the signal comes
 	const workers = 4 // ordinary load at the same time
 	env := pgEnv(storagetest.NewPostgresDatabase(t))
 	env["GATEHOUSE_SHUTDOWN_GRACE"] = grace.String()
+	env["GATEHOUSE_SHUTDOWN_DRAIN"] = drain.String()
 	s := startServe(t, env, "--addr", "127.0.0.1:0", "--migrate")
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -460,8 +464,34 @@ func TestGracefulShutdown(t *testing.T) {
 	signalled := time.Now()
 	s.cancel()
 
-	// The listener closes at once: a new connection is refused while the held
-	// requests are still in their handlers.
+	// Draining: /readyz answers 503 and says why, on a listener that still
+	// accepts connections.
+	readyClient := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	drainSeen := time.NewTimer(5 * time.Second)
+	defer drainSeen.Stop()
+	for {
+		resp, err := readyClient.Get(s.base + "/readyz")
+		if err != nil {
+			t.Fatalf("GET /readyz after the signal: %v; want 503 while draining, before the listener closes", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if r := decodeReady(t, body); r.Checks["shutdown"] == "" {
+				t.Errorf("/readyz while draining = %s, want checks.shutdown", body)
+			}
+			break
+		}
+		select {
+		case <-drainSeen.C:
+			t.Fatalf("/readyz still %d 5s after the signal, want 503 while draining", resp.StatusCode)
+		default:
+		}
+	}
+	drainingAfter := time.Since(signalled)
+
+	// After the drain the listener closes: a new connection is refused while
+	// the held requests are still in their handlers.
 	refusedBy := time.NewTimer(5 * time.Second)
 	defer refusedBy.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -478,7 +508,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		select {
 		case <-refusedBy.C:
-			t.Fatalf("new connections still accepted 5s after the signal")
+			t.Fatalf("new connections still accepted 5s after the drain began")
 		case <-tick.C:
 		}
 	}
@@ -532,6 +562,6 @@ func TestGracefulShutdown(t *testing.T) {
 	if answered == 0 {
 		t.Errorf("no request succeeded under load before the signal")
 	}
-	t.Logf("graceful shutdown: %d held requests completed with 200; load: %d answered 200, %d not connected; listener closed %s after the signal; run returned 0 after %s (grace %s)",
-		held, answered, refused, refusedAfter.Round(time.Millisecond), stopped.Round(time.Millisecond), grace)
+	t.Logf("graceful shutdown: %d held requests completed with 200; load: %d answered 200, %d not connected; /readyz 503 %s and listener closed %s after the signal (drain %s); run returned 0 after %s (grace %s)",
+		held, answered, refused, drainingAfter.Round(time.Millisecond), refusedAfter.Round(time.Millisecond), drain, stopped.Round(time.Millisecond), grace)
 }

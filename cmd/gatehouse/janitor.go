@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/internal/outbox"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/spf13/cobra"
 )
@@ -15,10 +16,12 @@ import (
 func janitorCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "janitor",
-		Short: "Delete expired codes, tokens, sessions and unpublished keys once",
+		Short: "Delete expired codes, tokens, sessions, old mail and unpublished keys once",
 		Long: `Delete expired authorization codes, tokens, PKCE/OIDC/PAR requests, client
-assertion IDs, browser sessions and signing keys that have left the JWKS, in bounded
-batches. serve does the same in the background every janitor.interval.`,
+assertion IDs, browser sessions, outbox mail sent more than a day ago or given up
+more than a week ago, and signing keys that have left the JWKS, in bounded batches.
+serve does the same in the background every janitor.interval, when the database
+was used since its last run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			store, c, err := e.openReadyStore(cmd)
@@ -39,6 +42,11 @@ batches. serve does the same in the background every janitor.interval.`,
 	return cmd
 }
 
+// sweepTimeout bounds one background sweep; what it leaves, the next one deletes.
+const sweepTimeout = 5 * time.Minute
+
+// sweep deletes what has expired (outbox mail past its retention included) and
+// the signing keys that have left the JWKS.
 func sweep(ctx context.Context, store *storage.Store, km *keys.Manager, batch int) (records, prunedKeys int64, err error) {
 	now := time.Now()
 	records, err = store.DeleteExpired(ctx, now, batch)
@@ -61,6 +69,11 @@ func sweep(ctx context.Context, store *storage.Store, km *keys.Manager, batch in
 			}
 		}
 	}
+	mail, err := outbox.Purge(ctx, store, now, batch)
+	records += mail
+	if err != nil {
+		return records, 0, fmt.Errorf("delete old mail: %w", err)
+	}
 	prunedKeys, err = km.Prune(ctx)
 	if err != nil {
 		return records, prunedKeys, fmt.Errorf("prune signing keys: %w", err)
@@ -68,24 +81,41 @@ func sweep(ctx context.Context, store *storage.Store, km *keys.Manager, batch in
 	return records, prunedKeys, nil
 }
 
-// runJanitor sweeps every interval until ctx ends. Every instance runs it; the
+// runJanitor sweeps every interval until ctx ends, but only when the database
+// was used (for anything but housekeeping) since the last sweep: expired rows
+// come from use, and an idle instance must not keep its database awake. Each
+// sweep runs as housekeeping within sweepTimeout. Every instance runs it; the
 // batched deletes make overlapping sweeps harmless.
 func runJanitor(ctx context.Context, log *slog.Logger, store *storage.Store, km *keys.Manager, c config.Janitor) {
 	t := time.NewTicker(c.Interval)
 	defer t.Stop()
+	ctx = storage.Housekeeping(ctx)
+	seen := store.Activity()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		n, pruned, err := sweep(ctx, store, km, c.BatchSize)
-		if err != nil {
-			log.WarnContext(ctx, "janitor", "error", err.Error())
+		a := store.Activity()
+		if a == seen {
+			log.DebugContext(ctx, "janitor skipped: the database was not used since the last sweep")
 			continue
 		}
-		if n > 0 || pruned > 0 {
-			log.InfoContext(ctx, "janitor swept", "records", n, "signing_keys", pruned)
+		seen = a
+		sctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+		n, pruned, err := sweep(sctx, store, km, c.BatchSize)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				log.WarnContext(ctx, "janitor", "error", err.Error())
+			}
+			continue
 		}
+		level := slog.LevelDebug
+		if n > 0 || pruned > 0 {
+			level = slog.LevelInfo
+		}
+		log.Log(ctx, level, "janitor swept", "records", n, "signing_keys", pruned)
 	}
 }

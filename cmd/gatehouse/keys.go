@@ -19,9 +19,11 @@ func keysCommand(e *env) *cobra.Command {
 		Short: "List and rotate the keys that sign ID tokens and JWT access tokens",
 		Long: `List and rotate the token signing keys. Gatehouse keeps one active RS256 and one
 active ES256 key, created on first start and stored encrypted with the system secret.
-Rotation makes a new key active; the old one stays in the JWKS until every token it
-signed has expired, then leaves it. Running servers pick up a rotation within their
-key refresh interval (60 s) without a restart.`,
+Rotation publishes a new key at once and makes it sign one key refresh interval
+(keys.refresh_interval, 10m) later, when every running server serves it in its
+JWKS; the old key signs until then and stays in the JWKS until every token it
+signed has expired. On PostgreSQL running servers pick up a rotation at once
+through NOTIFY, and otherwise within their refresh interval, without a restart.`,
 	}
 	cmd.PersistentFlags().String("data-dir", config.Default().DataDir, "directory of the embedded SQLite database and generated secrets")
 	cmd.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
@@ -40,7 +42,7 @@ key refresh interval (60 s) without a restart.`,
 				return err
 			}
 			defer store.Close()
-			m := keys.New(store, keys.Options{Log: newLogger(c, e.stderr)})
+			m := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, Log: newLogger(c, e.stderr)})
 			infos, err := m.List(cmd.Context())
 			if err != nil {
 				return err
@@ -56,13 +58,16 @@ key refresh interval (60 s) without a restart.`,
 	var maxTokenLifetime time.Duration
 	rotate := &cobra.Command{
 		Use:   "rotate",
-		Short: "Make a new signing key active and retire the old one",
-		Long: `Make a new signing key active for each chosen algorithm and retire the previous
-one. The retired key stays published in the JWKS for --max-token-lifetime (the
-longest lifetime of any ID token or JWT access token you issue; default 24h) plus one
-refresh interval (60 s), so that every token it signed can still be verified; set
-the flag to your longest token lifetime if it is longer. Retired keys whose time has
-passed are deleted.`,
+		Short: "Make a new signing key and retire the old one",
+		Long: `Make a new signing key for each chosen algorithm and retire the previous one. The
+new key is published in the JWKS at once and starts signing one key refresh
+interval (keys.refresh_interval, 10m) later, so that no server signs with a key
+another server's JWKS lacks; the old key signs until then. It stays published for
+--max-token-lifetime (the longest lifetime of any ID token or JWT access token you
+issue; default 24h) plus one refresh interval after that, so that every token it
+signed can still be verified; set the flag to your longest token lifetime if it is
+longer. Retired keys whose time has passed are deleted. Use the refresh interval
+the servers use.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			output, err := keysOutputFormat(cmd)
@@ -81,7 +86,7 @@ passed are deleted.`,
 				return err
 			}
 			defer store.Close()
-			m := keys.New(store, keys.Options{MaxTokenLifetime: maxTokenLifetime, Log: newLogger(c, e.stderr)})
+			m := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, MaxTokenLifetime: maxTokenLifetime, Log: newLogger(c, e.stderr)})
 			ctx := cmd.Context()
 			rotated, err := m.RotateEach(ctx, algs)
 			if err != nil {
@@ -91,7 +96,7 @@ passed are deleted.`,
 				return writeKeysJSON(e.stdout, rotated)
 			}
 			for _, info := range rotated {
-				fmt.Fprintf(e.stdout, "rotated %s: new active key %s\n", info.Alg, info.KID)
+				fmt.Fprintf(e.stdout, "rotated %s: new key %s, published now, signs from %s\n", info.Alg, info.KID, info.ActivatedAt.UTC().Format(time.RFC3339))
 			}
 			infos, err := m.List(ctx)
 			if err != nil {
@@ -102,7 +107,7 @@ passed are deleted.`,
 		},
 	}
 	rotate.Flags().StringVar(&alg, "alg", "all", "algorithm to rotate: RS256, ES256 or all")
-	rotate.Flags().DurationVar(&maxTokenLifetime, "max-token-lifetime", 24*time.Hour, "longest lifetime of a token signed by the old key; it stays published this long (plus 60 s)")
+	rotate.Flags().DurationVar(&maxTokenLifetime, "max-token-lifetime", 24*time.Hour, "longest lifetime of a token signed by the old key; it stays published this long (plus one refresh interval) after it stops signing")
 
 	cmd.AddCommand(list, rotate)
 	return cmd
@@ -138,7 +143,7 @@ func writeKeysJSON(w io.Writer, v any) error {
 
 func writeKeyTable(w io.Writer, infos []keys.Info) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tPUBLISHED UNTIL")
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tSIGNS\tCREATED\tPUBLISHED UNTIL")
 	for _, k := range infos {
 		until := "-"
 		if k.PublishUntil != nil {
@@ -147,7 +152,14 @@ func writeKeyTable(w io.Writer, infos []keys.Info) error {
 				until += " (unpublished)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, k.CreatedAt.UTC().Format(time.RFC3339), until)
+		signs := "no"
+		switch {
+		case k.Signing:
+			signs = "yes"
+		case k.State == "active":
+			signs = "from " + k.ActivatedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, signs, k.CreatedAt.UTC().Format(time.RFC3339), until)
 	}
 	return tw.Flush()
 }

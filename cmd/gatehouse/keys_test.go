@@ -50,12 +50,13 @@ func TestKeysRotateAndList(t *testing.T) {
 
 	// On a database without keys, rotate makes the first ones.
 	first := decodeKeys(t, keysCLI(t, dir, "rotate", "-o", "json"))
-	if len(first) != 2 || first[0].Alg != keys.RS256 || first[1].Alg != keys.ES256 {
-		t.Fatalf("keys rotate (all) = %+v, want a new RS256 and ES256 key", first)
+	if len(first) != 2 || first[0].Alg != keys.RS256 || first[1].Alg != keys.ES256 || !first[0].Signing || !first[1].Signing {
+		t.Fatalf("keys rotate (all) = %+v, want a new RS256 and ES256 key, signing at once (no key signed before)", first)
 	}
+	rotatedAt := time.Now()
 	out := keysCLI(t, dir, "rotate", "--alg", "RS256", "--max-token-lifetime", "2h")
-	if !strings.Contains(out, "rotated RS256: new active key ") || strings.Contains(out, "rotated ES256") {
-		t.Errorf("keys rotate --alg RS256 printed:\n%s\nwant one RS256 rotation", out)
+	if !strings.Contains(out, "rotated RS256: new key ") || !strings.Contains(out, "published now, signs from ") || strings.Contains(out, "rotated ES256") {
+		t.Errorf("keys rotate --alg RS256 printed:\n%s\nwant one RS256 rotation, saying when the new key signs", out)
 	}
 
 	list := decodeKeys(t, keysCLI(t, dir, "list", "-o", "json"))
@@ -74,22 +75,30 @@ func TestKeysRotateAndList(t *testing.T) {
 		t.Errorf("RS256 keys = %s %s, %s %s; want the new key active and %s retired",
 			active.KID, active.State, retired.KID, retired.State, first[0].KID)
 	}
+	// The new key signs one refresh interval (10m by default) after the
+	// rotation; the old one until then.
+	if active.Signing || active.ActivatedAt.Before(rotatedAt.Add(10*time.Minute-time.Second)) || active.ActivatedAt.After(time.Now().Add(10*time.Minute)) {
+		t.Errorf("new key %+v, want it published, signing 10m after the rotation", active)
+	}
+	if !retired.Signing || retired.RetiredAt == nil || !retired.RetiredAt.Equal(active.ActivatedAt) {
+		t.Errorf("old key %+v, want it signing until the new key starts at %v", retired, active.ActivatedAt)
+	}
 	if retired.PublishUntil == nil || !retired.Published ||
-		retired.PublishUntil.Sub(*retired.RetiredAt) != 2*time.Hour+time.Minute {
-		t.Errorf("retired key published until %v (retired %v), want 2h (--max-token-lifetime) + 60 s later", retired.PublishUntil, retired.RetiredAt)
+		retired.PublishUntil.Sub(*retired.RetiredAt) != 2*time.Hour+10*time.Minute {
+		t.Errorf("retired key published until %v (retired %v), want 2h (--max-token-lifetime) + 10m (keys.refresh_interval) later", retired.PublishUntil, retired.RetiredAt)
 	}
 
 	table := keysCLI(t, dir, "list")
 	lines := strings.Split(strings.TrimSpace(table), "\n")
-	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "KID ALG STATE CREATED PUBLISHED UNTIL" {
+	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "KID ALG STATE SIGNS CREATED PUBLISHED UNTIL" {
 		t.Fatalf("keys list table =\n%s\nwant a header and 3 rows", table)
 	}
-	for i, want := range []struct{ kid, alg, state string }{
-		{active.KID, "RS256", "active"}, {list[1].KID, list[1].Alg, list[1].State}, {list[2].KID, list[2].Alg, list[2].State},
+	for i, want := range []struct{ kid, alg, state, signs string }{
+		{active.KID, "RS256", "active", "from"}, {list[1].KID, list[1].Alg, list[1].State, "yes"}, {list[2].KID, list[2].Alg, list[2].State, "yes"},
 	} {
 		f := strings.Fields(lines[i+1])
-		if len(f) < 5 || f[0] != want.kid || f[1] != want.alg || f[2] != want.state {
-			t.Errorf("table row %d = %q, want %s %s %s …", i+1, lines[i+1], want.kid, want.alg, want.state)
+		if len(f) < 6 || f[0] != want.kid || f[1] != want.alg || f[2] != want.state || f[3] != want.signs {
+			t.Errorf("table row %d = %q, want %s %s %s %s …", i+1, lines[i+1], want.kid, want.alg, want.state, want.signs)
 		}
 	}
 	if !strings.Contains(table, retired.PublishUntil.UTC().Format(time.RFC3339)) {

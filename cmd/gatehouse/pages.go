@@ -75,7 +75,7 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 	if err != nil {
 		return nil, err
 	}
-	ob := outbox.New(store, mailer, outbox.Options{Log: log})
+	ob := outbox.New(store, mailer, outbox.Options{Interval: c.Mail.PollInterval, Log: log})
 	ids := identityService(c, store, ob, log)
 	secure := strings.HasPrefix(c.Issuer, "https://")
 	sessions := session.New(store, session.Options{Secure: secure, IdleTimeout: c.Sessions.IdleTimeout, AbsoluteTimeout: c.Sessions.AbsoluteTimeout})

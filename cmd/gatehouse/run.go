@@ -27,6 +27,9 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// onStatement, when set, sees every statement the store sends (see
+	// storage.Options.OnStatement): tests count what an idle serve sends.
+	onStatement func(context.Context, storage.Statement)
 
 	configPath string
 }
@@ -43,7 +46,12 @@ func (e *exitError) Unwrap() error { return e.err }
 // run is the whole CLI. It returns the process exit code: 0 on success, 1 on a
 // failure, 2 on bad usage or configuration.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	return (&env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}).run(ctx, args)
+}
+
+// run runs the CLI with the environment e carries.
+func (e *env) run(ctx context.Context, args []string) int {
+	stdin, stdout, stderr := e.stdin, e.stdout, e.stderr
 	root := &cobra.Command{
 		Use:           "gatehouse",
 		Short:         "Gatehouse is an OAuth 2.0 and OpenID Connect provider",
@@ -172,7 +180,7 @@ func ensureDir(dir string) error {
 // creating the data directory and the embedded default's system secret if needed.
 // A generated secret is written back into c. It does not wait for the database;
 // callers that serve use WaitReady.
-func openStore(c *config.Config, log *slog.Logger) (*storage.Store, error) {
+func (e *env) openStore(c *config.Config, log *slog.Logger) (*storage.Store, error) {
 	if c.Embedded() {
 		if err := ensureDir(c.DataDir); err != nil {
 			return nil, err
@@ -196,6 +204,7 @@ func openStore(c *config.Config, log *slog.Logger) (*storage.Store, error) {
 		// Without a direct URL, storage listens on the database URL when it is
 		// not pooled.
 		ClientCacheTTL: c.Database.ClientCacheTTL, ListenURL: c.Database.DirectURL,
+		OnStatement: e.onStatement,
 	})
 }
 
@@ -210,7 +219,7 @@ func (e *env) openReadyStore(cmd *cobra.Command) (*storage.Store, config.Config,
 		return nil, c, err
 	}
 	log := newLogger(c, e.stderr)
-	store, err := openStore(&c, log)
+	store, err := e.openStore(&c, log)
 	if err != nil {
 		return nil, c, err
 	}

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -56,7 +58,11 @@ refuses to start while migrations are pending, unless --migrate is given.`,
 	return cmd
 }
 
-// serve runs the HTTP server until ctx ends, then drains it within the grace time.
+// serve runs the HTTP server until ctx ends, then shuts down in order: /readyz
+// turns 503 and keep-alives end at once, the listeners close after
+// shutdown_drain (a load balancer stops sending first), in-flight requests get
+// shutdown_grace, the background workers are stopped and joined, and only then
+// is the store closed.
 func serve(ctx context.Context, e *env, c config.Config) error {
 	log := newLogger(c, e.stderr)
 	proxies, err := clientip.ParseTrusted(c.Server.TrustedProxies)
@@ -64,11 +70,18 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		return fmt.Errorf("server.trusted_proxies: %w", err)
 	}
 	defer setMemoryLimit(e.getenv, c, log)()
-	store, err := openStore(&c, log)
+	store, err := e.openStore(&c, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer func() {
+		store.Close()
+		log.Debug("database closed")
+	}()
+	// Deferred after store.Close, so it runs before it on every return: no
+	// worker uses a closed store.
+	bg := newWorkers(log)
+	defer bg.stop()
 
 	// Listen before the database answers: /healthz says the process lives and
 	// /readyz says what it waits for.
@@ -82,6 +95,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	mtr := metrics.New(metrics.Options{Store: store, Version: buildVersion(), Log: log})
 	ppl, err := newPeople(c, store, log, mtr)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	if c.Outbound.AllowLoopback {
@@ -90,9 +104,10 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	fetch := outbound.New(outbound.Options{AllowLoopback: c.Outbound.AllowLoopback})
 	oh, err := oauth.New(oauthConfig(c), oauth.Deps{Store: store, Keys: km, Interaction: ppl.pages, ErrorPage: ppl.pages.ErrorPage, Metrics: mtr, Log: log, Outbound: fetch})
 	if err != nil {
+		ln.Close()
 		return err
 	}
-	var keysLoaded atomic.Bool
+	var keysLoaded, draining atomic.Bool
 	handler := server.NewServer(server.Deps{
 		Log:     log,
 		HTTPS:   strings.HasPrefix(c.Issuer, "https://"),
@@ -103,6 +118,11 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		// mail rationing) comes from these proxies' headers, or is the peer.
 		TrustedProxies: proxies,
 		Ready: func(ctx context.Context) (bool, map[string]string) {
+			// Shutting down: out of rotation, whatever the database says (and
+			// without asking it).
+			if draining.Load() {
+				return false, map[string]string{"shutdown": "shutting down: finishing in-flight requests"}
+			}
 			r := store.CheckReady(ctx)
 			if keysLoaded.Load() {
 				r.Checks["keys"] = "ok"
@@ -117,6 +137,9 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	serveErr := make(chan error, 2) // one per listener
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "issuer", c.Issuer, "database", storage.Describe(databaseURL(c)), "dialect", string(store.Dialect()), "pooled", store.Pooled())
+	if w := issuerWarning(c.Issuer, ln.Addr()); w != "" {
+		log.Warn("issuer does not point at this server", "issuer", c.Issuer, "addr", ln.Addr().String(), "fix", w)
+	}
 	adminSrv, err := startAdmin(c, log, adminDeps{
 		store: store, users: ppl.identity, keys: km,
 		metrics: mtr.Handler(),
@@ -136,10 +159,12 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 			return fmt.Errorf("signing keys: %w", err)
 		}
 		keysLoaded.Store(true)
-		go km.Run(ctx)
-		go ppl.outbox.Run(ctx)
+		// The workers outlive ctx: they stop after the last request is done,
+		// which may still queue mail or use keys.
+		bg.start("signing key refresher", km.Run)
+		bg.start("mail outbox", ppl.outbox.Run)
 		if c.Janitor.Interval > 0 {
-			go runJanitor(ctx, log, store, km, c.Janitor)
+			bg.start("janitor", func(ctx context.Context) { runJanitor(ctx, log, store, km, c.Janitor) })
 		}
 		log.Info("ready", "addr", ln.Addr().String())
 	}
@@ -150,8 +175,23 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", c.ShutdownGrace.String())
-	if err := shutdownAll(log, c.ShutdownGrace, srv, adminSrv); err != nil {
+	log.Info("shutting down", "drain", c.ShutdownDrain.String(), "grace", c.ShutdownGrace.String())
+	draining.Store(true)
+	// Tell clients to go elsewhere: every response now closes its connection,
+	// and idle keep-alive connections are closed.
+	srv.SetKeepAlivesEnabled(false)
+	if keysLoaded.Load() && c.ShutdownDrain > 0 {
+		drain := time.NewTimer(c.ShutdownDrain)
+		select {
+		case <-drain.C:
+		case err := <-serveErr:
+			drain.Stop()
+			log.Warn("listener failed while draining", "error", err.Error())
+		}
+	}
+	err = shutdownAll(log, c.ShutdownGrace, srv, adminSrv)
+	bg.stop()
+	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	log.Info("stopped")
@@ -281,4 +321,47 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// issuerWarning returns how to fix an issuer that is a loopback URL this server
+// does not serve (say, `serve --addr 127.0.0.1:9000` keeping the default
+// http://localhost:8080, which discovery would then advertise), or "" when the
+// issuer points here or is not a loopback URL: a public issuer is mapped onto
+// the listener by a proxy, whatever its port.
+func issuerWarning(issuer string, bound net.Addr) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return ""
+	}
+	addr, ok := bound.(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	served := port == strconv.Itoa(addr.Port)
+	switch {
+	case addr.IP.IsUnspecified():
+		// Every address of the host, loopback included.
+	case addr.IP.IsLoopback():
+		served = served && (ip == nil || ip.Equal(addr.IP))
+	default:
+		served = false
+	}
+	if served {
+		return ""
+	}
+	want := "localhost"
+	if addr.IP.IsLoopback() {
+		want = addr.IP.String()
+	}
+	return fmt.Sprintf("clients are sent to %s, which this server (listening on %s) does not serve: set --issuer (GATEHOUSE_ISSUER) to %s://%s, or put the public URL there",
+		issuer, addr.String(), u.Scheme, net.JoinHostPort(want, strconv.Itoa(addr.Port)))
 }

@@ -51,6 +51,8 @@ type keyStore interface {
 	GetSigningKeyPrivate(ctx context.Context, kid string) ([]byte, error)
 	RotateSigningKey(ctx context.Context, k storage.SigningKey, private []byte, publishUntil time.Time) error
 	DeleteUnpublishedSigningKeys(ctx context.Context, now time.Time) (int64, error)
+	// Watch wakes Run when any instance rotates a key.
+	Watch(topic storage.Topic) (<-chan struct{}, func())
 }
 
 var _ keyStore = (*storage.Store)(nil)
@@ -59,13 +61,16 @@ var _ keyStore = (*storage.Store)(nil)
 type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// RefreshInterval is how often Run reloads the keys from the database, and so
-	// how long a rotation on another instance takes to reach this one. Zero means
-	// 60 s.
+	// RefreshInterval is how often Run reloads the keys from the database when
+	// nothing told it of a rotation (a rotation on PostgreSQL wakes every
+	// instance that listens at once), and so the longest a rotation on another
+	// instance takes to reach this one. A rotated key starts signing one
+	// RefreshInterval after the rotation, when every instance serves it in its
+	// JWKS; every instance must use the same value. Zero means 10 minutes.
 	RefreshInterval time.Duration
 	// MaxTokenLifetime is the longest lifetime of any token a key signs (ID tokens,
 	// JWT access tokens). A retired key stays published this long, plus one
-	// RefreshInterval, after its rotation. Zero means 24 h.
+	// RefreshInterval, after it stops signing. Zero means 24 h.
 	MaxTokenLifetime time.Duration
 	// Log receives key events; nil discards them.
 	Log *slog.Logger
@@ -91,7 +96,7 @@ func New(store keyStore, o Options) *Manager {
 		o.Now = time.Now
 	}
 	if o.RefreshInterval <= 0 {
-		o.RefreshInterval = 60 * time.Second
+		o.RefreshInterval = DefaultRefreshInterval
 	}
 	if o.MaxTokenLifetime <= 0 {
 		o.MaxTokenLifetime = 24 * time.Hour
@@ -107,6 +112,14 @@ func New(store keyStore, o Options) *Manager {
 		log:              o.Log,
 	}
 }
+
+// DefaultRefreshInterval is Options.RefreshInterval's default: long, because a
+// rotation wakes every listening instance at once and an idle instance must not
+// keep its database awake.
+const DefaultRefreshInterval = 10 * time.Minute
+
+// refreshTimeout bounds one Refresh that Run makes.
+const refreshTimeout = time.Minute
 
 // ActiveKey is the key that signs new tokens of one algorithm.
 type ActiveKey struct {
@@ -132,7 +145,11 @@ type Info struct {
 	State string `json:"state"`
 	// Published says whether the key is in the JWKS now: active, or retired and
 	// before PublishUntil.
-	Published    bool       `json:"published"`
+	Published bool `json:"published"`
+	// Signing says whether the key signs new tokens now: from its ActivatedAt
+	// (a rotated key starts one refresh interval after the rotation, once every
+	// instance publishes it) until its RetiredAt.
+	Signing      bool       `json:"signing"`
 	CreatedAt    time.Time  `json:"created_at"`
 	ActivatedAt  time.Time  `json:"activated_at"`
 	RetiredAt    *time.Time `json:"retired_at,omitempty"`
@@ -143,6 +160,7 @@ func infoOf(k storage.SigningKey, now time.Time) Info {
 	return Info{
 		KID: k.KID, Alg: k.Alg, Use: k.Use, State: k.State,
 		Published:    published(k, now),
+		Signing:      signing(k, now),
 		CreatedAt:    k.CreatedAt,
 		ActivatedAt:  k.ActivatedAt,
 		RetiredAt:    k.RetiredAt,
@@ -161,11 +179,34 @@ func published(k storage.SigningKey, now time.Time) bool {
 	return false
 }
 
+// signing reports whether k signs new tokens at now: it has been activated
+// and, if retired, not yet reached its RetiredAt. A rotation stores the new key
+// active with an ActivatedAt one refresh interval ahead and the old one retired
+// at that same instant, so the old key signs until the new one starts.
+func signing(k storage.SigningKey, now time.Time) bool {
+	if now.Before(k.ActivatedAt) {
+		return false
+	}
+	switch k.State {
+	case storage.SigningKeyActive:
+		return true
+	case storage.SigningKeyRetired:
+		return k.RetiredAt != nil && now.Before(*k.RetiredAt)
+	}
+	return false
+}
+
+// mayStillSign reports whether k signs at now or will later, so its private
+// key must be loaded.
+func mayStillSign(k storage.SigningKey, now time.Time) bool {
+	return k.State == storage.SigningKeyActive || k.State == storage.SigningKeyRetired && k.RetiredAt != nil && now.Before(*k.RetiredAt)
+}
+
 // loadedKey is one key of a snapshot.
 type loadedKey struct {
 	rec    storage.SigningKey // PrivateKey cleared
 	public jose.JSONWebKey
-	signer crypto.Signer // nil unless active
+	signer crypto.Signer // nil unless it may still sign
 }
 
 // snapshot is an immutable view of the keys, with the JWKS rendered from it.
@@ -175,25 +216,38 @@ type snapshot struct {
 	byKID  map[string]*loadedKey
 	jwks   []byte
 	etag   string
-	// staleAt is when the next retired key leaves the JWKS; zero means never.
+	// staleAt is when the snapshot next changes by itself: a retired key leaves
+	// the JWKS, a rotated key starts signing or a retired one stops. Zero means
+	// never.
 	staleAt time.Time
 }
 
-// newSnapshot keeps the keys of ks published at now and renders the JWKS.
+// newSnapshot keeps the keys of ks published at now, picks the signing key of
+// each algorithm and renders the JWKS.
 func newSnapshot(ks []*loadedKey, now time.Time) (*snapshot, error) {
 	s := &snapshot{active: map[string]*loadedKey{}, byKID: map[string]*loadedKey{}}
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	changeAt := func(t *time.Time) {
+		if t != nil && now.Before(*t) && (s.staleAt.IsZero() || t.Before(s.staleAt)) {
+			s.staleAt = *t
+		}
+	}
 	for _, k := range ks {
 		if !published(k.rec, now) {
 			continue
 		}
 		s.keys = append(s.keys, k)
 		s.byKID[k.rec.KID] = k
-		if k.rec.State == storage.SigningKeyActive {
-			s.active[k.rec.Alg] = k
-		} else if s.staleAt.IsZero() || k.rec.PublishUntil.Before(s.staleAt) {
-			s.staleAt = *k.rec.PublishUntil
+		// After two quick rotations several keys of one alg may have started;
+		// the one that started last signs.
+		if signing(k.rec, now) && k.signer != nil {
+			if cur, ok := s.active[k.rec.Alg]; !ok || cur.rec.ActivatedAt.Before(k.rec.ActivatedAt) {
+				s.active[k.rec.Alg] = k
+			}
 		}
+		changeAt(&k.rec.ActivatedAt)
+		changeAt(k.rec.RetiredAt)
+		changeAt(k.rec.PublishUntil)
 		set.Keys = append(set.Keys, k.public.Public())
 	}
 	body, err := json.Marshal(set)
@@ -227,8 +281,8 @@ func jwksOrder(a, b *loadedKey) int {
 	return cmp.Compare(ra.KID, rb.KID)
 }
 
-// current returns the snapshot, re-rendered if a retired key's PublishUntil has
-// passed since it was built. Re-rendering needs no database.
+// current returns the snapshot, re-rendered if it changed by itself since it
+// was built (see snapshot.staleAt). Re-rendering needs no database.
 func (m *Manager) current() (*snapshot, error) {
 	s := m.snap.Load()
 	if s == nil {
@@ -320,8 +374,14 @@ func (m *Manager) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for alg, k := range s.active {
-		if p, ok := prev[k.rec.KID]; !ok || p.signer == nil {
+	if old := m.snap.Load(); old != nil {
+		for alg, k := range s.active {
+			if o, ok := old.active[alg]; !ok || o.rec.KID != k.rec.KID {
+				m.log.InfoContext(ctx, "signing key in use", "kid", k.rec.KID, "alg", alg)
+			}
+		}
+	} else {
+		for alg, k := range s.active {
 			m.log.InfoContext(ctx, "signing key in use", "kid", k.rec.KID, "alg", alg)
 		}
 	}
@@ -330,9 +390,9 @@ func (m *Manager) Refresh(ctx context.Context) error {
 }
 
 // load parses rec, reusing what prev (the same kid in the last snapshot) already
-// holds, and unseals the private key of an active key.
+// holds, and unseals the private key of a key that signs now or may later.
 func (m *Manager) load(ctx context.Context, rec storage.SigningKey, prev *loadedKey) (*loadedKey, error) {
-	active := rec.State == storage.SigningKeyActive
+	active := mayStillSign(rec, m.now())
 	if prev != nil && prev.rec.PublicJWK == rec.PublicJWK && (!active || prev.signer != nil) {
 		k := *prev
 		k.rec = rec
@@ -358,20 +418,31 @@ func (m *Manager) load(ctx context.Context, rec storage.SigningKey, prev *loaded
 	return k, nil
 }
 
-// Run calls Refresh every RefreshInterval until ctx ends, so that a key rotated on
-// another instance is used here within that interval. A failed refresh is logged
-// and the keys already loaded stay in use.
+// Run keeps the keys in step with the database until ctx ends: it refreshes
+// when the store announces a rotation (at once, on every instance that listens;
+// see storage.Store.Watch) and otherwise every RefreshInterval, so that a key
+// rotated on another instance is served here within that interval at worst.
+// Each refresh is bounded by a deadline and runs as storage housekeeping, so
+// an idle instance sends one statement per RefreshInterval. A failed refresh
+// is logged and the keys already loaded stay in use.
 func (m *Manager) Run(ctx context.Context) {
+	wake, stop := m.store.Watch(storage.TopicSigningKeys)
+	defer stop()
 	t := time.NewTicker(m.refreshInterval)
 	defer t.Stop()
+	ctx = storage.Housekeeping(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := m.Refresh(ctx); err != nil && ctx.Err() == nil {
-				m.log.WarnContext(ctx, "signing keys not refreshed", "error", err.Error())
-			}
+		case <-wake:
+		}
+		rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+		err := m.Refresh(rctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			m.log.WarnContext(ctx, "signing keys not refreshed", "error", err.Error())
 		}
 	}
 }
@@ -407,10 +478,15 @@ func (m *Manager) EnsureKeys(ctx context.Context) error {
 	return m.Refresh(ctx)
 }
 
-// Rotate makes a new active key of alg and retires the previous one, which stays
-// published for MaxTokenLifetime plus RefreshInterval: other instances may sign
-// with it until their next refresh, and what they sign must stay verifiable for its
-// whole lifetime. It then reloads this Manager's keys and returns the new key.
+// Rotate makes a new key of alg and retires the previous one. The new key is
+// published at once and starts signing one RefreshInterval later (at once when
+// no key of alg signs yet): by then every
+// instance has reloaded its keys (at once if it listens, else at its next
+// periodic refresh), so no instance signs a token with a key that another
+// instance's JWKS lacks. The previous key signs until then, and stays published
+// for MaxTokenLifetime plus one more RefreshInterval (for an instance whose
+// refresh failed), so that every token it signed can be verified for its whole
+// lifetime. Rotate then reloads this Manager's keys and returns the new key.
 func (m *Manager) Rotate(ctx context.Context, alg string) (Info, error) {
 	if !slices.Contains(Algorithms(), alg) {
 		return Info{}, fmt.Errorf("rotate %q: %w", alg, ErrUnsupportedAlg)
@@ -420,11 +496,20 @@ func (m *Manager) Rotate(ctx context.Context, alg string) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("rotate %s: %w", alg, err)
 	}
-	publishUntil := now.Add(m.maxTokenLifetime + m.refreshInterval)
+	recs, err := m.store.ListSigningKeys(ctx)
+	if err != nil {
+		return Info{}, fmt.Errorf("rotate %s: %w", alg, err)
+	}
+	// With no key of alg signing now (a database without keys), nothing could
+	// sign in the meantime: the new key starts at once.
+	if slices.ContainsFunc(recs, func(k storage.SigningKey) bool { return k.Alg == alg && signing(k, now) }) {
+		rec.ActivatedAt = now.Add(m.refreshInterval)
+	}
+	publishUntil := rec.ActivatedAt.Add(m.maxTokenLifetime + m.refreshInterval)
 	if err := m.store.RotateSigningKey(ctx, rec, der, publishUntil); err != nil {
 		return Info{}, fmt.Errorf("rotate %s: %w", alg, err)
 	}
-	m.log.InfoContext(ctx, "signing key rotated", "kid", rec.KID, "alg", alg, "previous_published_until", publishUntil)
+	m.log.InfoContext(ctx, "signing key rotated", "kid", rec.KID, "alg", alg, "signs_from", rec.ActivatedAt, "previous_published_until", publishUntil)
 	if err := m.Refresh(ctx); err != nil {
 		return Info{}, err
 	}

@@ -169,31 +169,43 @@ func TestRotationKeepsOldKeyPublishedUntilTokensExpire(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Rotate(RS256): %v", err)
 		}
-		cur := mustSigner(t, m, keys.RS256)
-		if cur.KID != info.KID || cur.KID == old.KID {
-			t.Fatalf("Signer(RS256) after rotation = %s, want the new key %s (old %s)", cur.KID, info.KID, old.KID)
+		// Published at once, signing one refresh interval (1m) later.
+		signsFrom := rotatedAt.Add(time.Minute)
+		if !info.ActivatedAt.Equal(signsFrom) || info.Signing || !info.Published {
+			t.Errorf("Rotate = %+v, want published, not signing before %v", info, signsFrom)
 		}
-		if got := mustSigner(t, m, keys.ES256); got.KID != es.KID {
-			t.Errorf("Signer(ES256) after an RS256 rotation = %s, want unchanged %s", got.KID, es.KID)
-		}
-		want := []string{cur.KID, es.KID, old.KID}
+		want := []string{info.KID, es.KID, old.KID}
 		if got := jwksKIDs(t, m); !slices.Equal(got, want) {
 			t.Errorf("JWKS after rotation = %v, want %v (active keys, then the retired one)", got, want)
 		}
 		if _, etag, _ := m.JWKS(); etag == oldETag {
 			t.Error("JWKS ETag did not change with the key set")
 		}
+		c.Set(signsFrom.Add(-time.Microsecond))
+		if got := mustSigner(t, m, keys.RS256); got.KID != old.KID {
+			t.Errorf("Signer(RS256) before the new key's start = %s, want the old key %s", got.KID, old.KID)
+		}
+		// The new key takes over at its start without waiting for a refresh.
+		c.Set(signsFrom)
+		cur := mustSigner(t, m, keys.RS256)
+		if cur.KID != info.KID {
+			t.Fatalf("Signer(RS256) at the new key's start = %s, want the new key %s (old %s)", cur.KID, info.KID, old.KID)
+		}
+		if got := mustSigner(t, m, keys.ES256); got.KID != es.KID {
+			t.Errorf("Signer(ES256) after an RS256 rotation = %s, want unchanged %s", got.KID, es.KID)
+		}
 
 		list, err := m.List(ctx)
 		if err != nil {
 			t.Fatalf("List: %v", err)
 		}
-		// Published for MaxTokenLifetime (1h) plus RefreshInterval (1m).
-		publishUntil := rotatedAt.Add(time.Hour + time.Minute)
+		// Published for MaxTokenLifetime (1h) plus RefreshInterval (1m) after it
+		// stopped signing.
+		publishUntil := signsFrom.Add(time.Hour + time.Minute)
 		i := slices.IndexFunc(list, func(k keys.Info) bool { return k.KID == old.KID })
-		if i < 0 || list[i].State != storage.SigningKeyRetired || !list[i].Published ||
+		if i < 0 || list[i].State != storage.SigningKeyRetired || !list[i].Published || list[i].Signing ||
 			list[i].PublishUntil == nil || !list[i].PublishUntil.Equal(publishUntil) {
-			t.Fatalf("List: old key = %+v, want retired, published until %v", list, publishUntil)
+			t.Fatalf("List: old key = %+v, want retired, not signing, published until %v", list, publishUntil)
 		}
 
 		c.Set(publishUntil.Add(-time.Microsecond))
@@ -245,14 +257,31 @@ func TestRotationReachesOtherInstanceOnRefresh(t *testing.T) {
 		if err != nil {
 			t.Fatalf("a.Rotate: %v", err)
 		}
-		if got := mustSigner(t, b, keys.ES256); got.KID != old.KID {
-			t.Errorf("b signs with %s before refreshing, want its snapshot's %s", got.KID, old.KID)
+		// No instance signs with the new key before every instance publishes
+		// it: a keeps signing with the old one until the refresh interval has
+		// passed, and b has not reloaded yet.
+		for name, m := range map[string]*keys.Manager{"a": a, "b": b} {
+			if got := mustSigner(t, m, keys.ES256); got.KID != old.KID {
+				t.Errorf("%s signs with %s right after the rotation, want the old %s", name, got.KID, old.KID)
+			}
+		}
+		if slices.Contains(jwksKIDs(t, b), info.KID) {
+			t.Fatalf("b publishes the new key before refreshing")
+		}
+		if !slices.Contains(jwksKIDs(t, a), info.KID) {
+			t.Errorf("a does not publish the key it just made")
 		}
 		if err := b.Refresh(ctx); err != nil {
 			t.Fatalf("b.Refresh: %v", err)
 		}
-		if got := mustSigner(t, b, keys.ES256); got.KID != info.KID {
-			t.Errorf("b signs with %s after refreshing, want the rotated key %s", got.KID, info.KID)
+		if !slices.Contains(jwksKIDs(t, b), info.KID) {
+			t.Errorf("b does not publish the new key after refreshing")
+		}
+		c.Set(info.ActivatedAt)
+		for name, m := range map[string]*keys.Manager{"a": a, "b": b} {
+			if got := mustSigner(t, m, keys.ES256); got.KID != info.KID {
+				t.Errorf("%s signs with %s once the new key has started, want %s", name, got.KID, info.KID)
+			}
 		}
 		aBody, aTag, _ := a.JWKS()
 		bBody, bTag, _ := b.JWKS()
@@ -283,17 +312,140 @@ func TestRunRefreshesPeriodically(t *testing.T) {
 		if err != nil {
 			t.Fatalf("a.Rotate: %v", err)
 		}
-		deadline := time.After(10 * time.Second)
-		poll := time.NewTicker(5 * time.Millisecond)
-		defer poll.Stop()
-		for mustSigner(t, b, keys.RS256).KID != info.KID {
-			select {
-			case <-deadline:
-				t.Fatalf("b still signs with the old key 10 s after a rotation, with a 5 ms refresh interval")
-			case <-poll.C:
+		waitPublished(t, b, info.KID, "b does not publish the new key 10 s after a rotation, with a 5 ms refresh interval")
+		c.Set(info.ActivatedAt)
+		if got := mustSigner(t, b, keys.RS256); got.KID != info.KID {
+			t.Errorf("b signs with %s once the new key has started, want %s", got.KID, info.KID)
+		}
+	})
+}
+
+// waitPublished polls m's JWKS until it holds kid, failing after 10 seconds.
+func waitPublished(t *testing.T, m *keys.Manager, kid, failure string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for !slices.Contains(jwksKIDs(t, m), kid) {
+		select {
+		case <-deadline:
+			t.Fatal(failure)
+		case <-poll.C:
+		}
+	}
+}
+
+// TestRunRefreshesOnRotation: on PostgreSQL a rotation on one instance reaches
+// another that listens at once, although its refresh interval is an hour, so
+// an idle instance need not poll for keys.
+func TestRunRefreshesOnRotation(t *testing.T) {
+	ctx := t.Context()
+	dbURL := storagetest.NewPostgresDatabase(t)
+	c := newClock()
+	a := newManager(t, openStore(t, dbURL), c)
+	bStore := openStore(t, dbURL)
+	b := keys.New(bStore, keys.Options{Now: c.Now, RefreshInterval: time.Hour})
+	if err := a.EnsureKeys(ctx); err != nil {
+		t.Fatalf("a.EnsureKeys: %v", err)
+	}
+	if err := b.Refresh(ctx); err != nil {
+		t.Fatalf("b.Refresh: %v", err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { b.Run(runCtx); close(done) }()
+	defer func() { stop(); <-done }()
+	waitFor(t, "b's store listening", bStore.Listening)
+
+	info, err := a.Rotate(ctx, keys.ES256)
+	if err != nil {
+		t.Fatalf("a.Rotate: %v", err)
+	}
+	waitPublished(t, b, info.KID, "b does not publish the new key 10 s after a rotation, with a 1 h refresh interval")
+}
+
+// TestRotateWithoutKeysSignsAtOnce: the first key of an algorithm, made by a
+// rotation on an empty database, signs at once: no key could sign meanwhile.
+func TestRotateWithoutKeysSignsAtOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		m := newManager(t, openStore(t, dbURL), newClock())
+		infos, err := m.RotateEach(t.Context(), keys.Algorithms())
+		if err != nil {
+			t.Fatalf("RotateEach on an empty database: %v", err)
+		}
+		for _, info := range infos {
+			if !info.Signing {
+				t.Errorf("first %s key %+v does not sign at once", info.Alg, info)
+			}
+			if got := mustSigner(t, m, info.Alg); got.KID != info.KID {
+				t.Errorf("Signer(%s) = %s, want the first key %s", info.Alg, got.KID, info.KID)
 			}
 		}
 	})
+}
+
+// TestRotateTwiceQuickly: a second rotation before the first key has started
+// still leaves exactly one signer per algorithm at every moment, the newest
+// started key, and every key that may have signed stays published.
+func TestRotateTwiceQuickly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		ctx := t.Context()
+		c := newClock()
+		m := newManager(t, openStore(t, dbURL), c)
+		if err := m.EnsureKeys(ctx); err != nil {
+			t.Fatalf("EnsureKeys: %v", err)
+		}
+		k0 := mustSigner(t, m, keys.RS256)
+		k1, err := m.Rotate(ctx, keys.RS256)
+		if err != nil {
+			t.Fatalf("Rotate 1: %v", err)
+		}
+		c.Advance(30 * time.Second)
+		k2, err := m.Rotate(ctx, keys.RS256)
+		if err != nil {
+			t.Fatalf("Rotate 2: %v", err)
+		}
+		for _, step := range []struct {
+			at   time.Time
+			want string
+		}{
+			{k1.ActivatedAt.Add(-time.Microsecond), k0.KID},
+			{k1.ActivatedAt, k1.KID},
+			{k2.ActivatedAt.Add(-time.Microsecond), k1.KID},
+			{k2.ActivatedAt, k2.KID},
+		} {
+			c.Set(step.at)
+			if got := mustSigner(t, m, keys.RS256); got.KID != step.want {
+				t.Errorf("Signer(RS256) at %v = %s, want %s", step.at, got.KID, step.want)
+			}
+			if err := m.Refresh(ctx); err != nil {
+				t.Fatalf("Refresh: %v", err)
+			}
+			if got := mustSigner(t, m, keys.RS256); got.KID != step.want {
+				t.Errorf("Signer(RS256) at %v after Refresh = %s, want %s", step.at, got.KID, step.want)
+			}
+			for _, kid := range []string{k0.KID, k1.KID, k2.KID} {
+				if !slices.Contains(jwksKIDs(t, m), kid) {
+					t.Errorf("JWKS at %v lacks %s", step.at, kid)
+				}
+			}
+		}
+	})
+}
+
+// waitFor polls cond until it holds, failing after 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-poll.C:
+		}
+	}
 }
 
 func TestEnsureKeysConcurrentStartCreatesOneKeyPerAlg(t *testing.T) {

@@ -7,32 +7,46 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	netmail "net/mail"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// Retry and clean-up policy.
+// Retry and retention policy.
 const (
-	// baseBackoff is the delay before the first retry; each further one doubles
-	// it, up to maxBackoff. With the default 10 attempts a message rides out an
-	// outage of about four hours.
-	baseBackoff = 30 * time.Second
-	maxBackoff  = time.Hour
-	// sentRetention is how long sent messages (and their one-time links) are
-	// kept, for an operator asking "did it go out?"; cleanupEvery is how often
-	// Run deletes older ones.
-	sentRetention = 24 * time.Hour
-	cleanupEvery  = time.Hour
+	// DefaultBaseBackoff is the delay before the first retry; each further one
+	// doubles it, up to maxBackoff. With the default 10 attempts a message rides
+	// out an outage of about four hours.
+	DefaultBaseBackoff = 30 * time.Second
+	maxBackoff         = time.Hour
+	// DefaultInterval is how often Run looks for due mail when nothing woke it.
+	DefaultInterval = 10 * time.Minute
+	// SentRetention is how long a sent message (recipient and subject only: its
+	// bodies are dropped when it is sent) is kept, for an operator asking "did
+	// it go out?"; FailedRetention likewise for one given up on.
+	SentRetention   = 24 * time.Hour
+	FailedRetention = 7 * 24 * time.Hour
 	// recordTimeout bounds writing one send's outcome.
 	recordTimeout = 10 * time.Second
+	// maxWakeups bounds the retry times Run keeps a timer for; later ones are
+	// found by the periodic look.
+	maxWakeups = 100
 )
 
 // Options configure an Outbox. Zero values mean the defaults.
 type Options struct {
-	// Interval is how often Run looks for due mail; default 2s.
+	// Interval is how often Run looks for due mail when nothing woke it: mail
+	// queued on this instance (at its commit) or, on PostgreSQL, announced by
+	// another, and retries this instance scheduled, wake it at once. It is the
+	// fallback for mail nobody announced (an instance that stopped before
+	// sending what it queued); default DefaultInterval.
 	Interval time.Duration
+	// BaseBackoff is the delay before the first retry of a failed send; each
+	// further one doubles it, up to an hour. Default DefaultBaseBackoff.
+	BaseBackoff time.Duration
 	// Batch is how many messages one Flush claims; default 20.
 	Batch int
 	// MaxAttempts is how many sends are tried before a message is given up on;
@@ -56,10 +70,14 @@ type Outbox struct {
 	batch       int
 	maxAttempts int
 	lease       time.Duration
+	baseBackoff time.Duration
 	now         func() time.Time
 	log         *slog.Logger
-	// kick wakes Run after an Enqueue, so mail does not wait for the interval.
-	kick chan struct{}
+
+	mu sync.Mutex
+	// wakeAt holds, sorted, the times at which mail this outbox scheduled (a
+	// retry, a lease that will end) becomes due, so Run wakes for it.
+	wakeAt []time.Time
 }
 
 var _ mail.Mailer = (*Outbox)(nil)
@@ -67,7 +85,10 @@ var _ mail.Mailer = (*Outbox)(nil)
 // New returns an outbox that stores mail in store and sends it with m.
 func New(store *storage.Store, m mail.Mailer, o Options) *Outbox {
 	if o.Interval <= 0 {
-		o.Interval = 2 * time.Second
+		o.Interval = DefaultInterval
+	}
+	if o.BaseBackoff <= 0 {
+		o.BaseBackoff = DefaultBaseBackoff
 	}
 	if o.Batch <= 0 {
 		o.Batch = 20
@@ -86,13 +107,14 @@ func New(store *storage.Store, m mail.Mailer, o Options) *Outbox {
 	}
 	return &Outbox{
 		store: store, mailer: m, interval: o.Interval, batch: o.Batch, maxAttempts: o.MaxAttempts,
-		lease: o.Lease, now: o.Now, log: o.Log, kick: make(chan struct{}, 1),
+		lease: o.Lease, baseBackoff: o.BaseBackoff, now: o.Now, log: o.Log,
 	}
 }
 
 // Enqueue stores m for sending, in the transaction ctx carries if any: rolled
 // back with it, and sent only once it is committed. It checks the recipient and
-// that there is a text body; sending happens later, in Run or Flush.
+// that there is a text body; sending happens later, in Run (which the commit
+// wakes) or Flush.
 func (o *Outbox) Enqueue(ctx context.Context, m mail.Message) error {
 	if _, err := netmail.ParseAddress(m.To); err != nil {
 		return fmt.Errorf("enqueue mail: recipient: %w", err)
@@ -109,10 +131,6 @@ func (o *Outbox) Enqueue(ctx context.Context, m mail.Message) error {
 		return fmt.Errorf("enqueue mail: %w", err)
 	}
 	o.log.DebugContext(ctx, "mail queued", "mail_id", row.ID)
-	select {
-	case o.kick <- struct{}{}:
-	default:
-	}
 	return nil
 }
 
@@ -131,7 +149,8 @@ func (o *Outbox) Flush(ctx context.Context) (sent int, err error) {
 }
 
 func (o *Outbox) flush(ctx context.Context) (claimed, sent int, err error) {
-	msgs, err := o.store.ClaimMail(ctx, o.now(), o.batch, o.lease)
+	claimedAt := o.now()
+	msgs, err := o.store.ClaimMail(ctx, claimedAt, o.batch, o.lease)
 	if err != nil {
 		return 0, 0, fmt.Errorf("flush outbox: %w", err)
 	}
@@ -142,6 +161,8 @@ func (o *Outbox) flush(ctx context.Context) (claimed, sent int, err error) {
 	var errs []error
 	for _, m := range msgs {
 		if sendCtx.Err() != nil {
+			// The rest come back when their lease ends: wake then.
+			o.wakeAtTime(claimedAt.Add(o.lease))
 			break
 		}
 		attempts := m.Attempts + 1
@@ -149,6 +170,7 @@ func (o *Outbox) flush(ctx context.Context) (claimed, sent int, err error) {
 		if sendErr != nil && ctx.Err() != nil {
 			// Shutting down: not the message's fault, so not an attempt; its lease
 			// brings it back.
+			o.wakeAtTime(claimedAt.Add(o.lease))
 			errs = append(errs, ctx.Err())
 			break
 		}
@@ -185,7 +207,8 @@ func (o *Outbox) record(ctx context.Context, m storage.OutboxMessage, attempts i
 		err = o.store.MarkMailFailed(ctx, m.ID, attempts, sendErr.Error())
 		o.log.ErrorContext(ctx, "mail given up", "mail_id", m.ID, "attempts", attempts, "error", sendErr.Error())
 	default:
-		next := now.Add(backoff(attempts))
+		next := now.Add(backoff(o.baseBackoff, attempts))
+		o.wakeAtTime(next)
 		err = o.store.MarkMailRetry(ctx, m.ID, attempts, next, sendErr.Error())
 		o.log.WarnContext(ctx, "mail not sent, will retry", "mail_id", m.ID, "attempts", attempts,
 			"retry_at", next.UTC().Format(time.RFC3339), "error", sendErr.Error())
@@ -197,49 +220,108 @@ func (o *Outbox) record(ctx context.Context, m storage.OutboxMessage, attempts i
 	return nil
 }
 
-// backoff returns the delay after the attempts-th failed send: baseBackoff
-// doubled per attempt up to maxBackoff, then between half and all of it at
-// random, so that mail queued together during an outage does not retry in step.
-func backoff(attempts int) time.Duration {
+// backoff returns the delay after the attempts-th failed send: base doubled
+// per attempt up to maxBackoff, then between half and all of it at random, so
+// that mail queued together during an outage does not retry in step.
+func backoff(base time.Duration, attempts int) time.Duration {
 	d := maxBackoff
 	if attempts < 20 {
-		d = min(baseBackoff<<(attempts-1), maxBackoff)
+		d = min(base<<(attempts-1), maxBackoff)
 	}
 	return d/2 + rand.N(d/2+1)
 }
 
-// Run flushes every Interval (and soon after each Enqueue) until ctx ends,
-// draining a backlog batch after batch, and once an hour deletes messages sent
-// more than a day ago. Send failures are logged by Flush; Run logs the others.
+// wakeAtTime has Run wake at t, when mail this outbox scheduled becomes due.
+func (o *Outbox) wakeAtTime(t time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i, found := slices.BinarySearchFunc(o.wakeAt, t, time.Time.Compare)
+	if found {
+		return
+	}
+	o.wakeAt = slices.Insert(o.wakeAt, i, t)
+	if len(o.wakeAt) > maxWakeups {
+		o.wakeAt = o.wakeAt[:maxWakeups]
+	}
+}
+
+// nextWake drops the wake-up times that have come by now and returns the next
+// one, if any.
+func (o *Outbox) nextWake(now time.Time) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(o.wakeAt, now, time.Time.Compare)
+	for i < len(o.wakeAt) && !o.wakeAt[i].After(now) {
+		i++
+	}
+	o.wakeAt = o.wakeAt[i:]
+	if len(o.wakeAt) == 0 {
+		return time.Time{}, false
+	}
+	return o.wakeAt[0], true
+}
+
+// Run sends due mail until ctx ends. It sleeps until something may be due:
+// mail committed through its store (on PostgreSQL, by any instance that
+// announces it), the next retry or lease end it scheduled, or, failing those,
+// every Interval. It sends nothing to the database while nothing is due, so an
+// idle instance lets its database sleep. Each pass claims a batch and is bounded
+// by the lease; a backlog is drained batch after batch. It runs as storage
+// housekeeping. Send failures are logged by Flush; Run logs the others.
+// Retention (deleting old sent and failed rows) is Purge's, which the janitor
+// runs.
 func (o *Outbox) Run(ctx context.Context) {
-	ticker := time.NewTicker(o.interval)
-	defer ticker.Stop()
-	var lastCleanup time.Time
+	wake, stop := o.store.Watch(storage.TopicMail)
+	defer stop()
+	ctx = storage.Housekeeping(ctx)
+	poll := time.NewTicker(o.interval)
+	defer poll.Stop()
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	defer due.Stop()
 	for {
-		for ctx.Err() == nil {
-			claimed, _, err := o.flush(ctx)
-			if err != nil && claimed == 0 && ctx.Err() == nil {
-				o.log.WarnContext(ctx, "mail outbox flush failed", "error", err.Error())
-			}
-			if err != nil || claimed < o.batch {
-				break
-			}
-		}
-		if now := o.now(); ctx.Err() == nil && now.Sub(lastCleanup) >= cleanupEvery {
-			if n, err := o.store.DeleteSentMail(ctx, now.Add(-sentRetention), 1000); err != nil {
-				o.log.WarnContext(ctx, "mail outbox clean-up failed", "error", err.Error())
-			} else {
-				lastCleanup = now
-				if n > 0 {
-					o.log.InfoContext(ctx, "sent mail deleted", "count", n)
-				}
-			}
+		o.drain(ctx)
+		if next, ok := o.nextWake(o.now()); ok {
+			due.Reset(max(next.Sub(o.now()), 0))
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
-		case <-o.kick:
+		case <-poll.C:
+		case <-wake:
+		case <-due.C:
+		}
+		due.Stop()
+	}
+}
+
+// drain flushes batch after batch while batches come back full, each pass
+// bounded by the lease.
+func (o *Outbox) drain(ctx context.Context) {
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, o.lease)
+		claimed, _, err := o.flush(pctx)
+		cancel()
+		if err != nil && claimed == 0 && ctx.Err() == nil {
+			o.log.WarnContext(ctx, "mail outbox flush failed", "error", err.Error())
+		}
+		if err != nil || claimed < o.batch {
+			return
 		}
 	}
+}
+
+// Purge deletes the messages sent more than SentRetention before now and those
+// given up on more than FailedRetention ago, in batches of batch rows, and
+// returns how many it deleted. The janitor runs it.
+func Purge(ctx context.Context, store *storage.Store, now time.Time, batch int) (int64, error) {
+	sent, err := store.DeleteSentMail(ctx, now.Add(-SentRetention), batch)
+	if err != nil {
+		return sent, fmt.Errorf("purge mail: %w", err)
+	}
+	failed, err := store.DeleteFailedMail(ctx, now.Add(-FailedRetention), batch)
+	if err != nil {
+		return sent + failed, fmt.Errorf("purge mail: %w", err)
+	}
+	return sent + failed, nil
 }

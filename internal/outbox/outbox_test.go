@@ -369,54 +369,187 @@ func TestLeaseKeepsOtherWorkersOff(t *testing.T) {
 	})
 }
 
-func TestRun(t *testing.T) {
-	eachBackend(t, func(t *testing.T, _ string, s *storage.Store) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		srv := mailtest.NewServer(t, mailtest.Options{})
-		clk := newClock()
-		// A message sent two days ago, due for clean-up, and one sent an hour ago.
-		old, err := s.EnqueueMail(ctx, storage.OutboxMessage{ToAddress: "old@example.com", Subject: "s", TextBody: "t"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		recent, err := s.EnqueueMail(ctx, storage.OutboxMessage{ToAddress: "recent@example.com", Subject: "s", TextBody: "t"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.ClaimMail(ctx, time.Now(), 10, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.MarkMailSent(ctx, old.ID, 1, clk.Now().Add(-48*time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.MarkMailSent(ctx, recent.ID, 1, clk.Now().Add(-time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-
-		// A long interval: only the wake-up after Enqueue can deliver in time.
-		o := outbox.New(s, smtpMailer(t, srv), outbox.Options{Now: clk.Now, Interval: time.Hour})
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			o.Run(ctx)
-		}()
-		enqueue(t, ctx, o, verifyMessage("ada@example.com"))
-		if r := srv.WaitMessages(t, 1)[0]; r.Link("https://") != verifyLink {
-			t.Errorf("Run delivered link %q, want %q", r.Link("https://"), verifyLink)
-		}
-		waitFor(t, "the old sent message deleted", func() bool {
-			_, err := s.GetMail(ctx, old.ID)
-			return errors.Is(err, storage.ErrNotFound)
-		})
-		if _, err := s.GetMail(ctx, recent.ID); err != nil {
-			t.Errorf("GetMail(recently sent): %v, want it kept", err)
-		}
+// runOutbox runs o.Run until the test ends, and checks that it returns once its
+// context is cancelled.
+func runOutbox(t *testing.T, o *outbox.Outbox) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o.Run(ctx)
+	}()
+	t.Cleanup(func() {
 		cancel()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not return after its context ended")
+			t.Error("Run did not return after its context ended")
+		}
+	})
+}
+
+// TestRunWakesOnEnqueue: with an hour between looks, only the wake-up that
+// queued mail gives can deliver in time.
+func TestRunWakesOnEnqueue(t *testing.T) {
+	eachBackend(t, func(t *testing.T, _ string, s *storage.Store) {
+		srv := mailtest.NewServer(t, mailtest.Options{})
+		o := outbox.New(s, smtpMailer(t, srv), outbox.Options{Now: newClock().Now, Interval: time.Hour})
+		runOutbox(t, o)
+		enqueue(t, t.Context(), o, verifyMessage("ada@example.com"))
+		if r := srv.WaitMessages(t, 1)[0]; r.Link("https://") != verifyLink {
+			t.Errorf("Run delivered link %q, want %q", r.Link("https://"), verifyLink)
+		}
+	})
+}
+
+// claimCounter counts the claims a store sends, through Options.OnStatement.
+type claimCounter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *claimCounter) hook(_ context.Context, st storage.Statement) {
+	if !st.Prepare && strings.Contains(st.SQL, "next_attempt_at <=") {
+		c.mu.Lock()
+		c.n++
+		c.mu.Unlock()
+	}
+}
+
+func (c *claimCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// TestRunWakesAtCommit: mail queued in a transaction wakes Run when it is
+// committed, and not before: a look while the transaction is open would find
+// nothing, and with an hour between looks the mail would wait that long.
+func TestRunWakesAtCommit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, url string, _ *storage.Store) {
+		var claims claimCounter
+		s, err := storage.Open(storage.Options{URL: url, Pooler: storage.PoolerNone, Secrets: []string{storagetest.TestSecret}, OnStatement: claims.hook})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if s.Dialect() == storage.Postgres {
+			// Connect the listener first: its connection wakes every watcher
+			// once, which would be a look of its own.
+			_, stop := s.Watch(storage.TopicMail)
+			waitFor(t, "the store listening", s.Listening)
+			stop()
+		}
+		srv := mailtest.NewServer(t, mailtest.Options{})
+		o := outbox.New(s, smtpMailer(t, srv), outbox.Options{Interval: time.Hour})
+		runOutbox(t, o)
+		waitFor(t, "Run's first look", func() bool { return claims.count() >= 1 })
+
+		err = s.InTx(t.Context(), func(ctx context.Context) error {
+			enqueue(t, ctx, o, verifyMessage("ada@example.com"))
+			before := claims.count()
+			// Give a premature wake-up every chance to show: Run must not look
+			// for mail that is not committed.
+			deadline := time.NewTimer(time.Second)
+			defer deadline.Stop()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for claims.count() == before {
+				select {
+				case <-deadline.C:
+					return nil
+				case <-tick.C:
+				}
+			}
+			t.Errorf("Run looked for mail while the transaction that queued it was open")
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("InTx: %v", err)
+		}
+		if r := srv.WaitMessages(t, 1)[0]; r.To[0] != "ada@example.com" {
+			t.Errorf("delivered to %v, want ada@example.com", r.To)
+		}
+	})
+}
+
+// TestRunRetriesWhenDue: a failed send is retried when its backoff has passed,
+// without waiting for the next periodic look.
+func TestRunRetriesWhenDue(t *testing.T) {
+	eachBackend(t, func(t *testing.T, _ string, s *storage.Store) {
+		srv := mailtest.NewServer(t, mailtest.Options{})
+		srv.Stop()
+		o := outbox.New(s, smtpMailer(t, srv), outbox.Options{Interval: time.Hour, BaseBackoff: 50 * time.Millisecond})
+		runOutbox(t, o)
+		enqueue(t, t.Context(), o, verifyMessage("ada@example.com"))
+		waitFor(t, "a failed attempt", func() bool {
+			p := listMail(t, s, storage.MailPending)
+			return len(p) == 1 && p[0].Attempts >= 1
+		})
+		srv.Start()
+		srv.WaitMessages(t, 1)
+		waitFor(t, "the message marked sent", func() bool { return len(listMail(t, s, storage.MailSent)) == 1 })
+	})
+}
+
+// TestRunSeesOtherInstance: on PostgreSQL, mail queued through another store (an
+// instance that stopped before sending it, or the CLI) wakes Run at once.
+func TestRunSeesOtherInstance(t *testing.T) {
+	url := storagetest.NewPostgresDatabase(t)
+	s := storagetest.OpenURL(t, url, storage.PoolerNone)
+	other := storagetest.OpenURL(t, url, storage.PoolerNone)
+	srv := mailtest.NewServer(t, mailtest.Options{})
+	o := outbox.New(s, smtpMailer(t, srv), outbox.Options{Interval: time.Hour})
+	runOutbox(t, o)
+	waitFor(t, "the store listening", s.Listening)
+	if _, err := other.EnqueueMail(t.Context(), storage.OutboxMessage{ToAddress: "grace@example.com", Subject: "s", TextBody: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := srv.WaitMessages(t, 1)[0]; r.To[0] != "grace@example.com" {
+		t.Errorf("delivered to %v, want grace@example.com", r.To)
+	}
+}
+
+// TestPurge deletes sent messages after a day and failed ones after a week, and
+// nothing pending.
+func TestPurge(t *testing.T) {
+	eachBackend(t, func(t *testing.T, _ string, s *storage.Store) {
+		ctx := t.Context()
+		now := time.Now()
+		mk := func(to string, created time.Time) storage.OutboxMessage {
+			m, err := s.EnqueueMail(ctx, storage.OutboxMessage{ToAddress: to, Subject: "s", TextBody: "t", CreatedAt: created})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		oldSent, recentSent := mk("old-sent@example.com", now.Add(-72*time.Hour)), mk("recent-sent@example.com", now.Add(-2*time.Hour))
+		oldFailed, recentFailed := mk("old-failed@example.com", now.Add(-8*24*time.Hour)), mk("recent-failed@example.com", now.Add(-6*24*time.Hour))
+		oldPending := mk("old-pending@example.com", now.Add(-30*24*time.Hour))
+		for _, m := range []storage.OutboxMessage{oldSent, recentSent} {
+			if err := s.MarkMailSent(ctx, m.ID, 1, m.CreatedAt.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, m := range []storage.OutboxMessage{oldFailed, recentFailed} {
+			if err := s.MarkMailFailed(ctx, m.ID, 10, "gone"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := outbox.Purge(ctx, s, now, 2)
+		if err != nil || n != 2 {
+			t.Errorf("Purge = %d, %v; want 2, nil", n, err)
+		}
+		for _, m := range []storage.OutboxMessage{oldSent, oldFailed} {
+			if _, err := s.GetMail(ctx, m.ID); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("GetMail(%s) after Purge: %v, want ErrNotFound", m.ToAddress, err)
+			}
+		}
+		for _, m := range []storage.OutboxMessage{recentSent, recentFailed, oldPending} {
+			if _, err := s.GetMail(ctx, m.ID); err != nil {
+				t.Errorf("GetMail(%s) after Purge: %v, want it kept", m.ToAddress, err)
+			}
 		}
 	})
 }

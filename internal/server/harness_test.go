@@ -62,6 +62,10 @@ type env struct {
 
 type envOption func(*oauth.Config)
 
+// keyRefreshInterval is the test server's keys.refresh_interval: a rotated key
+// signs this long after the rotation. Nothing refreshes the keys by itself.
+const keyRefreshInterval = 20 * time.Millisecond
+
 func newEnv(t testing.TB, store *storage.Store, opts ...envOption) *env {
 	t.Helper()
 	return newEnvDeps(t, store, envDeps{}, opts...)
@@ -84,7 +88,7 @@ func newEnvDeps(t testing.TB, store *storage.Store, d envDeps, opts ...envOption
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	km := keys.New(store, keys.Options{MaxTokenLifetime: cfg.MaxTokenLifetime(), Log: log})
+	km := keys.New(store, keys.Options{MaxTokenLifetime: cfg.MaxTokenLifetime(), RefreshInterval: keyRefreshInterval, Log: log})
 	if err := km.EnsureKeys(ctx); err != nil {
 		t.Fatalf("ensure keys: %v", err)
 	}

@@ -152,12 +152,17 @@ func TestKeyRotationWithCachedJWKS(t *testing.T) {
 			t.Fatalf("verify before rotation: %v", err)
 		}
 		oldKID := decodeJWTPart(t, before, 0)["kid"]
-		_, err = e.keys.Rotate(ctx, "RS256")
+		rotated, err := e.keys.Rotate(ctx, "RS256")
 		mustf(t, err, "rotate")
-		mustf(t, e.keys.Refresh(ctx), "refresh keys")
+		// The new key signs one refresh interval (keyRefreshInterval) after the
+		// rotation, once every instance would publish it.
+		deadline := time.Now().Add(10 * time.Second)
 		after := idToken()
-		if kid := decodeJWTPart(t, after, 0)["kid"]; kid == oldKID {
-			t.Fatalf("after rotation the ID token is still signed with %v", kid)
+		for decodeJWTPart(t, after, 0)["kid"] != rotated.KID {
+			if kid := decodeJWTPart(t, after, 0)["kid"]; kid != oldKID || time.Now().After(deadline) {
+				t.Fatalf("after rotation the ID token is signed with %v, want the old %v until the new %v starts", kid, oldKID, rotated.KID)
+			}
+			after = idToken()
 		}
 		if _, err := verifier.Verify(ctx, after); err != nil {
 			t.Fatalf("verify with a cached JWKS after rotation: %v", err)

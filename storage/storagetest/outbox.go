@@ -23,6 +23,12 @@ func outboxCases() []Case {
 		{"MailClaimConcurrent", testMailClaimConcurrent},
 		{"MailMarkOutcomes", testMailMarkOutcomes},
 		{"MailDeleteSentInBatches", testMailDeleteSentInBatches},
+		{"MailNoLiveLinkAtRest", testMailNoLiveLinkAtRest},
+		{"MailPlainRowStillSent", testMailPlainRowStillSent},
+		{"MailSealedBodyBoundToRow", testMailSealedBodyBoundToRow},
+		{"MailDeleteFailed", testMailDeleteFailed},
+		{"MailWatchWakesAfterCommit", testMailWatchWakesAfterCommit},
+		{"HousekeepingIsNotActivity", testHousekeepingIsNotActivity},
 	}
 }
 
@@ -290,6 +296,285 @@ func testMailDeleteSentInBatches(t *testing.T, s *storage.Store) {
 	for _, m := range []storage.OutboxMessage{recent, pending, failed} {
 		if _, err := s.GetMail(ctx, m.ID); err != nil {
 			t.Errorf("GetMail(%s) after DeleteSentMail: %v, want it kept", m.ToAddress, err)
+		}
+	}
+}
+
+// mailToken is the one-time token in the link of the mail the at-rest tests
+// queue; a database dump must show neither it nor the link.
+const mailToken = "c2VjcmV0LXJlc2V0LXRva2VuLTAxMjM0NTY3ODlhYmNkZWY"
+
+func resetMessage(to string) storage.OutboxMessage {
+	link := "https://id.example.com/reset-password?token=" + mailToken
+	return storage.OutboxMessage{
+		ToAddress: to, Subject: "Reset your password",
+		TextBody: "Open this link to choose a new password:\n" + link + "\n",
+		HTMLBody: `<p><a href="` + link + `">Choose a new password</a></p>`,
+	}
+}
+
+// mailRow reads every column of the outbox row id as stored, each rendered as
+// text (bytes as they are), so a test can search the row as a dump would show it.
+func mailRow(t *testing.T, s *storage.Store, id string) map[string]string {
+	t.Helper()
+	rows, err := s.DB().QueryContext(t.Context(), "SELECT * FROM mail_outbox WHERE id = "+placeholder(s, 1), id)
+	must(t, err, "read mail_outbox row %s", id)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	must(t, err, "columns of mail_outbox")
+	if !rows.Next() {
+		t.Fatalf("no mail_outbox row %s", id)
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	must(t, rows.Scan(ptrs...), "scan mail_outbox row")
+	out := map[string]string{}
+	for i, c := range cols {
+		switch v := vals[i].(type) {
+		case nil:
+			out[c] = ""
+		case []byte:
+			out[c] = string(v)
+		default:
+			out[c] = fmt.Sprint(v)
+		}
+	}
+	return out
+}
+
+// wantNoLink fails when any column of the row holds the link's token.
+func wantNoLink(t *testing.T, when string, row map[string]string) {
+	t.Helper()
+	for col, v := range row {
+		if strings.Contains(v, mailToken) || strings.Contains(v, "reset-password") {
+			t.Errorf("%s: column %s holds the link: %.80q", when, col, v)
+		}
+	}
+}
+
+func testMailNoLiveLinkAtRest(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	want := resetMessage("ada@example.com")
+	m, err := s.EnqueueMail(ctx, want)
+	must(t, err, "EnqueueMail")
+	wantNoLink(t, "pending", mailRow(t, s, m.ID))
+	if row := mailRow(t, s, m.ID); row["sealed_body"] == "" {
+		t.Errorf("pending row has no sealed body: %v", row)
+	}
+
+	got, err := s.GetMail(ctx, m.ID)
+	must(t, err, "GetMail")
+	if got.TextBody != want.TextBody || got.HTMLBody != want.HTMLBody || got.SealedBody != nil {
+		t.Errorf("GetMail bodies = %q, %q (sealed %d bytes), want the queued ones opened", got.TextBody, got.HTMLBody, len(got.SealedBody))
+	}
+	claimed, err := s.ClaimMail(ctx, time.Now().Add(time.Minute), 10, time.Minute)
+	must(t, err, "ClaimMail")
+	if len(claimed) != 1 || claimed[0].TextBody != want.TextBody || claimed[0].HTMLBody != want.HTMLBody {
+		t.Fatalf("ClaimMail = %+v, want the message with its bodies", claimed)
+	}
+	// A retry keeps the sealed bodies, still unreadable.
+	must(t, s.MarkMailRetry(ctx, m.ID, 1, time.Now(), "421 4.7.0 try later"), "MarkMailRetry")
+	wantNoLink(t, "retrying", mailRow(t, s, m.ID))
+	_, err = s.ClaimMail(ctx, time.Now().Add(time.Minute), 10, time.Minute)
+	must(t, err, "ClaimMail again")
+
+	// Sent: the bodies go at once.
+	must(t, s.MarkMailSent(ctx, m.ID, 2, time.Now()), "MarkMailSent")
+	row := mailRow(t, s, m.ID)
+	wantNoLink(t, "sent", row)
+	if row["text_body"] != "" || row["html_body"] != "" || row["sealed_body"] != "" {
+		t.Errorf("sent row keeps a body: text %q, html %q, sealed %d bytes", row["text_body"], row["html_body"], len(row["sealed_body"]))
+	}
+	if row["to_address"] != "ada@example.com" || row["subject"] != "Reset your password" {
+		t.Errorf("sent row lost its recipient or subject: %v", row)
+	}
+
+	// Failed: likewise.
+	f, err := s.EnqueueMail(ctx, resetMessage("grace@example.com"))
+	must(t, err, "EnqueueMail")
+	_, err = s.ClaimMail(ctx, time.Now().Add(time.Minute), 10, time.Minute)
+	must(t, err, "ClaimMail")
+	must(t, s.MarkMailFailed(ctx, f.ID, 10, "550 5.1.1 no such user"), "MarkMailFailed")
+	row = mailRow(t, s, f.ID)
+	wantNoLink(t, "failed", row)
+	if row["text_body"] != "" || row["html_body"] != "" || row["sealed_body"] != "" || row["last_error"] != "550 5.1.1 no such user" {
+		t.Errorf("failed row = text %q, html %q, sealed %d bytes, last_error %q; want no body, the error kept",
+			row["text_body"], row["html_body"], len(row["sealed_body"]), row["last_error"])
+	}
+}
+
+// testMailPlainRowStillSent: a message queued by a version that stored bodies
+// in clear is claimed with its bodies, and loses them once sent.
+func testMailPlainRowStillSent(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	want := resetMessage("legacy@example.com")
+	id := "0f6b2a53-6c3e-4c1e-9a55-6d1f0f6b2a53"
+	now := time.Now().UTC().Add(-time.Minute)
+	p := func(n int) string { return placeholder(s, n) }
+	_, err := s.DB().ExecContext(ctx, "INSERT INTO mail_outbox (id, to_address, subject, text_body, html_body, status, attempts, next_attempt_at, last_error, created_at) VALUES ("+
+		strings.Join([]string{p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), p(9), p(10)}, ", ")+")",
+		id, want.ToAddress, want.Subject, want.TextBody, want.HTMLBody, storage.MailPending, 0, now, "", now)
+	must(t, err, "insert a plain row")
+	claimed, err := s.ClaimMail(ctx, time.Now(), 10, time.Minute)
+	must(t, err, "ClaimMail")
+	if len(claimed) != 1 || claimed[0].ID != id || claimed[0].TextBody != want.TextBody || claimed[0].HTMLBody != want.HTMLBody {
+		t.Fatalf("ClaimMail = %+v, want the plain row with its bodies", claimed)
+	}
+	must(t, s.MarkMailSent(ctx, id, 1, time.Now()), "MarkMailSent")
+	wantNoLink(t, "plain row once sent", mailRow(t, s, id))
+}
+
+// testMailSealedBodyBoundToRow: a sealed body copied onto another message (to
+// send someone's reset link to another address) does not open; that message is
+// given up, never sent with the copied body.
+func testMailSealedBodyBoundToRow(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	victim, err := s.EnqueueMail(ctx, resetMessage("victim@example.com"))
+	must(t, err, "EnqueueMail(victim)")
+	attacker, err := s.EnqueueMail(ctx, storage.OutboxMessage{ToAddress: "attacker@example.com", Subject: "hi", TextBody: "hello"})
+	must(t, err, "EnqueueMail(attacker)")
+	_, err = s.DB().ExecContext(ctx, "UPDATE mail_outbox SET sealed_body = (SELECT sealed_body FROM mail_outbox WHERE id = "+placeholder(s, 1)+") WHERE id = "+placeholder(s, 2), victim.ID, attacker.ID)
+	must(t, err, "copy the sealed body")
+
+	if _, err := s.GetMail(ctx, attacker.ID); !errors.Is(err, storage.ErrUnsealable) {
+		t.Errorf("GetMail(copied body) = %v, want ErrUnsealable", err)
+	}
+	claimed, err := s.ClaimMail(ctx, time.Now().Add(time.Minute), 10, time.Minute)
+	must(t, err, "ClaimMail")
+	if len(claimed) != 1 || claimed[0].ID != victim.ID {
+		t.Errorf("ClaimMail = %v, want only the victim's own message", mailRecipients(claimed))
+	}
+	got := mailRow(t, s, attacker.ID)
+	if got["status"] != storage.MailFailed || got["sealed_body"] != "" || !strings.Contains(got["last_error"], "decrypt") {
+		t.Errorf("message with a copied body: status %q, sealed %d bytes, last_error %q; want failed, no body, the reason",
+			got["status"], len(got["sealed_body"]), got["last_error"])
+	}
+}
+
+func testMailDeleteFailed(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	now := mailEpoch()
+	oldFailed := enqueueMail(t, ctx, s, "old-failed@example.com", now.Add(-8*24*time.Hour))
+	newFailed := enqueueMail(t, ctx, s, "new-failed@example.com", now.Add(-time.Hour))
+	oldPending := enqueueMail(t, ctx, s, "old-pending@example.com", now.Add(-8*24*time.Hour))
+	oldSent := enqueueMail(t, ctx, s, "old-sent@example.com", now.Add(-8*24*time.Hour))
+	must(t, s.MarkMailFailed(ctx, oldFailed.ID, 10, "gone"), "MarkMailFailed(old)")
+	must(t, s.MarkMailFailed(ctx, newFailed.ID, 10, "gone"), "MarkMailFailed(new)")
+	must(t, s.MarkMailSent(ctx, oldSent.ID, 1, now), "MarkMailSent")
+
+	n, err := s.DeleteFailedMail(ctx, now.Add(-7*24*time.Hour).In(elsewhere), 1)
+	must(t, err, "DeleteFailedMail")
+	if n != 1 {
+		t.Errorf("DeleteFailedMail = %d, want 1", n)
+	}
+	_, err = s.GetMail(ctx, oldFailed.ID)
+	wantNotFound(t, err, "GetMail(old failed)")
+	for _, m := range []storage.OutboxMessage{newFailed, oldPending, oldSent} {
+		if _, err := s.GetMail(ctx, m.ID); err != nil {
+			t.Errorf("GetMail(%s) after DeleteFailedMail: %v, want it kept", m.ToAddress, err)
+		}
+	}
+}
+
+// woken reports whether ch holds a wake-up, taking it.
+func woken(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// testMailWatchWakesAfterCommit: a watcher of TopicMail is woken when queued
+// mail is committed, not while the transaction is open and not after a
+// rollback. Local delivery is synchronous, so no wait is needed.
+func testMailWatchWakesAfterCommit(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	wake, stop := s.Watch(storage.TopicMail)
+	defer stop()
+	// The listener, once connected, wakes every watcher once: take that first.
+	// Through a pooler (and no listen URL) there is none.
+	if s.Dialect() == storage.Postgres && !s.Pooled() {
+		waitUntil(t, "the listener connected", s.Listening)
+	}
+	woken(wake)
+	keys, stopKeys := s.Watch(storage.TopicSigningKeys)
+	defer stopKeys()
+	woken(keys)
+
+	must(t, s.InTx(ctx, func(ctx context.Context) error {
+		_, err := s.EnqueueMail(ctx, resetMessage("in-tx@example.com"))
+		if woken(wake) {
+			t.Errorf("watcher woken before the transaction committed")
+		}
+		return err
+	}), "InTx")
+	if !woken(wake) {
+		t.Errorf("watcher not woken after the commit")
+	}
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.EnqueueMail(ctx, resetMessage("rolled-back@example.com")); err != nil {
+			return err
+		}
+		return errors.New("the caller's work failed")
+	})
+	if err == nil {
+		t.Fatal("InTx: no error, want the callback's")
+	}
+	if woken(wake) {
+		t.Errorf("watcher woken by mail that was rolled back")
+	}
+	_, err = s.EnqueueMail(ctx, resetMessage("no-tx@example.com"))
+	must(t, err, "EnqueueMail")
+	if !woken(wake) {
+		t.Errorf("watcher not woken by mail queued outside a transaction")
+	}
+	if woken(keys) {
+		t.Errorf("a watcher of signing keys was woken by mail")
+	}
+	stop()
+	_, err = s.EnqueueMail(ctx, resetMessage("after-stop@example.com"))
+	must(t, err, "EnqueueMail")
+	if woken(wake) {
+		t.Errorf("a stopped watch was woken")
+	}
+}
+
+// testHousekeepingIsNotActivity: what housekeeping does leaves Activity alone;
+// anything else counts.
+func testHousekeepingIsNotActivity(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	before := s.Activity()
+	_, err := s.ClaimMail(storage.Housekeeping(ctx), time.Now(), 10, time.Minute)
+	must(t, err, "ClaimMail as housekeeping")
+	_, err = s.DeleteSentMail(storage.Housekeeping(ctx), time.Now(), 10)
+	must(t, err, "DeleteSentMail as housekeeping")
+	if got := s.Activity(); got != before {
+		t.Errorf("Activity after housekeeping = %d, want %d", got, before)
+	}
+	_, err = s.EnqueueMail(ctx, resetMessage("ada@example.com"))
+	must(t, err, "EnqueueMail")
+	if got := s.Activity(); got <= before {
+		t.Errorf("Activity after queuing mail = %d, want more than %d", got, before)
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after 10 seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
 		}
 	}
 }
