@@ -21,7 +21,7 @@ RACE_DIRS  := $(wildcard storage internal/oauth)
 RACE_PKGS   = $(shell $(GO) list $(addprefix ./,$(addsuffix /...,$(RACE_DIRS))))
 OTHER_PKGS  = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
-.PHONY: all build run test check fmt-check vet test-go fuzz clean
+.PHONY: all build run test check fmt-check vet test-go js-deps fuzz clean
 
 all: test build
 
@@ -31,7 +31,13 @@ build:
 run:
 	$(GO) run ./cmd/gatehouse serve
 
-test: check test-go
+test: check js-deps test-go
+
+# The browser tests load real JavaScript clients (oidc-client-ts) from npm,
+# installed from the committed lockfile when missing.
+JS_DIR := cmd/gatehouse/testdata/js
+js-deps:
+	@if [ ! -d $(JS_DIR)/node_modules ]; then npm ci --prefix $(JS_DIR) --no-audit --no-fund; fi
 
 check: fmt-check vet
 
@@ -64,6 +70,7 @@ FUZZ_TARGETS = \
 	./internal/server:FuzzAuthorizeRequest \
 	./internal/server:FuzzTokenRequest \
 	./internal/server:FuzzClientAssertion \
+	./internal/clientip:FuzzResolve \
 	./config:FuzzConfigLoad
 
 fuzz:
