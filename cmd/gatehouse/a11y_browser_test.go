@@ -594,8 +594,8 @@ func a11yEmulate(v a11yVariant) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// axeResult is what axeRun returns.
-type axeResult struct {
+// a11yAxeResult is what a11yAxeRun returns.
+type a11yAxeResult struct {
 	Violations []struct {
 		ID, Impact, Help string
 		Nodes            []struct{ Target, Summary string }
@@ -603,14 +603,14 @@ type axeResult struct {
 	Incomplete []string
 }
 
-// axeRun runs axe-core on the page with a11yAxeTags; the result is an axeResult.
-var axeRun = `axe.run(document, {runOnly: {type: "tag", values: ` + mustJSON(a11yAxeTags) + `}, resultTypes: ["violations"]}).then(r => ({
+// a11yAxeRun runs axe-core on the page with a11yAxeTags; the result is an a11yAxeResult.
+var a11yAxeRun = `axe.run(document, {runOnly: {type: "tag", values: ` + a11yJSON(a11yAxeTags) + `}, resultTypes: ["violations"]}).then(r => ({
 	violations: r.violations.map(v => ({id: v.id, impact: v.impact || "", help: v.help,
 		nodes: v.nodes.map(n => ({target: n.target.map(String).join(" "), summary: n.failureSummary || ""}))})),
 	incomplete: r.incomplete.map(v => v.id),
 }))`
 
-func mustJSON(v any) string {
+func a11yJSON(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err)
@@ -620,12 +620,12 @@ func mustJSON(v any) string {
 
 // axe runs axe-core on the page as it is, injecting it first when the page
 // has none.
-func (tab *a11yTab) axe() axeResult {
+func (tab *a11yTab) axe() a11yAxeResult {
 	tab.t.Helper()
 	if !a11yEval[bool](tab, "look for axe", `typeof window.axe === "object"`) {
 		a11yEval[chromedp.Void](tab, "inject axe-core", tab.w.axe)
 	}
-	return a11yEval[axeResult](tab, "run axe-core", axeRun)
+	return a11yEval[a11yAxeResult](tab, "run axe-core", a11yAxeRun)
 }
 
 // a11yGlyphs are decorative characters a screen reader should not read out.
@@ -817,7 +817,7 @@ func (tab *a11yTab) errorRules(page string, want []string) {
 		"the title is %q, want it to start with %q", s.Title, tab.lang.ErrorPrefix)
 	w.check(t, where, page+"/error-summary", s.Summary, "no element with role=alert in <main> (invalid fields: %v)", s.Invalid)
 	w.check(t, where, page+"/error-focus", (s.OnSummary || s.OnFirstInvalid) && s.InView,
-		"focus is on %s (in view: %v), want the error summary or the first invalid field %v", s.Focus, s.InView, first(s.Invalid))
+		"focus is on %s (in view: %v), want the error summary or the first invalid field %v", s.Focus, s.InView, a11yFirst(s.Invalid))
 	w.check(t, where, page+"/error-links", s.Summary && s.Links > 0 && len(s.Unlinked) == 0 && len(s.Broken) == 0,
 		"the summary has %d links; fields marked invalid but not linked: %v; links to nothing focusable: %v", s.Links, s.Unlinked, s.Broken)
 	if want != nil {
@@ -831,7 +831,7 @@ func (tab *a11yTab) errorRules(page string, want []string) {
 	}
 }
 
-func first(ids []string) string {
+func a11yFirst(ids []string) string {
 	if len(ids) == 0 {
 		return "(none)"
 	}
@@ -855,14 +855,14 @@ func (w *a11yWalk) writeReport(t *testing.T) {
 		}
 		sort.Strings(r.Incomplete)
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Lang, r.Page, r.Path, strings.ReplaceAll(r.Title, "|", "\\|"),
-			orNone(strings.Join(viol, "; ")), orNone(strings.Join(w.expectedOn[r.Lang+"/"+r.Page], ", ")), orNone(strings.Join(r.Incomplete, ", ")))
+			a11yOrNone(strings.Join(viol, "; ")), a11yOrNone(strings.Join(w.expectedOn[r.Lang+"/"+r.Page], ", ")), a11yOrNone(strings.Join(r.Incomplete, ", ")))
 	}
 	if err := os.WriteFile(filepath.Join(w.shots, "a11y-report.md"), []byte(b.String()), 0o644); err != nil {
 		t.Errorf("write the report: %v", err)
 	}
 }
 
-func orNone(s string) string {
+func a11yOrNone(s string) string {
 	if s == "" {
 		return "none"
 	}
