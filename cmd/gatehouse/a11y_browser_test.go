@@ -770,11 +770,11 @@ type a11yErrorState struct {
 	InView                    bool
 }
 
-// a11yErrorStateJS waits (two seconds at most) for the focus to reach the
+// a11yErrorStateJS waits (three seconds at most) for the focus to reach the
 // summary or the first invalid field, as a script or autofocus would put it
 // there after load, then reads the page.
 const a11yErrorStateJS = `new Promise(resolve => {
-	const deadline = Date.now() + 2000;
+	const deadline = Date.now() + 3000;
 	const read = () => {
 		const main = document.querySelector("main") || document.body;
 		const summary = main.querySelector("[role=alert]");
