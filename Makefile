@@ -33,11 +33,14 @@ run:
 
 test: check js-deps test-go
 
-# The browser tests load real JavaScript clients (oidc-client-ts) from npm,
-# installed from the committed lockfile when missing.
+# The browser tests load npm packages (oidc-client-ts, axe-core), installed from
+# the committed lockfile when missing or older than it (npm ci writes
+# node_modules/.package-lock.json).
 JS_DIR := cmd/gatehouse/testdata/js
-js-deps:
-	@if [ ! -d $(JS_DIR)/node_modules ]; then npm ci --prefix $(JS_DIR) --no-audit --no-fund; fi
+js-deps: $(JS_DIR)/node_modules/.package-lock.json
+
+$(JS_DIR)/node_modules/.package-lock.json: $(JS_DIR)/package-lock.json
+	npm ci --prefix $(JS_DIR) --no-audit --no-fund
 
 check: fmt-check vet
 
