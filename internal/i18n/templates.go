@@ -29,7 +29,7 @@ func TemplateKeys(t *htmltemplate.Template) []string {
 
 // CheckTemplate returns an error naming every key t uses (see TemplateKeys)
 // that the catalogue lacks, so that a page that would fail to render is found
-// at start-up.
+// at start-up; the caller names the template.
 func (c *Catalogue) CheckTemplate(t *htmltemplate.Template) error {
 	var missing []string
 	for _, k := range TemplateKeys(t) {
@@ -38,7 +38,7 @@ func (c *Catalogue) CheckTemplate(t *htmltemplate.Template) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("template %s uses messages that no catalogue has: %s", t.Name(), strings.Join(missing, ", "))
+		return fmt.Errorf("uses messages that no catalogue has: %s", strings.Join(missing, ", "))
 	}
 	return nil
 }
