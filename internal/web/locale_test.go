@@ -98,6 +98,11 @@ func TestPageLanguageSignedOut(t *testing.T) {
 	if got := lang(again); got != "es" {
 		t.Errorf("sign-in form after a wrong password: lang %q, want es", got)
 	}
+	// The logout endpoint's confirmation speaks its ui_locales (RP-Initiated
+	// Logout 1.0 §2).
+	if out := b.getIn(e.issuer+"/oauth2/logout?ui_locales=de", "fr"); out.status != http.StatusOK || lang(out) != "de" {
+		t.Errorf("logout with ui_locales=de: %d, lang %q", out.status, lang(out))
+	}
 	// The error page of a bad authorization request speaks its ui_locales.
 	bad := b.getIn(e.issuer+"/oauth2/authorize?client_id=nope&response_type=code&ui_locales=fr", "de")
 	if bad.status != http.StatusBadRequest || lang(bad) != "fr" {

@@ -281,9 +281,11 @@ func (p *Pages) ErrorPage(w http.ResponseWriter, r *http.Request, status int, me
 	if message == "" {
 		message = "Please go back and try again."
 	}
-	loc := p.localizer(r)
+	var loc *i18n.Localizer
 	if status >= 500 {
 		loc = p.failureLocalizer(r)
+	} else {
+		loc = p.localizer(r)
 	}
 	p.render(w, r, status, pageError, ErrorData{Layout: p.layoutIn(loc, r, heading), Heading: heading, Message: message, RequestID: requestID(w)}, renderOptions{})
 }
