@@ -25,7 +25,9 @@ var builtinFS embed.FS
 
 // builtinFiles are the shipped catalogues, English (the source) first; the
 // order is the order Languages lists them in.
-var builtinFiles = []string{"en.json", "de.json", "es.json", "fr.json", "pt-BR.json"}
+func builtinFiles() []string {
+	return []string{"en.json", "de.json", "es.json", "fr.json", "pt-BR.json"}
+}
 
 // Options configure Load.
 type Options struct {
@@ -75,7 +77,7 @@ func Load(o Options) (*Catalogue, error) {
 		log:    o.Log,
 	}
 	var problems []string
-	for _, name := range builtinFiles {
+	for _, name := range builtinFiles() {
 		tag, msgs, err := readFile(builtinFS, "locales/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("i18n: built-in %w", err)

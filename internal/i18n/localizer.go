@@ -124,14 +124,11 @@ func (l *Localizer) localize(key string, args map[string]any) (string, error) {
 		lc.TemplateData = map[string]any{}
 	}
 	s, err := l.c.localizers[tag].Localize(lc)
-	if err != nil {
-		if s != "" {
-			// A plural form the language lacks: go-i18n used "other".
-			l.c.log.Warn("translate", "lang", tag.String(), "key", key, "error", err.Error())
-			return s, nil
-		}
+	if err != nil && s == "" {
 		return "", fmt.Errorf("message %q in %s: %w", key, tag, err)
 	}
+	// With s, err is a plural form the language lacks (Load warned of it):
+	// go-i18n used "other".
 	return s, nil
 }
 

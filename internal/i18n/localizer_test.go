@@ -171,3 +171,29 @@ func TestFromContextChoosesOnce(t *testing.T) {
 	}
 	var _ context.Context = ctx
 }
+
+// BenchmarkT is one message with a plural argument, as pages ask for dozens.
+func BenchmarkT(b *testing.B) {
+	c, err := Load(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := c.Localizer(language.BrazilianPortuguese)
+	for b.Loop() {
+		if _, err := l.T("throttle.account", "Count", 15); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMatch is the language choice of one request.
+func BenchmarkMatch(b *testing.B) {
+	c, err := Load(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := Preferences{UILocales: "ja", Saved: "", AcceptLanguage: "pt-PT,pt;q=0.9,en-GB;q=0.8,en;q=0.7"}
+	for b.Loop() {
+		c.Match(p)
+	}
+}
