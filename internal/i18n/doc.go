@@ -30,6 +30,16 @@
 // §12.5.4), then English; at each step only a supported language counts, matched
 // with golang.org/x/text/language (so pt and pt-PT read pt-BR, de-AT reads de).
 //
+// # In pages and services
+//
+// A Localizer translates into one language: T returns a message or an error
+// (templates call it, so a mistake stops the page instead of showing a blank),
+// Text never fails (Go code), and Error translates an error that carries a
+// message (Translatable, as internal/identity's refusals do). WithLocalizer
+// puts a request's localizer in its context, chosen on first use, and
+// FromContext gives it to a service, so that an e-mail speaks the language of
+// the page that sent it.
+//
 // # Why go-i18n
 //
 // go-i18n reads message files an operator can write without compiling anything,
