@@ -89,8 +89,8 @@ func (p *Pages) AskConsent(w http.ResponseWriter, r *http.Request, pr signin.Pro
 		p.SignIn(w, r, pr)
 		return
 	}
-	// A pushed request's ui_locales is not in this request's URL, but in the
-	// continue URL.
+	// The continue URL carries the request's ui_locales, pushed (PAR) or not;
+	// this request's own URL may hold only a request_uri.
 	r = p.withLocale(r, uiLocalesOf(pr.ContinueURL))
 	loc := p.localizer(r)
 	o := renderOptions{}

@@ -134,18 +134,18 @@ func New(d Deps) (*Pages, error) {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Pages{
-		tmpl:      r,
-		static:    static,
-		store:     d.Store,
-		identity:  d.Identity,
-		sessions:  d.Sessions,
-		issuer:    issuer,
-		secure:    u.Scheme == "https",
-		now:       d.Now,
-		log:       d.Log,
-		metrics:   d.Metrics,
-		catalogue: d.Catalogue,
+		tmpl:     r,
+		static:   static,
+		store:    d.Store,
+		identity: d.Identity,
+		sessions: d.Sessions,
+		issuer:   issuer,
+		secure:   u.Scheme == "https",
+		now:      d.Now,
+		log:      d.Log,
+		metrics:  d.Metrics,
 	}
+	p.catalogue = d.Catalogue
 	cookie := "gatehouse_csrf"
 	p.ticketCookie = "gatehouse_signup"
 	if p.secure {
