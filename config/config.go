@@ -49,6 +49,10 @@ type Config struct {
 	// TemplatesDir overrides the embedded page templates (branding); empty uses
 	// the built-in ones.
 	TemplatesDir string `koanf:"templates_dir"`
+	// LocalesDir is a directory of message files (<language tag>.json or
+	// .yaml) that override the built-in messages key by key and add
+	// languages; empty uses the built-in ones (en, de, es, fr, pt-BR).
+	LocalesDir string `koanf:"locales_dir"`
 }
 
 // Admin configures the admin API's listener (internal/admin).

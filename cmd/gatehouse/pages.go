@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
@@ -70,7 +71,27 @@ func identityService(c config.Config, store *storage.Store, ob *outbox.Outbox, l
 	})
 }
 
-func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *metrics.Metrics) (*people, error) {
+// loadCatalogue loads the built-in messages and those of locales_dir, and
+// logs what the operator's languages lack.
+func loadCatalogue(c config.Config, log *slog.Logger) (*i18n.Catalogue, error) {
+	var dir fs.FS
+	if c.LocalesDir != "" {
+		dir = os.DirFS(c.LocalesDir)
+	}
+	cat, err := i18n.Load(i18n.Options{Dir: dir, Log: log})
+	if err != nil {
+		if c.LocalesDir == "" {
+			return nil, fmt.Errorf("messages: %w", err)
+		}
+		return nil, fmt.Errorf("locales_dir %s: %w", c.LocalesDir, err)
+	}
+	for _, w := range cat.Warnings() {
+		log.Warn("locales", "locales_dir", c.LocalesDir, "warning", w)
+	}
+	return cat, nil
+}
+
+func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *metrics.Metrics, cat *i18n.Catalogue) (*people, error) {
 	mailer, err := newMailer(c, log)
 	if err != nil {
 		return nil, err
@@ -87,7 +108,7 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 	if err != nil {
 		return nil, err
 	}
-	pages, err := web.New(web.Deps{Templates: tmpl, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log})
+	pages, err := web.New(web.Deps{Templates: tmpl, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}

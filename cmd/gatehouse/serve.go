@@ -70,6 +70,11 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		return fmt.Errorf("server.trusted_proxies: %w", err)
 	}
 	defer setMemoryLimit(e.getenv, c, log)()
+	// Before the database: a broken message file stops serve at once.
+	cat, err := loadCatalogue(c, log)
+	if err != nil {
+		return err
+	}
 	store, err := e.openStore(&c, log)
 	if err != nil {
 		return err
@@ -93,7 +98,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	// One registry for the process: the public server records into it and the
 	// admin listener serves it at /metrics.
 	mtr := metrics.New(metrics.Options{Store: store, Version: buildVersion(), Log: log})
-	ppl, err := newPeople(c, store, log, mtr)
+	ppl, err := newPeople(c, store, log, mtr, cat)
 	if err != nil {
 		ln.Close()
 		return err
@@ -102,7 +107,9 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		log.Warn("outbound.allow_loopback is on: client jwks_uri fetches may reach loopback addresses over plain http; for development only")
 	}
 	fetch := outbound.New(outbound.Options{AllowLoopback: c.Outbound.AllowLoopback})
-	oh, err := oauth.New(oauthConfig(c), oauth.Deps{Store: store, Keys: km, Interaction: ppl.pages, ErrorPage: ppl.pages.ErrorPage, Metrics: mtr, Log: log, Outbound: fetch})
+	ocfg := oauthConfig(c)
+	ocfg.UILocales = cat.Tags()
+	oh, err := oauth.New(ocfg, oauth.Deps{Store: store, Keys: km, Interaction: ppl.pages, ErrorPage: ppl.pages.ErrorPage, Metrics: mtr, Log: log, Outbound: fetch})
 	if err != nil {
 		ln.Close()
 		return err

@@ -84,10 +84,22 @@ var (
 	ErrInvalidEmail = errors.New("invalid e-mail address")
 )
 
-// PasswordError says why a password was refused, in a sentence a person can read.
-type PasswordError struct{ Reason string }
+// PasswordError says why a password was refused: Reason in English (for logs
+// and the admin API), and the message key and arguments of the same sentence
+// for pages to show in the reader's language (internal/i18n).
+type PasswordError struct {
+	Reason string
+	Key    string
+	Args   map[string]any
+}
 
 func (e *PasswordError) Error() string { return e.Reason }
+
+// MessageKey returns the catalogue key of the reason.
+func (e *PasswordError) MessageKey() string { return e.Key }
+
+// MessageArgs returns the arguments of the reason's message.
+func (e *PasswordError) MessageArgs() map[string]any { return e.Args }
 
 // ThrottledError means a request is refused for a while: too many failed
 // sign-ins, mails or sign-ups. Pages answer it with 429 and Retry-After.
@@ -118,7 +130,7 @@ const (
 // as "Too many failed attempts. Try again in 15 minutes, or reset your password
 // to unlock your account now."
 func (e *ThrottledError) Error() string {
-	n := max(int(math.Ceil(e.RetryAfter.Minutes())), 1)
+	n := e.minutes()
 	in := fmt.Sprintf("%d minutes", n)
 	if n == 1 {
 		in = "1 minute"
@@ -134,11 +146,41 @@ func (e *ThrottledError) Error() string {
 	return "Too many attempts from your network. Try again in " + in + "."
 }
 
-// ProfileError says which profile field was refused and why, in a sentence a
-// person can read.
-type ProfileError struct{ Field, Reason string }
+// MessageKey returns the catalogue key of Error's sentence.
+func (e *ThrottledError) MessageKey() string {
+	switch e.Reason {
+	case ThrottleAccount:
+		return "throttle.account"
+	case ThrottleMail:
+		return "throttle.mail"
+	case ThrottleSignUp:
+		return "throttle.signup"
+	}
+	return "throttle.address"
+}
+
+// MessageArgs returns the minutes to wait, as Count.
+func (e *ThrottledError) MessageArgs() map[string]any { return map[string]any{"Count": e.minutes()} }
+
+// minutes is RetryAfter in whole minutes, rounded up, at least 1.
+func (e *ThrottledError) minutes() int { return max(int(math.Ceil(e.RetryAfter.Minutes())), 1) }
+
+// ProfileError says which profile field was refused and why: Reason in English
+// (for logs and the admin API), and the message key and arguments of the same
+// sentence for pages to show in the reader's language (internal/i18n).
+type ProfileError struct {
+	Field, Reason string
+	Key           string
+	Args          map[string]any
+}
 
 func (e *ProfileError) Error() string { return e.Reason }
+
+// MessageKey returns the catalogue key of the reason.
+func (e *ProfileError) MessageKey() string { return e.Key }
+
+// MessageArgs returns the arguments of the reason's message.
+func (e *ProfileError) MessageArgs() map[string]any { return e.Args }
 
 // Service applies the user rules on a Store. Build it with New; it is safe for
 // concurrent use.

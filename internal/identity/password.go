@@ -79,17 +79,17 @@ func NormalizePassword(pw string) string {
 // without case). It returns a *PasswordError.
 func ValidatePassword(pw string) error {
 	if !utf8.ValidString(pw) {
-		return &PasswordError{Reason: "The password contains characters that cannot be used."}
+		return &PasswordError{Reason: "The password contains characters that cannot be used.", Key: "password.invalid_chars"}
 	}
 	pw = NormalizePassword(pw)
 	switch n := utf8.RuneCountInString(pw); {
 	case n < MinPasswordLen:
-		return &PasswordError{Reason: fmt.Sprintf("Use at least %d characters.", MinPasswordLen)}
+		return &PasswordError{Reason: fmt.Sprintf("Use at least %d characters.", MinPasswordLen), Key: "password.too_short", Args: map[string]any{"Count": MinPasswordLen}}
 	case n > MaxPasswordLen:
-		return &PasswordError{Reason: fmt.Sprintf("Use at most %d characters.", MaxPasswordLen)}
+		return &PasswordError{Reason: fmt.Sprintf("Use at most %d characters.", MaxPasswordLen), Key: "password.too_long", Args: map[string]any{"Count": MaxPasswordLen}}
 	}
 	if isCommon(pw) {
-		return &PasswordError{Reason: "This password is too common. Choose one that is harder to guess."}
+		return &PasswordError{Reason: "This password is too common. Choose one that is harder to guess.", Key: "password.too_common"}
 	}
 	return nil
 }
@@ -101,7 +101,7 @@ func validatePasswordFor(pw, email string) error {
 		return err
 	}
 	if email != "" && strings.EqualFold(strings.TrimSpace(NormalizePassword(pw)), storage.NormalizeEmail(email)) {
-		return &PasswordError{Reason: "Don't use your e-mail address as your password."}
+		return &PasswordError{Reason: "Don't use your e-mail address as your password.", Key: "password.is_email"}
 	}
 	return nil
 }

@@ -300,13 +300,13 @@ func cleanProfile(p Profile) (Profile, error) {
 	if p.Picture != "" {
 		u, err := url.Parse(p.Picture)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(p.Picture) > maxPictureLen {
-			return p, &ProfileError{Field: "picture", Reason: "The picture must be a web address starting with https://."}
+			return p, &ProfileError{Field: "picture", Reason: "The picture must be a web address starting with https://.", Key: "profile.picture_invalid"}
 		}
 	}
 	if p.Locale != "" {
 		tag, err := language.Parse(p.Locale)
 		if err != nil || len(p.Locale) > 35 {
-			return p, &ProfileError{Field: "locale", Reason: "The locale must be a language tag such as en or pt-BR."}
+			return p, &ProfileError{Field: "locale", Reason: "The locale must be a language tag such as en or pt-BR.", Key: "profile.locale_invalid"}
 		}
 		p.Locale = tag.String()
 	}
@@ -315,7 +315,7 @@ func cleanProfile(p Profile) (Profile, error) {
 
 func checkName(field, v string) error {
 	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxNameLen {
-		return &ProfileError{Field: field, Reason: fmt.Sprintf("Use at most %d characters.", maxNameLen)}
+		return &ProfileError{Field: field, Reason: fmt.Sprintf("Use at most %d characters.", maxNameLen), Key: "profile.name_too_long", Args: map[string]any{"Count": maxNameLen}}
 	}
 	return nil
 }

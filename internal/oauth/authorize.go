@@ -373,7 +373,8 @@ func containsAll(have, want []string) bool {
 
 // setInteractionURLs fills the prompt's ContinueURL and DenyURL: the authorization
 // request again, plus a signed marker of when the detour began. A pushed request
-// was consumed by fosite, so it is pushed again under a new request_uri.
+// was consumed by fosite, so it is pushed again under a new request_uri, with
+// its ui_locales beside it for the pages.
 func (h *Handler) setInteractionURLs(r *http.Request, ar fosite.AuthorizeRequester, p *signin.Prompt) error {
 	params := url.Values{}
 	if r.Form.Get("request_uri") != "" {
@@ -388,6 +389,11 @@ func (h *Handler) setInteractionURLs(r *http.Request, ar fosite.AuthorizeRequest
 		}
 		params.Set("client_id", ar.GetClient().GetID())
 		params.Set("request_uri", uri)
+		// The pages read the language from the continue URL; fosite ignores
+		// it next to request_uri.
+		if v := ar.GetRequestForm().Get("ui_locales"); v != "" {
+			params.Set("ui_locales", v)
+		}
 	} else {
 		for k, v := range r.Form {
 			if k != paramSince && k != paramDeny && k != paramSig {

@@ -45,6 +45,9 @@ type Config struct {
 	// InteractionLifespan bounds how long a sign-in or consent detour may take
 	// before the authorization request must start again. Default 1h.
 	InteractionLifespan time.Duration
+	// UILocales are the languages the pages speak (BCP 47 tags), advertised in
+	// discovery as ui_locales_supported; nil advertises nothing.
+	UILocales []string
 }
 
 // DefaultRegistrableScopes are the scopes a dynamically registered client may

@@ -42,6 +42,7 @@ type providerMetadata struct {
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                            []string `json:"claims_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	UILocalesSupported                         []string `json:"ui_locales_supported,omitempty"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
@@ -74,6 +75,7 @@ func (h *Handler) renderDiscovery() ([]byte, error) {
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "sid",
 			"name", "given_name", "family_name", "picture", "locale", "updated_at", "email", "email_verified"},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "create"},
+		UILocalesSupported:                         h.cfg.UILocales,
 		AuthorizationResponseIssParameterSupported: true,
 	}
 	if h.cfg.DynamicRegistration {

@@ -101,7 +101,8 @@ func (p *Pages) accountPage(ctx context.Context, r *http.Request, bs *storage.Br
 			return AccountPage{}, err
 		}
 		for _, s := range strings.Fields(a.GrantedScopes) {
-			app.Scopes = append(app.Scopes, strings.ToLower(describeScope(s)[:1])+describeScope(s)[1:])
+			d := describeScope(p.localizer(r), s)
+			app.Scopes = append(app.Scopes, strings.ToLower(d[:1])+d[1:])
 		}
 		d.Applications = append(d.Applications, app)
 	}

@@ -89,6 +89,10 @@ func (p *Pages) AskConsent(w http.ResponseWriter, r *http.Request, pr signin.Pro
 		p.SignIn(w, r, pr)
 		return
 	}
+	// The continue URL carries the request's ui_locales, pushed (PAR) or not;
+	// this request's own URL may hold only a request_uri.
+	r = p.withLocale(r, uiLocalesOf(pr.ContinueURL))
+	loc := p.localizer(r)
 	o := renderOptions{}
 	if c, err := p.store.CachedClientRecord(r.Context(), pr.Client.ID); err == nil {
 		o.formTargets = cspSources(c.RedirectURIs...)
@@ -108,7 +112,7 @@ func (p *Pages) AskConsent(w http.ResponseWriter, r *http.Request, pr signin.Pro
 		o.images = cspSources(logo)
 	}
 	for _, s := range pr.Scopes {
-		data.Scopes = append(data.Scopes, describeScope(s))
+		data.Scopes = append(data.Scopes, describeScope(loc, s))
 	}
 	p.withToken(w, r, func(w http.ResponseWriter, r *http.Request) {
 		data.Layout = p.layout(r, "Allow "+data.ClientName+"?")
@@ -161,21 +165,6 @@ func (p *Pages) SignOut(w http.ResponseWriter, r *http.Request, l signin.Logout)
 	sort.Slice(data.Fields, func(i, j int) bool { return data.Fields[i].Name < data.Fields[j].Name })
 	o := renderOptions{formTargets: cspSources(l.ConfirmURL, l.RedirectURI)}
 	p.render(w, r, http.StatusOK, pageSignOutConfirm, data, o)
-}
-
-// describeScope says in plain words what a scope lets the application do.
-func describeScope(s string) string {
-	switch s {
-	case "openid":
-		return "Know who you are"
-	case "profile":
-		return "See your name and profile picture"
-	case "email":
-		return "See your e-mail address"
-	case "offline_access":
-		return "Stay signed in to the app when you are away"
-	}
-	return "Use: " + s
 }
 
 func clientName(name, id string) string {

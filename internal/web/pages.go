@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/csrf"
 
+	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/reqlog"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -52,6 +53,9 @@ type Deps struct {
 	Log    *slog.Logger
 	// Metrics counts sign-in outcomes; nil counts nothing.
 	Metrics SignInCounter
+	// Catalogue holds the pages' messages in every language; nil means the
+	// built-in catalogues.
+	Catalogue *i18n.Catalogue
 }
 
 // SignInCounter counts password sign-in attempts by outcome: "success",
@@ -75,6 +79,7 @@ type Pages struct {
 	now          func() time.Time
 	log          *slog.Logger
 	metrics      SignInCounter
+	catalogue    *i18n.Catalogue
 }
 
 var _ signin.Interaction = (*Pages)(nil)
@@ -114,6 +119,14 @@ func New(d Deps) (*Pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
+	if d.Catalogue == nil {
+		if d.Catalogue, err = i18n.Load(i18n.Options{Log: d.Log}); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
+	if err := checkMessages(r, d.Catalogue); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -132,6 +145,7 @@ func New(d Deps) (*Pages, error) {
 		log:      d.Log,
 		metrics:  d.Metrics,
 	}
+	p.catalogue = d.Catalogue
 	cookie := "gatehouse_csrf"
 	p.ticketCookie = "gatehouse_signup"
 	if p.secure {
@@ -157,10 +171,12 @@ func New(d Deps) (*Pages, error) {
 const csrfFieldName = "csrf_token"
 
 // CSRF wraps the page routes: unsafe methods must carry the token that the
-// pages put in their forms, and a token is issued on safe ones.
+// pages put in their forms, and a token is issued on safe ones. It also gives
+// the request its language, chosen once when first needed.
 func (p *Pages) CSRF(h http.Handler) http.Handler {
 	protected := p.protect(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = p.withLocale(r, "")
 		if !p.secure {
 			// gorilla/csrf assumes TLS and would demand an https Referer.
 			r = csrf.PlaintextHTTPRequest(r)

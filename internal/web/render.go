@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/gorilla/csrf"
+
+	"github.com/gatehouse-id/gatehouse/internal/i18n"
 )
 
 // Page names; each is a file <name>.html that defines "content", rendered inside
@@ -78,6 +80,10 @@ func parseTemplates(fsys fs.FS) (*renderer, error) {
 type Layout struct {
 	// Title is the page's title, before " · Gatehouse".
 	Title string
+	// Lang is the page's language (BCP 47) and Dir its direction (ltr, rtl),
+	// for <html lang dir>; T (locale.go) translates into it.
+	Lang, Dir string
+	loc       *i18n.Localizer
 	// Wide gives the card more room (the account page).
 	Wide bool
 	// CSRFFieldName and CSRFToken make the hidden field every form carries.
@@ -116,7 +122,12 @@ func (f Field) DescribedBy() string {
 // layout fills the common part of a page, with the request's CSRF token when
 // the request passed Pages.CSRF.
 func (p *Pages) layout(r *http.Request, title string) Layout {
-	return Layout{Title: title, CSRFFieldName: csrfFieldName, CSRFToken: csrf.Token(r)}
+	return p.layoutIn(p.localizer(r), r, title)
+}
+
+// layoutIn is layout in the language of loc.
+func (p *Pages) layoutIn(loc *i18n.Localizer, r *http.Request, title string) Layout {
+	return Layout{Title: title, Lang: loc.Lang(), Dir: loc.Dir(), loc: loc, CSRFFieldName: csrfFieldName, CSRFToken: csrf.Token(r)}
 }
 
 // renderOptions adjust the headers of one response.
@@ -270,5 +281,11 @@ func (p *Pages) ErrorPage(w http.ResponseWriter, r *http.Request, status int, me
 	if message == "" {
 		message = "Please go back and try again."
 	}
-	p.render(w, r, status, pageError, ErrorData{Layout: p.layout(r, heading), Heading: heading, Message: message, RequestID: requestID(w)}, renderOptions{})
+	var loc *i18n.Localizer
+	if status >= 500 {
+		loc = p.failureLocalizer(r)
+	} else {
+		loc = p.localizer(r)
+	}
+	p.render(w, r, status, pageError, ErrorData{Layout: p.layoutIn(loc, r, heading), Heading: heading, Message: message, RequestID: requestID(w)}, renderOptions{})
 }

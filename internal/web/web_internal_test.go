@@ -1,11 +1,15 @@
 package web
 
 import (
+	"io/fs"
 	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"golang.org/x/text/language"
+
+	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
 
@@ -32,13 +36,69 @@ func TestCSPSources(t *testing.T) {
 }
 
 func TestDescribeScope(t *testing.T) {
-	for in, want := range map[string]string{
-		"openid": "Know who you are", "profile": "See your name and profile picture", "email": "See your e-mail address",
-		"offline_access": "Stay signed in to the app when you are away", "billing:read": "Use: billing:read",
+	cat, err := i18n.Load(i18n.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for lang, want := range map[string]map[string]string{
+		"en": {
+			"openid": "Know who you are", "profile": "See your name and profile picture", "email": "See your e-mail address",
+			"offline_access": "Stay signed in to the app when you are away", "billing:read": "Use: billing:read",
+		},
+		"de": {
+			"openid": "Wissen, wer Sie sind", "profile": "Ihren Namen und Ihr Profilbild sehen", "email": "Ihre E-Mail-Adresse sehen",
+			"offline_access": "Angemeldet bleiben, auch wenn Sie die App gerade nicht nutzen", "billing:read": "Zugriff: billing:read",
+		},
 	} {
-		if got := describeScope(in); got != want {
-			t.Errorf("describeScope(%q) = %q, want %q", in, got, want)
+		l := cat.Localizer(language.MustParse(lang))
+		for in, want := range want {
+			if got := describeScope(l, in); got != want {
+				t.Errorf("%s: describeScope(%q) = %q, want %q", lang, in, got, want)
+			}
 		}
+	}
+	// Every language describes every scope discovery lists, and none falls
+	// back to the key.
+	for _, tag := range cat.Languages() {
+		for _, s := range []string{"openid", "profile", "email", "offline_access", "x"} {
+			if got := describeScope(cat.Localizer(tag), s); got == "" || strings.HasPrefix(got, "scope.") {
+				t.Errorf("%s: describeScope(%q) = %q", tag, s, got)
+			}
+		}
+	}
+}
+
+// TestTemplatesUseKnownMessages: New refuses templates that use a message key
+// no catalogue has, naming the page and the key.
+func TestTemplatesUseKnownMessages(t *testing.T) {
+	cat, err := i18n.Load(i18n.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := parseTemplates(templates.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkMessages(r, cat); err != nil {
+		t.Errorf("built-in templates: %v", err)
+	}
+	fsys := fstest.MapFS{}
+	for _, name := range append(requiredPages(), "base") {
+		b, err := fs.ReadFile(templates.FS, name+".html")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys[name+".html"] = &fstest.MapFile{Data: b}
+	}
+	fsys["static/gatehouse.css"] = &fstest.MapFile{}
+	fsys["consent.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}<h1>{{.T "consent.no_such_title"}}</h1>{{range .Scopes}}{{$.T "scope.email"}}{{end}}{{end}}`)}
+	r, err = parseTemplates(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkMessages(r, cat)
+	if err == nil || !strings.Contains(err.Error(), "consent.html: uses messages that no catalogue has: consent.no_such_title") {
+		t.Errorf("checkMessages = %v, want consent.html and its unknown key named", err)
 	}
 }
 

@@ -1,0 +1,104 @@
+package i18n
+
+import (
+	"fmt"
+	htmltemplate "html/template"
+	"sort"
+	"strings"
+	"text/template/parse"
+)
+
+// TemplateKeys returns the message keys t and the templates associated with it
+// name literally, sorted and unique: the first argument of every call of a
+// method or function named T ({{.T "signin.title"}}, {{$.T "scope.email"}},
+// {{T "x"}}) that is a string constant. Keys computed at run time are not seen.
+func TemplateKeys(t *htmltemplate.Template) []string {
+	seen := map[string]bool{}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			templateKeys(tt.Tree.Root, seen)
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CheckTemplate returns an error naming every key t uses (see TemplateKeys)
+// that the catalogue lacks, so that a page that would fail to render is found
+// at start-up; the caller names the template.
+func (c *Catalogue) CheckTemplate(t *htmltemplate.Template) error {
+	var missing []string
+	for _, k := range TemplateKeys(t) {
+		if !c.Has(k) {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("uses messages that no catalogue has: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func templateKeys(n parse.Node, seen map[string]bool) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			templateKeys(c, seen)
+		}
+	case *parse.ActionNode:
+		templateKeys(n.Pipe, seen)
+	case *parse.TemplateNode:
+		templateKeys(n.Pipe, seen)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, cmd := range n.Cmds {
+			templateKeys(cmd, seen)
+		}
+	case *parse.CommandNode:
+		if len(n.Args) >= 2 && isT(n.Args[0]) {
+			if s, ok := n.Args[1].(*parse.StringNode); ok {
+				seen[s.Text] = true
+			}
+		}
+		for _, a := range n.Args {
+			templateKeys(a, seen)
+		}
+	case *parse.ChainNode:
+		templateKeys(n.Node, seen)
+	case *parse.IfNode:
+		templateBranch(&n.BranchNode, seen)
+	case *parse.RangeNode:
+		templateBranch(&n.BranchNode, seen)
+	case *parse.WithNode:
+		templateBranch(&n.BranchNode, seen)
+	}
+}
+
+func templateBranch(b *parse.BranchNode, seen map[string]bool) {
+	templateKeys(b.Pipe, seen)
+	templateKeys(b.List, seen)
+	templateKeys(b.ElseList, seen)
+}
+
+// isT reports whether a command's first word calls T: .T, $.T, .Layout.T, $x.T
+// or a function T.
+func isT(n parse.Node) bool {
+	switch n := n.(type) {
+	case *parse.FieldNode:
+		return n.Ident[len(n.Ident)-1] == "T"
+	case *parse.VariableNode:
+		return len(n.Ident) > 1 && n.Ident[len(n.Ident)-1] == "T"
+	case *parse.IdentifierNode:
+		return n.Ident == "T"
+	}
+	return false
+}
