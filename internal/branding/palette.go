@@ -19,10 +19,10 @@ var (
 // Contrast targets (WCAG 2.2): 4.5:1 for text (1.4.3, AA), 7:1 where cheap
 // (1.4.6, AAA), 3:1 for the parts of controls such as focus rings (1.4.11).
 const (
-	TextAA      = 4.5
-	TextAAA     = 7.0
-	NonTextAA   = 3.0
-	hoverMix    = 0.2
+	TextAA    = 4.5
+	TextAAA   = 7.0
+	NonTextAA = 3.0
+	hoverMix  = 0.2
 )
 
 // Palette is the colours drawn from the primary colour for one scheme, as CSS

@@ -227,4 +227,3 @@ func attrOf(n *html.Node, key string) string {
 	}
 	return ""
 }
-
