@@ -47,7 +47,7 @@ type Deps struct {
 	// Branding gives the product name, logo, favicon, colour and support link
 	// every page shows (a *branding.Service); nil means the built-in defaults.
 	Branding brandSource
-	Store     *storage.Store
+	Store    *storage.Store
 	// Identity is the user service (an *identity.Service).
 	Identity identityService
 	Sessions *session.Manager
