@@ -1,8 +1,7 @@
 // Package admin serves Gatehouse's admin API: JSON resources for clients, users
 // (with their sessions and connected applications), signing keys and the
-// branding, on a
-// listener of its own (admin.addr, 127.0.0.1:8081 by default), never on the
-// public one. Its routes are listed in routes.go; openapi.json describes every one
+// branding, on a listener of its own (admin.addr, 127.0.0.1:8081 by default),
+// never on the public one. Its routes are listed in routes.go; openapi.json describes every one
 // of them and is served at GET /openapi.json.
 //
 // Every /admin route needs "Authorization: Bearer <token>" with one of the
