@@ -310,9 +310,19 @@ type Service struct {
 	ok       bool
 	loadedAt time.Time
 	gen      uint64
-	// lastGood is what Current answers while the database cannot.
+	// lastGood is what Current answers while the database cannot; until
+	// retryAt, after a failed read, it answers that without asking.
 	lastGood Brand
+	retryAt  time.Time
 }
+
+// readTimeout bounds one read of the branding, and failBackoff is how long
+// Current answers from memory after a failed read: a page shown during an
+// outage (the error page, often) must not wait on the database once more.
+const (
+	readTimeout = 2 * time.Second
+	failBackoff = 5 * time.Second
+)
 
 // New returns the service on st. It refuses invalid configured defaults.
 func New(st store, o Options) (*Service, error) {
@@ -343,7 +353,8 @@ func (s *Service) Close() {
 // is announced (by this instance or, on PostgreSQL with a listener, any other)
 // while changes can be heard, otherwise for the TTL. When the database cannot
 // answer it returns the last branding it read (or the configured one) with the
-// error, so a page can still be shown.
+// error, so a page can still be shown, and for a few seconds after that
+// answers the same from memory without asking again.
 func (s *Service) Current(ctx context.Context) (Brand, error) {
 	s.watchOnce.Do(func() { s.wake, s.stopWatch = s.store.Watch(storage.TopicBranding) })
 	s.mu.Lock()
@@ -360,19 +371,29 @@ func (s *Service) Current(ctx context.Context) (Brand, error) {
 		s.mu.Unlock()
 		return b, nil
 	}
+	if s.now().Before(s.retryAt) {
+		b := s.lastGood
+		s.mu.Unlock()
+		return b, nil
+	}
 	gen := s.gen
 	s.mu.Unlock()
 
-	row, err := s.store.GetBranding(ctx)
+	rctx, cancel := context.WithTimeout(ctx, readTimeout)
+	row, err := s.store.GetBranding(rctx)
+	cancel()
 	if err != nil {
 		s.mu.Lock()
 		b := s.lastGood
+		if ctx.Err() == nil { // the database failed, not the caller
+			s.retryAt = s.now().Add(failBackoff)
+		}
 		s.mu.Unlock()
 		return b, fmt.Errorf("branding: %w", err)
 	}
 	b := resolve(s.defaults, row)
 	s.mu.Lock()
-	s.lastGood = b
+	s.lastGood, s.retryAt = b, time.Time{}
 	if s.gen == gen && (s.ttl > 0 || s.store.Listening()) {
 		s.cached, s.ok, s.loadedAt = b, true, s.now()
 	}
@@ -384,6 +405,7 @@ func (s *Service) Current(ctx context.Context) (Brand, error) {
 func (s *Service) invalidate() {
 	s.mu.Lock()
 	s.ok = false
+	s.retryAt = time.Time{}
 	s.gen++
 	s.mu.Unlock()
 }

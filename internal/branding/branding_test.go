@@ -185,6 +185,14 @@ func TestCurrentResolvesAndFollowsChanges(t *testing.T) {
 	if err == nil || b.ProductName != "Last known" {
 		t.Errorf("Current on a closed store = %+v, %v; want the last branding and an error", b, err)
 	}
+	// For a few seconds it does not ask the failed database again.
+	if b, err := pages.Current(t.Context()); err != nil || b.ProductName != "Last known" {
+		t.Errorf("Current right after a failure = %+v, %v; want the last branding from memory", b, err)
+	}
+	clk.advance(10 * time.Second)
+	if _, err := pages.Current(t.Context()); err == nil {
+		t.Errorf("Current after the back-off did not ask the database again")
+	}
 }
 
 // TestEveryInstanceSeesChangePromptly: two instances on one PostgreSQL
