@@ -46,13 +46,31 @@ type Config struct {
 	RateLimits RateLimits `koanf:"rate_limits"`
 	// Passwords bounds the memory and CPU password hashing may take.
 	Passwords Passwords `koanf:"passwords"`
-	// TemplatesDir overrides the embedded page templates (branding); empty uses
-	// the built-in ones.
+	// TemplatesDir holds an operator's page, mail and static files, each of which
+	// replaces the built-in file of the same name; empty uses the built-in ones.
 	TemplatesDir string `koanf:"templates_dir"`
 	// LocalesDir is a directory of message files (<language tag>.json or
 	// .yaml) that override the built-in messages key by key and add
 	// languages; empty uses the built-in ones (en, de, es, fr, pt-BR).
 	LocalesDir string `koanf:"locales_dir"`
+	// Branding is the product name, logo, favicon, colour and support link of
+	// every page and mail; the admin API may change it at run time.
+	Branding Branding `koanf:"branding"`
+}
+
+// Branding is the default branding (internal/branding); what the admin API sets
+// wins over it, field by field.
+type Branding struct {
+	// ProductName replaces "Gatehouse" in titles, the header and mail.
+	ProductName string `koanf:"product_name"`
+	// LogoURL and FaviconURL are https URLs or paths on this server (such as
+	// /static/logo.svg, a file in templates_dir); empty shows none.
+	LogoURL    string `koanf:"logo_url"`
+	FaviconURL string `koanf:"favicon_url"`
+	// PrimaryColor is #rrggbb; the colours drawn from it stay readable.
+	PrimaryColor string `koanf:"primary_color"`
+	// SupportURL is an https URL or a mailto: address; empty shows none.
+	SupportURL string `koanf:"support_url"`
 }
 
 // Admin configures the admin API's listener (internal/admin).
@@ -292,6 +310,7 @@ func Default() Config {
 		// One per core of the 2-core target: 1 hashed 49/s against 90/s for 2
 		// (the machine's limit); more only adds 19 MiB each and GC work (77/s).
 		Passwords: Passwords{MaxConcurrentHashes: 2, MemoryKiB: 19456, Iterations: 2},
+		Branding:  Branding{ProductName: "Gatehouse", PrimaryColor: "#1d4ed8"},
 	}
 }
 
@@ -542,6 +561,9 @@ func (c Config) Validate() error {
 	if floor := hashes*perHash + memoryLimitBase; c.MemoryLimit < 0 || c.MemoryLimit != 0 && c.MemoryLimit < floor {
 		add("memory_limit: want 0 (off) or at least %s with passwords.max_concurrent_hashes %d and memory_kib %d (each hash's memory plus 24 MiB), got %s",
 			floor, hashes, c.Passwords.MemoryKiB, c.MemoryLimit)
+	}
+	for _, msg := range c.Branding.problems() {
+		add("%s", msg)
 	}
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}

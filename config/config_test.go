@@ -177,6 +177,30 @@ func TestLoadSecretsFromEnv(t *testing.T) {
 	}
 }
 
+// TestLoadBranding: the branding keys come from the environment, and a bad
+// one is named.
+func TestLoadBranding(t *testing.T) {
+	c, err := config.Load("", envFrom(map[string]string{
+		"GATEHOUSE_BRANDING_PRODUCT_NAME": "Acme ID", "GATEHOUSE_BRANDING_LOGO_URL": "/static/logo.svg",
+		"GATEHOUSE_BRANDING_FAVICON_URL": "https://cdn.acme.example/icon.png", "GATEHOUSE_BRANDING_PRIMARY_COLOR": "#0b7a3b",
+		"GATEHOUSE_BRANDING_SUPPORT_URL": "mailto:help@acme.example",
+	}), nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := config.Branding{ProductName: "Acme ID", LogoURL: "/static/logo.svg", FaviconURL: "https://cdn.acme.example/icon.png", PrimaryColor: "#0b7a3b", SupportURL: "mailto:help@acme.example"}
+	if c.Branding != want {
+		t.Errorf("branding = %+v, want %+v", c.Branding, want)
+	}
+	if d := config.Default().Branding; d.ProductName != "Gatehouse" || d.PrimaryColor != "#1d4ed8" {
+		t.Errorf("default branding = %+v", d)
+	}
+	_, err = config.Load("", envFrom(map[string]string{"GATEHOUSE_BRANDING_PRIMARY_COLOR": "blue"}), nil)
+	if err == nil || !strings.Contains(err.Error(), "branding.primary_color") {
+		t.Errorf("Load with a colour name = %v, want an error naming branding.primary_color", err)
+	}
+}
+
 func TestValidateReportsEveryProblem(t *testing.T) {
 	c := config.Default()
 	c.Issuer = "not a url"
@@ -272,6 +296,19 @@ func TestValidate(t *testing.T) {
 		{"short second secret", func(c *config.Config) { c.Secrets.System = []string{strings.Repeat("x", 32), "y"} }, "secrets.system[1]"},
 		{"log format xml", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
 		{"log level debug", func(c *config.Config) { c.Log.Level = "debug" }, ""},
+		{"branding set", func(c *config.Config) {
+			c.Branding = config.Branding{ProductName: "Acme ID", LogoURL: "https://cdn.acme.example/logo.svg", FaviconURL: "/static/acme.ico", PrimaryColor: "#FFD000", SupportURL: "mailto:help@acme.example"}
+		}, ""},
+		{"branding https support", func(c *config.Config) { c.Branding.SupportURL = "https://help.acme.example/" }, ""},
+		{"branding empty product name", func(c *config.Config) { c.Branding.ProductName = " " }, "branding.product_name"},
+		{"branding long product name", func(c *config.Config) { c.Branding.ProductName = strings.Repeat("n", 65) }, "branding.product_name"},
+		{"branding short colour", func(c *config.Config) { c.Branding.PrimaryColor = "#fff" }, "branding.primary_color"},
+		{"branding colour name", func(c *config.Config) { c.Branding.PrimaryColor = "red" }, "branding.primary_color"},
+		{"branding http logo", func(c *config.Config) { c.Branding.LogoURL = "http://cdn.acme.example/logo.svg" }, "branding.logo_url"},
+		{"branding javascript favicon", func(c *config.Config) { c.Branding.FaviconURL = "javascript:alert(1)" }, "branding.favicon_url"},
+		{"branding protocol-relative logo", func(c *config.Config) { c.Branding.LogoURL = "//cdn.acme.example/logo.svg" }, "branding.logo_url"},
+		{"branding support not a URL", func(c *config.Config) { c.Branding.SupportURL = "call us" }, "branding.support_url"},
+		{"branding support two addresses", func(c *config.Config) { c.Branding.SupportURL = "mailto:a@example.com,b@example.com" }, "branding.support_url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Default()

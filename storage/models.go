@@ -72,5 +72,6 @@ func models() []any {
 	m = append(m, keyModels()...)
 	m = append(m, identityModels()...)
 	m = append(m, outboxModels()...)
+	m = append(m, brandingModels()...)
 	return m
 }

@@ -27,6 +27,8 @@ const (
 	// TopicSigningKeys is announced when a signing key is rotated
 	// (RotateSigningKey).
 	TopicSigningKeys Topic = "gatehouse_signing_keys"
+	// TopicBranding is announced when the branding is changed (PutBranding).
+	TopicBranding Topic = "gatehouse_branding"
 )
 
 // clientsChannel is the PostgreSQL notification channel every client write
@@ -201,7 +203,7 @@ func (n *notifier) ensure() {
 
 // channels are what the listener LISTENs on.
 func channels() []string {
-	return []string{clientsChannel, string(TopicMail), string(TopicSigningKeys)}
+	return []string{clientsChannel, string(TopicMail), string(TopicSigningKeys), string(TopicBranding)}
 }
 
 // run holds the listener connection until it fails or the store is closed.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/clients"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
@@ -19,10 +20,11 @@ import (
 
 // adminDeps are the services the admin API shares with the CLI subcommands.
 type adminDeps struct {
-	store   *storage.Store
-	users   *identity.Service
-	keys    *keys.Manager
-	metrics http.Handler // nil: no /metrics route
+	store    *storage.Store
+	users    *identity.Service
+	keys     *keys.Manager
+	branding *branding.Service
+	metrics  http.Handler // nil: no /metrics route
 }
 
 // startAdmin starts the admin listener (admin.addr) in the background and returns
@@ -38,12 +40,13 @@ func startAdmin(c config.Config, log *slog.Logger, d adminDeps, serveErr chan<- 
 		return nil, fmt.Errorf("listen on admin.addr %s: %w", c.Admin.Addr, err)
 	}
 	api := admin.New(admin.Deps{
-		Clients: clients.New(d.store, d.store.Sealer(), time.Now, clientRules(c)),
-		Users:   d.users,
-		Keys:    d.keys,
-		Tokens:  c.Admin.Tokens,
-		Metrics: d.metrics,
-		Log:     log,
+		Clients:  clients.New(d.store, d.store.Sealer(), time.Now, clientRules(c)),
+		Users:    d.users,
+		Keys:     d.keys,
+		Branding: d.branding,
+		Tokens:   c.Admin.Tokens,
+		Metrics:  d.metrics,
+		Log:      log,
 	})
 	srv := newHTTPServer(api, log)
 	go func() {

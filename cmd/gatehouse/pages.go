@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
@@ -28,6 +29,7 @@ type people struct {
 	outbox   *outbox.Outbox
 	identity *identity.Service
 	pages    *web.Pages
+	branding *branding.Service
 }
 
 // newMailer returns the SMTP mailer, or the development mailer that logs each
@@ -62,10 +64,11 @@ func passwordParams(c config.Config) identity.Params {
 	return p
 }
 
-// identityService builds the user service on the store, sending through ob.
-func identityService(c config.Config, store *storage.Store, ob *outbox.Outbox, log *slog.Logger) *identity.Service {
+// identityService builds the user service on the store, sending through ob
+// the mail of mt, branded by brand.
+func identityService(c config.Config, store *storage.Store, ob *outbox.Outbox, mt *identity.MailTemplates, brand *branding.Service, log *slog.Logger) *identity.Service {
 	return identity.New(store, identity.Options{
-		BaseURL: c.Issuer, Mail: outboxSender{ob}, Log: log,
+		BaseURL: c.Issuer, Mail: outboxSender{ob}, Log: log, MailTemplates: mt, Branding: brand,
 		MaxConcurrentHashes: c.Passwords.MaxConcurrentHashes, Params: passwordParams(c),
 		MailPerAddress: c.RateLimits.MailPerAddress, MailPerIP: c.RateLimits.MailPerIP, SignUpsPerIP: c.RateLimits.SignUpsPerIP,
 	})
@@ -91,26 +94,76 @@ func loadCatalogue(c config.Config, log *slog.Logger) (*i18n.Catalogue, error) {
 	return cat, nil
 }
 
+// brandingService builds the branding service: the configuration's branding,
+// overridden by what the admin API stored, kept in memory like the clients.
+func brandingService(c config.Config, store *storage.Store, log *slog.Logger) (*branding.Service, error) {
+	b := c.Branding
+	svc, err := branding.New(store, branding.Options{
+		Defaults: branding.Settings{ProductName: &b.ProductName, LogoURL: &b.LogoURL, FaviconURL: &b.FaviconURL, PrimaryColor: &b.PrimaryColor, SupportURL: &b.SupportURL},
+		TTL:      c.Database.ClientCacheTTL,
+		Log:      log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("branding: %w", err)
+	}
+	return svc, nil
+}
+
+// templateFiles returns the templates (the operator's templates_dir in front
+// of the built-in files) and the parsed mail. It fails when a file the
+// operator gave does not parse, and warns about files that nothing uses (a
+// misspelt name would otherwise change nothing, silently).
+func templateFiles(c config.Config, log *slog.Logger) (fs.FS, *identity.MailTemplates, error) {
+	tmpl, err := templates.Overlay(c.TemplatesDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	mt, err := identity.ParseMailTemplates(tmpl)
+	if err != nil {
+		return nil, nil, fmt.Errorf("templates_dir %s: %w", c.TemplatesDir, err)
+	}
+	files, err := templates.OperatorFiles(tmpl)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range files {
+		if strings.HasPrefix(f, "static/") {
+			continue
+		}
+		if _, err := fs.Stat(templates.FS, f); err != nil {
+			log.Warn("templates_dir holds a file Gatehouse does not use", "file", f, "hint", "files replace built-in ones of the same name (signin.html, mail/reset_password.txt …); new files belong in static/")
+		}
+	}
+	if len(files) > 0 {
+		log.Info("templates_dir in use", "dir", c.TemplatesDir, "files", len(files))
+	}
+	return tmpl, mt, nil
+}
+
 func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *metrics.Metrics, cat *i18n.Catalogue) (*people, error) {
 	mailer, err := newMailer(c, log)
 	if err != nil {
 		return nil, err
 	}
 	ob := outbox.New(store, mailer, outbox.Options{Interval: c.Mail.PollInterval, Log: log})
-	ids := identityService(c, store, ob, log)
+	tmpl, mt, err := templateFiles(c, log)
+	if err != nil {
+		return nil, err
+	}
+	brand, err := brandingService(c, store, log)
+	if err != nil {
+		return nil, err
+	}
+	ids := identityService(c, store, ob, mt, brand, log)
 	secure := strings.HasPrefix(c.Issuer, "https://")
 	sessions := session.New(store, session.Options{Secure: secure, IdleTimeout: c.Sessions.IdleTimeout, AbsoluteTimeout: c.Sessions.AbsoluteTimeout})
-	var tmpl fs.FS = templates.FS
-	if c.TemplatesDir != "" {
-		tmpl = os.DirFS(c.TemplatesDir)
-	}
 	csrfKey, err := hkdf.Key(sha256.New, []byte(c.Secrets.System[0]), nil, "gatehouse csrf v1", 32)
 	if err != nil {
 		return nil, err
 	}
-	pages, err := web.New(web.Deps{Templates: tmpl, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat})
+	pages, err := web.New(web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	return &people{outbox: ob, identity: ids, pages: pages}, nil
+	return &people{outbox: ob, identity: ids, pages: pages, branding: brand}, nil
 }

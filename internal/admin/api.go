@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/clients"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
@@ -29,6 +30,8 @@ type Deps struct {
 	Clients *clients.Service
 	Users   *identity.Service
 	Keys    *keys.Manager
+	// Branding serves /admin/branding.
+	Branding *branding.Service
 	// Tokens are the accepted bearer tokens; none makes every /admin route
 	// answer 503.
 	Tokens []string
@@ -42,12 +45,13 @@ type Deps struct {
 
 // API is the admin HTTP handler. Build it with New; the zero value is unusable.
 type API struct {
-	clients *clients.Service
-	users   *identity.Service
-	keys    *keys.Manager
-	metrics http.Handler
-	log     *slog.Logger
-	maxBody int64
+	clients  *clients.Service
+	users    *identity.Service
+	keys     *keys.Manager
+	branding *branding.Service
+	metrics  http.Handler
+	log      *slog.Logger
+	maxBody  int64
 	// tokens holds the SHA-256 of each admin token: comparing digests makes every
 	// comparison the same length, so its time says nothing about a token.
 	tokens  [][sha256.Size]byte
@@ -64,7 +68,7 @@ func New(d Deps) *API {
 		d.MaxBodyBytes = 1 << 20
 	}
 	a := &API{
-		clients: d.Clients, users: d.Users, keys: d.Keys, metrics: d.Metrics,
+		clients: d.Clients, users: d.Users, keys: d.Keys, branding: d.Branding, metrics: d.Metrics,
 		log: d.Log, maxBody: d.MaxBodyBytes,
 	}
 	for _, t := range d.Tokens {

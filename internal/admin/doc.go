@@ -1,7 +1,7 @@
 // Package admin serves Gatehouse's admin API: JSON resources for clients, users
-// (with their sessions and connected applications) and signing keys, on a
-// listener of its own (admin.addr, 127.0.0.1:8081 by default), never on the
-// public one. Its routes are listed in routes.go; openapi.json describes every one
+// (with their sessions and connected applications), signing keys and the
+// branding, on a listener of its own (admin.addr, 127.0.0.1:8081 by default),
+// never on the public one. Its routes are listed in routes.go; openapi.json describes every one
 // of them and is served at GET /openapi.json.
 //
 // Every /admin route needs "Authorization: Bearer <token>" with one of the
@@ -17,6 +17,6 @@
 // get a request id on every log line, one access line each, and a NUL byte or
 // invalid UTF-8 in any parameter is a 400 problem before the database sees it.
 // The handlers call the same services as `gatehouse clients|users|keys`
-// (internal/clients, internal/identity, internal/keys), so the CLI and the API
+// (internal/clients, internal/identity, internal/keys, internal/branding), so the CLI and the API
 // cannot disagree.
 package admin

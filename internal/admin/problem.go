@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/clients"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
@@ -91,12 +92,19 @@ func (a *API) error(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *identity.PasswordError
 	var fe *identity.ProfileError
 	var be *bodyError
+	var bve *branding.ValidationError
 	switch {
 	case errors.As(err, &be):
 		a.problem(w, r, be.kind, be.detail, be.fields)
 	case errors.As(err, &ve):
 		fields := make([]FieldError, 0, len(ve.Problems))
 		for _, p := range ve.Problems {
+			fields = append(fields, FieldError{Field: p.Field, Message: p.Message})
+		}
+		a.problem(w, r, problemValidation, fmt.Sprintf("%d invalid field(s); see errors.", len(fields)), fields)
+	case errors.As(err, &bve):
+		fields := make([]FieldError, 0, len(bve.Problems))
+		for _, p := range bve.Problems {
 			fields = append(fields, FieldError{Field: p.Field, Message: p.Message})
 		}
 		a.problem(w, r, problemValidation, fmt.Sprintf("%d invalid field(s); see errors.", len(fields)), fields)

@@ -39,4 +39,8 @@ func (a *API) routes(r *mux.Router) {
 
 	r.Handle("/admin/keys", auth(a.ListKeys())).Methods(http.MethodGet)
 	r.Handle("/admin/keys/rotate", auth(a.RotateKeys())).Methods(http.MethodPost)
+
+	r.Handle("/admin/branding", auth(a.GetBranding())).Methods(http.MethodGet)
+	r.Handle("/admin/branding", auth(a.SetBranding())).Methods(http.MethodPut)
+	r.Handle("/admin/branding", auth(a.ResetBranding())).Methods(http.MethodDelete)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	htmltemplate "html/template"
 	"log/slog"
 	"math"
 	"time"
@@ -40,6 +39,12 @@ type Options struct {
 	Mail Sender
 	// Log receives what the service logs; nil discards it.
 	Log *slog.Logger
+	// MailTemplates are the mail bodies (ParseMailTemplates); nil means the
+	// built-in ones.
+	MailTemplates *MailTemplates
+	// Branding gives the product name, logo, colour and support link mail
+	// shows; nil means the built-in defaults.
+	Branding BrandSource
 
 	// ResetTTL is how long a password reset link works: 30 minutes.
 	ResetTTL time.Duration
@@ -207,7 +212,8 @@ type Service struct {
 	// dummyHash is compared against when the e-mail is unknown, so that an
 	// unknown address takes as long as a known one.
 	dummyHash string
-	mailHTML  *htmltemplate.Template
+	mailTmpl  *MailTemplates
+	brand     BrandSource
 }
 
 // New returns a Service on store.
@@ -254,9 +260,13 @@ func New(store *storage.Store, o Options) *Service {
 		mailToLimit:   storage.RateLimit{Max: o.MailPerAddress, Window: time.Hour},
 		mailFromLimit: storage.RateLimit{Max: o.MailPerIP, Window: time.Hour},
 		signUpLimit:   storage.RateLimit{Max: o.SignUpsPerIP, Window: time.Hour},
-		mailHTML:      htmltemplate.Must(htmltemplate.New("mail").Parse(mailHTMLTemplate)),
+		mailTmpl:      o.MailTemplates,
+		brand:         o.Branding,
 		hashSlots:     make(chan struct{}, o.MaxConcurrentHashes),
 		idKey:         argon2.IDKey,
+	}
+	if s.mailTmpl == nil {
+		s.mailTmpl = builtinMail()
 	}
 	s.dummyHash = s.randomPHC()
 	return s

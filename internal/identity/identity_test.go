@@ -363,7 +363,7 @@ func TestSignUp(t *testing.T) {
 			t.Errorf("ticket %q, want 43 base64url characters", ticket)
 		}
 		mails := f.mail.all()
-		if len(mails) != 1 || mails[0].To != u.Email || mails[0].Subject != "Verify your e-mail address" || mails[0].HTML == "" {
+		if len(mails) != 1 || mails[0].To != u.Email || mails[0].Subject != "Verify your e-mail address for Gatehouse" || mails[0].HTML == "" {
 			t.Fatalf("mails after sign-up: %+v, want one verification mail to %s", mails, u.Email)
 		}
 		if path, _ := f.lastLink(t, u.Email); path != "/verify-email" {
@@ -433,7 +433,7 @@ func TestSignUpTakenAddress(t *testing.T) {
 				continue
 			}
 			notices++
-			if m.Subject != "Someone tried to sign up with your e-mail address" ||
+			if m.Subject != "Someone tried to sign up for Gatehouse with your e-mail address" ||
 				!strings.Contains(m.Text, "https://id.example.com/signin?login_hint=grace%40example.com") ||
 				!strings.Contains(m.Text, "https://id.example.com/forgot-password") ||
 				strings.Contains(m.Text, "token=") || strings.Contains(m.Text, "Mallory") {

@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -88,13 +87,11 @@ func (s *Service) sendVerification(ctx context.Context, u storage.User, ticket, 
 	if cont != "" {
 		extra = url.Values{"continue": {cont}}
 	}
-	m, err := s.compose(u.Email, mailContent{
-		Subject:  "Verify your e-mail address",
-		Greeting: greeting(u.Name),
-		Intro:    "Confirm that this is your e-mail address by opening the link below.",
-		Action:   "Verify e-mail address",
-		Link:     s.tokenLink("/verify-email", token, extra),
-		Outro:    fmt.Sprintf("The link works once and expires in %s. If you did not create an account, ignore this message.", humanDuration(s.verifyTTL)),
+	m, err := s.compose(ctx, mailVerifyEmail, u.Email, MailData{
+		Name:    strings.TrimSpace(u.Name),
+		Action:  "Verify e-mail address",
+		Link:    s.tokenLink("/verify-email", token, extra),
+		Expires: humanDuration(s.verifyTTL),
 	})
 	if err != nil {
 		return fmt.Errorf("send verification mail: %w", err)
@@ -197,13 +194,11 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, ip string) er
 	if err != nil {
 		return fmt.Errorf("request password reset: %w", err)
 	}
-	m, err := s.compose(u.Email, mailContent{
-		Subject:  "Reset your password",
-		Greeting: greeting(u.Name),
-		Intro:    "Someone, hopefully you, asked to reset the password of your account. Open the link below to choose a new one.",
-		Action:   "Choose a new password",
-		Link:     s.tokenLink("/reset-password", token, nil),
-		Outro:    fmt.Sprintf("The link works once and expires in %s. If you did not ask for it, ignore this message: your password stays the same.", humanDuration(s.resetTTL)),
+	m, err := s.compose(ctx, mailResetPassword, u.Email, MailData{
+		Name:    strings.TrimSpace(u.Name),
+		Action:  "Choose a new password",
+		Link:    s.tokenLink("/reset-password", token, nil),
+		Expires: humanDuration(s.resetTTL),
 	})
 	if err == nil {
 		err = s.mail.Send(ctx, m)
@@ -224,13 +219,11 @@ func (s *Service) sendSignUpNotice(ctx context.Context, u storage.User) error {
 	if s.mail == nil {
 		return errors.New("send sign-up notice: no mail sender configured")
 	}
-	m, err := s.compose(u.Email, mailContent{
-		Subject:  "Someone tried to sign up with your e-mail address",
-		Greeting: greeting(u.Name),
-		Intro:    "Someone, perhaps you, tried to create an account with this e-mail address. You have an account already, so no new one was made: sign in with your e-mail address and password.",
-		Action:   "Sign in",
-		Link:     s.link("/signin", url.Values{"login_hint": {u.Email}}),
-		Outro:    "If it was not you, ignore this message: nothing has changed. If you forgot your password, choose a new one at " + s.link("/forgot-password", nil),
+	m, err := s.compose(ctx, mailSignUpNotice, u.Email, MailData{
+		Name:       strings.TrimSpace(u.Name),
+		Action:     "Sign in",
+		Link:       s.link("/signin", url.Values{"login_hint": {u.Email}}),
+		ForgotLink: s.link("/forgot-password", nil),
 	})
 	if err != nil {
 		return fmt.Errorf("send sign-up notice: %w", err)
@@ -311,40 +304,6 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (st
 	s.log.InfoContext(ctx, "password reset", "user_id", u.ID, "sessions_ended", sessions,
 		"refresh_tokens_revoked", revoked.RefreshTokens, "access_tokens_revoked", revoked.AccessTokens)
 	return u, nil
-}
-
-// mailContent is the text of one mail, rendered as plain text and as HTML.
-type mailContent struct {
-	Subject, Greeting, Intro, Action, Link, Outro string
-}
-
-const mailHTMLTemplate = `<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>{{.Subject}}</title></head>
-<body style="font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #1f2328; line-height: 1.5;">
-<p>{{.Greeting}}</p>
-<p>{{.Intro}}</p>
-<p><a href="{{.Link}}" style="display: inline-block; padding: 10px 16px; background: #1f6feb; color: #ffffff; text-decoration: none; border-radius: 6px;">{{.Action}}</a></p>
-<p style="font-size: 14px;">If the button does not work, copy this address into your browser:<br>{{.Link}}</p>
-<p style="font-size: 14px; color: #59636e;">{{.Outro}}</p>
-</body>
-</html>
-`
-
-func (s *Service) compose(to string, c mailContent) (Mail, error) {
-	var html bytes.Buffer
-	if err := s.mailHTML.Execute(&html, c); err != nil {
-		return Mail{}, fmt.Errorf("render mail: %w", err)
-	}
-	text := fmt.Sprintf("%s\n\n%s\n\n%s\n\n%s\n", c.Greeting, c.Intro, c.Link, c.Outro)
-	return Mail{To: to, Subject: c.Subject, Text: text, HTML: html.String()}, nil
-}
-
-func greeting(name string) string {
-	if name = strings.TrimSpace(name); name != "" {
-		return "Hello " + name + ","
-	}
-	return "Hello,"
 }
 
 // humanDuration writes d as "30 minutes", "48 hours" or "1 hour 30 minutes".

@@ -22,8 +22,9 @@ const (
 // SignInPage is the sign-in page's data.
 type SignInPage struct {
 	Layout
-	// ClientName is the application the person signs in to, when known.
-	ClientName string
+	// ClientName is the application the person signs in to, when known, and
+	// ClientLogo its logo (https only), when it has one.
+	ClientName, ClientLogo string
 	// Reauth asks a signed-in person to confirm it is them.
 	Reauth        bool
 	Error         string
@@ -43,6 +44,10 @@ func (p *Pages) signInPage(r *http.Request, cont, email string) (SignInPage, ren
 	if c, ok := p.clientForContinue(r.Context(), cont); ok {
 		d.ClientName = clientName(c.Name, c.ID)
 		o.formTargets = cspSources(c.RedirectURIs...)
+		if logo := httpsURL(c.LogoURI); logo != "" {
+			d.ClientLogo = logo
+			o.images = cspSources(logo)
+		}
 	}
 	return d, o
 }

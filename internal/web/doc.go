@@ -8,8 +8,12 @@
 // POST /consent, POST /signout, GET/POST /forgot-password, GET/POST
 // /reset-password, GET /verify-email, GET /account, POST /account/profile,
 // POST /account/password, POST /account/verify-email,
-// POST /account/applications/revoke, POST /account/sessions/end and GET /static/….
+// POST /account/applications/revoke, POST /account/sessions/end, GET
+// /static/branding.css (the branding's colours, see internal/branding) and GET
+// /static/….
 // Every form is protected against cross-site request forgery by Pages.CSRF.
+// Every page shows the branding in force (product name, logo, favicon, support
+// link and colours) through the base layout.
 // Sign-up leaves a short-lived ticket cookie (gatehouse_signup, __Host- on
 // https) in the browser that signed up, so that the mailed verification link,
 // opened there, signs the person in and continues the pending authorization.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
@@ -19,6 +20,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
@@ -95,8 +97,20 @@ type env struct {
 type envOption func(*envConfig)
 
 type envConfig struct {
-	identity func(*identity.Options)
-	proxies  []string
+	identity  func(*identity.Options)
+	proxies   []string
+	branding  *branding.Service
+	templates fs.FS
+}
+
+// withBranding gives the pages and mail a branding service.
+func withBranding(b *branding.Service) envOption {
+	return func(c *envConfig) { c.branding = b }
+}
+
+// withTemplates serves the pages from fsys instead of the built-in files.
+func withTemplates(fsys fs.FS) envOption {
+	return func(c *envConfig) { c.templates = fsys }
 }
 
 // withIdentity adjusts the identity service's options (limits).
@@ -124,16 +138,27 @@ func newEnv(t *testing.T, store *storage.Store, withOAuth bool, opts ...envOptio
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mail := &mailbox{}
 	io := identity.Options{BaseURL: issuer, Mail: mail, Log: log}
+	if cfg.branding != nil {
+		io.Branding = cfg.branding
+	}
 	if cfg.identity != nil {
 		cfg.identity(&io)
 	}
 	ids := identity.New(store, io)
 	sessions := session.New(store, session.Options{Secure: false})
 	key := sha256.Sum256([]byte("csrf key for tests"))
-	pages, err := web.New(web.Deps{
-		Templates: templates.FS, Store: store, Identity: ids, Sessions: sessions,
+	tmpl := cfg.templates
+	if tmpl == nil {
+		tmpl = templates.FS
+	}
+	deps := web.Deps{
+		Templates: tmpl, Store: store, Identity: ids, Sessions: sessions,
 		CSRFKey: key[:], Issuer: issuer, Log: log,
-	})
+	}
+	if cfg.branding != nil {
+		deps.Branding = cfg.branding
+	}
+	pages, err := web.New(deps)
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
@@ -141,7 +166,7 @@ func newEnv(t *testing.T, store *storage.Store, withOAuth bool, opts ...envOptio
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := server.Deps{Log: log, Pages: pages, TrustedProxies: proxies}
+	sdeps := server.Deps{Log: log, Pages: pages, TrustedProxies: proxies}
 	if withOAuth {
 		cfg := oauth.Config{Issuer: issuer, Secrets: []string{storagetest.TestSecret}}
 		km := keys.New(store, keys.Options{MaxTokenLifetime: cfg.MaxTokenLifetime(), Log: log})
@@ -152,9 +177,9 @@ func newEnv(t *testing.T, store *storage.Store, withOAuth bool, opts ...envOptio
 		if err != nil {
 			t.Fatalf("oauth.New: %v", err)
 		}
-		deps.OAuth = h
+		sdeps.OAuth = h
 	}
-	srv.Config.Handler = server.NewServer(deps)
+	srv.Config.Handler = server.NewServer(sdeps)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/csrf"
 
+	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/reqlog"
@@ -34,12 +35,20 @@ type identityService interface {
 	ResetPassword(ctx context.Context, token, password string) (storage.User, error)
 }
 
+// brandSource gives the branding in force; *branding.Service is one.
+type brandSource interface {
+	Current(ctx context.Context) (branding.Brand, error)
+}
+
 // Deps are what New needs.
 type Deps struct {
-	// Templates holds the pages and static/; templates.FS, or os.DirFS(dir) for
-	// branding.
+	// Templates holds the pages and static/: templates.FS, or
+	// templates.Overlay(dir) with an operator's files in front.
 	Templates fs.FS
-	Store     *storage.Store
+	// Branding gives the product name, logo, favicon, colour and support link
+	// every page shows (a *branding.Service); nil means the built-in defaults.
+	Branding brandSource
+	Store    *storage.Store
 	// Identity is the user service (an *identity.Service).
 	Identity identityService
 	Sessions *session.Manager
@@ -68,6 +77,7 @@ type SignInCounter interface {
 type Pages struct {
 	tmpl     *renderer
 	static   http.Handler
+	brand    brandSource
 	store    *storage.Store
 	identity identityService
 	sessions *session.Manager
@@ -136,6 +146,7 @@ func New(d Deps) (*Pages, error) {
 	p := &Pages{
 		tmpl:     r,
 		static:   static,
+		brand:    d.Branding,
 		store:    d.Store,
 		identity: d.Identity,
 		sessions: d.Sessions,

@@ -14,7 +14,8 @@ import (
 )
 
 // checkPage checks what every page promises: one h1, a lang attribute, the
-// stylesheet from this origin, no script or inline style, a label for every
+// stylesheet and then the branding's stylesheet from this origin, the colour
+// schemes it supports, no script or inline style, a label for every
 // input, unique ids, an id on every input and button, and aria-describedby
 // pointing at elements that exist.
 func checkPage(t *testing.T, p *page) {
@@ -28,8 +29,12 @@ func checkPage(t *testing.T, p *page) {
 	if htmlEl := all(p.doc, func(n *html.Node) bool { return n.Data == "html" }); len(htmlEl) != 1 || attr(htmlEl[0], "lang") == "" {
 		t.Errorf("%s: <html> has no lang", p.url.Path)
 	}
-	if css := all(p.doc, func(n *html.Node) bool { return n.Data == "link" && attr(n, "rel") == "stylesheet" }); len(css) != 1 || attr(css[0], "href") != "/static/gatehouse.css" {
-		t.Errorf("%s: want one stylesheet /static/gatehouse.css", p.url.Path)
+	if css := all(p.doc, func(n *html.Node) bool { return n.Data == "link" && attr(n, "rel") == "stylesheet" }); len(css) != 2 ||
+		attr(css[0], "href") != "/static/gatehouse.css" || !strings.HasPrefix(attr(css[1], "href"), "/static/branding.css?v=") {
+		t.Errorf("%s: want the stylesheets /static/gatehouse.css and /static/branding.css?v=…", p.url.Path)
+	}
+	if meta := all(p.doc, func(n *html.Node) bool { return n.Data == "meta" && attr(n, "name") == "color-scheme" }); len(meta) != 1 || attr(meta[0], "content") != "light dark" {
+		t.Errorf("%s: want <meta name=color-scheme content=\"light dark\">", p.url.Path)
 	}
 	if bad := all(p.doc, func(n *html.Node) bool { return n.Data == "script" || n.Data == "style" || hasAttr(n, "style") }); len(bad) > 0 {
 		t.Errorf("%s: has <script>, <style> or style= (CSP forbids inline)", p.url.Path)

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/gorilla/csrf"
 
+	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/i18n"
+	"github.com/gatehouse-id/gatehouse/internal/reqlog"
 )
 
 // Page names; each is a file <name>.html that defines "content", rendered inside
@@ -78,12 +81,15 @@ func parseTemplates(fsys fs.FS) (*renderer, error) {
 
 // Layout is what every page's data carries for the base layout.
 type Layout struct {
-	// Title is the page's title, before " · Gatehouse".
+	// Title is the page's title, before " · " and the product name.
 	Title string
 	// Lang is the page's language (BCP 47) and Dir its direction (ltr, rtl),
 	// for <html lang dir>; T (locale.go) translates into it.
 	Lang, Dir string
 	loc       *i18n.Localizer
+	// Brand is the branding in force: product name, logo, favicon, support
+	// link and the stylesheet with its colours.
+	Brand branding.Brand
 	// Wide gives the card more room (the account page).
 	Wide bool
 	// CSRFFieldName and CSRFToken make the hidden field every form carries.
@@ -119,6 +125,11 @@ func (f Field) DescribedBy() string {
 	return strings.Join(ids, " ")
 }
 
+// layoutOf lets render reach the Layout every page's data embeds.
+func (l Layout) layoutOf() Layout { return l }
+
+type hasLayout interface{ layoutOf() Layout }
+
 // layout fills the common part of a page, with the request's CSRF token when
 // the request passed Pages.CSRF.
 func (p *Pages) layout(r *http.Request, title string) Layout {
@@ -127,7 +138,21 @@ func (p *Pages) layout(r *http.Request, title string) Layout {
 
 // layoutIn is layout in the language of loc.
 func (p *Pages) layoutIn(loc *i18n.Localizer, r *http.Request, title string) Layout {
-	return Layout{Title: title, Lang: loc.Lang(), Dir: loc.Dir(), loc: loc, CSRFFieldName: csrfFieldName, CSRFToken: csrf.Token(r)}
+	return Layout{Title: title, Lang: loc.Lang(), Dir: loc.Dir(), loc: loc, Brand: p.currentBrand(r), CSRFFieldName: csrfFieldName, CSRFToken: csrf.Token(r)}
+}
+
+// currentBrand is the branding in force. When the database cannot tell, the
+// page is shown with the last known (or configured) branding, and the cause
+// goes on the request's log line.
+func (p *Pages) currentBrand(r *http.Request) branding.Brand {
+	if p.brand == nil {
+		return branding.Defaults()
+	}
+	b, err := p.brand.Current(r.Context())
+	if err != nil && !reqlog.Add(r.Context(), slog.String("branding", err.Error())) {
+		p.log.WarnContext(r.Context(), "branding from memory", "error", err.Error())
+	}
+	return b
 }
 
 // renderOptions adjust the headers of one response.
@@ -147,6 +172,11 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 		p.log.ErrorContext(r.Context(), "render: unknown page", "page", name, "request_id", requestID(w))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
+	}
+	if l, ok := data.(hasLayout); ok {
+		// The branding's logo and favicon may live on another origin.
+		b := l.layoutOf().Brand
+		o.images = append(o.images, cspSources(b.LogoURL, b.FaviconURL)...)
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "base", data); err != nil {
@@ -252,8 +282,34 @@ func staticHandler(fsys fs.FS) (http.Handler, error) {
 	}), nil
 }
 
-// Static serves GET /static/…: the stylesheet.
+// Static serves GET /static/…: the stylesheet and any file of static/ (an
+// operator's templates_dir may add some, such as a logo).
 func (p *Pages) Static() http.Handler { return p.static }
+
+// BrandingStylesheet serves GET /static/branding.css: the colours drawn from
+// the branding's primary colour as CSS custom properties, linked after
+// gatehouse.css by every page. A same-origin stylesheet keeps the
+// Content-Security-Policy free of inline style. The pages link it with the
+// branding's version (?v=…): that URL may be kept for good, since a change
+// gives the pages a new one; any other is revalidated.
+func (p *Pages) BrandingStylesheet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := p.currentBrand(r)
+		h := w.Header()
+		h.Set("Content-Type", "text/css; charset=utf-8")
+		if v := r.URL.Query().Get("v"); v != "" && v == b.Version() {
+			h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			h.Set("Cache-Control", "no-cache")
+		}
+		h.Set("ETag", `"`+b.Version()+`"`)
+		if match := r.Header.Get("If-None-Match"); match == `"`+b.Version()+`"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Write(b.Stylesheet())
+	})
+}
 
 // ErrorData is the error page's data.
 type ErrorData struct {

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) *storage.Store) {
 	cases = append(cases, outboxCases()...)
 	cases = append(cases, identityCases()...)
 	cases = append(cases, corsCases()...)
+	cases = append(cases, brandingCases()...)
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) { c.Test(t, open(t)) })
 	}
