@@ -136,6 +136,21 @@ func (s *Store) ConsumeUserToken(ctx context.Context, purpose string, h []byte, 
 	return t, nil
 }
 
+// FindUserToken returns the unused, unexpired token of purpose whose hash is h
+// without spending it, so that a page can tell a dead link before the person
+// fills in a form; ConsumeUserToken still decides. An unknown, used or
+// expired token gets ErrNotFound.
+func (s *Store) FindUserToken(ctx context.Context, purpose string, h []byte, now time.Time) (UserToken, error) {
+	var t UserToken
+	err := s.read(ctx, func(ctx context.Context) error {
+		return s.conn(ctx).Where("token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?", h, purpose, now.UTC()).Take(&t).Error
+	})
+	if err != nil {
+		return UserToken{}, fmt.Errorf("find %s token: %w", purpose, translate(err))
+	}
+	return t, nil
+}
+
 // DeleteUserTokens deletes the user's unused tokens of purpose and returns how
 // many it deleted: issuing a new password reset link revokes the older ones.
 func (s *Store) DeleteUserTokens(ctx context.Context, userID, purpose string) (int64, error) {

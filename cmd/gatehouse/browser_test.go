@@ -405,7 +405,12 @@ func browserFlows(t *testing.T, chromium string, dbEnv map[string]string) {
 	notes, tok := rp.clients["notes"], rp.tokens["notes"]
 	rp.mu.Unlock()
 	b.do("account", chromedp.Navigate(issuer+"/account"), chromedp.WaitVisible(chromedp.ID("revoke-"+notes.ClientID)))
-	b.do("revoke", chromedp.Click(chromedp.ID("revoke-"+notes.ClientID)), chromedp.WaitNotPresent(chromedp.ID("revoke-"+notes.ClientID)))
+	b.do("revoke asks first", chromedp.Click(chromedp.ID("revoke-"+notes.ClientID)), chromedp.WaitVisible(chromedp.ID("confirm-revoke")))
+	if got := b.text("#confirm-revoke"); got != "Disconnect Notes App" {
+		b.fail("the revoke confirmation says %q, want it to name the application", got)
+	}
+	b.shoot("revoke-confirm")
+	b.do("revoke", chromedp.Click(chromedp.ID("confirm-revoke")), chromedp.WaitVisible(chromedp.ID("no-applications")))
 	expired := *tok
 	expired.Expiry = time.Now().Add(-time.Hour)
 	start := time.Now()

@@ -1255,6 +1255,8 @@ func TestUpdateProfile(t *testing.T) {
 		}{
 			{"picture", identity.Profile{Picture: "javascript:alert(1)"}},
 			{"picture", identity.Profile{Picture: "/relative.png"}},
+			{"picture", identity.Profile{Picture: "http://example.com/ada.png"}},
+			{"picture", identity.Profile{Picture: "https://example.com/" + strings.Repeat("a", 2048)}},
 			{"locale", identity.Profile{Locale: "not a locale"}},
 			{"name", identity.Profile{Name: strings.Repeat("n", 257)}},
 		} {

@@ -157,6 +157,14 @@ func (s *Service) VerifyEmail(ctx context.Context, token, ticket string) (Verifi
 // answers nil either way, so the answer does not tell whether the address is
 // registered; only a database failure is returned.
 func (s *Service) RequestPasswordReset(ctx context.Context, email, ip string) error {
+	return s.RequestPasswordResetContinue(ctx, email, ip, "")
+}
+
+// RequestPasswordResetContinue is RequestPasswordReset whose link also carries
+// cont, the pending authorization the person was signing in to, so that the
+// reset page leads back to it. The caller checked cont (internal/web allows
+// only this issuer's authorization endpoint); "" carries nothing.
+func (s *Service) RequestPasswordResetContinue(ctx context.Context, email, ip, cont string) error {
 	now := s.now()
 	if err := s.rationMail(ctx, now, email, ip); err != nil {
 		var te *ThrottledError
@@ -194,10 +202,14 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, ip string) er
 	if err != nil {
 		return fmt.Errorf("request password reset: %w", err)
 	}
+	var extra url.Values
+	if cont != "" {
+		extra = url.Values{"continue": {cont}}
+	}
 	m, err := s.compose(ctx, mailResetPassword, u.Email, MailData{
 		Name:    strings.TrimSpace(u.Name),
 		Action:  "Choose a new password",
-		Link:    s.tokenLink("/reset-password", token, nil),
+		Link:    s.tokenLink("/reset-password", token, extra),
 		Expires: humanDuration(s.resetTTL),
 	})
 	if err == nil {
@@ -233,6 +245,35 @@ func (s *Service) sendSignUpNotice(ctx context.Context, u storage.User) error {
 	}
 	s.log.InfoContext(ctx, "sign-up notice sent to the owner of the address", "user_id", u.ID)
 	return nil
+}
+
+// CheckResetToken tells whether a password reset link still works, without
+// spending it, and returns the user it resets, so that the reset page can say
+// at once that a link is dead rather than after the new password is typed
+// twice. An unknown, used or expired token gets ErrInvalidToken; a disabled
+// user's ErrDisabled. ResetPassword still decides.
+func (s *Service) CheckResetToken(ctx context.Context, token string) (storage.User, error) {
+	if !wellFormed(token) {
+		return storage.User{}, ErrInvalidToken
+	}
+	t, err := s.store.FindUserToken(ctx, storage.TokenResetPassword, tokenHash(token), s.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, ErrInvalidToken
+	}
+	if err != nil {
+		return storage.User{}, fmt.Errorf("check reset link: %w", err)
+	}
+	u, err := s.store.GetUser(ctx, t.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, ErrInvalidToken
+	}
+	if err != nil {
+		return storage.User{}, fmt.Errorf("check reset link: %w", err)
+	}
+	if u.Disabled {
+		return storage.User{}, ErrDisabled
+	}
+	return u, nil
 }
 
 // ResetPassword spends a reset token and sets the new password. In the same

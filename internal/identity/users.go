@@ -42,23 +42,17 @@ const (
 // signed up to keep (a short-lived cookie): VerifyEmail with the link's token
 // and this ticket says the person may be signed in.
 //
-// Refused input gets ErrInvalidEmail, a *PasswordError or a *ProfileError (name
-// too long); past the sign-ups per IP, or the mails per address or per IP, a
+// Refused input gets an *InputError naming every refused field (it unwraps to
+// ErrInvalidEmail, a *PasswordError and a *ProfileError for a name too long);
+// past the sign-ups per IP, or the mails per address or per IP, a
 // *ThrottledError, and nothing is stored or sent. A failure to send the mail is
 // logged, not returned: the person can ask for another link (sign in, then the
 // account page) or a password reset.
 func (s *Service) SignUp(ctx context.Context, in SignUpInput, ip string) (ticket string, err error) {
-	email := strings.TrimSpace(in.Email)
-	if err := ValidateEmail(email); err != nil {
+	if err := ValidateSignUp(in); err != nil {
 		return "", err
 	}
-	if err := validatePasswordFor(in.Password, email); err != nil {
-		return "", err
-	}
-	name := strings.TrimSpace(in.Name)
-	if err := checkName("name", name); err != nil {
-		return "", err
-	}
+	email, name := strings.TrimSpace(in.Email), strings.TrimSpace(in.Name)
 	now := s.now()
 	if err := s.rationSignUp(ctx, now, ip); err != nil {
 		return "", s.rationError("sign up", err)
@@ -272,7 +266,7 @@ func (s *Service) SetPassword(ctx context.Context, userID, password string) erro
 }
 
 // UpdateProfile replaces the user's profile claims (trimmed) and returns the
-// user. Names are at most 256 characters, picture is empty or an http(s) URL, and
+// user. Names are at most 256 characters, picture is empty or an https URL, and
 // locale is empty or a BCP 47 language tag (stored in its canonical form); a
 // refused field gets a *ProfileError.
 func (s *Service) UpdateProfile(ctx context.Context, userID string, p Profile) (storage.User, error) {
@@ -299,7 +293,8 @@ func cleanProfile(p Profile) (Profile, error) {
 	}
 	if p.Picture != "" {
 		u, err := url.Parse(p.Picture)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(p.Picture) > maxPictureLen {
+		// https only: applications show it in their own (https) pages.
+		if err != nil || u.Scheme != "https" || u.Host == "" || len(p.Picture) > maxPictureLen {
 			return p, &ProfileError{Field: "picture", Reason: "The picture must be a web address starting with https://.", Key: "profile.picture_invalid"}
 		}
 	}

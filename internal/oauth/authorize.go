@@ -34,6 +34,8 @@ func (h *Handler) Authorize() http.Handler {
 		if !ok {
 			return
 		}
+		// From here an error page knows the client and offers a way back to it.
+		r = withClient(r, client)
 		state := r.Form.Get("state")
 		if h.isPushedRequestURI(r.Form.Get("request_uri")) {
 			pushed, ok := h.pushedRequest(w, r, client)
@@ -148,6 +150,7 @@ func (h *Handler) verifyClientAndRedirect(w http.ResponseWriter, r *http.Request
 		h.errorPage(w, r, http.StatusBadRequest, invalidSignInLink)
 		return storage.Client{}, "", false
 	}
+	r = withClient(r, client)
 	if uris := r.Form["request_uri"]; len(uris) == 1 && h.isPushedRequestURI(uris[0]) {
 		return client, "", true
 	}
@@ -235,18 +238,18 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 		}
 		if hint != nil && !needLogin {
 			if hint.Subject != login.UserID {
-				// A different user is signed in than the one the client expects.
+				// A different user is signed in than the one the client expects:
+				// that user is asked to sign in.
 				if promptNone {
 					h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The signed-in user is not the one named by id_token_hint."))
 					return
 				}
-				needLogin = true
+				needLogin, reauth = true, hint.Subject
 			}
 		}
 	}
 	prompt := signin.Prompt{
-		Client: signin.ClientInfo{ID: client.ID, Name: client.Name, LogoURI: client.LogoURI, PolicyURI: client.PolicyURI,
-			TOSURI: client.TOSURI, ClientURI: client.ClientURI, FirstParty: client.FirstParty},
+		Client:    clientInfo(client),
 		Scopes:    ar.GetRequestedScopes(),
 		LoginHint: form.Get("login_hint"),
 		Register:  slices.Contains(prompts, "create"),
@@ -413,6 +416,18 @@ func (h *Handler) setInteractionURLs(r *http.Request, ar fosite.AuthorizeRequest
 	p.ContinueURL = base + cont.Encode()
 	p.DenyURL = base + deny.Encode()
 	return nil
+}
+
+// clientInfo describes a client to the pages.
+func clientInfo(c storage.Client) signin.ClientInfo {
+	return signin.ClientInfo{ID: c.ID, Name: c.Name, LogoURI: c.LogoURI, PolicyURI: c.PolicyURI,
+		TOSURI: c.TOSURI, ClientURI: c.ClientURI, FirstParty: c.FirstParty}
+}
+
+// withClient returns r with c named in its context for the error page
+// (signin.WithClient).
+func withClient(r *http.Request, c storage.Client) *http.Request {
+	return r.WithContext(signin.WithClient(r.Context(), clientInfo(c)))
 }
 
 func cloneValues(v url.Values) url.Values {

@@ -63,7 +63,9 @@ func (h *Handler) Logout() http.Handler {
 		}
 		if client.ID != "" {
 			clientID = client.ID
-			logout.Client = &signin.ClientInfo{ID: client.ID, Name: client.Name, LogoURI: client.LogoURI, PolicyURI: client.PolicyURI, TOSURI: client.TOSURI, ClientURI: client.ClientURI, FirstParty: client.FirstParty}
+			info := clientInfo(client)
+			logout.Client = &info
+			r = withClient(r, client)
 		}
 		if redirect := form.Get("post_logout_redirect_uri"); redirect != "" {
 			// The redirect must be registered for an identified client (§3).

@@ -34,7 +34,7 @@ import (
 var pageRoutes = []string{
 	"/signin", "/signup", "/consent", "/signout", "/forgot-password", "/reset-password", "/verify-email",
 	"/account", "/account/profile", "/account/password", "/account/verify-email", "/account/applications/revoke",
-	"/account/sessions/end", "/static/branding.css", "/static/", "/oauth2/authorize", "/oauth2/logout",
+	"/account/sessions/end", "/account/sessions/sign-out", "/static/branding.css", "/static/", "/oauth2/authorize", "/oauth2/logout",
 }
 
 // fullServer is Gatehouse with every public route: the pages, the protocol

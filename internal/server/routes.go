@@ -28,10 +28,12 @@ func addRoutes(r *mux.Router, page func(*mux.Route) *mux.Route, h *health, o *oa
 		page(r.Handle("/account/profile", p.CSRF(p.AccountProfile())).Methods(http.MethodPost))
 		page(r.Handle("/account/password", p.CSRF(p.AccountPassword())).Methods(http.MethodPost))
 		page(r.Handle("/account/verify-email", p.CSRF(p.ResendVerification())).Methods(http.MethodPost))
-		page(r.Handle("/account/applications/revoke", p.CSRF(p.RevokeApplication())).Methods(http.MethodPost))
-		page(r.Handle("/account/sessions/end", p.CSRF(p.SignOutEverywhere())).Methods(http.MethodPost))
+		page(r.Handle("/account/applications/revoke", p.CSRF(p.RevokeApplication())).Methods(http.MethodGet, http.MethodPost))
+		page(r.Handle("/account/sessions/end", p.CSRF(p.SignOutEverywhere())).Methods(http.MethodGet, http.MethodPost))
+		page(r.Handle("/account/sessions/sign-out", p.CSRF(p.SignOutSession())).Methods(http.MethodPost))
 		page(r.Handle("/static/branding.css", p.BrandingStylesheet()).Methods(http.MethodGet, http.MethodHead))
 		page(r.PathPrefix("/static/").Handler(p.Static()).Methods(http.MethodGet, http.MethodHead))
+		r.Handle("/favicon.ico", p.Favicon()).Methods(http.MethodGet, http.MethodHead)
 	}
 	if o == nil {
 		return

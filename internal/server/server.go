@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -54,8 +55,8 @@ func NewServer(d Deps) http.Handler {
 	s := &surfaces{pages: d.Pages, pageRoutes: map[string]bool{}}
 	addRoutes(r, s.page, h, d.OAuth, d.Pages)
 	r.Use(middleware.RecordRoute, middleware.CheckInput(s.writeError))
-	r.NotFoundHandler = http.HandlerFunc(notFound)
-	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+	r.NotFoundHandler = http.HandlerFunc(s.notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
 	return middleware.Stack(r, middleware.Options{
 		Log: d.Log, Metrics: d.Metrics, HTTPS: d.HTTPS, MaxBodyBytes: d.MaxBodyBytes, Error: s.writeError,
 		ClientIP: clientip.NewResolver(d.TrustedProxies),
@@ -85,6 +86,52 @@ func (s *surfaces) writeError(w http.ResponseWriter, r *http.Request, status int
 		return
 	}
 	middleware.WriteJSONError(w, r, status, code, description)
+}
+
+// What the error page says to a browser that asked for no page, or in a way
+// the page does not take.
+const (
+	msgNoPage     = "There is no page at this address. Check the address, or go back and try again."
+	msgNotThisWay = "This page cannot be opened this way. Go back and try again."
+)
+
+// apiPrefixes are the paths where programs, not people, are answered: an
+// unknown path there is JSON whatever the Accept header says.
+var apiPrefixes = []string{"/oauth2/", "/api/", "/admin/", "/.well-known/", "/userinfo", "/healthz", "/readyz", "/metrics", "/static/"}
+
+// forPerson reports whether a request that matched no route should get the
+// HTML error page: it asks for HTML (a browser navigating), and its path is
+// not one where programs are answered.
+func (s *surfaces) forPerson(r *http.Request) bool {
+	if s.pages == nil || !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		return false
+	}
+	for _, p := range apiPrefixes {
+		if strings.HasPrefix(r.URL.Path, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// notFound answers a path no route serves: the HTML 404 page for a person's
+// browser, JSON for programs.
+func (s *surfaces) notFound(w http.ResponseWriter, r *http.Request) {
+	if s.forPerson(r) {
+		s.pages.ErrorPage(w, r, http.StatusNotFound, msgNoPage)
+		return
+	}
+	notFound(w, r)
+}
+
+// methodNotAllowed answers a method a route does not take, as notFound
+// decides who asks.
+func (s *surfaces) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	if s.forPerson(r) {
+		s.pages.ErrorPage(w, r, http.StatusMethodNotAllowed, msgNotThisWay)
+		return
+	}
+	methodNotAllowed(w, r)
 }
 
 // pageMessage is what the error page says to a person about a refused request.

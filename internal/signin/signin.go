@@ -1,7 +1,8 @@
 // Package signin is the contract between the protocol layer (internal/oauth) and
 // the pages people see (internal/web): what the authorize and logout endpoints ask
 // of the sign-in, consent and sign-out pages, and what the pages answer. It holds
-// types only, so either side can change without the other.
+// types only (and the context key that tells the error page which client it is
+// shown for), so either side can change without the other.
 package signin
 
 import (
@@ -30,6 +31,22 @@ type ClientInfo struct {
 	FirstParty                                      bool
 }
 
+// clientKey is the context key of WithClient.
+type clientKey struct{}
+
+// WithClient returns a copy of ctx naming the client an error page is shown
+// for, once the protocol layer knows it (a registered client whose request
+// is refused), so that the page can offer "Back to <app>" (its ClientURI).
+func WithClient(ctx context.Context, c ClientInfo) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// ClientFrom returns the client WithClient put in ctx, if any.
+func ClientFrom(ctx context.Context) (ClientInfo, bool) {
+	c, ok := ctx.Value(clientKey{}).(ClientInfo)
+	return c, ok
+}
+
 // Prompt is what the pages need to ask the person something on behalf of an
 // authorization request.
 type Prompt struct {
@@ -41,7 +58,10 @@ type Prompt struct {
 	// Register asks for the sign-up page (prompt=create).
 	Register bool
 	// ReauthFor is set when a signed-in user must authenticate again (prompt=login
-	// or max_age); it is the user who must do so.
+	// or max_age), or when the client named another user (id_token_hint) than
+	// the one signed in; it is the user who must do so. The sign-in page then
+	// shows that user's address, fixed, and offers another account instead of
+	// sign-up.
 	ReauthFor string
 	// ContinueURL resumes the authorization once the person is done; DenyURL ends
 	// it with access_denied. Both are for the browser to follow.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,14 +14,33 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
+// The account page's sections: each form's action ends with its section's
+// fragment, so that the answer (a problem, or the notice after the redirect)
+// opens where the person was.
+const (
+	sectionProfile  = "profile-section"
+	sectionPassword = "password-section"
+	sectionApps     = "applications-section"
+	sectionSessions = "sessions-section"
+)
+
+// The password form's messages.
+const (
+	msgEnterCurrent = "Enter your current password."
+	msgChooseNew    = "Choose a new password."
+	msgWrongCurrent = "Your current password is incorrect."
+)
+
 // AccountPage is the account page's data.
 type AccountPage struct {
 	Layout
 	Email         string
 	EmailVerified bool
-	// Notice confirms the last action; Error reports a problem outside a form.
-	Notice, Error string
-	ProfileError  string
+	// Notice confirms the last action; it is shown in NoticeSection.
+	Notice, NoticeSection string
+	// Failed is the section whose form failed: the error summary (Layout's
+	// Problems) is shown at its top.
+	Failed string
 
 	NameField, GivenNameField, FamilyNameField, PictureField, LocaleField Field
 	CurrentPasswordField, NewPasswordField, ConfirmPasswordField          Field
@@ -35,28 +55,41 @@ type Application struct {
 	// Scopes are what it may do, in plain words.
 	Scopes   []string
 	LastUsed string
+	// RevokeURL asks whether to disconnect it.
+	RevokeURL string
 }
 
 // SessionView is one signed-in browser on the account page.
 type SessionView struct {
+	// ID is the session's id (never its cookie), to sign that device out.
+	ID                             string
 	Current                        bool
 	Device, IP, SignedIn, LastSeen string
 }
 
 // notices are the only confirmations the account page shows, chosen by the
-// notice parameter (never text taken from the request).
-func notice(key string) string {
+// notice parameter (never text taken from the request), each with the section
+// it is shown in.
+func notice(key string) (text, section string) {
 	switch key {
 	case "profile-saved":
-		return "Your profile is saved."
+		return "Your profile is saved.", sectionProfile
 	case "password-changed":
-		return "Your password is changed."
+		return "Your password is changed.", sectionPassword
 	case "verification-sent":
-		return "We sent you a new link to confirm your e-mail address."
+		return "We sent you a new link to confirm your e-mail address.", sectionProfile
 	case "application-revoked":
-		return "The application is disconnected. It can no longer use your account."
+		return "The application is disconnected. It can no longer use your account.", sectionApps
+	case "session-ended":
+		return "That device is signed out.", sectionSessions
 	}
-	return ""
+	return "", ""
+}
+
+// noticeURL is the account page showing the notice key, opened at its section.
+func noticeURL(key string) string {
+	_, section := notice(key)
+	return accountPath + "?notice=" + key + "#" + section
 }
 
 // signedIn returns the session and user, or sends the browser to sign in and
@@ -74,6 +107,10 @@ func (p *Pages) signedIn(w http.ResponseWriter, r *http.Request) (*storage.Brows
 	return bs, u
 }
 
+// pictureHint says what the picture field accepts: what identity's profile
+// rules check (an https address).
+const pictureHint = "The web address of an image, starting with https://."
+
 func (p *Pages) accountPage(ctx context.Context, r *http.Request, bs *storage.BrowserSession, u *storage.User) (AccountPage, error) {
 	d := AccountPage{
 		Layout:               p.layout(r, "Your account"),
@@ -82,41 +119,55 @@ func (p *Pages) accountPage(ctx context.Context, r *http.Request, bs *storage.Br
 		NameField:            Field{ID: "name", Label: "Full name", Type: "text", Value: u.Name, Autocomplete: "name"},
 		GivenNameField:       Field{ID: "given_name", Label: "Given name", Type: "text", Value: u.GivenName, Autocomplete: "given-name"},
 		FamilyNameField:      Field{ID: "family_name", Label: "Family name", Type: "text", Value: u.FamilyName, Autocomplete: "family-name"},
-		PictureField:         Field{ID: "picture", Label: "Picture URL", Type: "url", Value: u.Picture, Autocomplete: "photo", Hint: "An https address of a square image."},
+		PictureField:         Field{ID: "picture", Label: "Picture URL", Type: "url", Value: u.Picture, Autocomplete: "photo", Hint: pictureHint},
 		LocaleField:          Field{ID: "locale", Label: "Language", Type: "text", Value: u.Locale, Autocomplete: "language", Hint: "For example en, de or pt-BR."},
 		CurrentPasswordField: Field{ID: "current-password", Label: "Current password", Type: "password", Autocomplete: "current-password", Required: true},
 		NewPasswordField:     Field{ID: "new-password", Label: "New password", Type: "password", Autocomplete: "new-password", Required: true, Hint: "At least 8 characters."},
 		ConfirmPasswordField: Field{ID: "confirm-password", Label: "Repeat the new password", Type: "password", Autocomplete: "new-password", Required: true},
 	}
 	d.Wide = true
-	accounts, err := p.store.ListAccounts(ctx, u.ID)
+	apps, err := p.applications(ctx, r, u.ID)
 	if err != nil {
 		return AccountPage{}, err
 	}
-	for _, a := range accounts {
-		app := Application{ClientID: a.ClientID, Name: a.ClientID, LastUsed: when(a.LastAuthorizedAt)}
-		if c, err := p.store.GetClientRecord(ctx, a.ClientID); err == nil {
-			app.Name = clientName(c.Name, c.ID)
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			return AccountPage{}, err
-		}
-		for _, s := range strings.Fields(a.GrantedScopes) {
-			d := describeScope(p.localizer(r), s)
-			app.Scopes = append(app.Scopes, strings.ToLower(d[:1])+d[1:])
-		}
-		d.Applications = append(d.Applications, app)
-	}
+	d.Applications = apps
 	sessions, err := p.store.ListUserSessions(ctx, u.ID, p.now())
 	if err != nil {
 		return AccountPage{}, err
 	}
 	for _, s := range sessions {
 		d.Sessions = append(d.Sessions, SessionView{
-			Current: s.ID == bs.ID, Device: device(s.UserAgent), IP: s.IP,
+			ID: s.ID, Current: s.ID == bs.ID, Device: device(s.UserAgent), IP: s.IP,
 			SignedIn: when(s.AuthTime), LastSeen: when(s.LastSeenAt),
 		})
 	}
 	return d, nil
+}
+
+// removedClient names a connected application whose client was deleted.
+const removedClient = "A removed application"
+
+// applications lists the applications connected to the user.
+func (p *Pages) applications(ctx context.Context, r *http.Request, userID string) ([]Application, error) {
+	accounts, err := p.store.ListAccounts(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var apps []Application
+	for _, a := range accounts {
+		app := Application{ClientID: a.ClientID, Name: removedClient, LastUsed: when(a.LastAuthorizedAt),
+			RevokeURL: pageURL("/account/applications/revoke", "client_id", a.ClientID)}
+		if c, err := p.store.GetClientRecord(ctx, a.ClientID); err == nil {
+			app.Name = labelOf(c)
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		for _, s := range strings.Fields(a.GrantedScopes) {
+			app.Scopes = append(app.Scopes, describeScope(p.localizer(r), s))
+		}
+		apps = append(apps, app)
+	}
+	return apps, nil
 }
 
 // Account serves GET /account.
@@ -131,19 +182,30 @@ func (p *Pages) Account() http.Handler {
 			p.serverError(w, r, "account page", err)
 			return
 		}
-		d.Notice = notice(r.URL.Query().Get("notice"))
+		d.Notice, d.NoticeSection = notice(r.URL.Query().Get("notice"))
 		p.render(w, r, http.StatusOK, pageAccount, d, renderOptions{})
 	})
 }
 
-// showAccount re-renders the account page after a form problem.
-func (p *Pages) showAccount(w http.ResponseWriter, r *http.Request, status int, bs *storage.BrowserSession, u *storage.User, edit func(*AccountPage)) {
+// showAccount re-renders the account page after a form problem: edit sets the
+// fields' errors and returns the form's own message, if any; the summary
+// goes at the top of section.
+func (p *Pages) showAccount(w http.ResponseWriter, r *http.Request, status int, bs *storage.BrowserSession, u *storage.User, section string, edit func(*AccountPage) string) {
 	d, err := p.accountPage(r.Context(), r, bs, u)
 	if err != nil {
 		p.serverError(w, r, "account page", err)
 		return
 	}
-	edit(&d)
+	formError := edit(&d)
+	d.Failed = section
+	switch section {
+	case sectionProfile:
+		d.summarize(formError, &d.NameField, &d.GivenNameField, &d.FamilyNameField, &d.PictureField, &d.LocaleField)
+	case sectionPassword:
+		d.summarize(formError, &d.CurrentPasswordField, &d.NewPasswordField, &d.ConfirmPasswordField)
+	default:
+		d.summarize(formError)
+	}
 	p.render(w, r, status, pageAccount, d, renderOptions{})
 }
 
@@ -168,7 +230,7 @@ func (p *Pages) AccountProfile() http.Handler {
 				return
 			}
 			// Show what was typed again, with the refusal next to its field.
-			p.showAccount(w, r, http.StatusBadRequest, bs, u, func(d *AccountPage) {
+			p.showAccount(w, r, http.StatusBadRequest, bs, u, sectionProfile, func(d *AccountPage) string {
 				d.NameField.Value, d.GivenNameField.Value, d.FamilyNameField.Value = prof.Name, prof.GivenName, prof.FamilyName
 				d.PictureField.Value, d.LocaleField.Value = prof.Picture, prof.Locale
 				switch pe.Field {
@@ -183,16 +245,19 @@ func (p *Pages) AccountProfile() http.Handler {
 				case "locale":
 					d.LocaleField.Error = pe.Error()
 				default:
-					d.ProfileError = pe.Error()
+					return pe.Error()
 				}
+				return ""
 			})
 			return
 		}
-		http.Redirect(w, r, accountPath+"?notice=profile-saved", http.StatusSeeOther)
+		http.Redirect(w, r, noticeURL("profile-saved"), http.StatusSeeOther)
 	})
 }
 
-// AccountPassword serves POST /account/password.
+// AccountPassword serves POST /account/password. Every problem is named at
+// once; a new password that passed its checks stays filled (keepPasswords),
+// the current one never.
 func (p *Pages) AccountPassword() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		bs, u := p.signedIn(w, r)
@@ -200,22 +265,36 @@ func (p *Pages) AccountPassword() http.Handler {
 			return
 		}
 		current, next, confirm := r.PostFormValue("current-password"), r.PostFormValue("new-password"), r.PostFormValue("confirm-password")
-		fail := func(status int, edit func(d *AccountPage)) { p.showAccount(w, r, status, bs, u, edit) }
-		switch {
-		case current == "":
-			fail(http.StatusBadRequest, func(d *AccountPage) { d.CurrentPasswordField.Error = "Enter your current password." })
-			return
+		fail := func(status int, formError string, edit func(d *AccountPage)) {
+			p.showAccount(w, r, status, bs, u, sectionPassword, func(d *AccountPage) string {
+				edit(d)
+				keepPasswords(&d.NewPasswordField, &d.ConfirmPasswordField, next, confirm)
+				return formError
+			})
+		}
+		var currentErr, nextErr, confirmErr string
+		if current == "" {
+			currentErr = msgEnterCurrent
+		}
+		var pe *identity.PasswordError
+		switch err := identity.ValidatePassword(next); {
 		case next == "":
-			fail(http.StatusBadRequest, func(d *AccountPage) { d.NewPasswordField.Error = "Choose a new password." })
-			return
-		case next != confirm:
-			fail(http.StatusBadRequest, func(d *AccountPage) { d.ConfirmPasswordField.Error = "The passwords do not match." })
+			nextErr = msgChooseNew
+		case errors.As(err, &pe):
+			nextErr = pe.Error()
+		}
+		if next != "" && next != confirm {
+			confirmErr = msgMismatch
+		}
+		if currentErr != "" || nextErr != "" || confirmErr != "" {
+			fail(http.StatusBadRequest, "", func(d *AccountPage) {
+				d.CurrentPasswordField.Error, d.NewPasswordField.Error, d.ConfirmPasswordField.Error = currentErr, nextErr, confirmErr
+			})
 			return
 		}
 		err := p.identity.ChangePassword(r.Context(), identity.PasswordChange{
 			UserID: u.ID, Current: current, Next: next, IP: clientip.FromRequest(r), KeepSession: bs.ID,
 		})
-		var pe *identity.PasswordError
 		var throttled *identity.ThrottledError
 		switch {
 		case err == nil:
@@ -225,14 +304,14 @@ func (p *Pages) AccountPassword() http.Handler {
 				p.serverError(w, r, "change password: rotate session", err)
 				return
 			}
-			http.Redirect(w, r, accountPath+"?notice=password-changed", http.StatusSeeOther)
+			http.Redirect(w, r, noticeURL("password-changed"), http.StatusSeeOther)
 		case errors.Is(err, identity.ErrInvalidCredentials):
-			fail(http.StatusUnauthorized, func(d *AccountPage) { d.CurrentPasswordField.Error = "Your current password is incorrect." })
+			fail(http.StatusUnauthorized, "", func(d *AccountPage) { d.CurrentPasswordField.Error = msgWrongCurrent })
 		case errors.As(err, &pe):
-			fail(http.StatusBadRequest, func(d *AccountPage) { d.NewPasswordField.Error = pe.Error() })
+			fail(http.StatusBadRequest, "", func(d *AccountPage) { d.NewPasswordField.Error = pe.Error() })
 		case errors.As(err, &throttled):
 			w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
-			fail(http.StatusTooManyRequests, func(d *AccountPage) { d.CurrentPasswordField.Error = throttled.Error() })
+			fail(http.StatusTooManyRequests, "", func(d *AccountPage) { d.CurrentPasswordField.Error = throttled.Error() })
 		default:
 			p.serverError(w, r, "change password", err)
 		}
@@ -247,30 +326,63 @@ func (p *Pages) ResendVerification() http.Handler {
 			return
 		}
 		if u.EmailVerified {
-			http.Redirect(w, r, accountPath, http.StatusSeeOther)
+			http.Redirect(w, r, accountPath+"#"+sectionProfile, http.StatusSeeOther)
 			return
 		}
 		if err := p.identity.SendVerification(r.Context(), *u, clientip.FromRequest(r)); err != nil {
 			var throttled *identity.ThrottledError
 			if errors.As(err, &throttled) {
 				w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
-				p.showAccount(w, r, http.StatusTooManyRequests, bs, u, func(d *AccountPage) { d.Error = throttled.Error() })
+				p.showAccount(w, r, http.StatusTooManyRequests, bs, u, sectionProfile, func(*AccountPage) string { return throttled.Error() })
 				return
 			}
 			p.serverError(w, r, "resend verification", err)
 			return
 		}
-		http.Redirect(w, r, accountPath+"?notice=verification-sent", http.StatusSeeOther)
+		http.Redirect(w, r, noticeURL("verification-sent"), http.StatusSeeOther)
 	})
 }
 
-// RevokeApplication serves POST /account/applications/revoke: the link to the
-// client is revoked and, in the same transaction, every token the client holds
-// for the user.
+// AccountConfirmPage is the data of the page that asks before the account page
+// does something that cannot be undone: disconnecting an application, or
+// signing out everywhere. It works without script: the account page links to
+// it, and its form does the deed.
+type AccountConfirmPage struct {
+	Layout
+	// Action is "revoke" or "sign-out-everywhere".
+	Action string
+	// AppName and ClientID are the application to disconnect.
+	AppName, ClientID string
+	// CancelURL goes back to the section the person came from.
+	CancelURL string
+}
+
+// RevokeApplication serves GET and POST /account/applications/revoke. GET
+// (?client_id=…) asks whether to disconnect the application, naming it; the
+// answer posts here: the link to the client is revoked and, in the same
+// transaction, every token the client holds for the user.
 func (p *Pages) RevokeApplication() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, u := p.signedIn(w, r)
 		if u == nil {
+			return
+		}
+		if r.Method != http.MethodPost {
+			clientID := r.URL.Query().Get("client_id")
+			apps, err := p.applications(r.Context(), r, u.ID)
+			if err != nil {
+				p.serverError(w, r, "revoke application: applications", err)
+				return
+			}
+			i := slices.IndexFunc(apps, func(a Application) bool { return a.ClientID == clientID })
+			if i < 0 {
+				// Not connected (any more): nothing to ask.
+				http.Redirect(w, r, accountPath+"#"+sectionApps, http.StatusSeeOther)
+				return
+			}
+			d := AccountConfirmPage{Layout: p.layout(r, "Disconnect "+apps[i].Name+"?"), Action: "revoke",
+				AppName: apps[i].Name, ClientID: clientID, CancelURL: accountPath + "#" + sectionApps}
+			p.render(w, r, http.StatusOK, pageAccountConfirm, d, renderOptions{})
 			return
 		}
 		clientID := r.PostFormValue("client_id")
@@ -278,31 +390,28 @@ func (p *Pages) RevokeApplication() http.Handler {
 			p.ErrorPage(w, r, http.StatusBadRequest, "No application was chosen. Go back and try again.")
 			return
 		}
-		err := p.store.InTx(r.Context(), func(ctx context.Context) error {
-			if err := p.store.RevokeAccount(ctx, u.ID, clientID, p.now()); err != nil {
-				return err
-			}
-			_, err := p.store.RevokeClientTokensForSubject(ctx, u.ID, clientID)
-			return err
-		})
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if _, err := p.identity.RevokeAccount(r.Context(), u.ID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			p.serverError(w, r, "revoke application", err)
 			return
 		}
-		if err == nil {
-			p.log.InfoContext(r.Context(), "application revoked", "client_id", clientID, "request_id", requestID(w))
-		}
-		http.Redirect(w, r, accountPath+"?notice=application-revoked", http.StatusSeeOther)
+		http.Redirect(w, r, noticeURL("application-revoked"), http.StatusSeeOther)
 	})
 }
 
-// SignOutEverywhere serves POST /account/sessions/end: every session of the
-// user ends, this browser's included, and the user's tokens are revoked, so
-// applications must sign the person in again.
+// SignOutEverywhere serves GET and POST /account/sessions/end. GET asks
+// whether to; the answer posts here: every session of the user ends, this
+// browser's included, and the user's tokens are revoked, so applications
+// must sign the person in again.
 func (p *Pages) SignOutEverywhere() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, u := p.signedIn(w, r)
 		if u == nil {
+			return
+		}
+		if r.Method != http.MethodPost {
+			d := AccountConfirmPage{Layout: p.layout(r, "Sign out everywhere?"), Action: "sign-out-everywhere",
+				CancelURL: accountPath + "#" + sectionSessions}
+			p.render(w, r, http.StatusOK, pageAccountConfirm, d, renderOptions{})
 			return
 		}
 		if _, err := p.identity.SignOutEverywhere(r.Context(), u.ID); err != nil {
@@ -314,6 +423,33 @@ func (p *Pages) SignOutEverywhere() http.Handler {
 			return
 		}
 		p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "Signed out"), Everywhere: true}, renderOptions{})
+	})
+}
+
+// SignOutSession serves POST /account/sessions/sign-out: the session
+// session_id of the user ends (another device is signed out); this
+// browser's own is ended as the sign-out button does.
+func (p *Pages) SignOutSession() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bs, u := p.signedIn(w, r)
+		if u == nil {
+			return
+		}
+		id := r.PostFormValue("session_id")
+		if id == bs.ID {
+			if err := p.sessions.End(w, r); err != nil {
+				p.serverError(w, r, "sign out", err)
+				return
+			}
+			p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "Signed out")}, renderOptions{})
+			return
+		}
+		// Ended already (or never the user's): the answer is the same.
+		if err := p.identity.EndSession(r.Context(), u.ID, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			p.serverError(w, r, "sign out a device", err)
+			return
+		}
+		http.Redirect(w, r, noticeURL("session-ended"), http.StatusSeeOther)
 	})
 }
 

@@ -17,6 +17,12 @@ const (
 	msgBadCredentials = "E-mail or password is incorrect."
 	msgUnavailable    = "Sign-in is unavailable right now. Please try again in a moment."
 	msgDisabled       = "This account is disabled. Contact the administrator."
+	msgEnterEmail     = "Enter your e-mail address."
+	msgInvalidEmail   = "Enter a valid e-mail address, like name@example.com."
+	msgEnterPassword  = "Enter your password."
+	msgChoosePassword = "Choose a password."
+	msgMismatch       = "The passwords do not match. Type the same password in both fields."
+	msgSignUpDown     = "Signing up is unavailable right now. Please try again in a moment."
 )
 
 // SignInPage is the sign-in page's data.
@@ -25,24 +31,31 @@ type SignInPage struct {
 	// ClientName is the application the person signs in to, when known, and
 	// ClientLogo its logo (https only), when it has one.
 	ClientName, ClientLogo string
-	// Reauth asks a signed-in person to confirm it is them.
+	// Reauth asks a person to confirm it is them: the address is fixed, and
+	// "Not you? Use another account" replaces sign-up.
 	Reauth        bool
-	Error         string
 	Continue      string
 	EmailField    Field
 	PasswordField Field
+	// ForgotURL and SignUpURL carry the pending authorization (and the
+	// address typed) to those pages.
+	ForgotURL, SignUpURL string
 }
 
-func (p *Pages) signInPage(r *http.Request, cont, email string) (SignInPage, renderOptions) {
+func (p *Pages) signInPage(r *http.Request, cont, email string, reauth bool) (SignInPage, renderOptions) {
 	d := SignInPage{
 		Layout:        p.layout(r, "Sign in"),
 		Continue:      cont,
+		Reauth:        reauth && email != "",
 		EmailField:    Field{ID: "email", Label: "E-mail address", Type: "email", Value: email, Autocomplete: "username", Required: true},
 		PasswordField: Field{ID: "password", Label: "Password", Type: "password", Autocomplete: "current-password", Required: true},
 	}
+	d.EmailField.ReadOnly = d.Reauth
+	d.ForgotURL = pageURL("/forgot-password", "continue", cont, "email", email)
+	d.SignUpURL = pageURL("/signup", "continue", cont)
 	var o renderOptions
 	if c, ok := p.clientForContinue(r.Context(), cont); ok {
-		d.ClientName = clientName(c.Name, c.ID)
+		d.ClientName = labelOf(c)
 		o.formTargets = cspSources(c.RedirectURIs...)
 		if logo := httpsURL(c.LogoURI); logo != "" {
 			d.ClientLogo = logo
@@ -52,53 +65,71 @@ func (p *Pages) signInPage(r *http.Request, cont, email string) (SignInPage, ren
 	return d, o
 }
 
+// pageURL is path with the query of the pairs (name, value) whose value is
+// not empty.
+func pageURL(path string, pairs ...string) string {
+	q := url.Values{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			q.Set(pairs[i], pairs[i+1])
+		}
+	}
+	if len(q) == 0 {
+		return path
+	}
+	return path + "?" + q.Encode()
+}
+
 // SignInForm serves GET and POST /signin: e-mail and password; on success a new
-// session, then the continue URL (or the account page).
+// session, then the continue URL (or the account page). With reauth=1 (a
+// signed-in person asked to confirm it is them) the address given as
+// login_hint cannot be changed.
 func (p *Pages) SignInForm() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			q := r.URL.Query()
-			d, o := p.signInPage(r, p.continueTarget(q.Get("continue")), q.Get("login_hint"))
-			d.Reauth = q.Get("reauth") == "1"
+			d, o := p.signInPage(r, p.continueTarget(q.Get("continue")), q.Get("login_hint"), q.Get("reauth") == "1")
 			p.render(w, r, http.StatusOK, pageSignIn, d, o)
 			return
 		}
 		email := strings.TrimSpace(r.PostFormValue("email"))
 		password := r.PostFormValue("password")
-		d, o := p.signInPage(r, p.continueTarget(r.PostFormValue("continue")), email)
+		d, o := p.signInPage(r, p.continueTarget(r.PostFormValue("continue")), email, r.PostFormValue("reauth") == "1")
 		if email == "" || password == "" {
 			if email == "" {
-				d.EmailField.Error = "Enter your e-mail address."
+				d.EmailField.Error = msgEnterEmail
 			}
 			if password == "" {
-				d.PasswordField.Error = "Enter your password."
+				d.PasswordField.Error = msgEnterPassword
 			}
+			d.summarize("", &d.EmailField, &d.PasswordField)
 			p.render(w, r, http.StatusBadRequest, pageSignIn, d, o)
 			return
 		}
 		u, err := p.identity.Authenticate(r.Context(), email, password, clientip.FromRequest(r))
 		if err != nil {
-			status := http.StatusUnauthorized
+			status, msg := http.StatusUnauthorized, ""
 			var throttled *identity.ThrottledError
 			switch {
 			case errors.As(err, &throttled):
 				p.countSignIn("throttled")
-				status, d.Error = http.StatusTooManyRequests, throttled.Error()
+				status, msg = http.StatusTooManyRequests, throttled.Error()
 				if throttled.RetryAfter > 0 {
 					w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 				}
 			case errors.Is(err, identity.ErrDisabled):
 				p.countSignIn("failure")
-				status, d.Error = http.StatusForbidden, msgDisabled
+				status, msg = http.StatusForbidden, msgDisabled
 			case errors.Is(err, identity.ErrInvalidCredentials), errors.Is(err, identity.ErrInvalidEmail):
 				p.countSignIn("failure")
-				d.Error = msgBadCredentials
+				msg = msgBadCredentials
 			default:
 				p.logFailure(w, r, "sign in", err)
 				retryLater(w, err)
-				status, d.Error = http.StatusServiceUnavailable, msgUnavailable
+				status, msg = http.StatusServiceUnavailable, msgUnavailable
 			}
 			d.EmailField.FormError, d.PasswordField.FormError = true, true
+			d.summarize(msg, &d.EmailField, &d.PasswordField)
 			p.render(w, r, status, pageSignIn, d, o)
 			return
 		}
@@ -115,7 +146,6 @@ func (p *Pages) SignInForm() http.Handler {
 type SignUpPage struct {
 	Layout
 	ClientName string
-	Error      string
 	Continue   string
 	// Sent shows "check your e-mail" for Email: the same answer whether the
 	// address was new or registered already.
@@ -125,20 +155,23 @@ type SignUpPage struct {
 	NameField     Field
 	PasswordField Field
 	ConfirmField  Field
+	// SignInURL carries the pending authorization and the address typed.
+	SignInURL string
 }
 
 func (p *Pages) signUpPage(r *http.Request, cont, email, name string) (SignUpPage, renderOptions) {
 	d := SignUpPage{
 		Layout:        p.layout(r, "Create your account"),
 		Continue:      cont,
-		EmailField:    Field{ID: "email", Label: "E-mail address", Type: "email", Value: email, Autocomplete: "email", Required: true},
+		EmailField:    Field{ID: "email", Label: "E-mail address", Type: "email", Value: email, Autocomplete: "username", Required: true},
 		NameField:     Field{ID: "name", Label: "Your name", Type: "text", Value: name, Autocomplete: "name"},
 		PasswordField: Field{ID: "password", Label: "Password", Type: "password", Autocomplete: "new-password", Required: true, Hint: "At least 8 characters. A few unusual words make a strong password."},
 		ConfirmField:  Field{ID: "confirm", Label: "Repeat the password", Type: "password", Autocomplete: "new-password", Required: true},
+		SignInURL:     pageURL("/signin", "continue", cont, "login_hint", email),
 	}
 	var o renderOptions
 	if c, ok := p.clientForContinue(r.Context(), cont); ok {
-		d.ClientName = clientName(c.Name, c.ID)
+		d.ClientName = labelOf(c)
 		o.formTargets = cspSources(c.RedirectURIs...)
 	}
 	return d, o
@@ -155,7 +188,8 @@ const signUpTicketTTL = time.Hour
 // registered already: identity mails the new one a verification link and the
 // registered one's owner a notice), and gives this browser a ticket cookie, so
 // that the link opened here signs the person in and continues the pending
-// authorization.
+// authorization. A refused sign-up names every problem at once and keeps what
+// was not wrong (keepPasswords).
 func (p *Pages) SignUp() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -168,43 +202,40 @@ func (p *Pages) SignUp() http.Handler {
 		name := strings.TrimSpace(r.PostFormValue("name"))
 		password, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
 		d, o := p.signUpPage(r, p.continueTarget(r.PostFormValue("continue")), email, name)
-		switch {
-		case email == "":
-			d.EmailField.Error = "Enter your e-mail address."
-		case password == "":
-			d.PasswordField.Error = "Choose a password."
-		case password != confirm:
-			d.ConfirmField.Error = "The passwords do not match."
-		}
-		if d.EmailField.Error != "" || d.PasswordField.Error != "" || d.ConfirmField.Error != "" {
-			p.render(w, r, http.StatusBadRequest, pageSignUp, d, o)
-			return
-		}
 		in := identity.SignUpInput{Email: email, Password: password, Name: name}
 		if d.Continue != accountPath {
 			in.Continue = d.Continue // validated by continueTarget
 		}
+		if email == "" {
+			d.EmailField.Error = msgEnterEmail
+		}
+		if password == "" {
+			d.PasswordField.Error = msgChoosePassword
+		}
+		d.signUpRefused(identity.ValidateSignUp(in))
+		if password != "" && password != confirm {
+			d.ConfirmField.Error = msgMismatch
+		}
+		if d.refused() {
+			d.fail(password, confirm, "")
+			p.render(w, r, http.StatusBadRequest, pageSignUp, d, o)
+			return
+		}
 		ticket, err := p.identity.SignUp(r.Context(), in, clientip.FromRequest(r))
 		if err != nil {
-			status := http.StatusBadRequest
-			var pe *identity.PasswordError
-			var profile *identity.ProfileError
+			status, msg := http.StatusBadRequest, ""
 			var throttled *identity.ThrottledError
 			switch {
-			case errors.As(err, &pe):
-				d.PasswordField.Error = pe.Error()
-			case errors.As(err, &profile):
-				d.NameField.Error = profile.Error()
-			case errors.Is(err, identity.ErrInvalidEmail):
-				d.EmailField.Error = "Enter a valid e-mail address, like name@example.com."
+			case d.signUpRefused(err):
 			case errors.As(err, &throttled):
-				status, d.Error = http.StatusTooManyRequests, throttled.Error()
+				status, msg = http.StatusTooManyRequests, throttled.Error()
 				w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 			default:
 				p.logFailure(w, r, "sign up", err)
 				retryLater(w, err)
-				status, d.Error = http.StatusServiceUnavailable, "Signing up is unavailable right now. Please try again in a moment."
+				status, msg = http.StatusServiceUnavailable, msgSignUpDown
 			}
+			d.fail(password, confirm, msg)
 			p.render(w, r, status, pageSignUp, d, o)
 			return
 		}
@@ -212,6 +243,47 @@ func (p *Pages) SignUp() http.Handler {
 		d.Layout.Title, d.Sent, d.Email = "Check your e-mail", true, email
 		p.render(w, r, http.StatusOK, pageSignUp, d, o)
 	})
+}
+
+// signUpRefused puts identity's refusals (an *identity.InputError, or one of
+// the errors it wraps) under their fields, unless a field has a message
+// already; it reports whether err was one.
+func (d *SignUpPage) signUpRefused(err error) bool {
+	if err == nil {
+		return false
+	}
+	set := func(f *Field, msg string) {
+		if f.Error == "" {
+			f.Error = msg
+		}
+	}
+	var pe *identity.PasswordError
+	var prof *identity.ProfileError
+	found := false
+	if errors.Is(err, identity.ErrInvalidEmail) {
+		set(&d.EmailField, msgInvalidEmail)
+		found = true
+	}
+	if errors.As(err, &pe) {
+		set(&d.PasswordField, pe.Error())
+		found = true
+	}
+	if errors.As(err, &prof) {
+		set(&d.NameField, prof.Error())
+		found = true
+	}
+	return found
+}
+
+func (d *SignUpPage) refused() bool {
+	return d.EmailField.Error != "" || d.NameField.Error != "" || d.PasswordField.Error != "" || d.ConfirmField.Error != ""
+}
+
+// fail readies the page to show its problems: the passwords that may come
+// back, and the summary.
+func (d *SignUpPage) fail(password, confirm, formError string) {
+	keepPasswords(&d.PasswordField, &d.ConfirmField, password, confirm)
+	d.summarize(formError, &d.EmailField, &d.NameField, &d.PasswordField, &d.ConfirmField)
 }
 
 // ticketCookieFor is the cookie that keeps a sign-up's ticket in this browser;
@@ -289,11 +361,18 @@ func namesClient(authURL, clientID string) bool {
 	return err == nil && u.Query().Get("client_id") == clientID
 }
 
-// SignOutForm serves POST /signout, the account page's sign-out button.
+// SignOutForm serves POST /signout: the account page's sign-out button, and
+// "Not you? Use another account" on the sign-in and consent pages, which posts
+// the pending authorization as continue: once signed out the browser goes
+// back into it, which asks whoever is there to sign in.
 func (p *Pages) SignOutForm() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := p.sessions.End(w, r); err != nil {
 			p.serverError(w, r, "sign out", err)
+			return
+		}
+		if cont := p.continueTarget(r.PostFormValue("continue")); cont != "" {
+			http.Redirect(w, r, cont, http.StatusSeeOther)
 			return
 		}
 		p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "Signed out")}, renderOptions{})

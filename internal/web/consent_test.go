@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/net/html"
+
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
@@ -160,9 +162,36 @@ func TestRevokeApplication(t *testing.T) {
 		if byID(p.doc, "revoke-app") == nil || !strings.Contains(text(p.doc), "Example App") {
 			t.Fatalf("account page does not list the application:\n%s", p.body)
 		}
-		p = b.follow(b.submit(p, "revoke-app", nil))
+		if label := attr(byID(p.doc, "revoke-app"), "aria-label"); label != "Disconnect Example App" {
+			t.Errorf("revoke link labelled %q, want it to name the application", label)
+		}
+		// It asks first, naming the application; cancelling changes nothing.
+		ask := b.click(p, "revoke-app")
+		if ask.status != 200 || !strings.Contains(text(byID(ask.doc, "confirm-revoke")), "Example App") ||
+			!strings.Contains(text(all(ask.doc, func(n *html.Node) bool { return n.Data == "h1" })[0]), "Disconnect Example App?") {
+			t.Fatalf("revoke asks: %d\n%s", ask.status, ask.body)
+		}
+		checkPage(t, ask)
+		if cancel := attr(byID(ask.doc, "cancel"), "href"); cancel != "/account#applications-section" {
+			t.Errorf("cancel leads to %q", cancel)
+		}
+		if a, err := store.GetAccount(t.Context(), ada.ID, "app"); err != nil || a.RevokedAt != nil {
+			t.Fatalf("asking revoked the application: %+v, %v", a, err)
+		}
+		done := b.submit(ask, "confirm-revoke", nil)
+		if done.status != http.StatusSeeOther || done.location() != "/account?notice=application-revoked#applications-section" {
+			t.Errorf("revoke answered %d %q", done.status, done.location())
+		}
+		p = b.follow(done)
 		if p.status != 200 || byID(p.doc, "revoke-app") != nil || byID(p.doc, "no-applications") == nil {
 			t.Errorf("application still listed after revoke")
+		}
+		if n := byID(p.doc, "notice"); n == nil || attr(ancestor(n, "section"), "id") != "applications-section" {
+			t.Errorf("the notice is not in the applications section")
+		}
+		// Asking about an application that is not connected goes back.
+		if again := b.get("/account/applications/revoke?client_id=app"); again.status != http.StatusSeeOther {
+			t.Errorf("asking to revoke a revoked application: %d", again.status)
 		}
 		a, err := store.GetAccount(t.Context(), ada.ID, "app")
 		if err != nil || a.RevokedAt == nil || a.ConsentRemembered {

@@ -86,6 +86,7 @@ func TestFormsRefuseMissingCSRFToken(t *testing.T) {
 		{"resend verification", "/account/verify-email", url.Values{}},
 		{"revoke application", "/account/applications/revoke", url.Values{"client_id": {"app"}}},
 		{"sign out everywhere", "/account/sessions/end", url.Values{}},
+		{"sign out a device", "/account/sessions/sign-out", url.Values{"session_id": {"any"}}},
 	} {
 		for _, token := range []string{"", foreign, "garbage"} {
 			name := tc.name + "/no token"
@@ -105,7 +106,7 @@ func TestFormsRefuseMissingCSRFToken(t *testing.T) {
 				if p.status != http.StatusForbidden {
 					t.Fatalf("POST %s without a valid token: %d, want 403", tc.path, p.status)
 				}
-				if msg := text(p.doc); !strings.Contains(msg, "This form has expired. Go back, reload the page and try again.") {
+				if msg := text(p.doc); !strings.Contains(msg, "This form has expired, so nothing was changed. Try again.") {
 					t.Errorf("error page says %q", msg)
 				}
 				checkPage(t, p)

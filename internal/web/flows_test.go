@@ -118,7 +118,7 @@ func cookieShapes(p *page) string {
 // pageShape is the page's text and markup with the address typed and the CSRF
 // token taken out.
 func pageShape(p *page, email string) string {
-	body := strings.ReplaceAll(p.body, email, "EMAIL")
+	body := strings.ReplaceAll(strings.ReplaceAll(p.body, email, "EMAIL"), url.QueryEscape(email), "EMAIL")
 	return regexp.MustCompile(`name="csrf_token" value="[^"]*"`).ReplaceAllString(body, `name="csrf_token" value=""`)
 }
 
@@ -205,7 +205,7 @@ func TestSignInWrongPasswordAndThrottling(t *testing.T) {
 			t.Errorf("password echoed back")
 		}
 		for _, id := range []string{"email", "password"} {
-			if in := byID(p.doc, id); attr(in, "aria-invalid") != "true" || !strings.Contains(attr(in, "aria-describedby"), "form-error") {
+			if in := byID(p.doc, id); attr(in, "aria-invalid") != "true" || !strings.Contains(attr(in, "aria-describedby"), "error-summary") {
 				t.Errorf("#%s not tied to the error", id)
 			}
 		}
@@ -363,7 +363,19 @@ func TestAccountForms(t *testing.T) {
 	if n := strings.Count(text(p.doc), "last seen"); n < 2 {
 		t.Errorf("account lists %d sessions, want at least 2", n)
 	}
-	out := b.submit(p, "sign-out-everywhere", nil)
+	// It asks first; the account page's link does nothing by itself.
+	ask := b.click(p, "sign-out-everywhere")
+	if ask.status != 200 || byID(ask.doc, "confirm-sign-out-everywhere") == nil {
+		t.Fatalf("sign out everywhere asks: %d\n%s", ask.status, ask.body)
+	}
+	checkPage(t, ask)
+	if second.get("/account").status != 200 {
+		t.Fatalf("asking signed the other browser out")
+	}
+	if cancel := attr(byID(ask.doc, "cancel"), "href"); cancel != "/account#sessions-section" {
+		t.Errorf("cancel leads to %q", cancel)
+	}
+	out := b.submit(ask, "confirm-sign-out-everywhere", nil)
 	if out.status != 200 || !strings.Contains(text(out.doc), "every device") {
 		t.Fatalf("sign out everywhere: %d", out.status)
 	}

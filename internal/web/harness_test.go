@@ -344,6 +344,22 @@ func (b *browser) submit(p *page, buttonID string, values map[string]string) *pa
 	return b.post(action.String(), data)
 }
 
+// click does what a person clicking the link with id does: a GET of its href,
+// resolved against the page's address (its fragment left out, as browsers do).
+func (b *browser) click(p *page, id string) *page {
+	b.e.t.Helper()
+	a := byID(p.doc, id)
+	if a == nil || a.Data != "a" || attr(a, "href") == "" {
+		b.e.t.Fatalf("no link #%s on %s:\n%s", id, p.url, p.body)
+	}
+	target, err := p.url.Parse(attr(a, "href"))
+	if err != nil {
+		b.e.t.Fatalf("bad href of #%s: %v", id, err)
+	}
+	target.Fragment = ""
+	return b.get(target.String())
+}
+
 // follow GETs redirects until a page, or a Location off the provider.
 func (b *browser) follow(p *page) *page {
 	b.e.t.Helper()
@@ -455,6 +471,26 @@ func text(n *html.Node) string {
 	var b strings.Builder
 	var walk func(*html.Node)
 	walk = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// spoken is the text of n that a screen reader reads: without what is
+// aria-hidden or hidden, spaces collapsed.
+func spoken(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && (attr(n, "aria-hidden") == "true" || hasAttr(n, "hidden")) {
+			return
+		}
 		if n.Type == html.TextNode {
 			b.WriteString(n.Data)
 		}

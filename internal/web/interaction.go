@@ -46,11 +46,11 @@ func (p *Pages) SignIn(w http.ResponseWriter, r *http.Request, pr signin.Prompt)
 	q.Set("continue", pr.ContinueURL)
 	hint := pr.LoginHint
 	if pr.ReauthFor != "" {
-		q.Set("reauth", "1")
-		if hint == "" {
-			if u, err := p.store.GetUser(r.Context(), pr.ReauthFor); err == nil {
-				hint = u.Email
-			}
+		// The one who must sign in is known: their address, fixed on the
+		// page, whatever the client hinted.
+		if u, err := p.store.GetUser(r.Context(), pr.ReauthFor); err == nil && !u.Disabled {
+			q.Set("reauth", "1")
+			hint = u.Email
 		}
 	}
 	if hint != "" {
@@ -94,12 +94,14 @@ func (p *Pages) AskConsent(w http.ResponseWriter, r *http.Request, pr signin.Pro
 	r = p.withLocale(r, uiLocalesOf(pr.ContinueURL))
 	loc := p.localizer(r)
 	o := renderOptions{}
+	name := clientLabel(pr.Client.Name, pr.Client.ClientURI, nil)
 	if c, err := p.store.CachedClientRecord(r.Context(), pr.Client.ID); err == nil {
 		o.formTargets = cspSources(c.RedirectURIs...)
+		name = labelOf(c)
 	}
 	data := ConsentPage{
 		ClientID:   pr.Client.ID,
-		ClientName: clientName(pr.Client.Name, pr.Client.ID),
+		ClientName: name,
 		PolicyURI:  webURL(pr.Client.PolicyURI),
 		TOSURI:     webURL(pr.Client.TOSURI),
 		Scope:      strings.Join(pr.Scopes, " "),
@@ -126,6 +128,9 @@ type SignOutConfirmPage struct {
 	ClientName string
 	ConfirmURL string
 	Fields     []HiddenField
+	// StayURL is where "Stay signed in" leads: back to the application (its
+	// home page) when known, else the account page.
+	StayURL string
 }
 
 // HiddenField is a name and value posted back unchanged.
@@ -155,9 +160,12 @@ func (p *Pages) SignOut(w http.ResponseWriter, r *http.Request, l signin.Logout)
 		p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "Signed out")}, renderOptions{})
 		return
 	}
-	data := SignOutConfirmPage{Layout: p.layout(r, "Sign out?"), ConfirmURL: l.ConfirmURL}
+	data := SignOutConfirmPage{Layout: p.layout(r, "Sign out?"), ConfirmURL: l.ConfirmURL, StayURL: accountPath}
 	if l.Client != nil {
-		data.ClientName = clientName(l.Client.Name, l.Client.ID)
+		data.ClientName = clientLabel(l.Client.Name, l.Client.ClientURI, nil)
+		if home := webURL(l.Client.ClientURI); home != "" {
+			data.StayURL = home
+		}
 	}
 	for k, v := range l.ConfirmFields {
 		data.Fields = append(data.Fields, HiddenField{Name: k, Value: v})
@@ -167,12 +175,36 @@ func (p *Pages) SignOut(w http.ResponseWriter, r *http.Request, l signin.Logout)
 	p.render(w, r, http.StatusOK, pageSignOutConfirm, data, o)
 }
 
-func clientName(name, id string) string {
-	if strings.TrimSpace(name) != "" {
-		return name
+// unnamedClient names a client that has no name and no web address to take
+// one from.
+const unnamedClient = "An unnamed application"
+
+// clientLabel is how the pages name a client: its name, else the host name of
+// its home page (client_uri), else that of its first redirect URI with a host,
+// else the scheme of a native app's private-use redirect URI
+// (com.example.app), else unnamedClient; never its id, which says nothing to
+// a person.
+func clientLabel(name, home string, redirectURIs []string) string {
+	if n := strings.TrimSpace(name); n != "" {
+		return n
 	}
-	return id
+	for _, raw := range append([]string{home}, redirectURIs...) {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme == "" {
+			continue
+		}
+		if h := u.Hostname(); h != "" {
+			return strings.ToLower(h)
+		}
+		if s := strings.ToLower(u.Scheme); s != "http" && s != "https" && strings.Contains(s, ".") {
+			return s
+		}
+	}
+	return unnamedClient
 }
+
+// labelOf names a stored client (clientLabel).
+func labelOf(c storage.Client) string { return clientLabel(c.Name, c.ClientURI, c.RedirectURIs) }
 
 // httpsURL returns raw when it is an absolute https URL, else "".
 func httpsURL(raw string) string {

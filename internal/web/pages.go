@@ -31,8 +31,11 @@ type identityService interface {
 	UpdateProfile(ctx context.Context, userID string, p identity.Profile) (storage.User, error)
 	SendVerification(ctx context.Context, u storage.User, ip string) error
 	VerifyEmail(ctx context.Context, token, ticket string) (identity.Verified, error)
-	RequestPasswordReset(ctx context.Context, email, ip string) error
+	RequestPasswordResetContinue(ctx context.Context, email, ip, cont string) error
+	CheckResetToken(ctx context.Context, token string) (storage.User, error)
 	ResetPassword(ctx context.Context, token, password string) (storage.User, error)
+	EndSession(ctx context.Context, userID, sessionID string) error
+	RevokeAccount(ctx context.Context, userID, clientID string) (storage.RevokedTokens, error)
 }
 
 // brandSource gives the branding in force; *branding.Service is one.
@@ -76,6 +79,7 @@ type SignInCounter interface {
 // Pages serves the HTML pages. Build it with New; the zero value is unusable.
 type Pages struct {
 	tmpl     *renderer
+	files    fs.FS // the templates' files, for the icon
 	static   http.Handler
 	brand    brandSource
 	store    *storage.Store
@@ -145,6 +149,7 @@ func New(d Deps) (*Pages, error) {
 	}
 	p := &Pages{
 		tmpl:     r,
+		files:    d.Templates,
 		static:   static,
 		brand:    d.Branding,
 		store:    d.Store,
@@ -198,7 +203,41 @@ func (p *Pages) CSRF(h http.Handler) http.Handler {
 
 func (p *Pages) csrfFailed(w http.ResponseWriter, r *http.Request) {
 	p.log.InfoContext(r.Context(), "form refused", "reason", csrfReason(r), "path", r.URL.Path, "request_id", requestID(w))
-	p.ErrorPage(w, r, http.StatusForbidden, "This form has expired. Go back, reload the page and try again.")
+	// The way back keeps the pending authorization the form carried (and
+	// the address typed), so that the detour ends in the application.
+	cont := p.continueTarget(r.PostFormValue("continue"))
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	x := errorExtras{retry: retryURL(r.URL.Path, cont, email, r.PostFormValue("token"))}
+	if c, ok := p.clientForContinue(r.Context(), cont); ok {
+		info := signin.ClientInfo{ID: c.ID, Name: labelOf(c), ClientURI: c.ClientURI}
+		x.client = &info
+	}
+	p.errorPage(w, r, http.StatusForbidden, msgFormExpired, x)
+}
+
+// msgFormExpired is the error page's sentence for a form whose CSRF token
+// did not fit (expired, or from another browser).
+const msgFormExpired = "This form has expired, so nothing was changed. Try again."
+
+// retryURL is where "Try again" leads after the form posted to path expired:
+// the form again, with the pending authorization and the address typed; for
+// forms that only an authorization or the account page shows, those.
+func retryURL(path, cont, email, token string) string {
+	switch path {
+	case "/signin", "/signup":
+		return pageURL(path, "continue", cont, "login_hint", email)
+	case "/forgot-password":
+		return pageURL(path, "continue", cont, "email", email)
+	case "/reset-password":
+		if token != "" {
+			return pageURL(path, "token", token, "continue", cont)
+		}
+		return pageURL("/forgot-password", "continue", cont)
+	}
+	if cont != "" {
+		return cont
+	}
+	return accountPath
 }
 
 func csrfReason(r *http.Request) string {

@@ -36,8 +36,13 @@ func checkPage(t *testing.T, p *page) {
 	if meta := all(p.doc, func(n *html.Node) bool { return n.Data == "meta" && attr(n, "name") == "color-scheme" }); len(meta) != 1 || attr(meta[0], "content") != "light dark" {
 		t.Errorf("%s: want <meta name=color-scheme content=\"light dark\">", p.url.Path)
 	}
-	if bad := all(p.doc, func(n *html.Node) bool { return n.Data == "script" || n.Data == "style" || hasAttr(n, "style") }); len(bad) > 0 {
-		t.Errorf("%s: has <script>, <style> or style= (CSP forbids inline)", p.url.Path)
+	if bad := all(p.doc, func(n *html.Node) bool { return n.Data == "style" || hasAttr(n, "style") }); len(bad) > 0 {
+		t.Errorf("%s: has <style> or style= (CSP forbids inline)", p.url.Path)
+	}
+	// One script, the pages' own, from this origin; nothing inline.
+	if js := all(p.doc, func(n *html.Node) bool { return n.Data == "script" }); len(js) != 1 ||
+		attr(js[0], "src") != "/static/gatehouse.js" || !hasAttr(js[0], "defer") || js[0].FirstChild != nil {
+		t.Errorf("%s: want one <script src=/static/gatehouse.js defer>, no inline script", p.url.Path)
 	}
 	ids := map[string]bool{}
 	for _, n := range all(p.doc, func(n *html.Node) bool { return hasAttr(n, "id") }) {
@@ -115,6 +120,10 @@ func TestEveryPageRenders(t *testing.T) {
 		c.PolicyURI, c.TOSURI, c.LogoURI = "https://app.example.com/privacy", "https://app.example.com/terms", "https://app.example.com/logo.png"
 	})
 	b := e.browser()
+	if err := e.ids.RequestPasswordReset(t.Context(), "ada@example.com", ""); err != nil {
+		t.Fatal(err)
+	}
+	reset, _ := url.Parse(e.mail.link(t, "ada@example.com", "/reset-password"))
 
 	for _, tc := range []struct {
 		path   string
@@ -124,7 +133,8 @@ func TestEveryPageRenders(t *testing.T) {
 		{"/signin", 200, []string{"email", "password", "sign-in", "forgot-link", "sign-up-link"}},
 		{"/signup", 200, []string{"email", "name", "password", "confirm", "sign-up"}},
 		{"/forgot-password", 200, []string{"email", "forgot"}},
-		{"/reset-password?token=abc", 200, []string{"password", "confirm", "reset"}},
+		{reset.RequestURI(), 200, []string{"username", "password", "confirm", "reset", "password-toggle", "confirm-toggle"}},
+		{"/reset-password?token=abc", 400, []string{"forgot-link"}},
 		{"/verify-email?token=abc", 400, []string{"to-account"}},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
@@ -164,7 +174,10 @@ func TestEveryPageRenders(t *testing.T) {
 	for _, li := range all(consent.doc, func(n *html.Node) bool {
 		return n.Data == "li" && ancestor(n, "ul") != nil && attr(ancestor(n, "ul"), "class") == "scopes"
 	}) {
-		scopes = append(scopes, text(li))
+		scopes = append(scopes, spoken(li))
+		if mark := all(li, func(n *html.Node) bool { return n.Data == "span" }); len(mark) != 1 || text(mark[0]) != "✓" || attr(mark[0], "aria-hidden") != "true" {
+			t.Errorf("consent scope %q: want its ✓ in one aria-hidden span", text(li))
+		}
 	}
 	want := []string{"Know who you are", "See your name and profile picture", "See your e-mail address", "Stay signed in to the app when you are away"}
 	if !slices.Equal(scopes, want) {

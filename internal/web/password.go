@@ -17,38 +17,58 @@ type ForgotPasswordPage struct {
 	Layout
 	// Sent shows the answer, the same whether or not the address is known.
 	Sent bool
-	// Error says the request was refused (too many mails asked for).
-	Error      string
+	// Continue is the pending authorization: the mailed link carries it.
+	Continue   string
 	EmailField Field
+	// SignInURL leads back to sign in, to the pending authorization.
+	SignInURL string
 }
 
-// ForgotPassword serves GET and POST /forgot-password. The answer never says
-// whether the address is registered.
+// ForgotPassword serves GET and POST /forgot-password[?email=…&continue=…].
+// The answer never says whether the address is registered. The mailed link
+// carries the pending authorization, so that the reset ends back in it.
 func (p *Pages) ForgotPassword() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d := ForgotPasswordPage{
 			Layout:     p.layout(r, "Reset your password"),
-			EmailField: Field{ID: "email", Label: "E-mail address", Type: "email", Autocomplete: "email", Required: true},
+			EmailField: Field{ID: "email", Label: "E-mail address", Type: "email", Autocomplete: "username", Required: true},
 		}
 		if r.Method != http.MethodPost {
+			q := r.URL.Query()
+			d.Continue = p.continueTarget(q.Get("continue"))
+			d.EmailField.Value = strings.TrimSpace(q.Get("email"))
+			d.SignInURL = pageURL("/signin", "continue", d.Continue, "login_hint", d.EmailField.Value)
 			p.render(w, r, http.StatusOK, pageForgotPassword, d, renderOptions{})
 			return
 		}
 		email := strings.TrimSpace(r.PostFormValue("email"))
+		d.Continue = p.continueTarget(r.PostFormValue("continue"))
 		d.EmailField.Value = email
-		if email == "" {
-			d.EmailField.Error = "Enter your e-mail address."
+		d.SignInURL = pageURL("/signin", "continue", d.Continue, "login_hint", email)
+		switch {
+		case email == "":
+			d.EmailField.Error = msgEnterEmail
+		case identity.ValidateEmail(email) != nil:
+			// No account can have it, so saying so tells nothing.
+			d.EmailField.Error = msgInvalidEmail
+		}
+		if d.EmailField.Error != "" {
+			d.summarize("", &d.EmailField)
 			p.render(w, r, http.StatusBadRequest, pageForgotPassword, d, renderOptions{})
 			return
 		}
-		err := p.identity.RequestPasswordReset(r.Context(), email, clientip.FromRequest(r))
+		cont := d.Continue
+		if cont == accountPath {
+			cont = ""
+		}
+		err := p.identity.RequestPasswordResetContinue(r.Context(), email, clientip.FromRequest(r), cont)
 		var throttled *identity.ThrottledError
 		switch {
 		case errors.As(err, &throttled):
 			// Counted alike for every address: this answer tells nothing
 			// about which are registered.
 			w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
-			d.Error = throttled.Error()
+			d.summarize(throttled.Error(), &d.EmailField)
 			p.render(w, r, http.StatusTooManyRequests, pageForgotPassword, d, renderOptions{})
 			return
 		case err != nil:
@@ -65,16 +85,27 @@ func (p *Pages) ForgotPassword() http.Handler {
 type ResetPasswordPage struct {
 	Layout
 	Token string
-	// Done: the password is changed. Invalid: the token is unknown, used or
-	// expired.
-	Done, Invalid bool
-	Error         string
-	PasswordField Field
-	ConfirmField  Field
+	// Email is the account's address, in the hidden username field that
+	// lets password managers file the new password under it.
+	Email string
+	// Continue is the pending authorization the link carries.
+	Continue string
+	// ClientName is the application it is for, when known.
+	ClientName string
+	// Done: the password is changed. Invalid: the link is unknown, used or
+	// expired. Disabled: the account is disabled.
+	Done, Invalid, Disabled bool
+	PasswordField           Field
+	ConfirmField            Field
+	// SignInURL (after the change) and ForgotURL (for a new link) carry the
+	// pending authorization.
+	SignInURL, ForgotURL string
 }
 
-// ResetPassword serves GET and POST /reset-password?token=…: a new password
-// for the link's user, who is then signed out everywhere.
+// ResetPassword serves GET and POST /reset-password?token=…[&continue=…]: a
+// new password for the link's user, who is then signed out everywhere and
+// asked to sign in, back to the pending authorization. A link that no longer
+// works says so at once, before any password is typed.
 func (p *Pages) ResetPassword() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d := ResetPasswordPage{
@@ -82,31 +113,52 @@ func (p *Pages) ResetPassword() http.Handler {
 			PasswordField: Field{ID: "password", Label: "New password", Type: "password", Autocomplete: "new-password", Required: true, Hint: "At least 8 characters."},
 			ConfirmField:  Field{ID: "confirm", Label: "Repeat the new password", Type: "password", Autocomplete: "new-password", Required: true},
 		}
-		if r.Method != http.MethodPost {
-			d.Token = r.URL.Query().Get("token")
-			status := http.StatusOK
-			if d.Token == "" {
-				d.Invalid, status = true, http.StatusBadRequest
-			}
-			p.render(w, r, status, pageResetPassword, d, renderOptions{})
+		get := r.Method != http.MethodPost
+		if get {
+			d.Token, d.Continue = r.URL.Query().Get("token"), p.continueTarget(r.URL.Query().Get("continue"))
+		} else {
+			d.Token, d.Continue = r.PostFormValue("token"), p.continueTarget(r.PostFormValue("continue"))
+		}
+		if c, ok := p.clientForContinue(r.Context(), d.Continue); ok {
+			d.ClientName = labelOf(c)
+		}
+		d.ForgotURL = pageURL("/forgot-password", "continue", d.Continue)
+		u, err := p.identity.CheckResetToken(r.Context(), d.Token)
+		switch {
+		case errors.Is(err, identity.ErrInvalidToken):
+			d.Invalid, d.Token, d.Layout.Title = true, "", errorTitle+msgDeadLink
+			p.render(w, r, http.StatusBadRequest, pageResetPassword, d, renderOptions{})
+			return
+		case errors.Is(err, identity.ErrDisabled):
+			d.Disabled, d.Token, d.Layout.Title = true, "", errorTitle+msgDisabled
+			p.render(w, r, http.StatusForbidden, pageResetPassword, d, renderOptions{})
+			return
+		case err != nil:
+			p.serverError(w, r, "check reset link", err)
 			return
 		}
-		d.Token = r.PostFormValue("token")
-		password, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
-		switch {
-		case d.Token == "":
-			d.Invalid = true
-		case password == "":
-			d.PasswordField.Error = "Choose a password."
-		case password != confirm:
-			d.ConfirmField.Error = "The passwords do not match."
+		d.Email = u.Email
+		if get {
+			p.render(w, r, http.StatusOK, pageResetPassword, d, renderOptions{})
+			return
 		}
-		if d.Invalid || d.PasswordField.Error != "" || d.ConfirmField.Error != "" {
+		password, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
+		var pe *identity.PasswordError
+		switch err := identity.ValidatePassword(password); {
+		case password == "":
+			d.PasswordField.Error = msgChoosePassword
+		case errors.As(err, &pe):
+			d.PasswordField.Error = pe.Error()
+		}
+		if password != "" && password != confirm {
+			d.ConfirmField.Error = msgMismatch
+		}
+		if d.PasswordField.Error != "" || d.ConfirmField.Error != "" {
+			d.fail(password, confirm, "")
 			p.render(w, r, http.StatusBadRequest, pageResetPassword, d, renderOptions{})
 			return
 		}
-		_, err := p.identity.ResetPassword(r.Context(), d.Token, password)
-		var pe *identity.PasswordError
+		_, err = p.identity.ResetPassword(r.Context(), d.Token, password)
 		var throttled *identity.ThrottledError
 		switch {
 		case err == nil:
@@ -115,15 +167,21 @@ func (p *Pages) ResetPassword() http.Handler {
 				p.logFailure(w, r, "reset password: end session", err)
 			}
 			d.Done, d.Token = true, ""
+			d.Layout.Title = "Your password is changed"
+			d.SignInURL = pageURL("/signin", "continue", d.Continue, "login_hint", d.Email)
 			p.render(w, r, http.StatusOK, pageResetPassword, d, renderOptions{})
 		case errors.As(err, &pe):
 			d.PasswordField.Error = pe.Error()
+			d.fail(password, confirm, "")
 			p.render(w, r, http.StatusBadRequest, pageResetPassword, d, renderOptions{})
 		case errors.Is(err, identity.ErrInvalidToken):
-			d.Invalid, d.Token = true, ""
+			d.Invalid, d.Token, d.Layout.Title = true, "", errorTitle+msgDeadLink
 			p.render(w, r, http.StatusBadRequest, pageResetPassword, d, renderOptions{})
+		case errors.Is(err, identity.ErrDisabled):
+			d.Disabled, d.Token, d.Layout.Title = true, "", errorTitle+msgDisabled
+			p.render(w, r, http.StatusForbidden, pageResetPassword, d, renderOptions{})
 		case errors.As(err, &throttled):
-			d.Error = throttled.Error()
+			d.fail(password, confirm, throttled.Error())
 			p.render(w, r, http.StatusTooManyRequests, pageResetPassword, d, renderOptions{})
 		default:
 			p.serverError(w, r, "reset password", err)
@@ -131,26 +189,54 @@ func (p *Pages) ResetPassword() http.Handler {
 	})
 }
 
+// msgDeadLink is the title of a page whose mailed link no longer works.
+const msgDeadLink = "This link does not work"
+
+// fail readies the reset page to show its problems.
+func (d *ResetPasswordPage) fail(password, confirm, formError string) {
+	keepPasswords(&d.PasswordField, &d.ConfirmField, password, confirm)
+	d.summarize(formError, &d.PasswordField, &d.ConfirmField)
+}
+
 // VerifyEmailPage is the data of the page an e-mail verification link opens.
 type VerifyEmailPage struct {
 	Layout
 	Verified bool
 	Email    string
-	// SignedIn: this browser has a session (it offers the account page rather
-	// than signing in).
+	// SignedIn: this browser has a session (it offers to continue rather
+	// than to sign in).
 	SignedIn bool
+	// ClientName is the application the pending authorization is for.
+	ClientName string
+	// NextURL is where the person goes on: the pending authorization (signed
+	// in) or sign-in to it, else the account page or sign-in.
+	NextURL string
 }
 
 // VerifyEmail serves GET /verify-email?token=…[&continue=…]. Opened in the
 // browser that signed up (its ticket cookie matches the link), it signs the
 // person in and continues to the pending authorization (or the account page);
-// anywhere else it says the address is verified and offers to sign in.
+// anywhere else it says the address is verified and offers to sign in, back
+// to the pending authorization.
 func (p *Pages) VerifyEmail() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		cont := p.continueTarget(q.Get("continue"))
+		d := VerifyEmailPage{Layout: p.layout(r, msgDeadLink)}
+		if c, ok := p.clientForContinue(r.Context(), cont); ok {
+			d.ClientName = labelOf(c)
+		}
+		dead := func() {
+			d.Layout.Title = errorTitle + msgDeadLink
+			d.NextURL = accountPath
+			if cont != "" && cont != accountPath {
+				d.NextURL = pageURL("/signin", "continue", cont)
+			}
+			p.render(w, r, http.StatusBadRequest, pageVerifyEmail, d, renderOptions{})
+		}
 		token := q.Get("token")
 		if token == "" {
-			p.render(w, r, http.StatusBadRequest, pageVerifyEmail, VerifyEmailPage{Layout: p.layout(r, "This link does not work")}, renderOptions{})
+			dead()
 			return
 		}
 		ticket := ""
@@ -160,7 +246,7 @@ func (p *Pages) VerifyEmail() http.Handler {
 		v, err := p.identity.VerifyEmail(r.Context(), token, ticket)
 		switch {
 		case errors.Is(err, identity.ErrInvalidToken):
-			p.render(w, r, http.StatusBadRequest, pageVerifyEmail, VerifyEmailPage{Layout: p.layout(r, "This link does not work")}, renderOptions{})
+			dead()
 			return
 		case err != nil:
 			p.serverError(w, r, "verify email", err)
@@ -174,12 +260,15 @@ func (p *Pages) VerifyEmail() http.Handler {
 				p.serverError(w, r, "verify email: issue session", err)
 				return
 			}
-			http.Redirect(w, r, p.redirectTarget(q.Get("continue")), http.StatusSeeOther)
+			http.Redirect(w, r, p.redirectTarget(cont), http.StatusSeeOther)
 			return
 		}
-		d := VerifyEmailPage{Layout: p.layout(r, "E-mail verified"), Verified: true, Email: v.User.Email}
+		d.Layout.Title, d.Verified, d.Email = "E-mail verified", true, v.User.Email
 		if bs, _, err := p.currentUser(r); err == nil && bs != nil {
 			d.SignedIn = true
+			d.NextURL = p.redirectTarget(cont)
+		} else {
+			d.NextURL = pageURL("/signin", "login_hint", v.User.Email, "continue", cont)
 		}
 		p.render(w, r, http.StatusOK, pageVerifyEmail, d, renderOptions{})
 	})

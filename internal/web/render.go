@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/csrf"
 
 	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/internal/reqlog"
+	"github.com/gatehouse-id/gatehouse/internal/signin"
 )
 
 // Page names; each is a file <name>.html that defines "content", rendered inside
@@ -29,13 +31,14 @@ const (
 	pageResetPassword  = "reset_password"
 	pageVerifyEmail    = "verify_email"
 	pageAccount        = "account"
+	pageAccountConfirm = "account_confirm"
 	pageError          = "error"
 )
 
 // requiredPages lists every page New insists on.
 func requiredPages() []string {
 	return []string{pageSignIn, pageSignUp, pageConsent, pageSignOutConfirm, pageSignedOut,
-		pageForgotPassword, pageResetPassword, pageVerifyEmail, pageAccount, pageError}
+		pageForgotPassword, pageResetPassword, pageVerifyEmail, pageAccount, pageAccountConfirm, pageError}
 }
 
 const stylesheet = "static/gatehouse.css"
@@ -95,15 +98,21 @@ type Layout struct {
 	// CSRFFieldName and CSRFToken make the hidden field every form carries.
 	CSRFFieldName string
 	CSRFToken     string
+	// Problems fill the error summary (see summarize).
+	Problems []Problem
 }
 
 // Field is one labelled input.
 type Field struct {
 	ID, Label, Type, Value, Autocomplete, Hint string
 	Required                                   bool
+	// ReadOnly shows the value without letting it change (the e-mail address
+	// of a person confirming who they are).
+	ReadOnly bool
 	// Error is shown under the input and tied to it with aria-describedby.
 	Error string
-	// FormError ties the input to the form's error message instead.
+	// FormError ties the input to the error summary, which holds the form's
+	// own message (such as "E-mail or password is incorrect.").
 	FormError bool
 }
 
@@ -120,7 +129,7 @@ func (f Field) DescribedBy() string {
 		ids = append(ids, f.ID+"-error")
 	}
 	if f.FormError {
-		ids = append(ids, "form-error")
+		ids = append(ids, "error-summary")
 	}
 	return strings.Join(ids, " ")
 }
@@ -311,18 +320,66 @@ func (p *Pages) BrandingStylesheet() http.Handler {
 	})
 }
 
+// faviconFile is the browser tab's icon, in the templates' static files.
+const faviconFile = "static/favicon.ico"
+
+// Favicon serves GET /favicon.ico, which browsers ask for on their own when a
+// page names no icon. It is the one place the icon comes from: the branding's
+// favicon_url when one is set (pages link it too), else the templates' icon.
+func (p *Pages) Favicon() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u := p.currentBrand(r).FaviconURL; u != "" {
+			http.Redirect(w, r, u, http.StatusFound)
+			return
+		}
+		b, err := fs.ReadFile(p.files, faviconFile)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "image/x-icon")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		http.ServeContent(w, r, "favicon.ico", time.Time{}, bytes.NewReader(b))
+	})
+}
+
 // ErrorData is the error page's data.
 type ErrorData struct {
 	Layout
 	Heading   string
 	Message   string
 	RequestID string
+	// RetryURL starts again what failed (an expired form: the form again,
+	// with what it carried); "" offers none.
+	RetryURL string
+	// BackName and BackURL lead back to the application the person came
+	// from (its home page, client_uri), when it is known and has one.
+	BackName, BackURL string
+}
+
+// errorExtras are the ways on that an error page offers besides the account
+// page.
+type errorExtras struct {
+	retry string
+	// client is the application the page is shown for, when known.
+	client *signin.ClientInfo
 }
 
 // ErrorPage renders the error page with status and one plain sentence; it has
 // the signature of oauth.ErrorPageFunc. The page names the request id (from the
-// X-Request-Id response header) and never shows internal detail.
+// X-Request-Id response header) and never shows internal detail. When the
+// request's context names the client (signin.WithClient), the page offers a
+// way back to it. It reads nothing else from the request and asks the database
+// nothing, so it serves requests refused for bad input and outages alike.
 func (p *Pages) ErrorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+	var x errorExtras
+	if c, ok := signin.ClientFrom(r.Context()); ok {
+		x.client = &c
+	}
+	p.errorPage(w, r, status, message, x)
+}
+
+func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request, status int, message string, x errorExtras) {
 	heading := "Something went wrong"
 	switch {
 	case status == http.StatusNotFound:
@@ -343,5 +400,11 @@ func (p *Pages) ErrorPage(w http.ResponseWriter, r *http.Request, status int, me
 	} else {
 		loc = p.localizer(r)
 	}
-	p.render(w, r, status, pageError, ErrorData{Layout: p.layoutIn(loc, r, heading), Heading: heading, Message: message, RequestID: requestID(w)}, renderOptions{})
+	d := ErrorData{Layout: p.layoutIn(loc, r, heading), Heading: heading, Message: message, RequestID: requestID(w), RetryURL: x.retry}
+	if x.client != nil {
+		if home := webURL(x.client.ClientURI); home != "" {
+			d.BackName, d.BackURL = clientLabel(x.client.Name, home, nil), home
+		}
+	}
+	p.render(w, r, status, pageError, d, renderOptions{})
 }

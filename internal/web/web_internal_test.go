@@ -140,3 +140,23 @@ func TestDevice(t *testing.T) {
 		}
 	}
 }
+
+func TestClientLabel(t *testing.T) {
+	for _, tc := range []struct {
+		name, home string
+		redirects  []string
+		want       string
+	}{
+		{"Notes", "https://notes.example.org/", nil, "Notes"},
+		{"  ", "https://Notes.Example.org:8443/home", []string{"https://cb.example/cb"}, "notes.example.org"},
+		{"", "", []string{"https://App.Example.com/callback"}, "app.example.com"},
+		{"", "not a url", []string{"http://127.0.0.1:5000/cb"}, "127.0.0.1"},
+		{"", "", []string{"com.example.app:/callback"}, "com.example.app"},
+		{"", "", []string{"myapp:/cb"}, unnamedClient},
+		{"", "", nil, unnamedClient},
+	} {
+		if got := clientLabel(tc.name, tc.home, tc.redirects); got != tc.want {
+			t.Errorf("clientLabel(%q, %q, %q) = %q, want %q", tc.name, tc.home, tc.redirects, got, tc.want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 func identityCases() []Case {
 	return []Case{
 		{"UserTokenConsumedOnce", testUserTokenConsumedOnce},
+		{"UserTokenFoundWithoutSpending", testUserTokenFoundWithoutSpending},
 		{"UserTokenConsumedOnceConcurrently", testUserTokenConsumedOnceConcurrently},
 		{"UserTokenDeleteAndSweep", testUserTokenDeleteAndSweep},
 		{"UserNarrowUpdates", testUserNarrowUpdates},
@@ -79,6 +80,31 @@ func testUserTokenConsumedOnce(t *testing.T, s *storage.Store) {
 	if !errors.Is(err, storage.ErrConflict) {
 		t.Errorf("CreateUserToken with a taken hash: error %v, want storage.ErrConflict", err)
 	}
+}
+
+func testUserTokenFoundWithoutSpending(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	u := createUser(t, s, "find-token@example.com")
+	createUserToken(t, s, u, storage.TokenResetPassword, "find-1", testClock.Add(30*time.Minute))
+
+	for range 2 { // looking twice spends nothing
+		got, err := s.FindUserToken(ctx, storage.TokenResetPassword, tokenHash("find-1"), testClock)
+		must(t, err, "FindUserToken")
+		if got.UserID != u.ID || got.Purpose != storage.TokenResetPassword || got.UsedAt != nil {
+			t.Errorf("FindUserToken = %+v, want the user's unused reset token", got)
+		}
+	}
+	_, err := s.FindUserToken(ctx, storage.TokenVerifyEmail, tokenHash("find-1"), testClock)
+	wantNotFound(t, err, "FindUserToken with the wrong purpose")
+	_, err = s.FindUserToken(ctx, storage.TokenResetPassword, tokenHash("unknown"), testClock)
+	wantNotFound(t, err, "FindUserToken of an unknown token")
+	_, err = s.FindUserToken(ctx, storage.TokenResetPassword, tokenHash("find-1"), testClock.Add(30*time.Minute))
+	wantNotFound(t, err, "FindUserToken at its expiry")
+
+	_, err = s.ConsumeUserToken(ctx, storage.TokenResetPassword, tokenHash("find-1"), testClock)
+	must(t, err, "ConsumeUserToken after FindUserToken")
+	_, err = s.FindUserToken(ctx, storage.TokenResetPassword, tokenHash("find-1"), testClock)
+	wantNotFound(t, err, "FindUserToken of a spent token")
 }
 
 func testUserTokenConsumedOnceConcurrently(t *testing.T, s *storage.Store) {
