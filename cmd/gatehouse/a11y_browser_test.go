@@ -70,43 +70,6 @@ var a11yAxeTags = []string{"wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-pra
 // violation, and "html-lang", "dark-palette", "spoken-check-mark",
 // "not-found/html", "reset-password-used/checked-on-get" for the rest.
 var a11yExpected = map[string]string{
-	// wp-ux: errors announced (summary with role=alert and links, "Error:" in
-	// the title, focus), every sign-up problem at once, the reset link checked
-	// on GET, an HTML 404, the consent page's check marks hidden.
-	"sign-in-client-error/error-title":     "wp-ux",
-	"sign-in-client-error/error-summary":   "wp-ux",
-	"sign-in-client-error/error-focus":     "wp-ux",
-	"sign-in-client-error/error-links":     "wp-ux",
-	"sign-in-error/error-title":            "wp-ux",
-	"sign-in-error/error-focus":            "wp-ux",
-	"sign-in-error/error-links":            "wp-ux",
-	"sign-up-error/error-title":            "wp-ux",
-	"sign-up-error/error-summary":          "wp-ux",
-	"sign-up-error/error-focus":            "wp-ux",
-	"sign-up-error/error-links":            "wp-ux",
-	"sign-up-error/every-error":            "wp-ux",
-	"account-password-error/error-title":   "wp-ux",
-	"account-password-error/error-summary": "wp-ux",
-	"account-password-error/error-focus":   "wp-ux",
-	"account-password-error/error-links":   "wp-ux",
-	"account-profile-error/error-title":    "wp-ux",
-	"account-profile-error/error-summary":  "wp-ux",
-	"account-profile-error/error-focus":    "wp-ux",
-	"account-profile-error/error-links":    "wp-ux",
-	"forgot-password-error/error-title":    "wp-ux",
-	"forgot-password-error/error-summary":  "wp-ux",
-	"forgot-password-error/error-focus":    "wp-ux",
-	"forgot-password-error/error-links":    "wp-ux",
-	"reset-password-error/error-title":     "wp-ux",
-	"reset-password-error/error-summary":   "wp-ux",
-	"reset-password-error/error-focus":     "wp-ux",
-	"reset-password-error/error-links":     "wp-ux",
-	"reset-password-used/checked-on-get":   "wp-ux",
-	"not-found/html":                       "wp-ux",
-	"spoken-check-mark":                    "wp-ux",
-
-	// wp-brand: the dark palette.
-	"dark-palette": "wp-brand",
 }
 
 // TestAccessibility walks every page a person can reach, in a journey with a
