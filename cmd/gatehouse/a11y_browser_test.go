@@ -69,8 +69,7 @@ var a11yAxeTags = []string{"wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-pra
 // error-focus, error-links, every-error), "axe/<page>/<rule>" for an axe
 // violation, and "html-lang", "dark-palette", "spoken-check-mark",
 // "not-found/html", "reset-password-used/checked-on-get" for the rest.
-var a11yExpected = map[string]string{
-}
+var a11yExpected = map[string]string{}
 
 // TestAccessibility walks every page a person can reach, in a journey with a
 // real relying party: sign-in (plain, for an application, re-authentication),
