@@ -65,8 +65,8 @@ type ImportResult struct {
 	// Password says what became of the source's password hash: "" (none),
 	// "scrypt" or "bcrypt" (kept), or "unreadable" (dropped: the user resets it).
 	Password string
-	// IdentitiesAdded counts upstream accounts stored now.
-	IdentitiesAdded int
+	// IdentitiesAdded are the upstream accounts stored now.
+	IdentitiesAdded []ImportIdentity
 	// Notes are what was left out of a user that was imported anyway, each a
 	// short sentence fit to be counted.
 	Notes []string
@@ -231,9 +231,9 @@ func (s *Service) importOne(ctx context.Context, source string, in ImportUser, d
 				return r, err
 			}
 		}
-		r.IdentitiesAdded++
+		r.IdentitiesAdded = append(r.IdentitiesAdded, x)
 	}
-	if r.Action == ImportUnchanged && r.IdentitiesAdded > 0 {
+	if r.Action == ImportUnchanged && len(r.IdentitiesAdded) > 0 {
 		r.Action = ImportUpdated
 		r.Changed = append(r.Changed, "social accounts")
 	}

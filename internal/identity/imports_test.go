@@ -251,7 +251,7 @@ func TestImportNeverMergesByEmail(t *testing.T) {
 		if u, _ := f.store.GetUser(ctx, owner.ID); u.PasswordHash != owner.PasswordHash {
 			t.Error("the import replaced the owner's password")
 		}
-		if res[1].Action != identity.ImportCreated || res[1].IdentitiesAdded != 1 {
+		if res[1].Action != identity.ImportCreated || len(res[1].IdentitiesAdded) != 1 {
 			t.Errorf("second user: %+v", res[1])
 		}
 		if _, err := f.svc.Authenticate(ctx, "owner@example.com", "correct horse battery staple", ""); !errors.Is(err, identity.ErrInvalidCredentials) {
