@@ -238,7 +238,7 @@ func (s *Service) importOne(ctx context.Context, source string, in ImportUser, d
 		r.Changed = append(r.Changed, "social accounts")
 	}
 	if r.Action == ImportCreated {
-		s.log.InfoContext(ctx, "user imported", "source", source, "user_id", r.UserID, "dry_run", dryRun)
+		s.log.DebugContext(ctx, "user imported", "source", source, "user_id", r.UserID, "dry_run", dryRun)
 	}
 	return r, nil
 }

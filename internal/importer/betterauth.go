@@ -40,8 +40,15 @@ type Options struct {
 	Now func() time.Time
 }
 
-// ErrNotBetterAuth means the source database has no Better Auth schema.
+// ErrNotBetterAuth means the source database has no Better Auth schema; the
+// error that wraps it says what is missing.
 var ErrNotBetterAuth = errors.New("not a Better Auth database")
+
+// notBetterAuth is an error that says what is missing and is ErrNotBetterAuth.
+type notBetterAuth struct{ msg string }
+
+func (e *notBetterAuth) Error() string        { return e.msg }
+func (e *notBetterAuth) Is(target error) bool { return target == ErrNotBetterAuth }
 
 // schema is what detect found in the source database.
 type schema struct {
@@ -109,7 +116,7 @@ func detect(ctx context.Context, tx pgx.Tx, where string) (schema, error) {
 	case user["id"] != "" && user["email"] != "" && user["email_verified"] != "":
 		s.snake = true
 	default:
-		return schema{}, fmt.Errorf(`%w: %s has no table "user" with columns id, email, emailVerified (or email_verified): is this a Better Auth database?`, ErrNotBetterAuth, where)
+		return schema{}, &notBetterAuth{fmt.Sprintf(`%s has no table "user" with columns id, email, emailVerified (or email_verified): is this a Better Auth database?`, where)}
 	}
 	need := map[string][]string{
 		"user":    {"name", "image", s.col("createdAt"), s.col("updatedAt")},
@@ -123,8 +130,8 @@ func detect(ctx context.Context, tx pgx.Tx, where string) (schema, error) {
 			}
 		}
 		if len(missing) > 0 {
-			return schema{}, fmt.Errorf(`%w: in %s, table %q lacks the %s column(s) %s: is this a Better Auth database?`,
-				ErrNotBetterAuth, where, table, s.casing(), strings.Join(missing, ", "))
+			return schema{}, &notBetterAuth{fmt.Sprintf(`in %s, table %q lacks the %s column(s) %s: is this a Better Auth database?`,
+				where, table, s.casing(), strings.Join(missing, ", "))}
 		}
 	}
 	for _, t := range []string{"twoFactor", "two_factor"} {
