@@ -7,7 +7,11 @@
 // CASING=camel (Better Auth's default) or CASING=snake (every column renamed
 // to snake_case through the fields options). spec.json:
 //   {"users": [{"email", "password", "name", "signIns": n}],
-//    "social": [{"email", "name", "provider", "accountId"}]}
+//    "social": [{"email", "name", "provider", "accountId"}],
+//    "twoFactorFor": [email…], "passkeys": n}
+// twoFactorFor gives those users a row in the two-factor plugin's table (as
+// enabling TOTP does); passkeys creates a "passkey" table shaped like the
+// passkey plugin's (not installed here) with n rows.
 // It prints {"users": [{"id", "email"}], "sessions": n} on stdout.
 import pg from "pg";
 import { betterAuth } from "better-auth";
@@ -75,6 +79,20 @@ for (const s of spec.social ?? []) {
 		["acc" + id, s.accountId, s.provider, id, now],
 	);
 	out.users.push({ id, email: s.email });
+}
+for (const email of spec.twoFactorFor ?? []) {
+	const { id } = out.users.find((u) => u.email === email);
+	await pool.query(
+		`INSERT INTO "twoFactor" (id, secret, "backupCodes", "userId") VALUES ($1, 'encrypted-secret', 'encrypted-codes', $2)`,
+		["tf" + id, id],
+	);
+}
+if (spec.passkeys) {
+	await pool.query(`CREATE TABLE passkey (id text PRIMARY KEY, name text, "publicKey" text NOT NULL,
+		"userId" text NOT NULL REFERENCES "user" (id) ON DELETE CASCADE, "credentialID" text NOT NULL, counter integer NOT NULL)`);
+	for (let i = 0; i < spec.passkeys; i++) {
+		await pool.query(`INSERT INTO passkey VALUES ($1, 'laptop', 'pk', $2, $3, 0)`, ["pk" + i, out.users[0].id, "cred" + i]);
+	}
 }
 await pool.end();
 console.log(JSON.stringify(out));
