@@ -73,5 +73,6 @@ func models() []any {
 	m = append(m, identityModels()...)
 	m = append(m, outboxModels()...)
 	m = append(m, brandingModels()...)
+	m = append(m, importModels()...)
 	return m
 }

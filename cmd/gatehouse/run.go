@@ -69,6 +69,7 @@ func (e *env) run(ctx context.Context, args []string) int {
 		dbCommand(e),
 		clientsCommand(e),
 		usersCommand(e),
+		importCommand(e),
 		keysCommand(e),
 		janitorCommand(e),
 		benchCommand(e),

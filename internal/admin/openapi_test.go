@@ -104,6 +104,7 @@ func TestOpenAPIClientSchemasMatchTypes(t *testing.T) {
 	}{
 		{"ClientSpec", reflect.TypeFor[clients.Spec]()},
 		{"Client", reflect.TypeFor[clients.View]()},
+		{"ImportedUser", reflect.TypeFor[importedUser]()},
 	} {
 		t.Run(tc.schema, func(t *testing.T) {
 			var fields []string

@@ -295,3 +295,25 @@ func (a *API) RevokeAccount() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
+
+// importedUser is the body of GET /admin/imported-users/{source}/{external_id}.
+type importedUser struct {
+	Source     string    `json:"source"`
+	ExternalID string    `json:"external_id"`
+	UserID     string    `json:"user_id"`
+	ImportedAt time.Time `json:"imported_at"`
+}
+
+// GetImportedUser serves GET /admin/imported-users/{source}/{external_id}: the
+// Gatehouse user an imported user's old id maps to (gatehouse import), read-only.
+func (a *API) GetImportedUser() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := mux.Vars(r)
+		m, err := a.users.LookupImportedUser(r.Context(), v["source"], v["external_id"])
+		if err != nil {
+			a.error(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, importedUser{Source: m.Source, ExternalID: m.ExternalID, UserID: m.UserID, ImportedAt: m.CreatedAt.UTC()})
+	})
+}

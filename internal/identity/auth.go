@@ -68,7 +68,9 @@ func ipPart(ip string) string {
 // password gets ErrInvalidCredentials and counts as a failure; the failure that
 // goes past a limit locks and gets a *ThrottledError. A right password of a
 // disabled user gets ErrDisabled. Success clears the failures of (account, ip)
-// and, when the stored hash was made with other parameters, replaces it.
+// and, when the stored hash was made with other parameters or imported from
+// another system (a Better Auth scrypt or a bcrypt hash, see LegacyHash),
+// replaces it with an argon2id hash of the same password.
 func (s *Service) Authenticate(ctx context.Context, email, password, ip string) (storage.User, error) {
 	now := s.now()
 	u, err := s.store.GetUserByEmail(ctx, email)

@@ -7,6 +7,10 @@
 // an address is registered or not, and lets the mailed link sign in the browser
 // that signed up; and the single-use links mailed to verify an e-mail address or
 // reset a password. All counters live in the database, so every instance agrees.
+// It also takes in users imported from other systems (ImportUsers, for
+// gatehouse import): their password hashes (Better Auth's scrypt, bcrypt) are
+// checked at sign-in and replaced by argon2id at the first success, and the
+// mapping of their old ids and their upstream accounts are kept.
 //
 // It serves no routes: the pages in internal/web and the CLI call its Service.
 // Mail leaves through the Sender interface, which the binary wires to the outbox.

@@ -178,7 +178,9 @@ var errMalformedHash = errors.New("malformed argon2id hash")
 
 // CheckPassword reports whether pw (normalised) matches the PHC string hash, in
 // constant time, and whether hash was made with other parameters than the
-// service's current ones (so it should be replaced by a new hash of pw). Like
+// service's current ones (so it should be replaced by a new hash of pw). hash
+// may also be an imported Better Auth scrypt or bcrypt hash (see LegacyHash),
+// which always needs a rehash. Like
 // HashPassword it waits, without a deadline, for a hash slot.
 func (s *Service) CheckPassword(hash, pw string) (ok, needsRehash bool, err error) {
 	return s.checkPassword(context.Background(), hash, pw)
@@ -188,6 +190,12 @@ func (s *Service) CheckPassword(hash, pw string) (ok, needsRehash bool, err erro
 // ends; that error wraps ctx's cause, while an unreadable hash wraps
 // errMalformedHash.
 func (s *Service) checkPassword(ctx context.Context, hash, pw string) (ok, needsRehash bool, err error) {
+	if IsLegacyHash(hash) {
+		// An imported hash (legacy.go): always replaced once the password is
+		// known to be right.
+		ok, err := s.checkLegacy(ctx, hash, pw)
+		return ok, true, err
+	}
 	p, salt, key, err := parsePHC(hash)
 	if err != nil {
 		return false, false, err

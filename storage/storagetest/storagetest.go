@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) *storage.Store) {
 	cases = append(cases, identityCases()...)
 	cases = append(cases, corsCases()...)
 	cases = append(cases, brandingCases()...)
+	cases = append(cases, importCases()...)
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) { c.Test(t, open(t)) })
 	}
