@@ -238,9 +238,13 @@ func (m *Manager) Clear(w http.ResponseWriter) {
 	http.SetCookie(w, m.cookie("", time.Time{}, m.now().UTC()))
 }
 
-// SetCookie gives this browser the cookie of a session Start made with token.
-func (m *Manager) SetCookie(w http.ResponseWriter, token string, expires time.Time) {
-	http.SetCookie(w, m.cookie(token, expires, m.now().UTC()))
+// ForgetOnClose gives this browser the cookie of a session Start made with
+// token again, without an expiry, so that the browser drops it when it closes
+// (Better Auth's rememberMe: false). The session itself keeps its expiry.
+func (m *Manager) ForgetOnClose(w http.ResponseWriter, token string) {
+	c := m.cookie(token, time.Time{}, m.now().UTC())
+	c.Expires, c.MaxAge = time.Time{}, 0
+	http.SetCookie(w, c)
 }
 
 // lookup finds the session the request's cookie names, valid at now.
