@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/clients"
-	"github.com/gatehouse-id/gatehouse/internal/openapitest"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/internal/openapitest"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
