@@ -139,7 +139,7 @@ type apiClient struct {
 func (e *apiEnv) browser(origin string) *apiClient {
 	jar, _ := cookiejar.New(nil)
 	return &apiClient{e: e, origin: origin, http: &http.Client{Jar: jar, Timeout: 30 * time.Second,
-		Transport: e.contract.Transport(nil),
+		Transport:     e.contract.Transport(nil),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
