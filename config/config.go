@@ -42,6 +42,8 @@ type Config struct {
 	Admin    Admin       `koanf:"admin"`
 	Server   Server      `koanf:"server"`
 	Outbound Outbound    `koanf:"outbound"`
+	// API configures the /api/auth JSON API for first-party apps.
+	API API `koanf:"api"`
 	// RateLimits rations mail and sign-ups per address and per client IP.
 	RateLimits RateLimits `koanf:"rate_limits"`
 	// Passwords bounds the memory and CPU password hashing may take.
@@ -91,6 +93,21 @@ type Server struct {
 	// only from a peer in one of them; empty means they are ignored and the TCP
 	// peer is the client.
 	TrustedProxies []string `koanf:"trusted_proxies"`
+}
+
+// API configures the /api/auth JSON API (internal/authapi).
+type API struct {
+	// TrustedOrigins are the web origins (scheme://host[:port]) whose pages may
+	// call the API with the session cookie: their unsafe requests are accepted
+	// and CORS with credentials answers them. The issuer's origin is always
+	// trusted.
+	TrustedOrigins []string `koanf:"trusted_origins"`
+	// RequireEmailVerification refuses sign-in by API (403 EMAIL_NOT_VERIFIED)
+	// until the address is verified.
+	RequireEmailVerification bool `koanf:"require_email_verification"`
+	// TokenLifetime is how long a JWT from /api/auth/token is valid: 15m by
+	// default, at most 1h.
+	TokenLifetime time.Duration `koanf:"token_lifetime"`
 }
 
 // Outbound configures the one HTTP client every fetch the server makes goes
@@ -305,6 +322,7 @@ func Default() Config {
 		Janitor:    Janitor{Interval: 10 * time.Minute, BatchSize: 1000},
 		Mail:       Mail{From: "Gatehouse <no-reply@localhost>", SMTPPort: 587, SMTPTLS: "starttls", PollInterval: 10 * time.Minute},
 		RateLimits: RateLimits{MailPerAddress: 3, MailPerIP: 20, SignUpsPerIP: 20},
+		API:        API{TokenLifetime: 15 * time.Minute},
 		Sessions:   Sessions{IdleTimeout: 24 * time.Hour, AbsoluteTimeout: 14 * 24 * time.Hour},
 		Admin:      Admin{Addr: "127.0.0.1:8081"},
 		// One per core of the 2-core target: 1 hashed 49/s against 90/s for 2
@@ -416,6 +434,14 @@ func (c Config) Validate() error {
 		if !validCIDROrIP(cidr) {
 			add("server.trusted_proxies[%d]: want a CIDR such as 10.0.0.0/8 or an IP address, got %q", i, cidr)
 		}
+	}
+	for i, o := range c.API.TrustedOrigins {
+		if !validOrigin(o) {
+			add("api.trusted_origins[%d]: want an origin such as https://app.example.com (scheme, host and port only; http only for localhost), got %q", i, o)
+		}
+	}
+	if c.API.TokenLifetime < time.Minute || c.API.TokenLifetime > time.Hour {
+		add("api.token_lifetime: want 1m to 1h such as 15m, got %s", c.API.TokenLifetime)
 	}
 	for i, sc := range c.OAuth.RegistrableScopes {
 		if sc == "" || strings.ContainsAny(sc, " \t\r\n\"\\") {
@@ -627,4 +653,24 @@ func (c Config) String() string {
 	return fmt.Sprintf("issuer=%s addr=%s admin.addr=%s data_dir=%s database.url=%s database.direct_url=%s secrets.system=[%d hidden] admin.tokens=[%d hidden] oauth.registration_tokens=[%d hidden]%s",
 		c.Issuer, c.Addr, c.Admin.Addr, c.DataDir, MaskURL(c.Database.URL), MaskURL(c.Database.DirectURL), len(c.Secrets.System),
 		len(c.Admin.Tokens), len(c.OAuth.RegistrationTokens), smtpPassword)
+}
+
+// validOrigin reports whether o is a web origin as browsers send it in the
+// Origin header: https://host[:port], or http:// for a loopback host, with no
+// path, query, fragment or user.
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return false
+	}
+	if strings.ContainsAny(o, " \t\r\n*") || o != u.Scheme+"://"+u.Host {
+		return false
+	}
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		return isLoopbackHost(u.Hostname())
+	}
+	return false
 }

@@ -33,7 +33,7 @@ func writeFile(t *testing.T, name, content string) string {
 
 // normalize makes an empty secret or token list compare equal to a nil one.
 func normalize(c config.Config) config.Config {
-	for _, l := range []*[]string{&c.Secrets.System, &c.Admin.Tokens, &c.OAuth.RegistrationTokens, &c.Server.TrustedProxies} {
+	for _, l := range []*[]string{&c.Secrets.System, &c.Admin.Tokens, &c.OAuth.RegistrationTokens, &c.Server.TrustedProxies, &c.API.TrustedOrigins} {
 		if len(*l) == 0 {
 			*l = nil
 		}
@@ -586,5 +586,50 @@ func TestPasswordCostPairs(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("memory_kib %d, iterations %d: %v", p[0], p[1], err)
 		}
+	}
+}
+
+// TestAPITrustedOrigins checks which api.trusted_origins Validate accepts: web
+// origins as the Origin header carries them, http for loopback hosts only.
+func TestAPITrustedOrigins(t *testing.T) {
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"https://app.example.com", true},
+		{"https://app.example.com:8443", true},
+		{"http://localhost:3000", true},
+		{"http://127.0.0.1:5173", true},
+		{"http://app.example.com", false},
+		{"https://app.example.com/", false},
+		{"https://app.example.com/path", false},
+		{"https://*.example.com", false},
+		{"*", false},
+		{"app.example.com", false},
+		{"https://user@app.example.com", false},
+		{"https://app.example.com?x=1", false},
+		{"", false},
+	} {
+		c := config.Default()
+		c.API.TrustedOrigins = []string{tc.origin}
+		err := c.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("api.trusted_origins [%q]: Validate() = %v, want ok=%v", tc.origin, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "api.trusted_origins[0]") {
+			t.Errorf("api.trusted_origins [%q]: error %q does not name the key", tc.origin, err)
+		}
+	}
+	c := config.Default()
+	c.API.TokenLifetime = 2 * time.Hour
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "api.token_lifetime") {
+		t.Errorf("api.token_lifetime 2h: Validate() = %v, want an error naming the key", err)
+	}
+	got, err := config.Load("", envFrom(map[string]string{"GATEHOUSE_API_TRUSTED_ORIGINS": "https://a.example.com,http://localhost:3000"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"https://a.example.com", "http://localhost:3000"}; !reflect.DeepEqual(got.API.TrustedOrigins, want) {
+		t.Errorf("from the environment: api.trusted_origins = %q, want %q", got.API.TrustedOrigins, want)
 	}
 }

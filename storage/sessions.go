@@ -39,6 +39,27 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, h []byte, now time.Ti
 	return bs, nil
 }
 
+// GetSessionWithUser is GetSessionByTokenHash with the session's user loaded
+// (bs.User), in one indexed query (a join on the primary key), for the
+// callers that need both on every request.
+func (s *Store) GetSessionWithUser(ctx context.Context, h []byte, now time.Time) (BrowserSession, error) {
+	var bs BrowserSession
+	now = now.UTC()
+	err := s.read(ctx, func(ctx context.Context) error {
+		bs = BrowserSession{}
+		return s.conn(ctx).Joins("User").
+			Where("sessions.token_hash = ? AND sessions.expires_at > ? AND sessions.idle_expires_at > ?", h, now, now).
+			Take(&bs).Error
+	})
+	if err != nil {
+		return BrowserSession{}, fmt.Errorf("get session with user: %w", translate(err))
+	}
+	if bs.User == nil || bs.User.ID == "" {
+		return BrowserSession{}, fmt.Errorf("get session with user: %w", ErrNotFound)
+	}
+	return bs, nil
+}
+
 // TouchSession records activity on the session: it moves LastSeenAt to now and the
 // idle expiry to idleExpires (never past the absolute expiry).
 func (s *Store) TouchSession(ctx context.Context, id string, now, idleExpires time.Time) error {

@@ -24,7 +24,9 @@ func benchCommand(e *env) *cobra.Command {
 		Long: `Load-test a Gatehouse deployment, one scenario after another:
   client-credentials, client-credentials-jwt, introspection, discovery,
   authorization-code (a signed-in user with a first-party client: authorize,
-  code, token, userinfo), first-sign-in (argon2id).
+  code, token, userinfo), first-sign-in (argon2id), api-sign-in (a first
+  sign-in by POST /api/auth/sign-in/email) and get-session (GET
+  /api/auth/get-session with a signed-in cookie).
 The run creates its own client and user through the admin API (--admin-url,
 --admin-token or GATEHOUSE_ADMIN_TOKEN) and deletes them afterwards. Give --pid
 of the server process on this machine to measure its CPU time and peak memory.

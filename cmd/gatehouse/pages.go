@@ -30,6 +30,9 @@ type people struct {
 	identity *identity.Service
 	pages    *web.Pages
 	branding *branding.Service
+	sessions *session.Manager
+	// templates are the page files (the operator's in front of the built-in).
+	templates fs.FS
 }
 
 // newMailer returns the SMTP mailer, or the development mailer that logs each
@@ -165,5 +168,5 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	return &people{outbox: ob, identity: ids, pages: pages, branding: brand}, nil
+	return &people{outbox: ob, identity: ids, pages: pages, branding: brand, sessions: sessions, templates: tmpl}, nil
 }

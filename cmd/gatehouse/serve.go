@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/config"
+	"github.com/gatehouse-id/gatehouse/internal/authapi"
 	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
@@ -114,12 +115,22 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		ln.Close()
 		return err
 	}
+	api, err := authapi.New(authapi.Deps{
+		Identity: ppl.identity, Sessions: ppl.sessions, Keys: km, Issuer: c.Issuer,
+		TrustedOrigins: c.API.TrustedOrigins, RequireEmailVerification: c.API.RequireEmailVerification,
+		TokenLifetime: c.API.TokenLifetime, Templates: ppl.templates, Metrics: mtr, Log: log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	var keysLoaded, draining atomic.Bool
 	handler := server.NewServer(server.Deps{
 		Log:     log,
 		HTTPS:   strings.HasPrefix(c.Issuer, "https://"),
 		OAuth:   oh,
 		Pages:   ppl.pages,
+		AuthAPI: api,
 		Metrics: mtr,
 		// The client address every per-client rule uses (throttling, sessions,
 		// mail rationing) comes from these proxies' headers, or is the peer.

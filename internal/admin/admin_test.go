@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/clients"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/internal/openapitest"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
@@ -56,6 +57,8 @@ func newFixtureFor(t *testing.T, store *storage.Store, api *API) *fixture {
 	t.Helper()
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
+	// Every answer of the suite is checked against openapi.json.
+	srv.Client().Transport = openapitest.New(t, openAPI).Transport(srv.Client().Transport)
 	return &fixture{store: store, srv: srv}
 }
 

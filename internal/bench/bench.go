@@ -71,7 +71,7 @@ type scenario interface {
 
 // Scenarios lists the scenario names Run accepts.
 func Scenarios() []string {
-	return []string{"client-credentials", "client-credentials-jwt", "introspection", "discovery", "authorization-code", "first-sign-in"}
+	return []string{"client-credentials", "client-credentials-jwt", "introspection", "discovery", "authorization-code", "first-sign-in", "api-sign-in", "get-session"}
 }
 
 func newScenario(name string) (scenario, error) {
@@ -88,6 +88,10 @@ func newScenario(name string) (scenario, error) {
 		return &authorizationCode{}, nil
 	case "first-sign-in":
 		return &firstSignIn{}, nil
+	case "api-sign-in":
+		return &apiSignIn{}, nil
+	case "get-session":
+		return &getSession{}, nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q (want one of %v)", name, Scenarios())
 }

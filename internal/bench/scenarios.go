@@ -255,3 +255,71 @@ func (firstSignIn) worker(_ context.Context, e *env, _ int) (func(context.Contex
 		return ""
 	}, nil
 }
+
+// signInByAPI signs a browser in through the JSON API (POST
+// /api/auth/sign-in/email); the answer carries the session token.
+func signInByAPI(ctx context.Context, c *http.Client, e *env) (string, int, error) {
+	body, _ := json.Marshal(map[string]string{"email": e.email, "password": e.password})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.o.URL+"/api/auth/sign-in/email", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", e.o.URL)
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", resp.StatusCode, fmt.Errorf("API sign-in answered %d", resp.StatusCode)
+	}
+	return resp.Header.Get("set-auth-token"), resp.StatusCode, nil
+}
+
+// apiSignIn: a fresh browser signs in by API each time (first sign-in:
+// the argon2id check dominates, as in first-sign-in).
+type apiSignIn struct{}
+
+func (apiSignIn) setup(ctx context.Context, e *env) error { return e.createUser(ctx) }
+func (apiSignIn) cleanup(ctx context.Context, e *env)     { e.deleteAll(ctx) }
+func (apiSignIn) worker(_ context.Context, e *env, _ int) (func(context.Context) string, error) {
+	return func(ctx context.Context) string {
+		_, status, err := signInByAPI(ctx, browserClient(e.o.HTTP), e)
+		if err != nil {
+			if status != 0 {
+				return fmt.Sprintf("sign-in %d", status)
+			}
+			return errKind(err)
+		}
+		return ""
+	}, nil
+}
+
+// getSession: each worker signs in once by API, then repeats GET
+// /api/auth/get-session with its cookie (one indexed read; activity written
+// at most once a minute per session).
+type getSession struct{}
+
+func (getSession) setup(ctx context.Context, e *env) error { return e.createUser(ctx) }
+func (getSession) cleanup(ctx context.Context, e *env)     { e.deleteAll(ctx) }
+func (getSession) worker(ctx context.Context, e *env, _ int) (func(context.Context) string, error) {
+	c := browserClient(e.o.HTTP)
+	if _, _, err := signInByAPI(ctx, c, e); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) string {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.o.URL+"/api/auth/get-session", nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			return errKind(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return statusKind(resp.StatusCode)
+		}
+		if len(b) < 8 || string(b[:4]) == "null" {
+			return "signed out"
+		}
+		return ""
+	}, nil
+}

@@ -239,6 +239,20 @@ func (s *Service) EndSessions(ctx context.Context, id string) (int64, error) {
 	return n, nil
 }
 
+// EndOtherSessions ends every browser session of the user with id but keepID
+// and returns how many ended.
+func (s *Service) EndOtherSessions(ctx context.Context, id, keepID string) (int64, error) {
+	if _, err := s.GetUser(ctx, id); err != nil {
+		return 0, err
+	}
+	n, err := s.store.DeleteOtherUserSessions(ctx, id, keepID)
+	if err != nil {
+		return 0, fmt.Errorf("end other sessions of user %s: %w", id, err)
+	}
+	s.log.InfoContext(ctx, "other user sessions ended", "user_id", id, "count", n)
+	return n, nil
+}
+
 // EndSession ends one browser session of the user with id. The error wraps
 // storage.ErrNotFound when the user has no such unexpired session.
 func (s *Service) EndSession(ctx context.Context, id, sessionID string) error {

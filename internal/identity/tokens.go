@@ -68,6 +68,33 @@ func (s *Service) SendVerification(ctx context.Context, u storage.User, ip strin
 	return s.sendVerification(ctx, u, "", "")
 }
 
+// ResendVerification mails a new verification link to the user with the
+// e-mail address, if there is one, not verified and not disabled. It is
+// rationed like SendVerification, counted alike for every address, registered
+// or not, and otherwise answers nil either way, so that the answer does not
+// tell whether the address is registered; only a database failure is returned.
+func (s *Service) ResendVerification(ctx context.Context, email, ip string) error {
+	if err := s.rationMail(ctx, s.now(), email, ip); err != nil {
+		return s.rationError("resend verification", err)
+	}
+	u, err := s.store.GetUserByEmail(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) {
+		s.log.InfoContext(ctx, "verification asked for an unknown e-mail")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("resend verification: %w", err)
+	}
+	if u.Disabled || u.EmailVerified {
+		s.log.InfoContext(ctx, "verification asked for a disabled or verified user", "user_id", u.ID)
+		return nil
+	}
+	if err := s.sendVerification(ctx, u, "", ""); err != nil {
+		s.log.ErrorContext(ctx, "send verification mail", "user_id", u.ID, "error", err.Error())
+	}
+	return nil
+}
+
 // sendVerification mails the link without rationing (the caller did). A
 // non-empty ticket binds the link to the browser that signed up; cont is the
 // continue URL the link carries.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/gatehouse-id/gatehouse/storage"
 	"golang.org/x/text/language"
 )
@@ -49,46 +51,71 @@ const (
 // logged, not returned: the person can ask for another link (sign in, then the
 // account page) or a password reset.
 func (s *Service) SignUp(ctx context.Context, in SignUpInput, ip string) (ticket string, err error) {
+	ticket, _, err = s.SignUpUser(ctx, in, ip)
+	return ticket, err
+}
+
+// SignUpUser is SignUp that also returns the user, for the JSON API's answer:
+// the new account, or, when the address is registered already, a stand-in
+// built the same way (a fresh id, the address and name given, unverified, now),
+// so that the answer does not tell the two apart. Only the new account's user
+// is stored.
+func (s *Service) SignUpUser(ctx context.Context, in SignUpInput, ip string) (ticket string, u storage.User, err error) {
+	ticket, u, err = s.signUp(ctx, in, ip)
+	if err != nil {
+		return "", storage.User{}, err
+	}
+	return ticket, u, nil
+}
+
+func (s *Service) signUp(ctx context.Context, in SignUpInput, ip string) (string, storage.User, error) {
 	if err := ValidateSignUp(in); err != nil {
-		return "", err
+		return "", storage.User{}, err
 	}
 	email, name := strings.TrimSpace(in.Email), strings.TrimSpace(in.Name)
 	now := s.now()
 	if err := s.rationSignUp(ctx, now, ip); err != nil {
-		return "", s.rationError("sign up", err)
+		return "", storage.User{}, s.rationError("sign up", err)
 	}
 	if err := s.rationMail(ctx, now, email, ip); err != nil {
-		return "", s.rationError("sign up", err)
+		return "", storage.User{}, s.rationError("sign up", err)
 	}
 	hash, err := s.hash(ctx, in.Password)
 	if err != nil {
-		return "", fmt.Errorf("sign up: %w", err)
+		return "", storage.User{}, fmt.Errorf("sign up: %w", err)
 	}
-	ticket = randomToken()
+	ticket := randomToken()
 	u, err := s.store.CreateUser(ctx, storage.User{Email: email, PasswordHash: hash, Name: name})
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		// Registered already: its owner hears of it, the person here does not.
 		owner, err := s.store.GetUserByEmail(ctx, email)
 		if err != nil {
-			return "", fmt.Errorf("sign up: %w", err)
+			return "", storage.User{}, fmt.Errorf("sign up: %w", err)
 		}
 		if owner.Disabled {
 			s.log.InfoContext(ctx, "sign-up with the address of a disabled user", "user_id", owner.ID)
-			return ticket, nil
+			return ticket, s.standIn(email, name), nil
 		}
 		if err := s.sendSignUpNotice(ctx, owner); err != nil {
 			s.log.ErrorContext(ctx, "send sign-up notice", "user_id", owner.ID, "error", err.Error())
 		}
-		return ticket, nil
+		return ticket, s.standIn(email, name), nil
 	case err != nil:
-		return "", fmt.Errorf("sign up: %w", err)
+		return "", storage.User{}, fmt.Errorf("sign up: %w", err)
 	}
 	s.log.InfoContext(ctx, "user created", "user_id", u.ID)
 	if err := s.sendVerification(ctx, u, ticket, in.Continue); err != nil {
 		s.log.ErrorContext(ctx, "send verification mail after sign-up", "user_id", u.ID, "error", err.Error())
 	}
-	return ticket, nil
+	return ticket, u, nil
+}
+
+// standIn is the user SignUpUser answers for a registered address: shaped
+// like a new account, stored nowhere.
+func (s *Service) standIn(email, name string) storage.User {
+	now := s.now().UTC()
+	return storage.User{ID: uuid.NewString(), Email: storage.NormalizeEmail(email), Name: name, CreatedAt: now, UpdatedAt: now}
 }
 
 // rationError returns a *ThrottledError as it is and wraps anything else with

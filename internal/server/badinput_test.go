@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/authapi"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
@@ -61,7 +62,9 @@ func newFullServer(t *testing.T, store *storage.Store) *fullServer {
 	mustf(t, km.EnsureKeys(t.Context()), "ensure keys")
 	h, err := oauth.New(cfg, oauth.Deps{Store: store, Keys: km, Interaction: pages, ErrorPage: pages.ErrorPage, Log: log})
 	mustf(t, err, "oauth.New")
-	deps := server.Deps{Log: log, OAuth: h, Pages: pages, Ready: func(ctx context.Context) (bool, map[string]string) {
+	api, err := authapi.New(authapi.Deps{Identity: ids, Sessions: session.New(store, session.Options{}), Keys: km, Issuer: issuer, Templates: templates.FS, Log: log})
+	mustf(t, err, "authapi.New")
+	deps := server.Deps{Log: log, OAuth: h, Pages: pages, AuthAPI: api, Ready: func(ctx context.Context) (bool, map[string]string) {
 		r := store.CheckReady(ctx)
 		return r.Ready, r.Checks
 	}}
@@ -221,6 +224,17 @@ func checkRefused(t *testing.T, template string, status int, header http.Header,
 		t.Fatalf("status %d, want 400; body %.300s", status, body)
 	}
 	ct := header.Get("Content-Type")
+	if strings.HasPrefix(template, "/api/auth/") {
+		// The authentication API's own error body: Better Auth's {code, message}.
+		var e struct{ Code, Message string }
+		if !strings.HasPrefix(ct, "application/json") || json.Unmarshal(body, &e) != nil || e.Code != "BAD_REQUEST" || e.Message == "" {
+			t.Errorf("Content-Type %q, body %.300s; want {code: BAD_REQUEST, message}", ct, body)
+		}
+		if !strings.Contains(header.Get("Cache-Control"), "no-store") {
+			t.Errorf("Cache-Control %q, want no-store", header.Get("Cache-Control"))
+		}
+		return
+	}
 	if slices.Contains(pageRoutes, template) {
 		if !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(body), "cannot be read") {
 			t.Errorf("Content-Type %q, want the error page; body %.300s", ct, body)

@@ -12,7 +12,7 @@ import (
 func RouteList(d Deps) ([]string, error) {
 	r := mux.NewRouter()
 	s := &surfaces{pageRoutes: map[string]bool{}}
-	addRoutes(r, s.page, &health{}, d.OAuth, d.Pages)
+	addRoutes(r, s.page, &health{}, d.OAuth, d.Pages, d.AuthAPI)
 	var out []string
 	err := r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		t, err := route.GetPathTemplate()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/gatehouse-id/gatehouse/internal/authapi"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
@@ -13,7 +14,7 @@ import (
 // surface. Routes a person's browser shows are marked with page, so that a
 // request the middleware refuses gets the error page there and RFC 6749 JSON
 // elsewhere.
-func addRoutes(r *mux.Router, page func(*mux.Route) *mux.Route, h *health, o *oauth.Handler, p *web.Pages) {
+func addRoutes(r *mux.Router, page func(*mux.Route) *mux.Route, h *health, o *oauth.Handler, p *web.Pages, api *authapi.API) {
 	r.Handle("/healthz", h.live()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", h.readiness()).Methods(http.MethodGet, http.MethodHead)
 	if p != nil {
@@ -34,6 +35,33 @@ func addRoutes(r *mux.Router, page func(*mux.Route) *mux.Route, h *health, o *oa
 		page(r.Handle("/static/branding.css", p.BrandingStylesheet()).Methods(http.MethodGet, http.MethodHead))
 		page(r.PathPrefix("/static/").Handler(p.Static()).Methods(http.MethodGet, http.MethodHead))
 		r.Handle("/favicon.ico", p.Favicon()).Methods(http.MethodGet, http.MethodHead)
+	}
+	if api != nil {
+		// The JSON API for first-party apps (Better Auth's shape); Guard adds
+		// CORS for trusted origins and refuses cookie-carrying POSTs from others.
+		g := api.Guard
+		r.Handle("/api/auth/sign-up/email", g(api.SignUpEmail())).Methods(http.MethodPost)
+		r.Handle("/api/auth/sign-in/email", g(api.SignInEmail())).Methods(http.MethodPost)
+		r.Handle("/api/auth/get-session", g(api.GetSession())).Methods(http.MethodGet)
+		r.Handle("/api/auth/sign-out", g(api.SignOut())).Methods(http.MethodPost)
+		r.Handle("/api/auth/request-password-reset", g(api.RequestPasswordReset())).Methods(http.MethodPost)
+		r.Handle("/api/auth/reset-password/{token}", g(api.ResetPasswordCallback())).Methods(http.MethodGet)
+		r.Handle("/api/auth/reset-password", g(api.ResetPassword())).Methods(http.MethodPost)
+		r.Handle("/api/auth/send-verification-email", g(api.SendVerificationEmail())).Methods(http.MethodPost)
+		r.Handle("/api/auth/verify-email", g(api.VerifyEmail())).Methods(http.MethodGet)
+		r.Handle("/api/auth/change-password", g(api.ChangePassword())).Methods(http.MethodPost)
+		r.Handle("/api/auth/update-user", g(api.UpdateUser())).Methods(http.MethodPost)
+		r.Handle("/api/auth/list-sessions", g(api.ListSessions())).Methods(http.MethodGet)
+		r.Handle("/api/auth/revoke-session", g(api.RevokeSession())).Methods(http.MethodPost)
+		r.Handle("/api/auth/revoke-sessions", g(api.RevokeSessions())).Methods(http.MethodPost)
+		r.Handle("/api/auth/revoke-other-sessions", g(api.RevokeOtherSessions())).Methods(http.MethodPost)
+		r.Handle("/api/auth/delete-user", g(api.DeleteUser())).Methods(http.MethodPost)
+		r.Handle("/api/auth/ok", g(api.OK())).Methods(http.MethodGet)
+		r.Handle("/api/auth/token", g(api.Token())).Methods(http.MethodGet)
+		r.Handle("/api/auth/jwks", g(api.JWKS())).Methods(http.MethodGet)
+		r.Handle("/api/auth/openapi.json", g(api.OpenAPI())).Methods(http.MethodGet)
+		r.Handle("/api/auth/reference", api.Reference()).Methods(http.MethodGet)
+		r.PathPrefix("/api/auth/").Handler(api.Preflight()).Methods(http.MethodOptions)
 	}
 	if o == nil {
 		return

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/gatehouse-id/gatehouse/internal/authapi"
 	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/middleware"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
@@ -28,6 +29,9 @@ type Deps struct {
 	// Pages serves the HTML pages (sign-in, consent, account …); nil leaves
 	// them out.
 	Pages *web.Pages
+	// AuthAPI serves /api/auth (the JSON API for first-party apps); nil leaves
+	// it out.
+	AuthAPI *authapi.API
 	// HTTPS adds Strict-Transport-Security to responses.
 	HTTPS bool
 	// MaxBodyBytes bounds request bodies; zero means 1 MiB.
@@ -53,7 +57,7 @@ func NewServer(d Deps) http.Handler {
 	r := mux.NewRouter()
 	h := &health{ready: d.Ready, log: d.Log}
 	s := &surfaces{pages: d.Pages, pageRoutes: map[string]bool{}}
-	addRoutes(r, s.page, h, d.OAuth, d.Pages)
+	addRoutes(r, s.page, h, d.OAuth, d.Pages, d.AuthAPI)
 	r.Use(middleware.RecordRoute, middleware.CheckInput(s.writeError))
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
@@ -81,6 +85,10 @@ func (s *surfaces) page(route *mux.Route) *mux.Route {
 
 // writeError is the public listener's middleware.ErrorWriter.
 func (s *surfaces) writeError(w http.ResponseWriter, r *http.Request, status int, code, description string) {
+	if strings.HasPrefix(middleware.Route(r.Context()), "/api/auth/") {
+		authapi.WriteError(w, r, status, code, description)
+		return
+	}
 	if s.pages != nil && s.pageRoutes[middleware.Route(r.Context())] {
 		s.pages.ErrorPage(w, r, status, pageMessage(status))
 		return

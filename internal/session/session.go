@@ -54,6 +54,7 @@ type sessionStorage interface {
 	GetSessionByTokenHash(ctx context.Context, h []byte, now time.Time) (storage.BrowserSession, error)
 	TouchSession(ctx context.Context, id string, now, idleExpires time.Time) error
 	DeleteSession(ctx context.Context, id string) error
+	GetSessionWithUser(ctx context.Context, h []byte, now time.Time) (storage.BrowserSession, error)
 }
 
 // Manager issues, finds and ends browser sessions. Build it with New; the zero
@@ -92,18 +93,31 @@ func (m *Manager) CookieName() string { return m.name }
 // always makes a new token, and ends the session the browser held before, so a
 // token planted before sign-in is worthless after it (session fixation).
 func (m *Manager) Issue(w http.ResponseWriter, r *http.Request, userID string, amr []string, authTime time.Time) (storage.BrowserSession, error) {
+	bs, _, err := m.Start(w, r, userID, amr, authTime)
+	return bs, err
+}
+
+// Start is Issue that also returns the session's token, for the JSON API
+// (internal/authapi), which hands it to native apps as a bearer credential.
+// The token is the cookie's value: never log it.
+func (m *Manager) Start(w http.ResponseWriter, r *http.Request, userID string, amr []string, authTime time.Time) (storage.BrowserSession, string, error) {
+	bs, token, err := m.start(w, r, userID, amr, authTime)
+	return bs, token, err
+}
+
+func (m *Manager) start(w http.ResponseWriter, r *http.Request, userID string, amr []string, authTime time.Time) (storage.BrowserSession, string, error) {
 	ctx := r.Context()
 	now := m.now().UTC()
 	if old, err := m.lookup(r, now); err != nil {
-		return storage.BrowserSession{}, err
+		return storage.BrowserSession{}, "", err
 	} else if old != nil {
 		if err := m.store.DeleteSession(ctx, old.ID); err != nil {
-			return storage.BrowserSession{}, fmt.Errorf("issue session: end previous: %w", err)
+			return storage.BrowserSession{}, "", fmt.Errorf("issue session: end previous: %w", err)
 		}
 	}
 	var raw [tokenBytes]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return storage.BrowserSession{}, fmt.Errorf("issue session: random token: %w", err)
+		return storage.BrowserSession{}, "", fmt.Errorf("issue session: random token: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw[:])
 	sum := sha256.Sum256([]byte(token))
@@ -124,10 +138,10 @@ func (m *Manager) Issue(w http.ResponseWriter, r *http.Request, userID string, a
 		UserAgent:     truncate(r.UserAgent(), maxUserAgent),
 	})
 	if err != nil {
-		return storage.BrowserSession{}, fmt.Errorf("issue session: %w", err)
+		return storage.BrowserSession{}, "", fmt.Errorf("issue session: %w", err)
 	}
 	http.SetCookie(w, m.cookie(token, expires, now))
-	return bs, nil
+	return bs, token, nil
 }
 
 // Current returns the session of this browser, or nil when it has none that is
@@ -172,6 +186,65 @@ func (m *Manager) End(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("end session: %w", err)
 	}
 	return nil
+}
+
+// RequestToken returns the session token of the request's cookie when it has
+// the shape Start gives it, else "".
+func (m *Manager) RequestToken(r *http.Request) string { return m.token(r) }
+
+// WellFormed reports whether token has the shape Start gives tokens, so that
+// garbage from a header is refused before it reaches the database.
+func WellFormed(token string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	return err == nil && len(b) == tokenBytes
+}
+
+// Find returns the session token names, valid now, with its user loaded
+// (bs.User), in one indexed read; nil when there is none, or its user is
+// disabled. Like Current, activity moves the idle expiry forward, written at
+// most once a minute per session, so that a request that only reads the
+// session writes nothing.
+func (m *Manager) Find(ctx context.Context, token string) (*storage.BrowserSession, error) {
+	if !WellFormed(token) {
+		return nil, nil
+	}
+	now := m.now().UTC()
+	sum := sha256.Sum256([]byte(token))
+	bs, err := m.store.GetSessionWithUser(ctx, sum[:], now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find session: %w", err)
+	}
+	if bs.User.Disabled {
+		return nil, nil
+	}
+	if now.Sub(bs.LastSeenAt) >= touchInterval {
+		idle := now.Add(m.idle)
+		if idle.After(bs.ExpiresAt) {
+			idle = bs.ExpiresAt
+		}
+		if err := m.store.TouchSession(ctx, bs.ID, now, idle); err != nil {
+			return nil, fmt.Errorf("find session: %w", err)
+		}
+		bs.LastSeenAt, bs.IdleExpiresAt = now, idle
+	}
+	return &bs, nil
+}
+
+// Clear deletes this browser's session cookie, without touching the database.
+func (m *Manager) Clear(w http.ResponseWriter) {
+	http.SetCookie(w, m.cookie("", time.Time{}, m.now().UTC()))
+}
+
+// ForgetOnClose gives this browser the cookie of a session Start made with
+// token again, without an expiry, so that the browser drops it when it closes
+// (Better Auth's rememberMe: false). The session itself keeps its expiry.
+func (m *Manager) ForgetOnClose(w http.ResponseWriter, token string) {
+	c := m.cookie(token, time.Time{}, m.now().UTC())
+	c.Expires, c.MaxAge = time.Time{}, 0
+	http.SetCookie(w, c)
 }
 
 // lookup finds the session the request's cookie names, valid at now.
