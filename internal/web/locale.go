@@ -229,6 +229,13 @@ func languageName(tag language.Tag) string {
 	if name == "" {
 		return tag.String()
 	}
+	// A tag that names its region (pt-BR) says so: "português (Brasil)".
+	if region, conf := tag.Region(); conf == language.Exact {
+		base, _ := tag.Base()
+		if n, r := display.Self.Name(language.Make(base.String())), display.Regions(tag).Name(region); n != "" && r != "" && !strings.Contains(name, "(") {
+			name = n + " (" + r + ")"
+		}
+	}
 	r, size := utf8.DecodeRuneInString(name)
 	return string(unicode.ToUpper(r)) + name[size:]
 }
