@@ -34,11 +34,10 @@ type a11yLanguage struct {
 	ErrorPrefix string
 }
 
-// a11yLanguages are the languages of the walk, one line each. English only
-// until the message catalogue of issue 11 lands; then add
-// {Tag: "de", ErrorPrefix: "Fehler:"}.
+// a11yLanguages are the languages of the walk, one line each.
 var a11yLanguages = []a11yLanguage{
 	{Tag: "en", ErrorPrefix: "Error:"},
+	{Tag: "de", ErrorPrefix: "Fehler:"},
 }
 
 // a11yVariant is one way each page is looked at: a viewport and a colour scheme.
@@ -74,7 +73,8 @@ var a11yExpected = map[string]string{}
 // TestAccessibility walks every page a person can reach, in a journey with a
 // real relying party: sign-in (plain, for an application, re-authentication),
 // sign-up and "check your e-mail", both outcomes of a verification link,
-// consent, the account page (a connected application, two browsers), forgot
+// consent, the account page (a connected application, two browsers) and its
+// confirmations (disconnect the application, sign out everywhere), forgot
 // and reset password (a valid and a used link), the sign-out confirmation,
 // signed out, the error page and the 404 page, and every form once with a
 // mistake. Each page is checked with axe-core (WCAG 2.1 A and AA, and best
@@ -285,6 +285,16 @@ func (w *a11yWalk) walk(t *testing.T, lang a11yLanguage) {
 		laptop.fail("the account page lists %d sessions, want the laptop's and the phone's", n)
 	}
 	laptop.audit("account")
+
+	// Disconnecting the application and signing out everywhere ask first;
+	// both are cancelled here.
+	laptop.do("disconnect the application?", chromedp.Click(chromedp.CSS(`a[id^="revoke-"]`)), chromedp.WaitVisible(chromedp.ID("confirm-revoke")))
+	laptop.audit("account-revoke-confirm")
+	laptop.do("cancel disconnecting", chromedp.Click(chromedp.ID("cancel")), chromedp.WaitVisible(chromedp.ID("account-email")))
+	laptop.do("sign out everywhere?", chromedp.Click(chromedp.ID("sign-out-everywhere")), chromedp.WaitVisible(chromedp.ID("confirm-sign-out-everywhere")))
+	laptop.audit("account-sign-out-everywhere-confirm")
+	laptop.do("cancel signing out everywhere", chromedp.Click(chromedp.ID("cancel")), chromedp.WaitVisible(chromedp.ID("account-email")))
+
 	laptop.do("change the password wrongly", chromedp.SetValue(chromedp.ID("current-password"), "not my password"),
 		chromedp.SetValue(chromedp.ID("new-password"), newPassword), chromedp.SetValue(chromedp.ID("confirm-password"), newPassword))
 	laptop.submit("change the password wrongly", "change-password")

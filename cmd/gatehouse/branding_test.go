@@ -23,7 +23,7 @@ func TestServeBranding(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	writeTemplate(t, dir, "signin.html", strings.Replace(string(signin), "<h1>Sign in</h1>", `<h1>Sign in</h1><p id="operator-note">Acme staff only.</p>`, 1))
+	writeTemplate(t, dir, "signin.html", strings.Replace(string(signin), `<h1>{{.T "signin.title"}}</h1>`, `<h1>{{.T "signin.title"}}</h1><p id="operator-note">Acme staff only.</p>`, 1))
 	writeTemplate(t, dir, "static/acme.svg", `<svg xmlns="http://www.w3.org/2000/svg"/>`)
 	s := startServe(t, map[string]string{
 		"GATEHOUSE_ADMIN_TOKENS":           token,

@@ -68,10 +68,10 @@ func passwordParams(c config.Config) identity.Params {
 }
 
 // identityService builds the user service on the store, sending through ob
-// the mail of mt, branded by brand.
-func identityService(c config.Config, store *storage.Store, ob *outbox.Outbox, mt *identity.MailTemplates, brand *branding.Service, log *slog.Logger) *identity.Service {
+// the mail of mt, branded by brand, in the languages of cat.
+func identityService(c config.Config, store *storage.Store, ob *outbox.Outbox, mt *identity.MailTemplates, brand *branding.Service, cat *i18n.Catalogue, log *slog.Logger) *identity.Service {
 	return identity.New(store, identity.Options{
-		BaseURL: c.Issuer, Mail: outboxSender{ob}, Log: log, MailTemplates: mt, Branding: brand,
+		BaseURL: c.Issuer, Mail: outboxSender{ob}, Log: log, MailTemplates: mt, Branding: brand, Catalogue: cat,
 		MaxConcurrentHashes: c.Passwords.MaxConcurrentHashes, Params: passwordParams(c),
 		MailPerAddress: c.RateLimits.MailPerAddress, MailPerIP: c.RateLimits.MailPerIP, SignUpsPerIP: c.RateLimits.SignUpsPerIP,
 	})
@@ -153,11 +153,14 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 	if err != nil {
 		return nil, err
 	}
+	if err := mt.Check(cat); err != nil {
+		return nil, fmt.Errorf("templates_dir %s: %w", c.TemplatesDir, err)
+	}
 	brand, err := brandingService(c, store, log)
 	if err != nil {
 		return nil, err
 	}
-	ids := identityService(c, store, ob, mt, brand, log)
+	ids := identityService(c, store, ob, mt, brand, cat, log)
 	secure := strings.HasPrefix(c.Issuer, "https://")
 	sessions := session.New(store, session.Options{Secure: secure, IdleTimeout: c.Sessions.IdleTimeout, AbsoluteTimeout: c.Sessions.AbsoluteTimeout})
 	csrfKey, err := hkdf.Key(sha256.New, []byte(c.Secrets.System[0]), nil, "gatehouse csrf v1", 32)

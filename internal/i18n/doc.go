@@ -17,7 +17,11 @@
 //
 // Messages are plain text: the pages escape what they show, so a message (or an
 // argument) with HTML in it shows the HTML as text. A sentence with a link in
-// it is split into the text and the link's text.
+// it is split into the text and the link's text. A sentence with one marked-up
+// argument (a name in bold) stays one message: Localizer.Parts splits it
+// around that argument, and the template puts the markup between the parts
+// ({{with .Parts "signin.continue_to" "App"}}{{.Before}}<strong>…</strong>{{.After}}{{end}}),
+// so that each language keeps its own word order.
 //
 // Keys are named <page or concern>.<what>, in lower case with underscores:
 // "signin.title", "common.continue", "password.too_short", "scope.email".

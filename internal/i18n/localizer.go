@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
@@ -80,6 +81,40 @@ func (l *Localizer) Text(key string, args ...any) string {
 		return key
 	}
 	return s
+}
+
+// Parts is a message split around one of its arguments, for a page or mail
+// that marks that argument up: a name in <strong>, a link's text. The
+// template writes Before, the argument with its markup, then After.
+type Parts struct{ Before, After string }
+
+// hole stands for the argument Parts splits around; no message holds it.
+const hole = "\x00hole\x00"
+
+// Parts returns the message key, with args as T takes them, split around its
+// argument named arg ({{.Parts "signin.continue_to" "App"}} gives "to
+// continue to " and ""). It fails as T does. A translation that leaves the
+// argument out (an operator's) shows whole, as Before, with the argument
+// after it, rather than failing the page.
+func (l *Localizer) Parts(key, arg string, args ...any) (Parts, error) {
+	a, err := argsOf(args)
+	if err != nil {
+		return Parts{}, fmt.Errorf("message %q: %w", key, err)
+	}
+	with := make(map[string]any, len(a)+1)
+	for k, v := range a {
+		with[k] = v
+	}
+	with[arg] = hole
+	s, err := l.localize(key, with)
+	if err != nil {
+		return Parts{}, err
+	}
+	before, after, ok := strings.Cut(s, hole)
+	if !ok {
+		return Parts{Before: s + " "}, nil
+	}
+	return Parts{Before: before, After: strings.ReplaceAll(after, hole, "")}, nil
 }
 
 // Translatable is a value, usually an error, that carries a message for a

@@ -197,3 +197,36 @@ func BenchmarkMatch(b *testing.B) {
 		c.Match(p)
 	}
 }
+
+// TestParts: a message split around one argument keeps each language's word
+// order; an operator's translation without the argument shows whole; an
+// unknown key fails as T does; templates' Parts calls are checked keys.
+func TestParts(t *testing.T) {
+	c := builtin(t)
+	for _, tc := range []struct {
+		lang, before, after string
+	}{
+		{"en", "to continue to ", ""},
+		{"de", "um mit ", " fortzufahren"},
+		{"pt-BR", "para continuar em ", ""},
+	} {
+		got, err := c.Localizer(language.MustParse(tc.lang)).Parts("signin.continue_to", "App")
+		if err != nil || got.Before != tc.before || got.After != tc.after {
+			t.Errorf("%s Parts(signin.continue_to) = %+v, %v; want %q, %q", tc.lang, got, err, tc.before, tc.after)
+		}
+	}
+	if _, err := c.Localizer(language.English).Parts("signin.continue_too", "App"); err == nil {
+		t.Error("Parts of an unknown key: want an error")
+	}
+	op, err := Load(Options{Dir: fstest.MapFS{"fr.json": {Data: []byte(`{"signin.continue_to": "pour continuer"}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := op.Localizer(language.French).Parts("signin.continue_to", "App"); err != nil || got.Before != "pour continuer " || got.After != "" {
+		t.Errorf("Parts of a translation without the argument = %+v, %v", got, err)
+	}
+	tmpl := htmltemplate.Must(htmltemplate.New("p").Parse(`{{with .Parts "signin.continue_to" "App"}}{{.Before}}{{end}}{{.Parts "no.such_key" "X"}}`))
+	if err := c.CheckTemplate(tmpl); err == nil || !strings.Contains(err.Error(), "no.such_key") || strings.Contains(err.Error(), "signin.continue_to") {
+		t.Errorf("CheckTemplate of Parts calls = %v, want no.such_key named alone", err)
+	}
+}

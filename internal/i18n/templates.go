@@ -5,18 +5,37 @@ import (
 	htmltemplate "html/template"
 	"sort"
 	"strings"
+	texttemplate "text/template"
 	"text/template/parse"
 )
 
 // TemplateKeys returns the message keys t and the templates associated with it
 // name literally, sorted and unique: the first argument of every call of a
-// method or function named T ({{.T "signin.title"}}, {{$.T "scope.email"}},
-// {{T "x"}}) that is a string constant. Keys computed at run time are not seen.
+// method or function named T or Parts ({{.T "signin.title"}}, {{$.T
+// "scope.email"}}, {{T "x"}}, {{.Parts "signin.continue_to" "App"}}) that is a
+// string constant. Keys computed at run time are not seen.
 func TemplateKeys(t *htmltemplate.Template) []string {
-	seen := map[string]bool{}
+	var trees []*parse.Tree
 	for _, tt := range t.Templates() {
-		if tt.Tree != nil {
-			templateKeys(tt.Tree.Root, seen)
+		trees = append(trees, tt.Tree)
+	}
+	return treeKeys(trees)
+}
+
+// TextTemplateKeys is TemplateKeys for a text/template (the plain-text mail).
+func TextTemplateKeys(t *texttemplate.Template) []string {
+	var trees []*parse.Tree
+	for _, tt := range t.Templates() {
+		trees = append(trees, tt.Tree)
+	}
+	return treeKeys(trees)
+}
+
+func treeKeys(trees []*parse.Tree) []string {
+	seen := map[string]bool{}
+	for _, tr := range trees {
+		if tr != nil {
+			templateKeys(tr.Root, seen)
 		}
 	}
 	out := make([]string, 0, len(seen))
@@ -31,8 +50,17 @@ func TemplateKeys(t *htmltemplate.Template) []string {
 // that the catalogue lacks, so that a page that would fail to render is found
 // at start-up; the caller names the template.
 func (c *Catalogue) CheckTemplate(t *htmltemplate.Template) error {
+	return c.checkKeys(TemplateKeys(t))
+}
+
+// CheckTextTemplate is CheckTemplate for a text/template.
+func (c *Catalogue) CheckTextTemplate(t *texttemplate.Template) error {
+	return c.checkKeys(TextTemplateKeys(t))
+}
+
+func (c *Catalogue) checkKeys(keys []string) error {
 	var missing []string
-	for _, k := range TemplateKeys(t) {
+	for _, k := range keys {
 		if !c.Has(k) {
 			missing = append(missing, k)
 		}
@@ -89,16 +117,17 @@ func templateBranch(b *parse.BranchNode, seen map[string]bool) {
 	templateKeys(b.ElseList, seen)
 }
 
-// isT reports whether a command's first word calls T: .T, $.T, .Layout.T, $x.T
-// or a function T.
+// isT reports whether a command's first word calls T or Parts: .T, $.T,
+// .Layout.T, $x.T, .Parts or a function T.
 func isT(n parse.Node) bool {
+	translates := func(name string) bool { return name == "T" || name == "Parts" }
 	switch n := n.(type) {
 	case *parse.FieldNode:
-		return n.Ident[len(n.Ident)-1] == "T"
+		return translates(n.Ident[len(n.Ident)-1])
 	case *parse.VariableNode:
-		return len(n.Ident) > 1 && n.Ident[len(n.Ident)-1] == "T"
+		return len(n.Ident) > 1 && translates(n.Ident[len(n.Ident)-1])
 	case *parse.IdentifierNode:
-		return n.Ident == "T"
+		return translates(n.Ident)
 	}
 	return false
 }

@@ -2,12 +2,12 @@ package identity
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"golang.org/x/crypto/argon2"
 )
@@ -45,6 +45,10 @@ type Options struct {
 	// Branding gives the product name, logo, colour and support link mail
 	// shows; nil means the built-in defaults.
 	Branding BrandSource
+	// Catalogue holds the mail's messages in every language; nil means the
+	// built-in catalogues. A mail speaks the language of the page that caused
+	// it (i18n.FromContext), else the user's saved locale, else English.
+	Catalogue *i18n.Catalogue
 
 	// ResetTTL is how long a password reset link works: 30 minutes.
 	ResetTTL time.Duration
@@ -73,21 +77,35 @@ type Options struct {
 	SignUpsPerIP int
 }
 
-// Errors the Service returns; compare with errors.Is.
+// Errors the Service returns; compare with errors.Is. Each carries the
+// message a page shows for it (i18n.Translatable); Error is a short English
+// phrase for logs and the APIs.
 var (
 	// ErrInvalidCredentials means the e-mail or the password is wrong (which one
 	// is never said).
-	ErrInvalidCredentials = errors.New("invalid e-mail or password")
+	ErrInvalidCredentials error = &refusal{Reason: "invalid e-mail or password", Key: "form.bad_credentials"}
 	// ErrEmailTaken means another user has the e-mail address, in any case.
-	ErrEmailTaken = errors.New("e-mail address already registered")
+	ErrEmailTaken error = &refusal{Reason: "e-mail address already registered", Key: "form.email_taken"}
 	// ErrInvalidToken means a mailed link is unknown, used or expired.
-	ErrInvalidToken = errors.New("invalid or expired link")
+	ErrInvalidToken error = &refusal{Reason: "invalid or expired link", Key: "form.link_dead"}
 	// ErrDisabled means the user's account is disabled. Authenticate returns it
 	// only after the password was found right, so it leaks nothing.
-	ErrDisabled = errors.New("account disabled")
+	ErrDisabled error = &refusal{Reason: "account disabled", Key: "form.account_disabled"}
 	// ErrInvalidEmail means the text is not an e-mail address Gatehouse accepts.
-	ErrInvalidEmail = errors.New("invalid e-mail address")
+	ErrInvalidEmail error = &refusal{Reason: "invalid e-mail address", Key: "form.invalid_email"}
 )
+
+// refusal is one of the Service's sentinel errors: Reason for logs, Key the
+// message of the catalogue (internal/i18n) a person is shown.
+type refusal struct{ Reason, Key string }
+
+func (e *refusal) Error() string { return e.Reason }
+
+// MessageKey returns the catalogue key of the refusal's sentence.
+func (e *refusal) MessageKey() string { return e.Key }
+
+// MessageArgs returns nil: the sentences take no arguments.
+func (e *refusal) MessageArgs() map[string]any { return nil }
 
 // PasswordError says why a password was refused: Reason in English (for logs
 // and the admin API), and the message key and arguments of the same sentence
@@ -214,6 +232,7 @@ type Service struct {
 	dummyHash string
 	mailTmpl  *MailTemplates
 	brand     BrandSource
+	catalogue *i18n.Catalogue
 }
 
 // New returns a Service on store.
@@ -267,6 +286,10 @@ func New(store *storage.Store, o Options) *Service {
 	}
 	if s.mailTmpl == nil {
 		s.mailTmpl = builtinMail()
+	}
+	s.catalogue = o.Catalogue
+	if s.catalogue == nil {
+		s.catalogue = builtinCatalogue()
 	}
 	s.dummyHash = s.randomPHC()
 	return s

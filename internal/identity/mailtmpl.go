@@ -9,8 +9,11 @@ import (
 	"io/fs"
 	"strings"
 	texttemplate "text/template"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/branding"
+	"github.com/gatehouse-id/gatehouse/internal/i18n"
+	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
 
@@ -42,11 +45,39 @@ type MailData struct {
 	Email string
 	// Action is the words of the mail's button, and Link where it leads.
 	Action, Link string
-	// Expires says how long Link works, as "30 minutes" or "48 hours"; "" when
-	// it does not expire.
+	// Expires says how long Link works, as "30 minutes" or "48 hours" in the
+	// mail's language; "" when it does not expire.
 	Expires string
 	// ForgotLink is the forgot-password page (sign-up notice).
 	ForgotLink string
+	loc        *i18n.Localizer
+}
+
+// T returns the message key in the mail's language, with args as name, value
+// pairs ({{.T "mail.verify.outro" "Expires" .Expires "Product" .Brand.ProductName}}),
+// or an error that stops the mail from being sent half written.
+func (d MailData) T(key string, args ...any) (string, error) {
+	if d.loc == nil {
+		return "", fmt.Errorf("message %q: mail data has no localizer", key)
+	}
+	return d.loc.T(key, args...)
+}
+
+// Parts is T split around the argument arg, for a mail that marks it up (a
+// link in a sentence).
+func (d MailData) Parts(key, arg string, args ...any) (i18n.Parts, error) {
+	if d.loc == nil {
+		return i18n.Parts{}, fmt.Errorf("message %q: mail data has no localizer", key)
+	}
+	return d.loc.Parts(key, arg, args...)
+}
+
+// Lang is the mail's language (BCP 47), for <html lang>.
+func (d MailData) Lang() string {
+	if d.loc == nil {
+		return "en"
+	}
+	return d.loc.Lang()
 }
 
 // MailBrand is the branding as mail shows it.
@@ -100,6 +131,35 @@ func ParseMailTemplates(fsys fs.FS) (*MailTemplates, error) {
 		return nil, fmt.Errorf("mail templates: %s", strings.Join(problems, "; "))
 	}
 	return m, nil
+}
+
+// Check refuses mail templates that use a message key the catalogue lacks,
+// naming the file, so that a mail that could not be written is found at
+// start-up.
+func (m *MailTemplates) Check(c *i18n.Catalogue) error {
+	var problems []string
+	for _, name := range mailNames() {
+		if err := c.CheckTextTemplate(m.text[name]); err != nil {
+			problems = append(problems, fmt.Sprintf("mail/%s.txt (or mail/layout.txt): %v", name, err))
+		}
+		if err := c.CheckTemplate(m.html[name]); err != nil {
+			problems = append(problems, fmt.Sprintf("mail/%s.html (or mail/layout.html): %v", name, err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("mail templates: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// builtinCatalogue loads the built-in message catalogues, which tests prove
+// sound.
+func builtinCatalogue() *i18n.Catalogue {
+	c, err := i18n.Load(i18n.Options{})
+	if err != nil {
+		panic(err)
+	}
+	return c
 }
 
 // builtinMail parses the built-in mail templates, which tests prove sound.
@@ -170,10 +230,24 @@ func (s *Service) mailBrand(ctx context.Context) MailBrand {
 	}
 }
 
-// compose renders mail name to `to`, branded, from d.
-func (s *Service) compose(ctx context.Context, name, to string, d MailData) (Mail, error) {
+// compose renders mail name to u, branded, from d, in the language of the
+// page that caused it (i18n.FromContext), else in u's saved locale: the
+// button says actionKey's message, and the link works for ttl (0: it does
+// not expire).
+func (s *Service) compose(ctx context.Context, name string, u storage.User, actionKey string, ttl time.Duration, d MailData) (Mail, error) {
+	loc, ok := i18n.FromContext(ctx)
+	if !ok {
+		loc = s.catalogue.For(i18n.Preferences{Saved: u.Locale})
+	}
+	to := u.Email
+	d.loc = loc
 	d.Brand = s.mailBrand(ctx)
 	d.Email = to
+	d.Name = strings.TrimSpace(u.Name)
+	d.Action = loc.Text(actionKey)
+	if ttl > 0 {
+		d.Expires = humanDuration(loc, ttl)
+	}
 	subject, text, html, err := s.mailTmpl.render(name, d)
 	if err != nil {
 		return Mail{}, fmt.Errorf("render mail: %w", err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -114,11 +115,8 @@ func (s *Service) sendVerification(ctx context.Context, u storage.User, ticket, 
 	if cont != "" {
 		extra = url.Values{"continue": {cont}}
 	}
-	m, err := s.compose(ctx, mailVerifyEmail, u.Email, MailData{
-		Name:    strings.TrimSpace(u.Name),
-		Action:  "Verify e-mail address",
-		Link:    s.tokenLink("/verify-email", token, extra),
-		Expires: humanDuration(s.verifyTTL),
+	m, err := s.compose(ctx, mailVerifyEmail, u, "mail.verify.action", s.verifyTTL, MailData{
+		Link: s.tokenLink("/verify-email", token, extra),
 	})
 	if err != nil {
 		return fmt.Errorf("send verification mail: %w", err)
@@ -233,11 +231,8 @@ func (s *Service) RequestPasswordResetContinue(ctx context.Context, email, ip, c
 	if cont != "" {
 		extra = url.Values{"continue": {cont}}
 	}
-	m, err := s.compose(ctx, mailResetPassword, u.Email, MailData{
-		Name:    strings.TrimSpace(u.Name),
-		Action:  "Choose a new password",
-		Link:    s.tokenLink("/reset-password", token, extra),
-		Expires: humanDuration(s.resetTTL),
+	m, err := s.compose(ctx, mailResetPassword, u, "mail.reset.action", s.resetTTL, MailData{
+		Link: s.tokenLink("/reset-password", token, extra),
 	})
 	if err == nil {
 		err = s.mail.Send(ctx, m)
@@ -258,9 +253,7 @@ func (s *Service) sendSignUpNotice(ctx context.Context, u storage.User) error {
 	if s.mail == nil {
 		return errors.New("send sign-up notice: no mail sender configured")
 	}
-	m, err := s.compose(ctx, mailSignUpNotice, u.Email, MailData{
-		Name:       strings.TrimSpace(u.Name),
-		Action:     "Sign in",
+	m, err := s.compose(ctx, mailSignUpNotice, u, "mail.notice.action", 0, MailData{
 		Link:       s.link("/signin", url.Values{"login_hint": {u.Email}}),
 		ForgotLink: s.link("/forgot-password", nil),
 	})
@@ -374,21 +367,16 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (st
 	return u, nil
 }
 
-// humanDuration writes d as "30 minutes", "48 hours" or "1 hour 30 minutes".
-func humanDuration(d time.Duration) string {
-	unit := func(n int, one string) string {
-		if n == 1 {
-			return "1 " + one
-		}
-		return fmt.Sprintf("%d %ss", n, one)
-	}
+// humanDuration writes d in loc's language, as "30 minutes", "48 hours" or
+// "1 hour and 30 minutes".
+func humanDuration(loc *i18n.Localizer, d time.Duration) string {
 	d = d.Round(time.Minute)
 	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
 	switch {
 	case h == 0:
-		return unit(max(m, 1), "minute")
+		return loc.Text("duration.minutes", "Count", max(m, 1))
 	case m == 0:
-		return unit(h, "hour")
+		return loc.Text("duration.hours", "Count", h)
 	}
-	return unit(h, "hour") + " " + unit(m, "minute")
+	return loc.Text("duration.hours_minutes", "Hours", loc.Text("duration.hours", "Count", h), "Minutes", loc.Text("duration.minutes", "Count", m))
 }

@@ -100,7 +100,7 @@ func (h *Handler) Authorize() http.Handler {
 
 // invalidSignInLink is the error page's sentence for an authorization request
 // that cannot be sent back to the client.
-const invalidSignInLink = "This sign-in link is not valid. Go back to the application and try again."
+const invalidSignInLink = "error.signin_link_invalid"
 
 // acceptState undoes fosite's refusal of an authorization request without state.
 // state is RECOMMENDED, not required (RFC 6749 §4.1.1), and a client using PKCE
@@ -143,7 +143,7 @@ func (h *Handler) verifyClientAndRedirect(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
 			h.log.ErrorContext(r.Context(), "authorize: load client", "client_id", ids[0], "error", err.Error())
-			h.errorPage(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Please try again in a moment.")
+			h.errorPage(w, r, http.StatusServiceUnavailable, "signin.unavailable")
 			return storage.Client{}, "", false
 		}
 		h.log.InfoContext(r.Context(), "authorize rejected", "reason", "unknown client", "client_id", ids[0])

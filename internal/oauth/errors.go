@@ -26,7 +26,7 @@ func (h *Handler) authorizeError(w http.ResponseWriter, r *http.Request, ar fosi
 		h.log.InfoContext(r.Context(), "authorize rejected", "error", rfc.ErrorField, "hint", rfc.HintField)
 	}
 	if ar == nil || !ar.IsRedirectURIValid() || ar.GetRedirectURI() == nil {
-		h.errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the application and try again.")
+		h.errorPage(w, r, http.StatusBadRequest, invalidSignInLink)
 		return
 	}
 	h.redirectError(w, r, ar.GetRedirectURI().String(), string(ar.GetResponseMode()), ar.GetState(), err)
@@ -51,7 +51,7 @@ func (h *Handler) redirectError(w http.ResponseWriter, r *http.Request, redirect
 	}
 	u, perr := url.Parse(redirectURI)
 	if perr != nil {
-		h.errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the application and try again.")
+		h.errorPage(w, r, http.StatusBadRequest, invalidSignInLink)
 		return
 	}
 	q := u.Query()

@@ -20,13 +20,13 @@ func (notConfigured) CurrentConsent(context.Context, string, string) (*signin.Co
 	return nil, nil
 }
 func (notConfigured) SignIn(w http.ResponseWriter, r *http.Request, _ signin.Prompt) {
-	plainErrorPage(w, r, http.StatusServiceUnavailable, "Sign-in is not configured on this server.")
+	plainErrorPage(w, r, http.StatusServiceUnavailable, "error.signin_not_configured")
 }
 func (notConfigured) AskConsent(w http.ResponseWriter, r *http.Request, _ signin.Prompt) {
-	plainErrorPage(w, r, http.StatusServiceUnavailable, "Sign-in is not configured on this server.")
+	plainErrorPage(w, r, http.StatusServiceUnavailable, "error.signin_not_configured")
 }
 func (notConfigured) SignOut(w http.ResponseWriter, r *http.Request, _ signin.Logout) {
-	plainErrorPage(w, r, http.StatusServiceUnavailable, "Sign-in is not configured on this server.")
+	plainErrorPage(w, r, http.StatusServiceUnavailable, "error.signin_not_configured")
 }
 
 // The authorize endpoint adds these parameters to the URLs it hands the pages. They

@@ -18,7 +18,7 @@ import (
 // hands the browser to the sign-out page, which ends the session when the person's
 // intent is clear and asks otherwise.
 func (h *Handler) Logout() http.Handler {
-	const invalid = "This sign-out link is not valid. Go back to the application and try again."
+	const invalid = "error.signout_invalid"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if err := r.ParseForm(); err != nil || duplicated(r.Form) != "" {
@@ -54,7 +54,7 @@ func (h *Handler) Logout() http.Handler {
 		if err != nil {
 			if !errors.Is(err, storage.ErrNotFound) {
 				h.log.ErrorContext(ctx, "logout: load client", "error", err.Error())
-				h.errorPage(w, r, http.StatusServiceUnavailable, "Signing out is unavailable right now. Please try again in a moment.")
+				h.errorPage(w, r, http.StatusServiceUnavailable, "error.signout_unavailable")
 				return
 			}
 			h.requestNote(ctx, slog.LevelInfo, "logout rejected", slog.String("reason", "unknown client"), slog.String("client_id", clientID))
@@ -89,7 +89,7 @@ func (h *Handler) Logout() http.Handler {
 		login, err := h.interaction.CurrentLogin(r)
 		if err != nil {
 			h.log.ErrorContext(ctx, "logout: current login", "error", err.Error())
-			h.errorPage(w, r, http.StatusServiceUnavailable, "Signing out is unavailable right now. Please try again in a moment.")
+			h.errorPage(w, r, http.StatusServiceUnavailable, "error.signout_unavailable")
 			return
 		}
 		switch {

@@ -87,14 +87,14 @@ func (h *Handler) pushedRequest(w http.ResponseWriter, r *http.Request, client s
 	switch {
 	case errors.Is(err, fosite.ErrNotFound):
 		h.requestNote(ctx, slog.LevelInfo, "authorize rejected", slog.String("reason", "unknown or expired request_uri"), slog.String("client_id", client.ID))
-		h.errorPage(w, r, http.StatusBadRequest, "This sign-in link has expired or was already used. Go back to the application and try again.")
+		h.errorPage(w, r, http.StatusBadRequest, "error.signin_link_expired")
 		return nil, false
 	case err != nil:
 		h.requestNote(ctx, slog.LevelError, "authorize failed", slog.String("error", "load pushed request"), slog.String("cause", err.Error()), slog.String("client_id", client.ID))
 		if storage.IsUnavailable(err) {
 			w.Header().Set("Retry-After", retryAfterSeconds)
 		}
-		h.errorPage(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Please try again in a moment.")
+		h.errorPage(w, r, http.StatusServiceUnavailable, "signin.unavailable")
 		return nil, false
 	case ar.GetClient() == nil || ar.GetClient().GetID() != client.ID:
 		h.requestNote(ctx, slog.LevelInfo, "authorize rejected", slog.String("reason", "request_uri pushed by another client"), slog.String("client_id", client.ID))

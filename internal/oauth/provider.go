@@ -24,8 +24,10 @@ import (
 )
 
 // ErrorPageFunc renders the HTML error page for a person in a browser, with the
-// given status and one plain sentence.
-type ErrorPageFunc func(w http.ResponseWriter, r *http.Request, status int, message string)
+// given status and one plain sentence: the message messageKey of the
+// catalogue (internal/i18n, such as "error.signin_link_invalid"), which the
+// page shows in the person's language.
+type ErrorPageFunc func(w http.ResponseWriter, r *http.Request, status int, messageKey string)
 
 // Handler serves the protocol endpoints. Build it with New; the zero value is
 // unusable.
@@ -245,11 +247,14 @@ func (h *secretHasher) Hash(_ context.Context, data []byte) ([]byte, error) {
 	return []byte(h.sealer.HashClientSecret(data)), nil
 }
 
-func plainErrorPage(w http.ResponseWriter, _ *http.Request, status int, message string) {
+// plainErrorPage stands in for the error page where no pages are configured
+// (tests of the protocol alone): the status and the message's key, for a
+// developer to read.
+func plainErrorPage(w http.ResponseWriter, _ *http.Request, status int, messageKey string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	fmt.Fprintln(w, message)
+	fmt.Fprintf(w, "%s (%s)\n", http.StatusText(status), messageKey)
 }
 
 // tokenHandlerForItsGrant answers "not mine" for a grant its handler does not

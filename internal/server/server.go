@@ -96,11 +96,11 @@ func (s *surfaces) writeError(w http.ResponseWriter, r *http.Request, status int
 	middleware.WriteJSONError(w, r, status, code, description)
 }
 
-// What the error page says to a browser that asked for no page, or in a way
-// the page does not take.
+// What the error page says (message keys, internal/i18n) to a browser that
+// asked for no page, or in a way the page does not take.
 const (
-	msgNoPage     = "There is no page at this address. Check the address, or go back and try again."
-	msgNotThisWay = "This page cannot be opened this way. Go back and try again."
+	msgNoPage     = "error.no_page"
+	msgNotThisWay = "error.not_this_way"
 )
 
 // apiPrefixes are the paths where programs, not people, are answered: an
@@ -142,13 +142,14 @@ func (s *surfaces) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	methodNotAllowed(w, r)
 }
 
-// pageMessage is what the error page says to a person about a refused request.
+// pageMessage is the message key of what the error page says to a person
+// about a refused request.
 func pageMessage(status int) string {
 	switch {
 	case status == http.StatusRequestEntityTooLarge:
-		return "What was sent is too large. Go back and try again with less."
+		return "error.too_large"
 	case status >= 500:
-		return "Something went wrong on our side. Please try again in a moment."
+		return "error.server"
 	}
-	return "This address or form holds characters that cannot be read. Go back to the application and try again."
+	return "error.unreadable"
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/clientip"
+	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -24,11 +25,11 @@ const (
 	sectionSessions = "sessions-section"
 )
 
-// The password form's messages.
+// The password form's messages, by key.
 const (
-	msgEnterCurrent = "Enter your current password."
-	msgChooseNew    = "Choose a new password."
-	msgWrongCurrent = "Your current password is incorrect."
+	msgEnterCurrent = "form.enter_current_password"
+	msgChooseNew    = "form.choose_new_password"
+	msgWrongCurrent = "form.wrong_current_password"
 )
 
 // AccountPage is the account page's data.
@@ -59,6 +60,9 @@ type Application struct {
 	RevokeURL string
 }
 
+// ScopeList is Scopes in one line, for account.app_can.
+func (a Application) ScopeList() string { return strings.Join(a.Scopes, "; ") }
+
 // SessionView is one signed-in browser on the account page.
 type SessionView struct {
 	// ID is the session's id (never its cookie), to sign that device out.
@@ -68,20 +72,20 @@ type SessionView struct {
 }
 
 // notices are the only confirmations the account page shows, chosen by the
-// notice parameter (never text taken from the request), each with the section
-// it is shown in.
-func notice(key string) (text, section string) {
+// notice parameter (never text taken from the request): each one's message
+// key and the section it is shown in.
+func notice(key string) (messageKey, section string) {
 	switch key {
 	case "profile-saved":
-		return "Your profile is saved.", sectionProfile
+		return "account.notice.profile_saved", sectionProfile
 	case "password-changed":
-		return "Your password is changed.", sectionPassword
+		return "account.notice.password_changed", sectionPassword
 	case "verification-sent":
-		return "We sent you a new link to confirm your e-mail address.", sectionProfile
+		return "account.notice.verification_sent", sectionProfile
 	case "application-revoked":
-		return "The application is disconnected. It can no longer use your account.", sectionApps
+		return "account.notice.application_revoked", sectionApps
 	case "session-ended":
-		return "That device is signed out.", sectionSessions
+		return "account.notice.session_ended", sectionSessions
 	}
 	return "", ""
 }
@@ -107,23 +111,23 @@ func (p *Pages) signedIn(w http.ResponseWriter, r *http.Request) (*storage.Brows
 	return bs, u
 }
 
-// pictureHint says what the picture field accepts: what identity's profile
-// rules check (an https address).
-const pictureHint = "The web address of an image, starting with https://."
-
 func (p *Pages) accountPage(ctx context.Context, r *http.Request, bs *storage.BrowserSession, u *storage.User) (AccountPage, error) {
+	l := p.layout(r, "account.title")
 	d := AccountPage{
-		Layout:               p.layout(r, "Your account"),
-		Email:                u.Email,
-		EmailVerified:        u.EmailVerified,
-		NameField:            Field{ID: "name", Label: "Full name", Type: "text", Value: u.Name, Autocomplete: "name"},
-		GivenNameField:       Field{ID: "given_name", Label: "Given name", Type: "text", Value: u.GivenName, Autocomplete: "given-name"},
-		FamilyNameField:      Field{ID: "family_name", Label: "Family name", Type: "text", Value: u.FamilyName, Autocomplete: "family-name"},
-		PictureField:         Field{ID: "picture", Label: "Picture URL", Type: "url", Value: u.Picture, Autocomplete: "photo", Hint: pictureHint},
-		LocaleField:          Field{ID: "locale", Label: "Language", Type: "text", Value: u.Locale, Autocomplete: "language", Hint: "For example en, de or pt-BR."},
-		CurrentPasswordField: Field{ID: "current-password", Label: "Current password", Type: "password", Autocomplete: "current-password", Required: true},
-		NewPasswordField:     Field{ID: "new-password", Label: "New password", Type: "password", Autocomplete: "new-password", Required: true, Hint: "At least 8 characters."},
-		ConfirmPasswordField: Field{ID: "confirm-password", Label: "Repeat the new password", Type: "password", Autocomplete: "new-password", Required: true},
+		Layout:          l,
+		Email:           u.Email,
+		EmailVerified:   u.EmailVerified,
+		NameField:       l.field(Field{ID: "name", Label: l.text("field.full_name"), Type: "text", Value: u.Name, Autocomplete: "name"}),
+		GivenNameField:  l.field(Field{ID: "given_name", Label: l.text("field.given_name"), Type: "text", Value: u.GivenName, Autocomplete: "given-name"}),
+		FamilyNameField: l.field(Field{ID: "family_name", Label: l.text("field.family_name"), Type: "text", Value: u.FamilyName, Autocomplete: "family-name"}),
+		// The hint says what identity's profile rules check (an https address).
+		PictureField: l.field(Field{ID: "picture", Label: l.text("field.picture"), Type: "url", Value: u.Picture, Autocomplete: "photo", Hint: l.text("field.picture_hint")}),
+		LocaleField: l.field(Field{ID: "locale", Label: l.text("field.language"), Type: "select", Value: u.Locale, Autocomplete: "language",
+			Hint: l.text("field.language_hint"), Options: p.languageOptions(l, u.Locale)}),
+		CurrentPasswordField: l.field(Field{ID: "current-password", Label: l.text("field.current_password"), Type: "password", Autocomplete: "current-password", Required: true}),
+		NewPasswordField: l.field(Field{ID: "new-password", Label: l.text("field.new_password"), Type: "password", Autocomplete: "new-password", Required: true,
+			Hint: l.text("field.new_password_hint", "Count", identity.MinPasswordLen)}),
+		ConfirmPasswordField: l.field(Field{ID: "confirm-password", Label: l.text("field.confirm_new_password"), Type: "password", Autocomplete: "new-password", Required: true}),
 	}
 	d.Wide = true
 	apps, err := p.applications(ctx, r, u.ID)
@@ -137,15 +141,12 @@ func (p *Pages) accountPage(ctx context.Context, r *http.Request, bs *storage.Br
 	}
 	for _, s := range sessions {
 		d.Sessions = append(d.Sessions, SessionView{
-			ID: s.ID, Current: s.ID == bs.ID, Device: device(s.UserAgent), IP: s.IP,
+			ID: s.ID, Current: s.ID == bs.ID, Device: device(l.loc, s.UserAgent), IP: s.IP,
 			SignedIn: when(s.AuthTime), LastSeen: when(s.LastSeenAt),
 		})
 	}
 	return d, nil
 }
-
-// removedClient names a connected application whose client was deleted.
-const removedClient = "A removed application"
 
 // applications lists the applications connected to the user.
 func (p *Pages) applications(ctx context.Context, r *http.Request, userID string) ([]Application, error) {
@@ -153,17 +154,19 @@ func (p *Pages) applications(ctx context.Context, r *http.Request, userID string
 	if err != nil {
 		return nil, err
 	}
+	loc := p.localizer(r)
 	var apps []Application
 	for _, a := range accounts {
-		app := Application{ClientID: a.ClientID, Name: removedClient, LastUsed: when(a.LastAuthorizedAt),
+		// A client that was deleted is named as such.
+		app := Application{ClientID: a.ClientID, Name: loc.Text("account.removed_app"), LastUsed: when(a.LastAuthorizedAt),
 			RevokeURL: pageURL("/account/applications/revoke", "client_id", a.ClientID)}
 		if c, err := p.store.GetClientRecord(ctx, a.ClientID); err == nil {
-			app.Name = labelOf(c)
+			app.Name = labelOf(loc, c)
 		} else if !errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
 		for _, s := range strings.Fields(a.GrantedScopes) {
-			app.Scopes = append(app.Scopes, describeScope(p.localizer(r), s))
+			app.Scopes = append(app.Scopes, describeScope(loc, s))
 		}
 		apps = append(apps, app)
 	}
@@ -182,7 +185,9 @@ func (p *Pages) Account() http.Handler {
 			p.serverError(w, r, "account page", err)
 			return
 		}
-		d.Notice, d.NoticeSection = notice(r.URL.Query().Get("notice"))
+		if key, section := notice(r.URL.Query().Get("notice")); key != "" {
+			d.Notice, d.NoticeSection = d.text(key), section
+		}
 		p.render(w, r, http.StatusOK, pageAccount, d, renderOptions{})
 	})
 }
@@ -233,19 +238,21 @@ func (p *Pages) AccountProfile() http.Handler {
 			p.showAccount(w, r, http.StatusBadRequest, bs, u, sectionProfile, func(d *AccountPage) string {
 				d.NameField.Value, d.GivenNameField.Value, d.FamilyNameField.Value = prof.Name, prof.GivenName, prof.FamilyName
 				d.PictureField.Value, d.LocaleField.Value = prof.Picture, prof.Locale
+				d.LocaleField.Options = p.languageOptions(d.Layout, prof.Locale)
+				msg := d.errorText(pe, "error.go_back")
 				switch pe.Field {
 				case "name":
-					d.NameField.Error = pe.Error()
+					d.NameField.Error = msg
 				case "given_name":
-					d.GivenNameField.Error = pe.Error()
+					d.GivenNameField.Error = msg
 				case "family_name":
-					d.FamilyNameField.Error = pe.Error()
+					d.FamilyNameField.Error = msg
 				case "picture":
-					d.PictureField.Error = pe.Error()
+					d.PictureField.Error = msg
 				case "locale":
-					d.LocaleField.Error = pe.Error()
+					d.LocaleField.Error = msg
 				default:
-					return pe.Error()
+					return msg
 				}
 				return ""
 			})
@@ -272,23 +279,26 @@ func (p *Pages) AccountPassword() http.Handler {
 				return formError
 			})
 		}
-		var currentErr, nextErr, confirmErr string
+		// The three fields' problems, as errors that carry their messages.
+		var currentErr, nextErr, confirmErr error
 		if current == "" {
-			currentErr = msgEnterCurrent
+			currentErr = message(msgEnterCurrent)
 		}
 		var pe *identity.PasswordError
 		switch err := identity.ValidatePassword(next); {
 		case next == "":
-			nextErr = msgChooseNew
+			nextErr = message(msgChooseNew)
 		case errors.As(err, &pe):
-			nextErr = pe.Error()
+			nextErr = pe
 		}
 		if next != "" && next != confirm {
-			confirmErr = msgMismatch
+			confirmErr = message(msgMismatch)
 		}
-		if currentErr != "" || nextErr != "" || confirmErr != "" {
+		if currentErr != nil || nextErr != nil || confirmErr != nil {
 			fail(http.StatusBadRequest, "", func(d *AccountPage) {
-				d.CurrentPasswordField.Error, d.NewPasswordField.Error, d.ConfirmPasswordField.Error = currentErr, nextErr, confirmErr
+				d.CurrentPasswordField.Error = d.problemText(currentErr)
+				d.NewPasswordField.Error = d.problemText(nextErr)
+				d.ConfirmPasswordField.Error = d.problemText(confirmErr)
 			})
 			return
 		}
@@ -306,12 +316,14 @@ func (p *Pages) AccountPassword() http.Handler {
 			}
 			http.Redirect(w, r, noticeURL("password-changed"), http.StatusSeeOther)
 		case errors.Is(err, identity.ErrInvalidCredentials):
-			fail(http.StatusUnauthorized, "", func(d *AccountPage) { d.CurrentPasswordField.Error = msgWrongCurrent })
+			fail(http.StatusUnauthorized, "", func(d *AccountPage) { d.CurrentPasswordField.Error = d.text(msgWrongCurrent) })
 		case errors.As(err, &pe):
-			fail(http.StatusBadRequest, "", func(d *AccountPage) { d.NewPasswordField.Error = pe.Error() })
+			fail(http.StatusBadRequest, "", func(d *AccountPage) { d.NewPasswordField.Error = d.errorText(pe, msgChooseNew) })
 		case errors.As(err, &throttled):
 			w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
-			fail(http.StatusTooManyRequests, "", func(d *AccountPage) { d.CurrentPasswordField.Error = throttled.Error() })
+			fail(http.StatusTooManyRequests, "", func(d *AccountPage) {
+				d.CurrentPasswordField.Error = d.errorText(throttled, "error.heading.too_many")
+			})
 		default:
 			p.serverError(w, r, "change password", err)
 		}
@@ -333,7 +345,9 @@ func (p *Pages) ResendVerification() http.Handler {
 			var throttled *identity.ThrottledError
 			if errors.As(err, &throttled) {
 				w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
-				p.showAccount(w, r, http.StatusTooManyRequests, bs, u, sectionProfile, func(*AccountPage) string { return throttled.Error() })
+				p.showAccount(w, r, http.StatusTooManyRequests, bs, u, sectionProfile, func(d *AccountPage) string {
+					return d.errorText(throttled, "error.heading.too_many")
+				})
 				return
 			}
 			p.serverError(w, r, "resend verification", err)
@@ -380,14 +394,14 @@ func (p *Pages) RevokeApplication() http.Handler {
 				http.Redirect(w, r, accountPath+"#"+sectionApps, http.StatusSeeOther)
 				return
 			}
-			d := AccountConfirmPage{Layout: p.layout(r, "Disconnect "+apps[i].Name+"?"), Action: "revoke",
+			d := AccountConfirmPage{Layout: p.layout(r, "confirm.revoke_title", "App", apps[i].Name), Action: "revoke",
 				AppName: apps[i].Name, ClientID: clientID, CancelURL: accountPath + "#" + sectionApps}
 			p.render(w, r, http.StatusOK, pageAccountConfirm, d, renderOptions{})
 			return
 		}
 		clientID := r.PostFormValue("client_id")
 		if clientID == "" {
-			p.ErrorPage(w, r, http.StatusBadRequest, "No application was chosen. Go back and try again.")
+			p.ErrorPage(w, r, http.StatusBadRequest, "error.no_app_chosen")
 			return
 		}
 		if _, err := p.identity.RevokeAccount(r.Context(), u.ID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -409,7 +423,7 @@ func (p *Pages) SignOutEverywhere() http.Handler {
 			return
 		}
 		if r.Method != http.MethodPost {
-			d := AccountConfirmPage{Layout: p.layout(r, "Sign out everywhere?"), Action: "sign-out-everywhere",
+			d := AccountConfirmPage{Layout: p.layout(r, "confirm.everywhere_title"), Action: "sign-out-everywhere",
 				CancelURL: accountPath + "#" + sectionSessions}
 			p.render(w, r, http.StatusOK, pageAccountConfirm, d, renderOptions{})
 			return
@@ -422,7 +436,7 @@ func (p *Pages) SignOutEverywhere() http.Handler {
 			p.serverError(w, r, "sign out everywhere", err)
 			return
 		}
-		p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "Signed out"), Everywhere: true}, renderOptions{})
+		p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "signedout.page_title"), Everywhere: true}, renderOptions{})
 	})
 }
 
@@ -441,7 +455,7 @@ func (p *Pages) SignOutSession() http.Handler {
 				p.serverError(w, r, "sign out", err)
 				return
 			}
-			p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "Signed out")}, renderOptions{})
+			p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "signedout.page_title")}, renderOptions{})
 			return
 		}
 		// Ended already (or never the user's): the answer is the same.
@@ -453,13 +467,15 @@ func (p *Pages) SignOutSession() http.Handler {
 	})
 }
 
-// when formats a time for the account page.
+// when formats a time for the account page, the same in every language
+// (ISO 8601's order, which no reader mistakes for another date).
 func when(t time.Time) string {
-	return t.UTC().Format("2 Jan 2006, 15:04 UTC")
+	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
 
-// device names a browser and system from a User-Agent, roughly.
-func device(ua string) string {
+// device names a browser and system from a User-Agent, roughly, in loc's
+// language.
+func device(loc *i18n.Localizer, ua string) string {
 	browser := ""
 	switch {
 	case strings.Contains(ua, "Firefox/"):
@@ -490,13 +506,13 @@ func device(ua string) string {
 	}
 	switch {
 	case browser != "" && system != "":
-		return browser + " on " + system
+		return loc.Text("account.device", "Browser", browser, "System", system)
 	case browser != "":
 		return browser
 	case system != "":
 		return system
 	case ua == "":
-		return "Unknown browser"
+		return loc.Text("account.unknown_browser")
 	}
 	if len(ua) > 40 {
 		return ua[:40] + "…"

@@ -13,16 +13,17 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
+// The forms' messages, by key (internal/i18n).
 const (
-	msgBadCredentials = "E-mail or password is incorrect."
-	msgUnavailable    = "Sign-in is unavailable right now. Please try again in a moment."
-	msgDisabled       = "This account is disabled. Contact the administrator."
-	msgEnterEmail     = "Enter your e-mail address."
-	msgInvalidEmail   = "Enter a valid e-mail address, like name@example.com."
-	msgEnterPassword  = "Enter your password."
-	msgChoosePassword = "Choose a password."
-	msgMismatch       = "The passwords do not match. Type the same password in both fields."
-	msgSignUpDown     = "Signing up is unavailable right now. Please try again in a moment."
+	msgBadCredentials = "form.bad_credentials"
+	msgUnavailable    = "signin.unavailable"
+	msgDisabled       = "form.account_disabled"
+	msgEnterEmail     = "form.enter_email"
+	msgInvalidEmail   = "form.invalid_email"
+	msgEnterPassword  = "form.enter_password"
+	msgChoosePassword = "form.choose_password"
+	msgMismatch       = "form.password_mismatch"
+	msgSignUpDown     = "signup.unavailable"
 )
 
 // SignInPage is the sign-in page's data.
@@ -43,19 +44,20 @@ type SignInPage struct {
 }
 
 func (p *Pages) signInPage(r *http.Request, cont, email string, reauth bool) (SignInPage, renderOptions) {
+	l := p.layout(r, "signin.title")
 	d := SignInPage{
-		Layout:        p.layout(r, "Sign in"),
+		Layout:        l,
 		Continue:      cont,
 		Reauth:        reauth && email != "",
-		EmailField:    Field{ID: "email", Label: "E-mail address", Type: "email", Value: email, Autocomplete: "username", Required: true},
-		PasswordField: Field{ID: "password", Label: "Password", Type: "password", Autocomplete: "current-password", Required: true},
+		EmailField:    l.field(Field{ID: "email", Label: l.text("field.email"), Type: "email", Value: email, Autocomplete: "username", Required: true}),
+		PasswordField: l.field(Field{ID: "password", Label: l.text("field.password"), Type: "password", Autocomplete: "current-password", Required: true}),
 	}
 	d.EmailField.ReadOnly = d.Reauth
 	d.ForgotURL = pageURL("/forgot-password", "continue", cont, "email", email)
 	d.SignUpURL = pageURL("/signup", "continue", cont)
 	var o renderOptions
 	if c, ok := p.clientForContinue(r.Context(), cont); ok {
-		d.ClientName = labelOf(c)
+		d.ClientName = labelOf(l.loc, c)
 		o.formTargets = cspSources(c.RedirectURIs...)
 		if logo := httpsURL(c.LogoURI); logo != "" {
 			d.ClientLogo = logo
@@ -97,10 +99,10 @@ func (p *Pages) SignInForm() http.Handler {
 		d, o := p.signInPage(r, p.continueTarget(r.PostFormValue("continue")), email, r.PostFormValue("reauth") == "1")
 		if email == "" || password == "" {
 			if email == "" {
-				d.EmailField.Error = msgEnterEmail
+				d.EmailField.Error = d.text(msgEnterEmail)
 			}
 			if password == "" {
-				d.PasswordField.Error = msgEnterPassword
+				d.PasswordField.Error = d.text(msgEnterPassword)
 			}
 			d.summarize("", &d.EmailField, &d.PasswordField)
 			p.render(w, r, http.StatusBadRequest, pageSignIn, d, o)
@@ -113,20 +115,21 @@ func (p *Pages) SignInForm() http.Handler {
 			switch {
 			case errors.As(err, &throttled):
 				p.countSignIn("throttled")
-				status, msg = http.StatusTooManyRequests, throttled.Error()
+				status, msg = http.StatusTooManyRequests, d.errorText(err, "error.heading.too_many")
 				if throttled.RetryAfter > 0 {
 					w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 				}
 			case errors.Is(err, identity.ErrDisabled):
 				p.countSignIn("failure")
-				status, msg = http.StatusForbidden, msgDisabled
+				status, msg = http.StatusForbidden, d.errorText(err, msgDisabled)
 			case errors.Is(err, identity.ErrInvalidCredentials), errors.Is(err, identity.ErrInvalidEmail):
+				// Never which of the two: the same sentence for both.
 				p.countSignIn("failure")
-				msg = msgBadCredentials
+				msg = d.text(msgBadCredentials)
 			default:
 				p.logFailure(w, r, "sign in", err)
 				retryLater(w, err)
-				status, msg = http.StatusServiceUnavailable, msgUnavailable
+				status, msg = http.StatusServiceUnavailable, d.text(msgUnavailable)
 			}
 			d.EmailField.FormError, d.PasswordField.FormError = true, true
 			d.summarize(msg, &d.EmailField, &d.PasswordField)
@@ -160,18 +163,20 @@ type SignUpPage struct {
 }
 
 func (p *Pages) signUpPage(r *http.Request, cont, email, name string) (SignUpPage, renderOptions) {
+	l := p.layout(r, "signup.title")
 	d := SignUpPage{
-		Layout:        p.layout(r, "Create your account"),
-		Continue:      cont,
-		EmailField:    Field{ID: "email", Label: "E-mail address", Type: "email", Value: email, Autocomplete: "username", Required: true},
-		NameField:     Field{ID: "name", Label: "Your name", Type: "text", Value: name, Autocomplete: "name"},
-		PasswordField: Field{ID: "password", Label: "Password", Type: "password", Autocomplete: "new-password", Required: true, Hint: "At least 8 characters. A few unusual words make a strong password."},
-		ConfirmField:  Field{ID: "confirm", Label: "Repeat the password", Type: "password", Autocomplete: "new-password", Required: true},
-		SignInURL:     pageURL("/signin", "continue", cont, "login_hint", email),
+		Layout:     l,
+		Continue:   cont,
+		EmailField: l.field(Field{ID: "email", Label: l.text("field.email"), Type: "email", Value: email, Autocomplete: "username", Required: true}),
+		NameField:  l.field(Field{ID: "name", Label: l.text("field.your_name"), Type: "text", Value: name, Autocomplete: "name"}),
+		PasswordField: l.field(Field{ID: "password", Label: l.text("field.password"), Type: "password", Autocomplete: "new-password", Required: true,
+			Hint: l.text("field.password_hint", "Count", identity.MinPasswordLen)}),
+		ConfirmField: l.field(Field{ID: "confirm", Label: l.text("field.confirm_password"), Type: "password", Autocomplete: "new-password", Required: true}),
+		SignInURL:    pageURL("/signin", "continue", cont, "login_hint", email),
 	}
 	var o renderOptions
 	if c, ok := p.clientForContinue(r.Context(), cont); ok {
-		d.ClientName = labelOf(c)
+		d.ClientName = labelOf(l.loc, c)
 		o.formTargets = cspSources(c.RedirectURIs...)
 	}
 	return d, o
@@ -207,14 +212,14 @@ func (p *Pages) SignUp() http.Handler {
 			in.Continue = d.Continue // validated by continueTarget
 		}
 		if email == "" {
-			d.EmailField.Error = msgEnterEmail
+			d.EmailField.Error = d.text(msgEnterEmail)
 		}
 		if password == "" {
-			d.PasswordField.Error = msgChoosePassword
+			d.PasswordField.Error = d.text(msgChoosePassword)
 		}
 		d.signUpRefused(identity.ValidateSignUp(in))
 		if password != "" && password != confirm {
-			d.ConfirmField.Error = msgMismatch
+			d.ConfirmField.Error = d.text(msgMismatch)
 		}
 		if d.refused() {
 			d.fail(password, confirm, "")
@@ -228,26 +233,26 @@ func (p *Pages) SignUp() http.Handler {
 			switch {
 			case d.signUpRefused(err):
 			case errors.As(err, &throttled):
-				status, msg = http.StatusTooManyRequests, throttled.Error()
+				status, msg = http.StatusTooManyRequests, d.errorText(err, "error.heading.too_many")
 				w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 			default:
 				p.logFailure(w, r, "sign up", err)
 				retryLater(w, err)
-				status, msg = http.StatusServiceUnavailable, msgSignUpDown
+				status, msg = http.StatusServiceUnavailable, d.text(msgSignUpDown)
 			}
 			d.fail(password, confirm, msg)
 			p.render(w, r, status, pageSignUp, d, o)
 			return
 		}
 		http.SetCookie(w, p.ticketCookieFor(ticket))
-		d.Layout.Title, d.Sent, d.Email = "Check your e-mail", true, email
+		d.Layout.Title, d.Sent, d.Email = d.text("signup.sent_title"), true, email
 		p.render(w, r, http.StatusOK, pageSignUp, d, o)
 	})
 }
 
 // signUpRefused puts identity's refusals (an *identity.InputError, or one of
-// the errors it wraps) under their fields, unless a field has a message
-// already; it reports whether err was one.
+// the errors it wraps) under their fields, in the page's language, unless a
+// field has a message already; it reports whether err was one.
 func (d *SignUpPage) signUpRefused(err error) bool {
 	if err == nil {
 		return false
@@ -261,15 +266,15 @@ func (d *SignUpPage) signUpRefused(err error) bool {
 	var prof *identity.ProfileError
 	found := false
 	if errors.Is(err, identity.ErrInvalidEmail) {
-		set(&d.EmailField, msgInvalidEmail)
+		set(&d.EmailField, d.errorText(identity.ErrInvalidEmail, msgInvalidEmail))
 		found = true
 	}
 	if errors.As(err, &pe) {
-		set(&d.PasswordField, pe.Error())
+		set(&d.PasswordField, d.errorText(pe, msgChoosePassword))
 		found = true
 	}
 	if errors.As(err, &prof) {
-		set(&d.NameField, prof.Error())
+		set(&d.NameField, d.errorText(prof, "error.go_back"))
 		found = true
 	}
 	return found
@@ -303,7 +308,7 @@ func (p *Pages) ticketCookieFor(ticket string) *http.Cookie {
 // Consent serves POST /consent, the consent page's answer: Allow records the
 // grant and continues the authorization; Deny ends it with access_denied.
 func (p *Pages) Consent() http.Handler {
-	const invalid = "This request is not valid. Go back to the application and try again."
+	const invalid = "error.request_invalid"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		clientID := r.PostFormValue("client_id")
 		cont := p.continueTarget(r.PostFormValue("continue"))
@@ -375,6 +380,6 @@ func (p *Pages) SignOutForm() http.Handler {
 			http.Redirect(w, r, cont, http.StatusSeeOther)
 			return
 		}
-		p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "Signed out")}, renderOptions{})
+		p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "signedout.page_title")}, renderOptions{})
 	})
 }

@@ -208,7 +208,7 @@ func TestTemplatesOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := operatorDir(t, map[string]string{
-		"signin.html":     strings.Replace(string(signin), "<h1>Sign in</h1>", `<h1>Sign in</h1><p id="operator-note">Use your Acme badge number.</p>`, 1),
+		"signin.html":     strings.Replace(string(signin), `<h1>{{.T "signin.title"}}</h1>`, `<h1>{{.T "signin.title"}}</h1><p id="operator-note">Use your Acme badge number.</p>`, 1),
 		"static/logo.svg": `<svg xmlns="http://www.w3.org/2000/svg"/>`,
 	})
 	fsys, err := templates.Overlay(dir)

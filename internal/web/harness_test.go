@@ -240,6 +240,9 @@ type browser struct {
 	// forwardedFor, when set, is sent as X-Forwarded-For on every request, as
 	// a proxy in front of the server would.
 	forwardedFor string
+	// acceptLanguage, when set, is sent as Accept-Language on every request
+	// that has none.
+	acceptLanguage string
 }
 
 func (e *env) browser() *browser {
@@ -263,6 +266,9 @@ func (b *browser) do(req *http.Request) *page {
 	b.e.t.Helper()
 	if b.forwardedFor != "" {
 		req.Header.Set("X-Forwarded-For", b.forwardedFor)
+	}
+	if b.acceptLanguage != "" && req.Header.Get("Accept-Language") == "" {
+		req.Header.Set("Accept-Language", b.acceptLanguage)
 	}
 	resp, err := b.c.Do(req)
 	if err != nil {
@@ -326,6 +332,19 @@ func (b *browser) submit(p *page, buttonID string, values map[string]string) *pa
 	for _, in := range all(form, func(n *html.Node) bool { return n.Data == "input" }) {
 		if name := attr(in, "name"); name != "" {
 			data.Set(name, attr(in, "value"))
+		}
+	}
+	// A list sends its selected choice (the first when none is).
+	for _, sel := range all(form, func(n *html.Node) bool { return n.Data == "select" }) {
+		opts := all(sel, func(n *html.Node) bool { return n.Data == "option" })
+		if name := attr(sel, "name"); name != "" && len(opts) > 0 {
+			chosen := opts[0]
+			for _, o := range opts {
+				if hasAttr(o, "selected") {
+					chosen = o
+				}
+			}
+			data.Set(name, attr(chosen, "value"))
 		}
 	}
 	if name := attr(button, "name"); name != "" {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/internal/signin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -94,10 +95,10 @@ func (p *Pages) AskConsent(w http.ResponseWriter, r *http.Request, pr signin.Pro
 	r = p.withLocale(r, uiLocalesOf(pr.ContinueURL))
 	loc := p.localizer(r)
 	o := renderOptions{}
-	name := clientLabel(pr.Client.Name, pr.Client.ClientURI, nil)
+	name := clientLabel(loc, pr.Client.Name, pr.Client.ClientURI, nil)
 	if c, err := p.store.CachedClientRecord(r.Context(), pr.Client.ID); err == nil {
 		o.formTargets = cspSources(c.RedirectURIs...)
-		name = labelOf(c)
+		name = labelOf(loc, c)
 	}
 	data := ConsentPage{
 		ClientID:   pr.Client.ID,
@@ -117,7 +118,7 @@ func (p *Pages) AskConsent(w http.ResponseWriter, r *http.Request, pr signin.Pro
 		data.Scopes = append(data.Scopes, describeScope(loc, s))
 	}
 	p.withToken(w, r, func(w http.ResponseWriter, r *http.Request) {
-		data.Layout = p.layout(r, "Allow "+data.ClientName+"?")
+		data.Layout = p.layout(r, "consent.page_title", "App", data.ClientName)
 		p.render(w, r, http.StatusOK, pageConsent, data, o)
 	})
 }
@@ -157,12 +158,12 @@ func (p *Pages) SignOut(w http.ResponseWriter, r *http.Request, l signin.Logout)
 			http.Redirect(w, r, l.RedirectURI, http.StatusSeeOther)
 			return
 		}
-		p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "Signed out")}, renderOptions{})
+		p.render(w, r, http.StatusOK, pageSignedOut, SignedOutPage{Layout: p.layout(r, "signedout.page_title")}, renderOptions{})
 		return
 	}
-	data := SignOutConfirmPage{Layout: p.layout(r, "Sign out?"), ConfirmURL: l.ConfirmURL, StayURL: accountPath}
+	data := SignOutConfirmPage{Layout: p.layout(r, "signout.title"), ConfirmURL: l.ConfirmURL, StayURL: accountPath}
 	if l.Client != nil {
-		data.ClientName = clientLabel(l.Client.Name, l.Client.ClientURI, nil)
+		data.ClientName = clientLabel(p.localizer(r), l.Client.Name, l.Client.ClientURI, nil)
 		if home := webURL(l.Client.ClientURI); home != "" {
 			data.StayURL = home
 		}
@@ -175,16 +176,12 @@ func (p *Pages) SignOut(w http.ResponseWriter, r *http.Request, l signin.Logout)
 	p.render(w, r, http.StatusOK, pageSignOutConfirm, data, o)
 }
 
-// unnamedClient names a client that has no name and no web address to take
-// one from.
-const unnamedClient = "An unnamed application"
-
-// clientLabel is how the pages name a client: its name, else the host name of
-// its home page (client_uri), else that of its first redirect URI with a host,
-// else the scheme of a native app's private-use redirect URI
-// (com.example.app), else unnamedClient; never its id, which says nothing to
-// a person.
-func clientLabel(name, home string, redirectURIs []string) string {
+// clientLabel is how the pages name a client, in loc's language: its name,
+// else the host name of its home page (client_uri), else that of its first
+// redirect URI with a host, else the scheme of a native app's private-use
+// redirect URI (com.example.app), else client.unnamed ("An unnamed
+// application"); never its id, which says nothing to a person.
+func clientLabel(loc *i18n.Localizer, name, home string, redirectURIs []string) string {
 	if n := strings.TrimSpace(name); n != "" {
 		return n
 	}
@@ -200,11 +197,13 @@ func clientLabel(name, home string, redirectURIs []string) string {
 			return s
 		}
 	}
-	return unnamedClient
+	return loc.Text("client.unnamed")
 }
 
 // labelOf names a stored client (clientLabel).
-func labelOf(c storage.Client) string { return clientLabel(c.Name, c.ClientURI, c.RedirectURIs) }
+func labelOf(loc *i18n.Localizer, c storage.Client) string {
+	return clientLabel(loc, c.Name, c.ClientURI, c.RedirectURIs)
+}
 
 // httpsURL returns raw when it is an absolute https URL, else "".
 func httpsURL(raw string) string {

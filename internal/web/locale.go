@@ -7,7 +7,13 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
 
 	"github.com/gatehouse-id/gatehouse/internal/i18n"
 )
@@ -29,6 +35,33 @@ func (l Layout) T(key string, args ...any) (string, error) {
 		return "", fmt.Errorf("message %q: page data has no localizer (build its Layout with Pages.layout)", key)
 	}
 	return l.loc.T(key, args...)
+}
+
+// Parts is T split around the argument arg, for a template that marks it up:
+// {{with .Parts "signin.continue_to" "App"}}{{.Before}}<strong>{{$.ClientName}}</strong>{{.After}}{{end}}.
+func (l Layout) Parts(key, arg string, args ...any) (i18n.Parts, error) {
+	if l.loc == nil {
+		return i18n.Parts{}, fmt.Errorf("message %q: page data has no localizer (build its Layout with Pages.layout)", key)
+	}
+	return l.loc.Parts(key, arg, args...)
+}
+
+// text is T for Go code: it never fails (i18n.Localizer.Text).
+func (l Layout) text(key string, args ...any) string { return l.loc.Text(key, args...) }
+
+// errorText is the sentence err carries for a person (an identity refusal),
+// in the page's language, or the message fallbackKey when it carries none.
+func (l Layout) errorText(err error, fallbackKey string) string {
+	if s, ok := l.loc.Error(err); ok {
+		return s
+	}
+	return l.loc.Text(fallbackKey)
+}
+
+// field gives f the page's language, for the words the "field" template adds.
+func (l Layout) field(f Field) Field {
+	f.loc = l.loc
+	return f
 }
 
 // localeKey marks a request context whose language is chosen by a localeMemo.
@@ -163,4 +196,46 @@ func describeScope(l *i18n.Localizer, s string) string {
 		return l.Text("scope.offline_access")
 	}
 	return l.Text("scope.other", "Scope", s)
+}
+
+// languageOptions are the choices of the account page's language list: the
+// browser's language (no saved locale), then every supported language, each
+// in its own words ("Deutsch", "Français"); a saved locale that no catalogue
+// has (set through the admin API) stays a choice, so that saving the profile
+// does not drop it. current is the saved locale.
+func (p *Pages) languageOptions(l Layout, current string) []Option {
+	opts := []Option{{Value: "", Label: l.text("field.language_auto"), Selected: current == ""}}
+	found := current == ""
+	for _, tag := range p.catalogue.Languages() {
+		v := tag.String()
+		selected := strings.EqualFold(v, current)
+		found = found || selected
+		opts = append(opts, Option{Value: v, Label: languageName(tag), Lang: v, Selected: selected})
+	}
+	if !found {
+		label := current
+		if tag, err := language.Parse(current); err == nil {
+			label = languageName(tag)
+		}
+		opts = append(opts, Option{Value: current, Label: label, Selected: true})
+	}
+	return opts
+}
+
+// languageName is a language's name for itself, with a capital first letter
+// as a list item has it: "Deutsch", "Português (Brasil)".
+func languageName(tag language.Tag) string {
+	name := display.Self.Name(tag)
+	if name == "" {
+		return tag.String()
+	}
+	// A tag that names its region (pt-BR) says so: "português (Brasil)".
+	if region, conf := tag.Region(); conf == language.Exact {
+		base, _ := tag.Base()
+		if n, r := display.Self.Name(language.Make(base.String())), display.Regions(tag).Name(region); n != "" && r != "" && !strings.Contains(name, "(") {
+			name = n + " (" + r + ")"
+		}
+	}
+	r, size := utf8.DecodeRuneInString(name)
+	return string(unicode.ToUpper(r)) + name[size:]
 }

@@ -85,10 +85,11 @@ func (f *localeFixture) request(acceptLanguage string) *http.Request {
 // TestLayoutT: templates translate with {{.T}} and {{$.T}}, arguments included,
 // into the page's language, escaped like any other text.
 func TestLayoutT(t *testing.T) {
-	f := newLocaleFixture(t, `{{define "content"}}<p id="a">{{.T "scope.other" "Scope" .Message}}</p>`+
+	f := newLocaleFixture(t, `{{define "content"}}<p id="a">{{.T "scope.other" "Scope" .RequestID}}</p>`+
 		`{{with .Heading}}<p id="b">{{$.T "scope.email"}}</p>{{end}}{{end}}`)
 	w := httptest.NewRecorder()
-	f.p.ErrorPage(w, f.request("de"), http.StatusNotFound, `<b>billing</b>`)
+	w.Header().Set("X-Request-Id", `<b>billing</b>`)
+	f.p.ErrorPage(w, f.request("de"), http.StatusNotFound, "error.no_page")
 	body := w.Body.String()
 	for _, want := range []string{`<html lang="es">`, "Acceso: &lt;b&gt;billing&lt;/b&gt;", "Ver su dirección de correo electrónico"} {
 		if !strings.Contains(body, want) {
@@ -105,7 +106,7 @@ func TestLayoutT(t *testing.T) {
 func TestLayoutTMissingArgument(t *testing.T) {
 	f := newLocaleFixture(t, `{{define "content"}}<p>{{.T "scope.other"}}</p>{{end}}`)
 	w := httptest.NewRecorder()
-	f.p.ErrorPage(w, f.request("de"), http.StatusNotFound, "x")
+	f.p.ErrorPage(w, f.request("de"), http.StatusNotFound, "error.go_back")
 	if w.Code != http.StatusInternalServerError || !strings.Contains(w.Body.String(), "internal error") {
 		t.Errorf("status %d, body %q; want 500 and a plain error", w.Code, w.Body.String())
 	}
@@ -121,7 +122,7 @@ func TestFailurePageReadsNoDatabase(t *testing.T) {
 	f := newLocaleFixture(t, "")
 	before := f.statements.Load()
 	w := httptest.NewRecorder()
-	f.p.ErrorPage(w, f.request("fr"), http.StatusServiceUnavailable, "down")
+	f.p.ErrorPage(w, f.request("fr"), http.StatusServiceUnavailable, "error.page_unavailable")
 	if n := f.statements.Load() - before; n != 0 {
 		t.Errorf("503 error page sent %d statements, want 0", n)
 	}
@@ -129,7 +130,7 @@ func TestFailurePageReadsNoDatabase(t *testing.T) {
 		t.Errorf("503 error page not in Accept-Language's French:\n%s", w.Body.String())
 	}
 	w = httptest.NewRecorder()
-	f.p.ErrorPage(w, f.request("fr"), http.StatusNotFound, "gone")
+	f.p.ErrorPage(w, f.request("fr"), http.StatusNotFound, "error.no_page")
 	if !strings.Contains(w.Body.String(), `<html lang="es">`) {
 		t.Errorf("404 error page not in the saved locale:\n%s", w.Body.String())
 	}
@@ -137,7 +138,7 @@ func TestFailurePageReadsNoDatabase(t *testing.T) {
 	r := f.request("fr")
 	f.p.localizer(r)
 	w = httptest.NewRecorder()
-	f.p.ErrorPage(w, r, http.StatusServiceUnavailable, "down")
+	f.p.ErrorPage(w, r, http.StatusServiceUnavailable, "error.page_unavailable")
 	if !strings.Contains(w.Body.String(), `<html lang="es">`) {
 		t.Errorf("503 after the choice: not in the chosen language:\n%s", w.Body.String())
 	}

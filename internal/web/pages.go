@@ -209,15 +209,11 @@ func (p *Pages) csrfFailed(w http.ResponseWriter, r *http.Request) {
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	x := errorExtras{retry: retryURL(r.URL.Path, cont, email, r.PostFormValue("token"))}
 	if c, ok := p.clientForContinue(r.Context(), cont); ok {
-		info := signin.ClientInfo{ID: c.ID, Name: labelOf(c), ClientURI: c.ClientURI}
+		info := signin.ClientInfo{ID: c.ID, Name: labelOf(p.failureLocalizer(r), c), ClientURI: c.ClientURI}
 		x.client = &info
 	}
-	p.errorPage(w, r, http.StatusForbidden, msgFormExpired, x)
+	p.errorPage(w, r, http.StatusForbidden, "error.form_expired", x)
 }
-
-// msgFormExpired is the error page's sentence for a form whose CSRF token
-// did not fit (expired, or from another browser).
-const msgFormExpired = "This form has expired, so nothing was changed. Try again."
 
 // retryURL is where "Try again" leads after the form posted to path expired:
 // the form again, with the pending authorization and the address typed; for
@@ -338,7 +334,7 @@ func (p *Pages) clientForContinue(ctx context.Context, cont string) (storage.Cli
 func (p *Pages) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	p.logFailure(w, r, what, err)
 	retryLater(w, err)
-	p.ErrorPage(w, r, http.StatusServiceUnavailable, "This page is unavailable right now. Please try again in a moment.")
+	p.ErrorPage(w, r, http.StatusServiceUnavailable, "error.page_unavailable")
 }
 
 // retryAfterSeconds is the Retry-After of a page answered 503 because the

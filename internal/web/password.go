@@ -22,16 +22,24 @@ type ForgotPasswordPage struct {
 	EmailField Field
 	// SignInURL leads back to sign in, to the pending authorization.
 	SignInURL string
+	// LinkMinutes is how long the mailed link works, in minutes.
+	LinkMinutes int
 }
+
+// resetLinkMinutes is how long identity's reset links work by default; the
+// forgot-password answer says so.
+const resetLinkMinutes = 30
 
 // ForgotPassword serves GET and POST /forgot-password[?email=…&continue=…].
 // The answer never says whether the address is registered. The mailed link
 // carries the pending authorization, so that the reset ends back in it.
 func (p *Pages) ForgotPassword() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := p.layout(r, "forgot.title")
 		d := ForgotPasswordPage{
-			Layout:     p.layout(r, "Reset your password"),
-			EmailField: Field{ID: "email", Label: "E-mail address", Type: "email", Autocomplete: "username", Required: true},
+			Layout:      l,
+			EmailField:  l.field(Field{ID: "email", Label: l.text("field.email"), Type: "email", Autocomplete: "username", Required: true}),
+			LinkMinutes: resetLinkMinutes,
 		}
 		if r.Method != http.MethodPost {
 			q := r.URL.Query()
@@ -47,10 +55,10 @@ func (p *Pages) ForgotPassword() http.Handler {
 		d.SignInURL = pageURL("/signin", "continue", d.Continue, "login_hint", email)
 		switch {
 		case email == "":
-			d.EmailField.Error = msgEnterEmail
+			d.EmailField.Error = d.text(msgEnterEmail)
 		case identity.ValidateEmail(email) != nil:
 			// No account can have it, so saying so tells nothing.
-			d.EmailField.Error = msgInvalidEmail
+			d.EmailField.Error = d.text(msgInvalidEmail)
 		}
 		if d.EmailField.Error != "" {
 			d.summarize("", &d.EmailField)
@@ -68,7 +76,7 @@ func (p *Pages) ForgotPassword() http.Handler {
 			// Counted alike for every address: this answer tells nothing
 			// about which are registered.
 			w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
-			d.summarize(throttled.Error(), &d.EmailField)
+			d.summarize(d.errorText(err, "error.heading.too_many"), &d.EmailField)
 			p.render(w, r, http.StatusTooManyRequests, pageForgotPassword, d, renderOptions{})
 			return
 		case err != nil:
@@ -108,10 +116,12 @@ type ResetPasswordPage struct {
 // works says so at once, before any password is typed.
 func (p *Pages) ResetPassword() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := p.layout(r, "reset.title")
 		d := ResetPasswordPage{
-			Layout:        p.layout(r, "Choose a new password"),
-			PasswordField: Field{ID: "password", Label: "New password", Type: "password", Autocomplete: "new-password", Required: true, Hint: "At least 8 characters."},
-			ConfirmField:  Field{ID: "confirm", Label: "Repeat the new password", Type: "password", Autocomplete: "new-password", Required: true},
+			Layout: l,
+			PasswordField: l.field(Field{ID: "password", Label: l.text("field.new_password"), Type: "password", Autocomplete: "new-password", Required: true,
+				Hint: l.text("field.new_password_hint", "Count", identity.MinPasswordLen)}),
+			ConfirmField: l.field(Field{ID: "confirm", Label: l.text("field.confirm_new_password"), Type: "password", Autocomplete: "new-password", Required: true}),
 		}
 		get := r.Method != http.MethodPost
 		if get {
@@ -120,17 +130,17 @@ func (p *Pages) ResetPassword() http.Handler {
 			d.Token, d.Continue = r.PostFormValue("token"), p.continueTarget(r.PostFormValue("continue"))
 		}
 		if c, ok := p.clientForContinue(r.Context(), d.Continue); ok {
-			d.ClientName = labelOf(c)
+			d.ClientName = labelOf(l.loc, c)
 		}
 		d.ForgotURL = pageURL("/forgot-password", "continue", d.Continue)
 		u, err := p.identity.CheckResetToken(r.Context(), d.Token)
 		switch {
 		case errors.Is(err, identity.ErrInvalidToken):
-			d.Invalid, d.Token, d.Layout.Title = true, "", errorTitle+msgDeadLink
+			d.dead()
 			p.render(w, r, http.StatusBadRequest, pageResetPassword, d, renderOptions{})
 			return
 		case errors.Is(err, identity.ErrDisabled):
-			d.Disabled, d.Token, d.Layout.Title = true, "", errorTitle+msgDisabled
+			d.disabled()
 			p.render(w, r, http.StatusForbidden, pageResetPassword, d, renderOptions{})
 			return
 		case err != nil:
@@ -146,12 +156,12 @@ func (p *Pages) ResetPassword() http.Handler {
 		var pe *identity.PasswordError
 		switch err := identity.ValidatePassword(password); {
 		case password == "":
-			d.PasswordField.Error = msgChoosePassword
+			d.PasswordField.Error = d.text(msgChoosePassword)
 		case errors.As(err, &pe):
-			d.PasswordField.Error = pe.Error()
+			d.PasswordField.Error = d.errorText(pe, msgChoosePassword)
 		}
 		if password != "" && password != confirm {
-			d.ConfirmField.Error = msgMismatch
+			d.ConfirmField.Error = d.text(msgMismatch)
 		}
 		if d.PasswordField.Error != "" || d.ConfirmField.Error != "" {
 			d.fail(password, confirm, "")
@@ -167,21 +177,21 @@ func (p *Pages) ResetPassword() http.Handler {
 				p.logFailure(w, r, "reset password: end session", err)
 			}
 			d.Done, d.Token = true, ""
-			d.Layout.Title = "Your password is changed"
+			d.Layout.Title = d.text("reset.done_title")
 			d.SignInURL = pageURL("/signin", "continue", d.Continue, "login_hint", d.Email)
 			p.render(w, r, http.StatusOK, pageResetPassword, d, renderOptions{})
 		case errors.As(err, &pe):
-			d.PasswordField.Error = pe.Error()
+			d.PasswordField.Error = d.errorText(pe, msgChoosePassword)
 			d.fail(password, confirm, "")
 			p.render(w, r, http.StatusBadRequest, pageResetPassword, d, renderOptions{})
 		case errors.Is(err, identity.ErrInvalidToken):
-			d.Invalid, d.Token, d.Layout.Title = true, "", errorTitle+msgDeadLink
+			d.dead()
 			p.render(w, r, http.StatusBadRequest, pageResetPassword, d, renderOptions{})
 		case errors.Is(err, identity.ErrDisabled):
-			d.Disabled, d.Token, d.Layout.Title = true, "", errorTitle+msgDisabled
+			d.disabled()
 			p.render(w, r, http.StatusForbidden, pageResetPassword, d, renderOptions{})
 		case errors.As(err, &throttled):
-			d.fail(password, confirm, throttled.Error())
+			d.fail(password, confirm, d.errorText(err, "error.heading.too_many"))
 			p.render(w, r, http.StatusTooManyRequests, pageResetPassword, d, renderOptions{})
 		default:
 			p.serverError(w, r, "reset password", err)
@@ -190,7 +200,19 @@ func (p *Pages) ResetPassword() http.Handler {
 }
 
 // msgDeadLink is the title of a page whose mailed link no longer works.
-const msgDeadLink = "This link does not work"
+const msgDeadLink = "link.dead_title"
+
+// dead readies the reset page to say that its link no longer works.
+func (d *ResetPasswordPage) dead() {
+	d.Invalid, d.Token, d.Layout.Title = true, "", d.text(msgDeadLink)
+	d.markError()
+}
+
+// disabled readies the reset page to say that the account is disabled.
+func (d *ResetPasswordPage) disabled() {
+	d.Disabled, d.Token, d.Layout.Title = true, "", d.text(msgDisabled)
+	d.markError()
+}
 
 // fail readies the reset page to show its problems.
 func (d *ResetPasswordPage) fail(password, confirm, formError string) {
@@ -224,10 +246,11 @@ func (p *Pages) VerifyEmail() http.Handler {
 		cont := p.continueTarget(q.Get("continue"))
 		d := VerifyEmailPage{Layout: p.layout(r, msgDeadLink)}
 		if c, ok := p.clientForContinue(r.Context(), cont); ok {
-			d.ClientName = labelOf(c)
+			d.ClientName = labelOf(d.loc, c)
 		}
 		dead := func() {
-			d.Layout.Title = errorTitle + msgDeadLink
+			d.Layout.Title = d.text(msgDeadLink)
+			d.markError()
 			d.NextURL = accountPath
 			if cont != "" && cont != accountPath {
 				d.NextURL = pageURL("/signin", "continue", cont)
@@ -263,7 +286,7 @@ func (p *Pages) VerifyEmail() http.Handler {
 			http.Redirect(w, r, p.redirectTarget(cont), http.StatusSeeOther)
 			return
 		}
-		d.Layout.Title, d.Verified, d.Email = "E-mail verified", true, v.User.Email
+		d.Layout.Title, d.Verified, d.Email = d.text("verify.page_title"), true, v.User.Email
 		if bs, _, err := p.currentUser(r); err == nil && bs != nil {
 			d.SignedIn = true
 			d.NextURL = p.redirectTarget(cont)

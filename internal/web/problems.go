@@ -15,9 +15,12 @@ type Problem struct {
 	ID string
 }
 
-// errorTitle is put before a page's title while it reports problems, so that
-// the first thing a screen reader says is that something went wrong.
-const errorTitle = "Error: "
+// markError puts the word for "Error:" before the page's title
+// (common.error_title) while it reports problems, so that the first thing a
+// screen reader says is that something went wrong.
+func (l *Layout) markError() {
+	l.Title = l.text("common.error_title", "Title", l.Title)
+}
 
 // summarize lists the page's problems for its error summary and marks its
 // title: formError first (the form's own message, such as "E-mail or password
@@ -38,7 +41,7 @@ func (l *Layout) summarize(formError string, fields ...*Field) {
 		}
 	}
 	if len(l.Problems) > 0 {
-		l.Title = errorTitle + l.Title
+		l.markError()
 	}
 }
 
@@ -61,4 +64,22 @@ func keepPasswords(password *Field, confirm *Field, typed, typedConfirm string) 
 	if confirm != nil && confirm.Error == "" && typedConfirm == typed {
 		confirm.Value = typedConfirm
 	}
+}
+
+// message is an error that is one message of the catalogue, by key, so that a
+// form's own problems ("form.enter_current_password") and identity's refusals
+// are shown alike (Layout.problemText).
+type message string
+
+func (m message) Error() string               { return string(m) }
+func (m message) MessageKey() string          { return string(m) }
+func (m message) MessageArgs() map[string]any { return nil }
+
+// problemText is the sentence of a field's problem, in the page's language;
+// "" for none.
+func (l Layout) problemText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return l.errorText(err, "error.go_back")
 }

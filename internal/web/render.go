@@ -102,10 +102,14 @@ type Layout struct {
 	Problems []Problem
 }
 
-// Field is one labelled input.
+// Field is one labelled input, its words (label, hint, error) translated.
+// Build it with Layout.field, which gives it the page's language for the
+// words the layout adds ("Show", "Error:").
 type Field struct {
 	ID, Label, Type, Value, Autocomplete, Hint string
 	Required                                   bool
+	// Options, when set, make the field a list of choices (<select>).
+	Options []Option
 	// ReadOnly shows the value without letting it change (the e-mail address
 	// of a person confirming who they are).
 	ReadOnly bool
@@ -114,6 +118,25 @@ type Field struct {
 	// FormError ties the input to the error summary, which holds the form's
 	// own message (such as "E-mail or password is incorrect.").
 	FormError bool
+	loc       *i18n.Localizer
+}
+
+// Option is one choice of a Field with Options.
+type Option struct {
+	Value, Label string
+	// Lang is the language Label is written in, when it is not the page's
+	// (a language's own name for itself).
+	Lang     string
+	Selected bool
+}
+
+// T translates for the "field" template, into the language of the page the
+// field was built for (Layout.field).
+func (f Field) T(key string, args ...any) (string, error) {
+	if f.loc == nil {
+		return "", fmt.Errorf("message %q: field %q has no localizer (build it with Layout.field)", key, f.ID)
+	}
+	return f.loc.T(key, args...)
 }
 
 // Invalid reports whether the input is marked aria-invalid.
@@ -139,13 +162,16 @@ func (l Layout) layoutOf() Layout { return l }
 
 type hasLayout interface{ layoutOf() Layout }
 
-// layout fills the common part of a page, with the request's CSRF token when
-// the request passed Pages.CSRF.
-func (p *Pages) layout(r *http.Request, title string) Layout {
-	return p.layoutIn(p.localizer(r), r, title)
+// layout fills the common part of a page, in the request's language, with
+// the message titleKey (and args) as its title and the request's CSRF token
+// when the request passed Pages.CSRF.
+func (p *Pages) layout(r *http.Request, titleKey string, args ...any) Layout {
+	loc := p.localizer(r)
+	return p.layoutIn(loc, r, loc.Text(titleKey, args...))
 }
 
-// layoutIn is layout in the language of loc.
+// layoutIn fills the common part of a page in the language of loc, with
+// title, translated already.
 func (p *Pages) layoutIn(loc *i18n.Localizer, r *http.Request, title string) Layout {
 	return Layout{Title: title, Lang: loc.Lang(), Dir: loc.Dir(), loc: loc, Brand: p.currentBrand(r), CSRFFieldName: csrfFieldName, CSRFToken: csrf.Token(r)}
 }
@@ -194,7 +220,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
-		p.ErrorPage(w, r, http.StatusInternalServerError, "This page could not be shown. Please try again in a moment.")
+		p.ErrorPage(w, r, http.StatusInternalServerError, "error.page_failed")
 		return
 	}
 	h := w.Header()
@@ -365,34 +391,40 @@ type errorExtras struct {
 	client *signin.ClientInfo
 }
 
-// ErrorPage renders the error page with status and one plain sentence; it has
-// the signature of oauth.ErrorPageFunc. The page names the request id (from the
+// ErrorPage renders the error page with status and one plain sentence, the
+// message messageKey of the catalogue (such as "error.signin_link_invalid"),
+// in the request's language; it has the signature of oauth.ErrorPageFunc. A
+// key the catalogue lacks is a programming error: it is logged, and the page
+// says error.go_back instead. The page names the request id (from the
 // X-Request-Id response header) and never shows internal detail. When the
 // request's context names the client (signin.WithClient), the page offers a
 // way back to it. It reads nothing else from the request and asks the database
 // nothing, so it serves requests refused for bad input and outages alike.
-func (p *Pages) ErrorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+func (p *Pages) ErrorPage(w http.ResponseWriter, r *http.Request, status int, messageKey string) {
 	var x errorExtras
 	if c, ok := signin.ClientFrom(r.Context()); ok {
 		x.client = &c
 	}
-	p.errorPage(w, r, status, message, x)
+	p.errorPage(w, r, status, messageKey, x)
 }
 
-func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request, status int, message string, x errorExtras) {
-	heading := "Something went wrong"
+func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request, status int, messageKey string, x errorExtras) {
+	heading := "error.heading.generic"
 	switch {
 	case status == http.StatusNotFound:
-		heading = "Page not found"
+		heading = "error.heading.not_found"
 	case status == http.StatusForbidden:
-		heading = "This request was refused"
+		heading = "error.heading.refused"
 	case status == http.StatusTooManyRequests:
-		heading = "Too many attempts"
+		heading = "error.heading.too_many"
 	case status >= 400 && status < 500:
-		heading = "This request is not valid"
+		heading = "error.heading.invalid"
 	}
-	if message == "" {
-		message = "Please go back and try again."
+	if !p.catalogue.Has(messageKey) {
+		if messageKey != "" {
+			p.log.ErrorContext(r.Context(), "error page: no such message", "key", messageKey, "request_id", requestID(w))
+		}
+		messageKey = "error.go_back"
 	}
 	var loc *i18n.Localizer
 	if status >= 500 {
@@ -400,10 +432,11 @@ func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request, status int, me
 	} else {
 		loc = p.localizer(r)
 	}
-	d := ErrorData{Layout: p.layoutIn(loc, r, heading), Heading: heading, Message: message, RequestID: requestID(w), RetryURL: x.retry}
+	title := loc.Text(heading)
+	d := ErrorData{Layout: p.layoutIn(loc, r, title), Heading: title, Message: loc.Text(messageKey), RequestID: requestID(w), RetryURL: x.retry}
 	if x.client != nil {
 		if home := webURL(x.client.ClientURI); home != "" {
-			d.BackName, d.BackURL = clientLabel(x.client.Name, home, nil), home
+			d.BackName, d.BackURL = clientLabel(loc, x.client.Name, home, nil), home
 		}
 	}
 	p.render(w, r, status, pageError, d, renderOptions{})

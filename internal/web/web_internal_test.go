@@ -128,20 +128,38 @@ func TestParseTemplatesRefusesMissingPage(t *testing.T) {
 	}
 }
 
+// testLocalizer is the built-in catalogue's localizer of lang.
+func testLocalizer(t *testing.T, lang string) *i18n.Localizer {
+	t.Helper()
+	c, err := i18n.Load(i18n.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Localizer(language.MustParse(lang))
+}
+
 func TestDevice(t *testing.T) {
+	en, de := testLocalizer(t, "en"), testLocalizer(t, "de")
+	if got, want := device(de, "Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0"), "Firefox unter Linux"; got != want {
+		t.Errorf("device(de, Firefox on Linux) = %q, want %q", got, want)
+	}
 	for ua, want := range map[string]string{
 		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36":                   "Chrome on Linux",
 		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1": "Safari on iOS",
 		"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0":                                    "Firefox on Windows",
 		"": "Unknown browser",
 	} {
-		if got := device(ua); got != want {
+		if got := device(en, ua); got != want {
 			t.Errorf("device(%q) = %q, want %q", ua, got, want)
 		}
 	}
 }
 
 func TestClientLabel(t *testing.T) {
+	en := testLocalizer(t, "en")
+	if got, want := clientLabel(testLocalizer(t, "fr"), "", "", nil), "Une application sans nom"; got != want {
+		t.Errorf("clientLabel(fr, unnamed) = %q, want %q", got, want)
+	}
 	for _, tc := range []struct {
 		name, home string
 		redirects  []string
@@ -152,10 +170,10 @@ func TestClientLabel(t *testing.T) {
 		{"", "", []string{"https://App.Example.com/callback"}, "app.example.com"},
 		{"", "not a url", []string{"http://127.0.0.1:5000/cb"}, "127.0.0.1"},
 		{"", "", []string{"com.example.app:/callback"}, "com.example.app"},
-		{"", "", []string{"myapp:/cb"}, unnamedClient},
-		{"", "", nil, unnamedClient},
+		{"", "", []string{"myapp:/cb"}, "An unnamed application"},
+		{"", "", nil, "An unnamed application"},
 	} {
-		if got := clientLabel(tc.name, tc.home, tc.redirects); got != tc.want {
+		if got := clientLabel(en, tc.name, tc.home, tc.redirects); got != tc.want {
 			t.Errorf("clientLabel(%q, %q, %q) = %q, want %q", tc.name, tc.home, tc.redirects, got, tc.want)
 		}
 	}
