@@ -118,7 +118,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	api, err := authapi.New(authapi.Deps{
 		Identity: ppl.identity, Sessions: ppl.sessions, Keys: km, Issuer: c.Issuer,
 		TrustedOrigins: c.API.TrustedOrigins, RequireEmailVerification: c.API.RequireEmailVerification,
-		TokenLifetime: c.API.TokenLifetime, Templates: ppl.templates, Metrics: mtr, Log: log,
+		TokenLifetime: c.API.TokenLifetime, Templates: ppl.templates, Catalogue: cat, Metrics: mtr, Log: log,
 	})
 	if err != nil {
 		ln.Close()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -68,6 +69,8 @@ type Deps struct {
 	TokenLifetime time.Duration
 	// Templates holds api_reference.html (templates.FS or an overlay).
 	Templates fs.FS
+	// Catalogue holds the reference page's words; nil means the built-in one.
+	Catalogue *i18n.Catalogue
 	Metrics   SignInCounter
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -85,7 +88,8 @@ type API struct {
 	metrics   SignInCounter
 	log       *slog.Logger
 	now       func() time.Time
-	reference []byte // the rendered reference page
+	catalogue *i18n.Catalogue
+	reference map[string][]byte // the rendered reference page by language tag
 }
 
 // New returns the API. It fails when a dependency is missing or the reference
@@ -127,7 +131,13 @@ func New(d Deps) (*API, error) {
 		requireEV: d.RequireEmailVerification, tokenTTL: d.TokenLifetime,
 		metrics: d.Metrics, log: d.Log, now: d.Now,
 	}
-	if a.reference, err = renderReference(d.Templates); err != nil {
+	if d.Catalogue == nil {
+		if d.Catalogue, err = i18n.Load(i18n.Options{}); err != nil {
+			return nil, fmt.Errorf("authapi: %w", err)
+		}
+	}
+	a.catalogue = d.Catalogue
+	if a.reference, err = renderReference(d.Templates, d.Catalogue); err != nil {
 		return nil, fmt.Errorf("authapi: %w", err)
 	}
 	return a, nil

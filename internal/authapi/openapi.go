@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/gatehouse-id/gatehouse/internal/i18n"
 )
 
 // openAPI is the contract of /api/auth (OpenAPI 3.1); the tests check every
@@ -32,19 +34,28 @@ func (a *API) OpenAPI() http.Handler {
 }
 
 // Reference serves GET /api/auth/reference: the document as a page, rendered
-// once at start-up from api_reference.html (no scripts, nothing from other
-// sites).
+// at start-up from api_reference.html once per language of the catalogue (no
+// scripts, nothing from other sites). The page's own words follow the
+// browser's Accept-Language; the document's descriptions are the contract's
+// English.
 func (a *API) Reference() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tag := a.catalogue.Match(i18n.Preferences{AcceptLanguage: r.Header.Get("Accept-Language")})
+		page, ok := a.reference[tag.String()]
+		if !ok {
+			page = a.reference["en"]
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "public, max-age=300")
-		w.Write(a.reference)
+		w.Header().Set("Vary", "Accept-Language")
+		w.Write(page)
 	})
 }
 
 // The reference page's data.
 type (
 	refPage struct {
+		loc                *i18n.Localizer
 		Title, Description string
 		Operations         []refOp
 		Schemas            []refSchema
@@ -153,8 +164,15 @@ func fieldsOf(s docSchema) []refField {
 	return out
 }
 
-// renderReference renders the reference page from the document.
-func renderReference(files fs.FS) ([]byte, error) {
+// T translates one of the page's own words (the template calls it).
+func (p refPage) T(key string, args ...any) (string, error) { return p.loc.T(key, args...) }
+
+// Lang is the page's language, for <html lang>.
+func (p refPage) Lang() string { return p.loc.Lang() }
+
+// renderReference renders the reference page from the document in each of
+// the catalogue's languages, keyed by language tag.
+func renderReference(files fs.FS, cat *i18n.Catalogue) (map[string][]byte, error) {
 	t, err := template.ParseFS(files, "api_reference.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse api_reference.html: %w", err)
@@ -197,9 +215,14 @@ func renderReference(files fs.FS) ([]byte, error) {
 	for _, name := range slices.Sorted(maps.Keys(d.Components.Schemas)) {
 		p.Schemas = append(p.Schemas, refSchema{Name: name, Fields: fieldsOf(d.Components.Schemas[name])})
 	}
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "reference", p); err != nil {
-		return nil, fmt.Errorf("render api_reference.html: %w", err)
+	pages := make(map[string][]byte)
+	for _, tag := range cat.Languages() {
+		p.loc = cat.Localizer(tag)
+		var buf bytes.Buffer
+		if err := t.ExecuteTemplate(&buf, "reference", p); err != nil {
+			return nil, fmt.Errorf("render api_reference.html in %s: %w", tag, err)
+		}
+		pages[tag.String()] = buf.Bytes()
 	}
-	return buf.Bytes(), nil
+	return pages, nil
 }

@@ -449,6 +449,21 @@ func TestAuthAPIJourney(t *testing.T) {
 			bytes.Contains(r.body, []byte("<script")) || bytes.Contains(r.body, []byte("https://cdn")) {
 			t.Errorf("reference page: %d %q, want our HTML without scripts", r.status, r.header.Get("Content-Type"))
 		}
+		if !bytes.Contains(r.body, []byte(`<html lang="en">`)) || !bytes.Contains(r.body, []byte(">Endpoints<")) {
+			t.Errorf("reference page without Accept-Language: want English, got %.300s", r.body)
+		}
+		// The page's own words follow Accept-Language.
+		req, err := http.NewRequest("GET", b.e.url+"/api/auth/reference", nil)
+		mustf(t, err, "new request")
+		req.Header.Set("Accept-Language", "de-AT, en;q=0.5")
+		res, err := b.http.Do(req)
+		mustf(t, err, "GET reference in German")
+		de, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !bytes.Contains(de, []byte(`<html lang="de">`)) || !bytes.Contains(de, []byte(">Endpunkte<")) || bytes.Contains(de, []byte(">Endpoints<")) ||
+			!strings.Contains(res.Header.Get("Vary"), "Accept-Language") {
+			t.Errorf("reference page for de-AT: want German words, lang=de and Vary: Accept-Language; got Vary %q, %.300s", res.Header.Get("Vary"), de)
+		}
 	})
 }
 
