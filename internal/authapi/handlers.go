@@ -283,16 +283,11 @@ func (a *API) RequestPasswordReset() http.Handler {
 			Email      *string `json:"email"`
 			RedirectTo *string `json:"redirectTo"`
 		}
-		if !a.body(w, r, &in, false) || !a.missing(w, r, map[string]*string{"email": in.Email}, "email") {
+		if !a.body(w, r, &in, false) {
 			return
 		}
-		if in.RedirectTo != nil && *in.RedirectTo != "" && !a.callbackAllowed(*in.RedirectTo) {
-			a.fail(w, r, http.StatusForbidden, codeInvalidRedirectURL, "Invalid redirectURL")
-			return
-		}
-		email := strings.TrimSpace(*in.Email)
-		if identity.ValidateEmail(email) != nil {
-			a.fail(w, r, http.StatusBadRequest, codeInvalidEmail, "Invalid email")
+		email, ok := a.mailRequest(w, r, in.Email, in.RedirectTo, codeInvalidRedirectURL, "Invalid redirectURL")
+		if !ok {
 			return
 		}
 		if err := a.ids.RequestPasswordReset(r.Context(), email, clientip.FromRequest(r)); err != nil {
@@ -375,16 +370,11 @@ func (a *API) SendVerificationEmail() http.Handler {
 			Email       *string `json:"email"`
 			CallbackURL *string `json:"callbackURL"`
 		}
-		if !a.body(w, r, &in, false) || !a.missing(w, r, map[string]*string{"email": in.Email}, "email") {
+		if !a.body(w, r, &in, false) {
 			return
 		}
-		if in.CallbackURL != nil && *in.CallbackURL != "" && !a.callbackAllowed(*in.CallbackURL) {
-			a.fail(w, r, http.StatusForbidden, codeInvalidCallbackURL, "Invalid callbackURL")
-			return
-		}
-		email := strings.TrimSpace(*in.Email)
-		if identity.ValidateEmail(email) != nil {
-			a.fail(w, r, http.StatusBadRequest, codeInvalidEmail, "Invalid email")
+		email, ok := a.mailRequest(w, r, in.Email, in.CallbackURL, codeInvalidCallbackURL, "Invalid callbackURL")
+		if !ok {
 			return
 		}
 		c, err := a.lookup(r)
@@ -701,4 +691,23 @@ func (a *API) OK() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
+}
+
+// mailRequest checks what a request for a mailed link carries: an e-mail
+// address, and a return URL that must be ours or a trusted origin's (refused
+// with badURLCode and badURLMessage). It answers the refusal itself.
+func (a *API) mailRequest(w http.ResponseWriter, r *http.Request, email, returnURL *string, badURLCode, badURLMessage string) (string, bool) {
+	if !a.missing(w, r, map[string]*string{"email": email}, "email") {
+		return "", false
+	}
+	if returnURL != nil && *returnURL != "" && !a.callbackAllowed(*returnURL) {
+		a.fail(w, r, http.StatusForbidden, badURLCode, badURLMessage)
+		return "", false
+	}
+	addr := strings.TrimSpace(*email)
+	if identity.ValidateEmail(addr) != nil {
+		a.fail(w, r, http.StatusBadRequest, codeInvalidEmail, "Invalid email")
+		return "", false
+	}
+	return addr, true
 }
