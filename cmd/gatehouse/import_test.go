@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -146,7 +147,7 @@ func wantNoSecrets(t *testing.T, what, out string, secrets ...string) {
 // SQLite and on PostgreSQL. A dry run writes nothing; the import keeps names,
 // e-mails, verification, images, times, old ids (translated by the admin API)
 // and the GitHub account; the same passwords (one needing NFKC) sign in through
-// the sign-in page and identity.Authenticate, after which the stored hash is
+// the sign-in page and the authentication API, after which the stored hash is
 // argon2id; a second run changes nothing and says so; the report counts the
 // sessions as not portable and the two-factor and passkey rows as skipped, and
 // shows neither the source's password nor --secret.
@@ -260,8 +261,8 @@ func TestImportBetterAuth(t *testing.T) {
 				}
 			}
 
-			// The same passwords sign in: on the sign-in page, and through the
-			// identity service.
+			// The same passwords sign in: on the sign-in page and by the
+			// authentication API.
 			const adminToken = "an-admin-token-for-the-import-test-0123456"
 			serveEnv := map[string]string{"GATEHOUSE_ADMIN_TOKENS": adminToken}
 			for k, v := range env {
@@ -285,8 +286,29 @@ func TestImportBetterAuth(t *testing.T) {
 			if _, err := svc.Authenticate(ctx, "grace@example.com", baGracePasswordNFK+"3", ""); !errors.Is(err, identity.ErrInvalidCredentials) {
 				t.Errorf("Grace with a wrong password: %v, want ErrInvalidCredentials", err)
 			}
-			if _, err := svc.Authenticate(ctx, "grace@example.com", baGracePassword, ""); err != nil {
-				t.Fatalf("Grace's Better Auth password (full-width) through identity.Authenticate: %v", err)
+			// Grace's first sign-in is by the authentication API, as an app
+			// that used Better Auth's client would do it, typing the full-width
+			// form of her password.
+			apiSignIn := func(password string) (int, string) {
+				body, _ := json.Marshal(map[string]string{"email": "grace@example.com", "password": password})
+				req, err := http.NewRequest("POST", s.base+"/api/auth/sign-in/email", bytes.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", "application/json")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatalf("POST /api/auth/sign-in/email: %v", err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				return res.StatusCode, string(b)
+			}
+			if status, body := apiSignIn(baGracePassword + "?"); status != http.StatusUnauthorized || !strings.Contains(body, "INVALID_EMAIL_OR_PASSWORD") {
+				t.Errorf("Grace with a wrong password by API: %d %s, want 401 INVALID_EMAIL_OR_PASSWORD", status, body)
+			}
+			if status, body := apiSignIn(baGracePassword); status != http.StatusOK || !strings.Contains(body, `"email":"grace@example.com"`) {
+				t.Fatalf("Grace's Better Auth password (full-width) by API: %d %s", status, body)
 			}
 			for _, email := range []string{"ada@example.com", "grace@example.com"} {
 				u, _ := store.GetUserByEmail(ctx, email)
