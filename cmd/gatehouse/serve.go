@@ -95,7 +95,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	km := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, MaxTokenLifetime: oauthConfig(c).MaxTokenLifetime(), Log: log})
+	km := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, MaxTokenLifetime: oauthConfig(c).MaxTokenLifetime(), Log: log, Extra: extraKeyAlgs(c)})
 	// One registry for the process: the public server records into it and the
 	// admin listener serves it at /metrics.
 	mtr := metrics.New(metrics.Options{Store: store, Version: buildVersion(), Log: log})

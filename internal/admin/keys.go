@@ -40,7 +40,7 @@ func (a *API) RotateKeys() http.Handler {
 		if req.Alg == "" {
 			req.Alg = "all"
 		}
-		algs, err := keys.ParseAlgs(req.Alg)
+		algs, err := a.keys.ParseAlgs(req.Alg)
 		if err != nil {
 			a.error(w, r, err)
 			return
