@@ -2,7 +2,13 @@ package oauth
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +16,6 @@ import (
 	"sync"
 
 	josev3 "github.com/go-jose/go-jose/v3"
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/gatehouse-id/gatehouse/internal/keys"
@@ -21,22 +26,26 @@ import (
 // ES256 or EdDSA) and verifies with whichever published key the token's kid
 // names, so a token signed before a rotation still verifies.
 //
-// fosite's DefaultSigner builds a new JOSE signer for every token, and go-jose
-// v3's JWT builder encodes the claims, decodes them into a map and encodes them
-// again; it also knows no Ed25519 keys. This one keeps one JOSE signer per key
-// and header type and encodes the claims once.
+// Signing is the token endpoint's largest cost after the signature itself, so
+// it does the least it can: fosite's DefaultSigner builds a new JOSE signer for
+// every token, and go-jose v3's JWT builder encodes the claims, decodes them into
+// a map and encodes them again (it also knows no Ed25519 keys). Here the
+// protected header of a key and header type is encoded once and cached, the
+// claims are encoded once, and the compact JWS (RFC 7515 §7.1) is assembled in
+// one buffer. Verification stays with go-jose, through fosite.
 type jwsSigner struct {
 	keys KeySource
 	// alg gives the algorithm to sign with in ctx.
 	alg func(ctx context.Context) string
-	// signers caches a go-jose signer per signerKey; a kid names the key
-	// material itself (its RFC 7638 thumbprint), so an entry never goes stale.
-	signers sync.Map
+	// headers caches the encoded protected header per headerKey; a kid names
+	// the key material itself (its RFC 7638 thumbprint), so an entry never goes
+	// stale.
+	headers sync.Map
 }
 
 var _ jwt.Signer = (*jwsSigner)(nil)
 
-type signerKey struct{ kid, typ string }
+type headerKey struct{ kid, typ string }
 
 // fixedAlg signs every token with alg.
 func fixedAlg(alg string) func(context.Context) string {
@@ -64,7 +73,7 @@ func (s *jwsSigner) Generate(ctx context.Context, claims jwt.MapClaims, header j
 		return "", "", fmt.Errorf("sign JWT: %w", err)
 	}
 	typ := "JWT"
-	var extra map[jose.HeaderKey]any
+	var extra map[string]any
 	for name, v := range header.ToMap() {
 		switch name {
 		case "typ":
@@ -75,16 +84,16 @@ func (s *jwsSigner) Generate(ctx context.Context, claims jwt.MapClaims, header j
 			// Set from the key.
 		default:
 			if extra == nil {
-				extra = map[jose.HeaderKey]any{}
+				extra = map[string]any{}
 			}
-			extra[jose.HeaderKey(name)] = v
+			extra[name] = v
 		}
 	}
-	var signer jose.Signer
+	var prefix string
 	if extra == nil {
-		signer, err = s.cachedSigner(k, typ)
+		prefix, err = s.cachedHeader(k, typ)
 	} else {
-		signer, err = newJOSESigner(k, typ, extra)
+		prefix, err = encodeHeader(k, typ, extra)
 	}
 	if err != nil {
 		return "", "", err
@@ -93,40 +102,82 @@ func (s *jwsSigner) Generate(ctx context.Context, claims jwt.MapClaims, header j
 	if err != nil {
 		return "", "", fmt.Errorf("sign JWT: encode claims: %w", err)
 	}
-	jws, err := signer.Sign(payload)
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, len(prefix)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
+	buf = append(buf, prefix...)
+	buf = enc.AppendEncode(buf, payload)
+	sig, err := signJWS(k, buf)
 	if err != nil {
-		return "", "", fmt.Errorf("sign JWT: %w", err)
+		return "", "", fmt.Errorf("sign JWT with %s key %s: %w", k.Alg, k.KID, err)
 	}
-	raw, err := jws.CompactSerialize()
-	if err != nil {
-		return "", "", fmt.Errorf("sign JWT: %w", err)
-	}
-	return raw, raw[strings.LastIndexByte(raw, '.')+1:], nil
+	buf = append(buf, '.')
+	at := len(buf)
+	buf = enc.AppendEncode(buf, sig)
+	raw := string(buf)
+	return raw, raw[at:], nil
 }
 
-func (s *jwsSigner) cachedSigner(k keys.ActiveKey, typ string) (jose.Signer, error) {
-	sk := signerKey{k.KID, typ}
-	if v, ok := s.signers.Load(sk); ok {
-		return v.(jose.Signer), nil
+// cachedHeader returns the encoded protected header of k and typ, followed by
+// the dot that ends it.
+func (s *jwsSigner) cachedHeader(k keys.ActiveKey, typ string) (string, error) {
+	hk := headerKey{k.KID, typ}
+	if v, ok := s.headers.Load(hk); ok {
+		return v.(string), nil
 	}
-	signer, err := newJOSESigner(k, typ, nil)
+	prefix, err := encodeHeader(k, typ, nil)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	v, _ := s.signers.LoadOrStore(sk, signer)
-	return v.(jose.Signer), nil
+	s.headers.Store(hk, prefix)
+	return prefix, nil
 }
 
-func newJOSESigner(k keys.ActiveKey, typ string, extra map[jose.HeaderKey]any) (jose.Signer, error) {
-	opts := &jose.SignerOptions{ExtraHeaders: extra}
-	signer, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: jose.SignatureAlgorithm(k.Alg),
-		Key:       jose.JSONWebKey{Key: k.Signer, KeyID: k.KID, Algorithm: k.Alg},
-	}, opts.WithType(jose.ContentType(typ)))
-	if err != nil {
-		return nil, fmt.Errorf("sign JWT with %s key %s: %w", k.Alg, k.KID, err)
+// encodeHeader encodes the protected header {alg, kid, typ, extra…} and the dot
+// that follows it.
+func encodeHeader(k keys.ActiveKey, typ string, extra map[string]any) (string, error) {
+	h := make(map[string]any, len(extra)+3)
+	for name, v := range extra {
+		h[name] = v
 	}
-	return signer, nil
+	h["alg"], h["kid"], h["typ"] = k.Alg, k.KID, typ
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "", fmt.Errorf("sign JWT: encode header: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b) + ".", nil
+}
+
+// signJWS signs the JWS signing input with k as RFC 7518 §3 says for its alg:
+// RSASSA-PKCS1-v1_5 over SHA-256, ECDSA P-256 over SHA-256 as R‖S of 32 bytes
+// each (§3.4), or Ed25519 over the input itself (RFC 8037 §3.1).
+func signJWS(k keys.ActiveKey, input []byte) ([]byte, error) {
+	switch key := k.Signer.(type) {
+	case *rsa.PrivateKey:
+		if k.Alg != keys.RS256 {
+			break
+		}
+		digest := sha256.Sum256(input)
+		return rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
+	case *ecdsa.PrivateKey:
+		if k.Alg != keys.ES256 {
+			break
+		}
+		digest := sha256.Sum256(input)
+		r, s, err := ecdsa.Sign(rand.Reader, key, digest[:])
+		if err != nil {
+			return nil, err
+		}
+		sig := make([]byte, 64)
+		r.FillBytes(sig[:32])
+		s.FillBytes(sig[32:])
+		return sig, nil
+	case ed25519.PrivateKey:
+		if k.Alg != keys.EdDSA {
+			break
+		}
+		return ed25519.Sign(key, input), nil
+	}
+	return nil, fmt.Errorf("a %T key cannot sign %s", k.Signer, k.Alg)
 }
 
 // Decode parses and verifies token with the published key its kid names,
