@@ -200,7 +200,8 @@ type OAuth struct {
 	// EnforcePKCE requires PKCE of every client, not only public ones.
 	EnforcePKCE bool `koanf:"enforce_pkce"`
 	// JWTAccessTokens issues RFC 9068 JWT access tokens to clients that do not
-	// choose; JWTAccessTokenAlg signs them (RS256 or ES256).
+	// choose; JWTAccessTokenAlg signs them: ES256 (the default), RS256 or EdDSA
+	// (Ed25519; Gatehouse then keeps an EdDSA key besides RS256 and ES256).
 	JWTAccessTokens   bool   `koanf:"jwt_access_tokens"`
 	JWTAccessTokenAlg string `koanf:"jwt_access_token_alg"`
 	// DynamicRegistration serves Dynamic Client Registration (RFC 7591, with
@@ -315,7 +316,7 @@ func Default() Config {
 			IDTokenLifespan:       time.Hour,
 			AuthorizeCodeLifespan: 5 * time.Minute,
 			PARLifespan:           90 * time.Second,
-			JWTAccessTokenAlg:     "RS256",
+			JWTAccessTokenAlg:     "ES256",
 			RegistrableScopes:     []string{"openid", "profile", "email", "offline_access"},
 		},
 		Keys:       SigningKeys{RefreshInterval: 10 * time.Minute},
@@ -545,8 +546,10 @@ func (c Config) Validate() error {
 	if c.OAuth.RefreshTokenGracePeriod < 0 || c.OAuth.RefreshTokenGracePeriod > 5*time.Minute {
 		add("oauth.refresh_token_grace_period: want 0 to 5m, got %s", c.OAuth.RefreshTokenGracePeriod)
 	}
-	if c.OAuth.JWTAccessTokenAlg != "RS256" && c.OAuth.JWTAccessTokenAlg != "ES256" {
-		add(`oauth.jwt_access_token_alg: want "RS256" or "ES256", got %q`, c.OAuth.JWTAccessTokenAlg)
+	switch c.OAuth.JWTAccessTokenAlg {
+	case "ES256", "RS256", "EdDSA":
+	default:
+		add(`oauth.jwt_access_token_alg: want "ES256", "RS256" or "EdDSA", got %q`, c.OAuth.JWTAccessTokenAlg)
 	}
 	if c.Janitor.Interval < 0 {
 		add("janitor.interval: want a duration of zero (off) or more such as 10m, got %s", c.Janitor.Interval)

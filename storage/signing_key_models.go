@@ -19,8 +19,8 @@ const (
 // algorithm, so instances that start or rotate together cannot leave two.
 type SigningKey struct {
 	KID string `gorm:"column:kid;primaryKey"`
-	// Alg is the JWS algorithm: RS256 or ES256.
-	Alg string `gorm:"not null;uniqueIndex:signing_keys_active_alg_key,where:state = 'active';check:signing_keys_alg,alg IN ('RS256', 'ES256')"`
+	// Alg is the JWS algorithm: RS256, ES256 or EdDSA.
+	Alg string `gorm:"not null;uniqueIndex:signing_keys_active_alg_key,where:state = 'active';check:signing_keys_alg,alg IN ('RS256', 'ES256', 'EdDSA')"`
 	// Use is the JWK "use" member; always "sig".
 	Use        string `gorm:"not null;default:'sig'"`
 	PrivateKey []byte `gorm:"not null"`

@@ -96,5 +96,6 @@ Send load only to deployments you own.`,
 	f.IntVar(&o.PID, "pid", 0, "process id of the server on this machine, to measure its CPU and memory")
 	f.StringVar(&o.IDTokenAlg, "id-token-alg", "", "ID token algorithm of the authorization-code client: RS256 or ES256 (default: the server's)")
 	f.StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.AddCommand(benchProxyCommand(e))
 	return cmd
 }

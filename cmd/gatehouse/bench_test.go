@@ -113,3 +113,24 @@ func TestOneDatabaseConnectionIsEnough(t *testing.T) {
 		t.Errorf("%d scenarios ran, want 4", len(results))
 	}
 }
+
+// TestBenchProxyRefusesBadInput: `gatehouse bench proxy` names the flag at
+// fault and exits 2 without listening.
+func TestBenchProxyRefusesBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no target", []string{"bench", "proxy", "--listen", "127.0.0.1:0"}, "--target is required"},
+		{"target without port", []string{"bench", "proxy", "--listen", "127.0.0.1:0", "--target", "127.0.0.1"}, "want host:port"},
+		{"negative rtt", []string{"bench", "proxy", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:5432", "--rtt", "-1ms"}, "--rtt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, nil, tc.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "goroutine") {
+				t.Errorf("gatehouse %s: exit %d, stderr %q; want exit 2 saying %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
+			}
+		})
+	}
+}

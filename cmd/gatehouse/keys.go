@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,7 +19,8 @@ func keysCommand(e *env) *cobra.Command {
 		Use:   "keys",
 		Short: "List and rotate the keys that sign ID tokens and JWT access tokens",
 		Long: `List and rotate the token signing keys. Gatehouse keeps one active RS256 and one
-active ES256 key, created on first start and stored encrypted with the system secret.
+active ES256 key (and one EdDSA key when oauth.jwt_access_token_alg is EdDSA),
+created on first start and stored encrypted with the system secret.
 Rotation publishes a new key at once and makes it sign one key refresh interval
 (keys.refresh_interval, 10m) later, when every running server serves it in its
 JWKS; the old key signs until then and stays in the JWKS until every token it
@@ -74,9 +76,9 @@ the servers use.`,
 			if err != nil {
 				return err
 			}
-			algs, err := keysToRotate(alg)
-			if err != nil {
-				return err
+			// A wrong --alg is refused before the database is opened.
+			if !strings.EqualFold(alg, "all") && !slices.ContainsFunc(keys.Supported(), func(a string) bool { return strings.EqualFold(a, alg) }) {
+				return algFlagError(alg)
 			}
 			if maxTokenLifetime <= 0 {
 				return &exitError{code: 2, err: fmt.Errorf("--max-token-lifetime: want a positive duration such as 24h, got %s", maxTokenLifetime)}
@@ -86,7 +88,11 @@ the servers use.`,
 				return err
 			}
 			defer store.Close()
-			m := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, MaxTokenLifetime: maxTokenLifetime, Log: newLogger(c, e.stderr)})
+			m := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, MaxTokenLifetime: maxTokenLifetime, Log: newLogger(c, e.stderr), Extra: extraKeyAlgs(c)})
+			algs, err := keysToRotate(m, alg)
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			rotated, err := m.RotateEach(ctx, algs)
 			if err != nil {
@@ -106,7 +112,7 @@ the servers use.`,
 			return writeKeyTable(e.stdout, infos)
 		},
 	}
-	rotate.Flags().StringVar(&alg, "alg", "all", "algorithm to rotate: RS256, ES256 or all")
+	rotate.Flags().StringVar(&alg, "alg", "all", "algorithm to rotate: RS256, ES256, EdDSA or all (RS256, ES256 and, when oauth.jwt_access_token_alg is EdDSA, EdDSA)")
 	rotate.Flags().DurationVar(&maxTokenLifetime, "max-token-lifetime", 24*time.Hour, "longest lifetime of a token signed by the old key; it stays published this long (plus one refresh interval) after it stops signing")
 
 	cmd.AddCommand(list, rotate)
@@ -127,12 +133,25 @@ func keysOutputFormat(cmd *cobra.Command) (string, error) {
 }
 
 // keysToRotate turns --alg into the algorithms to rotate.
-func keysToRotate(alg string) ([]string, error) {
-	algs, err := keys.ParseAlgs(alg)
+func keysToRotate(m *keys.Manager, alg string) ([]string, error) {
+	algs, err := m.ParseAlgs(alg)
 	if err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("--alg: want %s or all, got %q", strings.Join(keys.Algorithms(), ", "), alg)}
+		return nil, algFlagError(alg)
 	}
 	return algs, nil
+}
+
+func algFlagError(alg string) error {
+	return &exitError{code: 2, err: fmt.Errorf("--alg: want %s or all, got %q", strings.Join(keys.Supported(), ", "), alg)}
+}
+
+// extraKeyAlgs names the algorithms beyond RS256 and ES256 that c needs a key
+// for: EdDSA when it signs JWT access tokens.
+func extraKeyAlgs(c config.Config) []string {
+	if c.OAuth.JWTAccessTokenAlg == keys.EdDSA {
+		return []string{keys.EdDSA}
+	}
+	return nil
 }
 
 func writeKeysJSON(w io.Writer, v any) error {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -45,6 +46,13 @@ refuses to start while migrations are pending, unless --migrate is given.`,
 			if err := c.ValidateServe(); err != nil {
 				return err
 			}
+			if path, _ := cmd.Flags().GetString("cpu-profile"); path != "" {
+				stop, err := startCPUProfile(path)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return serve(cmd.Context(), e, c)
 		},
 	}
@@ -56,7 +64,25 @@ refuses to start while migrations are pending, unless --migrate is given.`,
 	f.String("data-dir", d.DataDir, "directory of the embedded SQLite database and generated secrets")
 	f.Bool("migrate", false, "apply pending migrations before serving")
 	f.String("log-level", d.Log.Level, "debug, info, warn or error")
+	f.String("cpu-profile", "", "write a CPU profile (go tool pprof) of the whole run to this file, for benchmarks")
 	return cmd
+}
+
+// startCPUProfile profiles the process's CPU into a new file at path until the
+// returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // serve runs the HTTP server until ctx ends, then shuts down in order: /readyz
@@ -95,7 +121,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	km := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, MaxTokenLifetime: oauthConfig(c).MaxTokenLifetime(), Log: log})
+	km := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, MaxTokenLifetime: oauthConfig(c).MaxTokenLifetime(), Log: log, Extra: extraKeyAlgs(c)})
 	// One registry for the process: the public server records into it and the
 	// admin listener serves it at /metrics.
 	mtr := metrics.New(metrics.Options{Store: store, Version: buildVersion(), Log: log})

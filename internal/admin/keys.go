@@ -23,7 +23,8 @@ func (a *API) ListKeys() http.Handler {
 
 // rotateKeysRequest is the body of POST /admin/keys/rotate.
 type rotateKeysRequest struct {
-	// Alg is RS256, ES256 or all (the default).
+	// Alg is RS256, ES256, EdDSA or all (the default: every algorithm the
+	// server keeps a key for).
 	Alg string `json:"alg"`
 }
 
@@ -40,7 +41,7 @@ func (a *API) RotateKeys() http.Handler {
 		if req.Alg == "" {
 			req.Alg = "all"
 		}
-		algs, err := keys.ParseAlgs(req.Alg)
+		algs, err := a.keys.ParseAlgs(req.Alg)
 		if err != nil {
 			a.error(w, r, err)
 			return

@@ -115,7 +115,7 @@ func (a *API) error(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, identity.ErrInvalidEmail):
 		a.problem(w, r, problemValidation, "The e-mail address was refused.", []FieldError{{Field: "email", Message: "not an e-mail address Gatehouse accepts"}})
 	case errors.Is(err, keys.ErrUnsupportedAlg):
-		a.problem(w, r, problemValidation, "The algorithm was refused.", []FieldError{{Field: "alg", Message: "want RS256, ES256 or all"}})
+		a.problem(w, r, problemValidation, "The algorithm was refused.", []FieldError{{Field: "alg", Message: "want RS256, ES256, EdDSA or all"}})
 	case errors.Is(err, identity.ErrEmailTaken):
 		a.problem(w, r, problemConflict, "Another user has this e-mail address.", nil)
 	case errors.Is(err, clients.ErrNoSecret):

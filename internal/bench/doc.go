@@ -5,4 +5,7 @@
 // requests, errors by kind, throughput and latency percentiles, and, given the
 // server's process id on the same machine, its CPU seconds and peak resident memory.
 // It creates its own client and user through the admin API and removes them after.
+//
+// LatencyProxy (`gatehouse bench proxy`) puts a database at a distance: a TCP
+// proxy that adds a round-trip time, for measuring what round trips cost.
 package bench

@@ -3,6 +3,7 @@ package keys
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -31,6 +32,8 @@ func generate(alg string, now time.Time) (storage.SigningKey, []byte, error) {
 		priv, err = rsa.GenerateKey(rand.Reader, rsaBits)
 	case ES256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case EdDSA:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
 	default:
 		return storage.SigningKey{}, nil, fmt.Errorf("generate %q key: %w", alg, ErrUnsupportedAlg)
 	}
@@ -96,6 +99,11 @@ func checkKeyType(alg string, pub crypto.PublicKey) error {
 			return nil
 		}
 		return fmt.Errorf("ES256 needs a P-256 key")
+	case EdDSA:
+		if p, ok := pub.(ed25519.PublicKey); ok && len(p) == ed25519.PublicKeySize {
+			return nil
+		}
+		return fmt.Errorf("EdDSA needs an Ed25519 key")
 	}
 	return fmt.Errorf("%q: %w", alg, ErrUnsupportedAlg)
 }

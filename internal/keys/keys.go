@@ -25,20 +25,30 @@ const (
 	// RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3), the algorithm OpenID
 	// Connect requires every provider to support; the default for ID tokens.
 	RS256 = "RS256"
-	// ES256 is ECDSA with P-256 and SHA-256 (RFC 7518 §3.4).
+	// ES256 is ECDSA with P-256 and SHA-256 (RFC 7518 §3.4); the default for JWT
+	// access tokens.
 	ES256 = "ES256"
+	// EdDSA is Ed25519 (RFC 8037 §3.1), the cheapest of the three to sign with.
+	// A Manager keeps an EdDSA key only when asked to (Options.Extra), because
+	// some relying parties' JWKS parsers still know no OKP keys.
+	EdDSA = "EdDSA"
 )
 
 // use is the JWK "use" member of every key: signatures only.
 const use = "sig"
 
-// Algorithms returns the algorithms the Manager keeps an active key for, the
-// default first.
+// Algorithms returns the algorithms every Manager keeps an active key for, the
+// default of ID tokens first.
 func Algorithms() []string { return []string{RS256, ES256} }
 
+// Supported returns every algorithm a Manager can keep a key for: Algorithms,
+// then EdDSA.
+func Supported() []string { return []string{RS256, ES256, EdDSA} }
+
 var (
-	// ErrUnsupportedAlg means an algorithm other than RS256 or ES256 was asked for.
-	ErrUnsupportedAlg = errors.New("unsupported signing algorithm: want RS256 or ES256")
+	// ErrUnsupportedAlg means an algorithm other than RS256, ES256 or EdDSA was
+	// asked for.
+	ErrUnsupportedAlg = errors.New("unsupported signing algorithm: want RS256, ES256 or EdDSA")
 	// ErrNoKey means no active key of the algorithm, or no published key with the
 	// kid, is loaded.
 	ErrNoKey = errors.New("no such signing key")
@@ -74,6 +84,10 @@ type Options struct {
 	MaxTokenLifetime time.Duration
 	// Log receives key events; nil discards them.
 	Log *slog.Logger
+	// Extra names algorithms beyond Algorithms() to keep an active key for:
+	// EdDSA, when JWT access tokens are signed with it. EnsureKeys creates their
+	// keys and "all" rotates them too.
+	Extra []string
 }
 
 // Manager holds the signing keys in memory and keeps them in step with the
@@ -85,6 +99,7 @@ type Manager struct {
 	refreshInterval  time.Duration
 	maxTokenLifetime time.Duration
 	log              *slog.Logger
+	kept             []string // Algorithms() and Options.Extra
 
 	mu   sync.Mutex // one Refresh at a time, so each key is unsealed once
 	snap atomic.Pointer[snapshot]
@@ -104,7 +119,14 @@ func New(store keyStore, o Options) *Manager {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	kept := Algorithms()
+	for _, a := range o.Extra {
+		if slices.Contains(Supported(), a) && !slices.Contains(kept, a) {
+			kept = append(kept, a)
+		}
+	}
 	return &Manager{
+		kept:             kept,
 		store:            store,
 		now:              o.Now,
 		refreshInterval:  o.RefreshInterval,
@@ -125,7 +147,8 @@ const refreshTimeout = time.Minute
 type ActiveKey struct {
 	KID string
 	Alg string
-	// Signer is a *rsa.PrivateKey (RS256) or an *ecdsa.PrivateKey (ES256).
+	// Signer is a *rsa.PrivateKey (RS256), an *ecdsa.PrivateKey (ES256) or an
+	// ed25519.PrivateKey (EdDSA).
 	Signer crypto.Signer
 }
 
@@ -133,7 +156,8 @@ type ActiveKey struct {
 type PublicKey struct {
 	KID string
 	Alg string
-	// Key is a *rsa.PublicKey (RS256) or an *ecdsa.PublicKey (ES256).
+	// Key is a *rsa.PublicKey (RS256), an *ecdsa.PublicKey (ES256) or an
+	// ed25519.PublicKey (EdDSA).
 	Key crypto.PublicKey
 }
 
@@ -273,7 +297,7 @@ func jwksOrder(a, b *loadedKey) int {
 		return 1
 	}
 	if ra.State == storage.SigningKeyActive {
-		return cmp.Compare(slices.Index(Algorithms(), ra.Alg), slices.Index(Algorithms(), rb.Alg))
+		return cmp.Compare(slices.Index(Supported(), ra.Alg), slices.Index(Supported(), rb.Alg))
 	}
 	if c := rb.ActivatedAt.Compare(ra.ActivatedAt); c != 0 {
 		return c
@@ -304,7 +328,7 @@ func (m *Manager) current() (*snapshot, error) {
 
 // Signer returns the active key of alg, from memory.
 func (m *Manager) Signer(alg string) (ActiveKey, error) {
-	if !slices.Contains(Algorithms(), alg) {
+	if !slices.Contains(Supported(), alg) {
 		return ActiveKey{}, fmt.Errorf("signer %q: %w", alg, ErrUnsupportedAlg)
 	}
 	s, err := m.current()
@@ -447,15 +471,15 @@ func (m *Manager) Run(ctx context.Context) {
 	}
 }
 
-// EnsureKeys creates an active RS256 and an active ES256 key if there is none, then
-// loads the keys. Instances that start together may each try: the database allows
+// EnsureKeys creates an active key of each kept algorithm (RS256, ES256 and any
+// Options.Extra) that has none, then loads the keys. Instances that start together may each try: the database allows
 // one active key per algorithm, so one creation wins and the others load its key.
 func (m *Manager) EnsureKeys(ctx context.Context) error {
 	recs, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("ensure signing keys: %w", err)
 	}
-	for _, alg := range Algorithms() {
+	for _, alg := range m.kept {
 		if slices.ContainsFunc(recs, func(k storage.SigningKey) bool {
 			return k.Alg == alg && k.State == storage.SigningKeyActive
 		}) {
@@ -488,7 +512,7 @@ func (m *Manager) EnsureKeys(ctx context.Context) error {
 // refresh failed), so that every token it signed can be verified for its whole
 // lifetime. Rotate then reloads this Manager's keys and returns the new key.
 func (m *Manager) Rotate(ctx context.Context, alg string) (Info, error) {
-	if !slices.Contains(Algorithms(), alg) {
+	if !slices.Contains(Supported(), alg) {
 		return Info{}, fmt.Errorf("rotate %q: %w", alg, ErrUnsupportedAlg)
 	}
 	now := m.now()
@@ -542,13 +566,18 @@ func (m *Manager) List(ctx context.Context) ([]Info, error) {
 	return out, nil
 }
 
-// ParseAlgs turns an algorithm name (RS256, ES256, in any case) or "all" into the
-// algorithms to rotate. Anything else gets an error wrapping ErrUnsupportedAlg.
-func ParseAlgs(name string) ([]string, error) {
+// Kept returns the algorithms m keeps an active key for: Algorithms() and
+// Options.Extra.
+func (m *Manager) Kept() []string { return slices.Clone(m.kept) }
+
+// ParseAlgs turns an algorithm name (RS256, ES256, EdDSA, in any case) or "all"
+// (every kept algorithm, see Kept) into the algorithms to rotate. Anything else
+// gets an error wrapping ErrUnsupportedAlg.
+func (m *Manager) ParseAlgs(name string) ([]string, error) {
 	if strings.EqualFold(name, "all") {
-		return Algorithms(), nil
+		return m.Kept(), nil
 	}
-	for _, a := range Algorithms() {
+	for _, a := range Supported() {
 		if strings.EqualFold(name, a) {
 			return []string{a}, nil
 		}

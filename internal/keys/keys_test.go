@@ -2,6 +2,7 @@ package keys_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -498,7 +499,7 @@ func TestEnsureKeysConcurrentStartCreatesOneKeyPerAlg(t *testing.T) {
 
 func TestSignedTokenVerifiesWithJWKS(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dbURL string) {
-		m := newManager(t, openStore(t, dbURL), newClock())
+		m := keys.New(openStore(t, dbURL), keys.Options{Now: newClock().Now, Extra: []string{keys.EdDSA}})
 		if err := m.EnsureKeys(t.Context()); err != nil {
 			t.Fatalf("EnsureKeys: %v", err)
 		}
@@ -510,7 +511,7 @@ func TestSignedTokenVerifiesWithJWKS(t *testing.T) {
 		if err := json.Unmarshal(body, &set); err != nil {
 			t.Fatalf("JWKS: %v", err)
 		}
-		for _, alg := range keys.Algorithms() {
+		for _, alg := range keys.Supported() {
 			t.Run(alg, func(t *testing.T) {
 				k := mustSigner(t, m, alg)
 				signer, err := jose.NewSigner(jose.SigningKey{
@@ -530,7 +531,7 @@ func TestSignedTokenVerifiesWithJWKS(t *testing.T) {
 					t.Fatalf("CompactSerialize: %v", err)
 				}
 
-				parsed, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+				parsed, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 				if err != nil {
 					t.Fatalf("ParseSigned: %v", err)
 				}
@@ -557,6 +558,95 @@ func TestSignedTokenVerifiesWithJWKS(t *testing.T) {
 					t.Errorf("Verify with PublicKey(%s) (alg %s): %v", kid, pub.Alg, err)
 				}
 			})
+		}
+	})
+}
+
+// TestEdDSAKeyLifecycle checks that an EdDSA key, kept on request, is created
+// once, sealed in the database (another instance unseals the same key),
+// published as an OKP key without private members, rotated like the others, and
+// included in "all" only where it is kept.
+func TestEdDSAKeyLifecycle(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		ctx := t.Context()
+		c := newClock()
+		opts := keys.Options{Now: c.Now, RefreshInterval: time.Minute, MaxTokenLifetime: time.Hour, Extra: []string{keys.EdDSA}}
+		m := keys.New(openStore(t, dbURL), opts)
+		if err := m.EnsureKeys(ctx); err != nil {
+			t.Fatalf("EnsureKeys: %v", err)
+		}
+		ed := mustSigner(t, m, keys.EdDSA)
+		if _, ok := ed.Signer.(ed25519.PrivateKey); !ok {
+			t.Fatalf("Signer(EdDSA) = %T, want an ed25519.PrivateKey", ed.Signer)
+		}
+		body, _, _ := m.JWKS()
+		var doc struct {
+			Keys []map[string]any `json:"keys"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatalf("JWKS: %v", err)
+		}
+		var algs []string
+		for _, k := range doc.Keys {
+			algs = append(algs, k["alg"].(string))
+			if k["alg"] == keys.EdDSA {
+				if k["kty"] != "OKP" || k["crv"] != "Ed25519" || k["kid"] != ed.KID || k["use"] != "sig" {
+					t.Errorf("JWKS EdDSA key = %v, want kty OKP, crv Ed25519, kid %s, use sig", k, ed.KID)
+				}
+				if _, ok := k["d"]; ok {
+					t.Errorf("JWKS EdDSA key has its private member d")
+				}
+			}
+		}
+		if !slices.Equal(algs, []string{keys.RS256, keys.ES256, keys.EdDSA}) {
+			t.Errorf("JWKS algs = %v, want [RS256 ES256 EdDSA]", algs)
+		}
+
+		// Another instance that keeps EdDSA creates nothing and unseals the same key.
+		other := keys.New(openStore(t, dbURL), opts)
+		if err := other.EnsureKeys(ctx); err != nil {
+			t.Fatalf("EnsureKeys on a second instance: %v", err)
+		}
+		if got := mustSigner(t, other, keys.EdDSA); got.KID != ed.KID || !ed.Signer.(ed25519.PrivateKey).Equal(got.Signer) {
+			t.Errorf("second instance's EdDSA key = %s, want the first instance's %s with the same private key", got.KID, ed.KID)
+		}
+		// One that does not keep EdDSA still publishes the stored key, but
+		// "all" leaves it alone.
+		plain := newManager(t, openStore(t, dbURL), c)
+		if err := plain.EnsureKeys(ctx); err != nil {
+			t.Fatalf("EnsureKeys without EdDSA: %v", err)
+		}
+		if !slices.Contains(jwksKIDs(t, plain), ed.KID) {
+			t.Errorf("JWKS of an instance that does not keep EdDSA = %v, want the stored EdDSA key %s too", jwksKIDs(t, plain), ed.KID)
+		}
+		if all, _ := plain.ParseAlgs("all"); !slices.Equal(all, []string{keys.RS256, keys.ES256}) {
+			t.Errorf("ParseAlgs(all) without EdDSA kept = %v, want [RS256 ES256]", all)
+		}
+		all, err := m.ParseAlgs("ALL")
+		if err != nil || !slices.Equal(all, []string{keys.RS256, keys.ES256, keys.EdDSA}) {
+			t.Fatalf("ParseAlgs(ALL) with EdDSA kept = %v, %v; want [RS256 ES256 EdDSA]", all, err)
+		}
+		if one, err := m.ParseAlgs("eddsa"); err != nil || !slices.Equal(one, []string{keys.EdDSA}) {
+			t.Errorf("ParseAlgs(eddsa) = %v, %v; want [EdDSA]", one, err)
+		}
+
+		c.Advance(time.Hour)
+		rotated, err := m.RotateEach(ctx, []string{keys.EdDSA})
+		if err != nil || len(rotated) != 1 || rotated[0].Alg != keys.EdDSA || !rotated[0].Published || rotated[0].Signing {
+			t.Fatalf("RotateEach(EdDSA) = %+v, %v; want one new EdDSA key, published, not yet signing", rotated, err)
+		}
+		if got := mustSigner(t, m, keys.EdDSA); got.KID != ed.KID {
+			t.Errorf("Signer(EdDSA) right after rotation = %s, want the old key %s until the new one starts", got.KID, ed.KID)
+		}
+		c.Advance(time.Minute)
+		if got := mustSigner(t, m, keys.EdDSA); got.KID != rotated[0].KID {
+			t.Errorf("Signer(EdDSA) one refresh interval later = %s, want the new key %s", got.KID, rotated[0].KID)
+		}
+		if kids := jwksKIDs(t, m); !slices.Contains(kids, ed.KID) || !slices.Contains(kids, rotated[0].KID) {
+			t.Errorf("JWKS after the EdDSA rotation = %v, want the new key %s and the retired %s", kids, rotated[0].KID, ed.KID)
+		}
+		if pub, err := m.PublicKey(ed.KID); err != nil || pub.Alg != keys.EdDSA {
+			t.Errorf("PublicKey(retired EdDSA key) = %+v, %v; want it still published", pub, err)
 		}
 	})
 }

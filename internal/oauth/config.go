@@ -27,7 +27,8 @@ type Config struct {
 	// JWTAccessTokens makes RFC 9068 JWT access tokens the default for clients that
 	// do not choose.
 	JWTAccessTokens bool
-	// JWTAccessTokenAlg signs JWT access tokens: RS256 (default) or ES256.
+	// JWTAccessTokenAlg signs JWT access tokens: ES256 (default), RS256 or EdDSA.
+	// The key source must hold an active key of it.
 	JWTAccessTokenAlg string
 	// DynamicRegistration serves Dynamic Client Registration (RFC 7591, RFC 7592)
 	// at /oauth2/register and advertises it in discovery.
@@ -72,7 +73,7 @@ func (c *Config) setDefaults() {
 	def(&c.PARLifespan, 90*time.Second)
 	def(&c.InteractionLifespan, time.Hour)
 	if c.JWTAccessTokenAlg == "" {
-		c.JWTAccessTokenAlg = "RS256"
+		c.JWTAccessTokenAlg = "ES256"
 	}
 }
 
@@ -85,8 +86,8 @@ func (c *Config) validate() error {
 	if len(c.Secrets) == 0 || len(c.Secrets[0]) < 32 {
 		problems = append(problems, "secrets: want at least one system secret of 32+ characters")
 	}
-	if c.JWTAccessTokenAlg != "RS256" && c.JWTAccessTokenAlg != "ES256" {
-		problems = append(problems, fmt.Sprintf("jwt access token alg: want RS256 or ES256, got %q", c.JWTAccessTokenAlg))
+	if c.JWTAccessTokenAlg != "RS256" && c.JWTAccessTokenAlg != "ES256" && c.JWTAccessTokenAlg != "EdDSA" {
+		problems = append(problems, fmt.Sprintf("jwt access token alg: want ES256, RS256 or EdDSA, got %q", c.JWTAccessTokenAlg))
 	}
 	if a := c.DefaultAudience; a != "" {
 		if u, err := url.Parse(a); err != nil || !u.IsAbs() || strings.Contains(a, "#") {

@@ -165,19 +165,20 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	strategy := &coreStrategy{
 		hmac: hmacStrategy,
 		jwt: &oauth2.DefaultJWTStrategy{
-			Signer:          &jwt.DefaultSigner{GetPrivateKey: keyGetter(d.Keys, cfg.JWTAccessTokenAlg)},
+			Signer:          &jwsSigner{keys: d.Keys, alg: fixedAlg(cfg.JWTAccessTokenAlg)},
 			HMACSHAStrategy: hmacStrategy,
 			Config:          fc,
 		},
 		defaultJWT: cfg.JWTAccessTokens,
 	}
+	idTokens := &jwsSigner{keys: d.Keys, alg: idTokenAlg}
 	common := &compose.CommonStrategy{
 		CoreStrategy: strategy,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{
-			Signer: &jwt.DefaultSigner{GetPrivateKey: keyGetter(d.Keys, "")},
+			Signer: idTokens,
 			Config: cfgw,
 		},
-		Signer: &jwt.DefaultSigner{GetPrivateKey: keyGetter(d.Keys, "")},
+		Signer: idTokens,
 	}
 	provider := fosite.NewOAuth2Provider(d.Store, cfgw)
 	for _, factory := range []compose.Factory{

@@ -4,20 +4,19 @@ import (
 	"context"
 	"strings"
 
-	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
-	"github.com/ory/fosite/token/jwt"
 
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// KeySource gives the active signing key of an algorithm and the published JWKS.
-// internal/keys implements it from an in-memory snapshot, so signing never waits
-// for the database.
+// KeySource gives the active signing key of an algorithm, a published key by
+// its kid, and the published JWKS. internal/keys implements it from an
+// in-memory snapshot, so signing and verifying never wait for the database.
 type KeySource interface {
 	Signer(alg string) (keys.ActiveKey, error)
+	PublicKey(kid string) (keys.PublicKey, error)
 	JWKS() (body []byte, etag string, err error)
 }
 
@@ -113,23 +112,4 @@ type algKey struct{}
 
 func withIDTokenAlg(ctx context.Context, alg string) context.Context {
 	return context.WithValue(ctx, algKey{}, alg)
-}
-
-// keyGetter returns fosite's private-key callback: the active key of the algorithm
-// in ctx (or fixed), as a JWK so the JWS header names its kid.
-func keyGetter(ks KeySource, fixedAlg string) jwt.GetPrivateKeyFunc {
-	return func(ctx context.Context) (any, error) {
-		alg := fixedAlg
-		if alg == "" {
-			alg, _ = ctx.Value(algKey{}).(string)
-			if alg == "" {
-				alg = "RS256"
-			}
-		}
-		k, err := ks.Signer(alg)
-		if err != nil {
-			return nil, err
-		}
-		return &josev3.JSONWebKey{Key: k.Signer, KeyID: k.KID, Algorithm: k.Alg, Use: "sig"}, nil
-	}
 }

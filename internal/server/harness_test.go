@@ -88,7 +88,11 @@ func newEnvDeps(t testing.TB, store *storage.Store, d envDeps, opts ...envOption
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	km := keys.New(store, keys.Options{MaxTokenLifetime: cfg.MaxTokenLifetime(), RefreshInterval: keyRefreshInterval, Log: log})
+	var extra []string
+	if cfg.JWTAccessTokenAlg == keys.EdDSA {
+		extra = []string{keys.EdDSA} // as serve does
+	}
+	km := keys.New(store, keys.Options{MaxTokenLifetime: cfg.MaxTokenLifetime(), RefreshInterval: keyRefreshInterval, Log: log, Extra: extra})
 	if err := km.EnsureKeys(ctx); err != nil {
 		t.Fatalf("ensure keys: %v", err)
 	}
