@@ -22,9 +22,9 @@ import (
 // COMMIT, a statement-cache preparation and a pipelined batch each count as
 // one: each is sent and awaited before the next.
 var roundTripBudgets = map[string]float64{
-	"authorize":          8,
-	"token code":         11,
-	"token refresh":      7,
+	"authorize":          4,
+	"token code":         2,
+	"token refresh":      2,
 	"userinfo":           2,
 	"client_credentials": 1,
 	"introspection":      1,
@@ -48,6 +48,9 @@ func (c *roundTripCounter) hook(_ context.Context, st storage.Statement) {
 	q := st.SQL
 	if st.Prepare {
 		q = "-- prepare: " + q
+	}
+	if st.Batch > 0 {
+		q = "-- pipelined:\n" + q
 	}
 	c.sent = append(c.sent, q)
 }
