@@ -28,7 +28,7 @@ var roundTripBudgets = map[string]float64{
 	"userinfo":           2,
 	"client_credentials": 1,
 	"introspection":      1,
-	"sign-in":            4,
+	"sign-in":            3,
 }
 
 // roundTripOrder is the order the budgets are reported in.
