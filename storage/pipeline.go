@@ -46,12 +46,11 @@ type pgTx struct {
 }
 
 // pgOp is one statement of a batch. read, when set, is given every row it
-// returns; otherwise its command tag goes to done, when set.
+// returns.
 type pgOp struct {
 	sql  string
 	args []any
 	read func(pgx.Rows) error
-	done func(rowsAffected int64) error
 }
 
 // beginPG starts a pipelined transaction on a connection of the pool: nothing
@@ -166,13 +165,9 @@ func runBatch(ctx context.Context, c *pgx.Conn, ops []pgOp) error {
 			}
 			continue
 		}
-		tag, err := br.Exec()
-		if err != nil {
+		if _, err := br.Exec(); err != nil {
 			first = err
 			break
-		}
-		if op.done != nil {
-			first = op.done(tag.RowsAffected())
 		}
 	}
 	if err := br.Close(); err != nil && first == nil {
