@@ -20,6 +20,14 @@ func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, signature string
 // gives the request together with fosite.ErrInvalidatedAuthorizeCode, so that
 // fosite can revoke the tokens issued from it (RFC 6749 §4.1.2).
 func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	if t := pgTxOf(ctx); t != nil {
+		if _, ok := t.cached(authorizeCodeTable, signature); !ok {
+			s.used(ctx)
+			if err := s.read(ctx, func(ctx context.Context) error { return t.readCode(ctx, signature) }); err != nil {
+				return nil, fmt.Errorf("get authorization code: %w", err)
+			}
+		}
+	}
 	req, active, err := s.getRequest(ctx, authorizeCodeTable, signature, session)
 	if err != nil {
 		return nil, fmt.Errorf("get authorization code: %w", err)
@@ -34,6 +42,22 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, s
 // the code used with one conditional update, so of two concurrent redemptions
 // exactly one succeeds; the other gets fosite.ErrInvalidatedAuthorizeCode.
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
+	if t := pgTxOf(ctx); t != nil {
+		// The code was read FOR UPDATE in this transaction: no other can
+		// redeem it before this one ends, so the update is decided here and
+		// goes out with the commit.
+		if m, ok := t.cached(authorizeCodeTable, signature); ok && m != nil && m.locked {
+			if !m.row.Active {
+				return fmt.Errorf("invalidate authorization code: %w", fosite.ErrInvalidatedAuthorizeCode)
+			}
+			s.used(ctx)
+			return s.write(ctx, func(context.Context) error {
+				t.queue(pgOp{sql: "UPDATE " + authorizeCodeTable + " SET active = false WHERE signature = $1", args: []any{signature}})
+				m.row.Active = false
+				return nil
+			})
+		}
+	}
 	var rows int64
 	err := s.write(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Table(authorizeCodeTable).

@@ -177,6 +177,10 @@ func (s *Store) createRequest(ctx context.Context, table, key string, r fosite.R
 	if err != nil {
 		return err
 	}
+	if t := pgTxOf(ctx); t != nil {
+		s.used(ctx)
+		return s.write(ctx, func(context.Context) error { t.queue(insertOp(table, row)); return nil })
+	}
 	if table == accessTokenTable && !inTx(ctx) {
 		s.accessTokensOnce.Do(func() { s.accessTokens = newRowBatcher(s, accessTokenTable) })
 		if s.accessTokens != nil {
@@ -235,6 +239,14 @@ const requestColumns = "signature, request_id, requested_at, client_id, subject,
 // GORM's reflection cost more than the query on the token and introspection
 // endpoints.
 func (s *Store) takeRequestRow(ctx context.Context, table, key string, row *requestRow) error {
+	if t := pgTxOf(ctx); t != nil {
+		m, err := s.pipelinedRow(ctx, t, table, key, false)
+		if err != nil {
+			return err
+		}
+		*row = m.row
+		return nil
+	}
 	q := "SELECT " + requestColumns + " FROM " + table + " WHERE signature = " + s.param(1)
 	err := s.read(ctx, func(ctx context.Context) error {
 		return s.sqlConn(ctx).QueryRowContext(ctx, q, key).Scan(
@@ -275,6 +287,14 @@ func (s *Store) getRequest(ctx context.Context, table, key string, session fosit
 
 // deleteRow removes the row of table with key; a missing row is not an error.
 func (s *Store) deleteRow(ctx context.Context, table, key string) error {
+	if t := pgTxOf(ctx); t != nil {
+		s.used(ctx)
+		return s.write(ctx, func(context.Context) error {
+			t.queue(pgOp{sql: "DELETE FROM " + table + " WHERE signature = $1", args: []any{key}})
+			t.remember(table, key, nil)
+			return nil
+		})
+	}
 	return s.write(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Exec("DELETE FROM "+table+" WHERE signature = ?", key).Error
 	})

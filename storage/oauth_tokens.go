@@ -49,6 +49,14 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 		return fmt.Errorf("create refresh token: %w", err)
 	}
 	rr := refreshRow{Req: row, AccessTokenSignature: accessSignature}
+	if t := pgTxOf(ctx); t != nil {
+		s.used(ctx)
+		return s.write(ctx, func(context.Context) error {
+			t.queue(pgOp{sql: "INSERT INTO " + refreshTokenTable + " (" + requestColumns + ", access_token_signature, rotated_at) VALUES " + placeholders(15),
+				args: append(requestValues(row), accessSignature, nil)})
+			return nil
+		})
+	}
 	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Table(refreshTokenTable).Create(&rr).Error }); err != nil {
 		return fmt.Errorf("create refresh token: %w", translate(err))
 	}
@@ -61,7 +69,15 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 // rotated less than Options.RefreshTokenGracePeriod ago is still accepted.
 func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	var row refreshRow
-	if err := s.takeRow(ctx, refreshTokenTable, signature, &row); err != nil {
+	if t := pgTxOf(ctx); t != nil {
+		// Read FOR UPDATE: a rotation in this transaction is then decided here
+		// (RotateRefreshToken), and a concurrent one waits for it.
+		m, err := s.pipelinedRow(ctx, t, refreshTokenTable, signature, true)
+		if err != nil {
+			return nil, fmt.Errorf("get refresh token: %w", err)
+		}
+		row = refreshRow{Req: m.row, AccessTokenSignature: m.accessSig, RotatedAt: m.rotatedAt}
+	} else if err := s.takeRow(ctx, refreshTokenTable, signature, &row); err != nil {
 		return nil, fmt.Errorf("get refresh token: %w", err)
 	}
 	req, err := s.decodeRequest(ctx, refreshTokenTable, &row.Req, session)
@@ -97,6 +113,14 @@ func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string)
 // tokens issued by the first rotation stay valid.
 func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
 	now := time.Now().UTC()
+	if t := pgTxOf(ctx); t != nil {
+		if m, ok := t.cached(refreshTokenTable, signature); ok && m != nil && m.locked {
+			if err := s.rotateLocked(ctx, t, m, requestID, now); err != nil {
+				return fmt.Errorf("rotate refresh token: %w", err)
+			}
+			return nil
+		}
+	}
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		q := s.conn(ctx).Table(refreshTokenTable).Where("signature = ? AND request_id = ?", signature, requestID)
 		if s.refreshGrace > 0 {
@@ -146,4 +170,28 @@ func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
 		return fmt.Errorf("revoke access tokens: %w", translate(err))
 	}
 	return nil
+}
+
+// rotateLocked is RotateRefreshToken for a token this transaction read FOR
+// UPDATE: the update's condition is decided on the row as read, and the
+// writes go out with the commit.
+func (s *Store) rotateLocked(ctx context.Context, t *pgTx, m *memoRow, requestID string, now time.Time) error {
+	if m.row.RequestID != requestID || !(m.row.Active || s.refreshGrace > 0 && m.rotatedAt != nil && m.rotatedAt.After(now.Add(-s.refreshGrace))) {
+		return fosite.ErrInactiveToken
+	}
+	s.used(ctx)
+	return s.write(ctx, func(context.Context) error {
+		t.queue(pgOp{sql: "UPDATE " + refreshTokenTable + " SET active = false, rotated_at = COALESCE(rotated_at, $1) WHERE signature = $2",
+			args: []any{now, m.row.Signature}})
+		if s.refreshGrace > 0 {
+			t.queue(pgOp{sql: "DELETE FROM " + accessTokenTable + " WHERE signature = $1", args: []any{m.accessSig}})
+		} else {
+			t.queue(pgOp{sql: "DELETE FROM " + accessTokenTable + " WHERE request_id = $1", args: []any{requestID}})
+		}
+		m.row.Active = false
+		if m.rotatedAt == nil {
+			m.rotatedAt = &now
+		}
+		return nil
+	})
 }

@@ -350,6 +350,9 @@ type txState struct {
 	db     *gorm.DB
 	cancel context.CancelFunc
 	nested bool
+	// pg is the pipelined transaction on PostgreSQL (set on the outermost
+	// state only); nil on SQLite, where db is a GORM transaction.
+	pg *pgTx
 	// wrote is set once a write in the transaction succeeded, so that its
 	// commit shows the database takes writes again. A nested state sets its
 	// outer's (see written).
@@ -444,6 +447,9 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 		return context.WithValue(ctx, txKey{}, &txState{db: st.db, cancel: func() {}, nested: true, outer: st}), nil
 	}
 	txCtx, cancel := s.bounded(ctx)
+	if s.dialect == Postgres {
+		return s.beginPipelined(ctx, txCtx, cancel)
+	}
 	var tx *gorm.DB
 	var err error
 	// BEGIN runs nothing, so it is always safe to send again on a new connection.
@@ -473,7 +479,12 @@ func (s *Store) Commit(ctx context.Context) error {
 		return nil
 	}
 	defer st.cancel()
-	if err := st.db.Commit().Error; err != nil {
+	if st.pg != nil {
+		if err := st.pg.commit(st.db.Statement.Context); err != nil {
+			s.noteRefusal(err)
+			return fmt.Errorf("commit: %w", translate(s.translatePG(err)))
+		}
+	} else if err := st.db.Commit().Error; err != nil {
 		s.noteRefusal(err)
 		return fmt.Errorf("commit: %w", translate(err))
 	}
@@ -495,6 +506,10 @@ func (s *Store) Rollback(ctx context.Context) error {
 		return nil
 	}
 	defer st.cancel()
+	if st.pg != nil {
+		st.pg.rollback(st.db.Statement.Context)
+		return nil
+	}
 	if err := st.db.Rollback().Error; err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return fmt.Errorf("rollback: %w", err)
 	}

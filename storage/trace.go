@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -18,6 +19,9 @@ type Statement struct {
 	// Prepare marks pgx preparing SQL for its statement cache: a round trip of
 	// its own, before the statement itself runs.
 	Prepare bool
+	// Batch, when above zero, is how many statements SQL holds (separated by
+	// ";\n"): a pipelined batch, sent together and answered together.
+	Batch int
 }
 
 // statementTracer reports every statement pgx sends (queries, transaction
@@ -29,6 +33,7 @@ type statementTracer struct {
 var (
 	_ pgx.QueryTracer   = statementTracer{}
 	_ pgx.PrepareTracer = statementTracer{}
+	_ pgx.BatchTracer   = statementTracer{}
 )
 
 func (t statementTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
@@ -37,6 +42,20 @@ func (t statementTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx
 }
 
 func (statementTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TraceBatchStart reports a pipelined batch as one statement: its statements
+// go out together and one answer brings all their results, one round trip.
+func (t statementTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	qs := make([]string, len(d.Batch.QueuedQueries))
+	for i, q := range d.Batch.QueuedQueries {
+		qs[i] = q.SQL
+	}
+	t.hook(ctx, Statement{SQL: strings.Join(qs, ";\n"), Batch: len(qs)})
+	return ctx
+}
+
+func (statementTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (statementTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
 // preparing carries the SQL of a preparation from its start to its end, where
 // pgx says whether it went to the server.

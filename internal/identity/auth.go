@@ -83,7 +83,8 @@ func (s *Service) Authenticate(ctx context.Context, email, password, ip string) 
 		subject = accountSubject(u.ID)
 	}
 	pair, ipk := accountIPKey(subject, ip), ipKey(ip)
-	if err := s.checkLocks(ctx, now, pair, ipk); err != nil {
+	pairFailed, err := s.checkLocks(ctx, now, pair, ipk)
+	if err != nil {
 		return storage.User{}, err
 	}
 
@@ -116,8 +117,13 @@ func (s *Service) Authenticate(ctx context.Context, email, password, ip string) 
 	if u.Disabled {
 		return storage.User{}, ErrDisabled
 	}
-	if err := s.store.DeleteSignInThrottle(ctx, pair); err != nil {
-		s.log.WarnContext(ctx, "clear sign-in failures", "user_id", u.ID, "error", err.Error())
+	// Nothing to clear when the pair had no failures as the check read them
+	// (the usual case): a round trip saved. A failure recorded by a
+	// concurrent attempt since then stays counted.
+	if pairFailed {
+		if err := s.store.DeleteSignInThrottle(ctx, pair); err != nil {
+			s.log.WarnContext(ctx, "clear sign-in failures", "user_id", u.ID, "error", err.Error())
+		}
 	}
 	if rehash {
 		h, err := s.hash(ctx, password)
@@ -136,17 +142,25 @@ func (s *Service) Authenticate(ctx context.Context, email, password, ip string) 
 
 // checkLocks returns a *ThrottledError when the (account, IP) key pair or the
 // IP key ipk ("" for none) is locked at now, in one query. A blocked address is
-// named first: a password reset does not lift that.
-func (s *Service) checkLocks(ctx context.Context, now time.Time, pair, ipk string) error {
+// named first: a password reset does not lift that. pairFailed reports whether
+// the pair has failures on record, locked or not.
+func (s *Service) checkLocks(ctx context.Context, now time.Time, pair, ipk string) (pairFailed bool, err error) {
 	keys := []string{pair}
 	if ipk != "" {
 		keys = append(keys, ipk)
 	}
-	locks, err := s.store.GetSignInLocks(ctx, now, keys...)
+	rows, err := s.store.GetSignInThrottles(ctx, keys...)
 	if err != nil {
-		return fmt.Errorf("check sign-in throttle: %w", err)
+		return false, fmt.Errorf("check sign-in throttle: %w", err)
 	}
-	return throttled(now, locks[pair], locks[ipk])
+	lockEnd := func(key string) time.Time {
+		if r, ok := rows[key]; ok && r.LockedUntil != nil {
+			return *r.LockedUntil
+		}
+		return time.Time{}
+	}
+	_, pairFailed = rows[pair]
+	return pairFailed, throttled(now, lockEnd(pair), lockEnd(ipk))
 }
 
 // throttled is the *ThrottledError for an (account, IP) pair locked until

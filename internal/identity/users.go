@@ -194,7 +194,7 @@ func (s *Service) ChangePassword(ctx context.Context, c PasswordChange) error {
 	}
 	now := s.now()
 	pair, ipk := accountIPKey(accountSubject(u.ID), c.IP), ipKey(c.IP)
-	if err := s.checkLocks(ctx, now, pair, ipk); err != nil {
+	if _, err := s.checkLocks(ctx, now, pair, ipk); err != nil {
 		return err
 	}
 	ok := false

@@ -386,6 +386,21 @@ func testSignInLocksPerKey(t *testing.T, s *storage.Store) {
 	if locks, err := s.GetSignInLocks(ctx, testClock); err != nil || len(locks) != 0 {
 		t.Errorf("GetSignInLocks of no keys = %v, %v; want none", locks, err)
 	}
+
+	// GetSignInThrottles gives every key with failures, locked or not.
+	rows, err := s.GetSignInThrottles(ctx, "ip:192.0.2.1", "acct:u|192.0.2.2", "ip:missing")
+	must(t, err, "GetSignInThrottles")
+	if _, missing := rows["ip:missing"]; len(rows) != 2 || missing {
+		t.Errorf("GetSignInThrottles = %v, want ip:192.0.2.1 and acct:u|192.0.2.2", rows)
+	}
+	if r := rows["acct:u|192.0.2.2"]; r.Failures != 1 || r.LockedUntil != nil {
+		t.Errorf("GetSignInThrottles(acct:u|192.0.2.2) = %+v, want 1 failure and no lock", r)
+	}
+	if r := rows["ip:192.0.2.1"]; r.LockedUntil == nil {
+		t.Error("GetSignInThrottles(ip:192.0.2.1) has no lock")
+	} else {
+		wantTime(t, "GetSignInThrottles lock of ip:192.0.2.1", *r.LockedUntil, testClock.Add(5*time.Minute))
+	}
 }
 
 // testSignInThrottlesDeletedByPrefix: a password reset lifts the account's lock

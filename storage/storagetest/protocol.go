@@ -51,6 +51,11 @@ func protocolCases() []Case {
 		{"ProtocolWritesNeedSecret", testProtocolWritesNeedSecret},
 		{"ConcurrentRefreshRotation", testConcurrentRefreshRotation},
 		{"ConcurrentCodeRedemption", testConcurrentCodeRedemption},
+		{"ConcurrentRedemptionAsFositeRunsIt", testConcurrentRedemptionAsFositeRunsIt},
+		{"ConcurrentRotationAsFositeRunsIt", testConcurrentRotationAsFositeRunsIt},
+		{"RedemptionWaitsForTheOneInFlight", testRedemptionWaitsForTheOneInFlight},
+		{"RotationWaitsForTheOneInFlight", testRotationWaitsForTheOneInFlight},
+		{"TransactionAllOrNothing", testTransactionAllOrNothing},
 		{"RevokeSubjectTokens", testRevokeSubjectTokens},
 		{"DeleteExpired", testDeleteExpired},
 	}
@@ -1172,4 +1177,284 @@ func testDeleteExpired(t *testing.T, s *storage.Store) {
 	if n != 0 {
 		t.Errorf("DeleteExpired(again) = %d, want 0", n)
 	}
+}
+
+// redeemAsFosite runs a code redemption in the order fosite's handlers call the
+// store (authorization code, PKCE, then OpenID Connect), in one transaction.
+// read, when not nil, is closed once the code has been read.
+func redeemAsFosite(ctx context.Context, s *storage.Store, r *fosite.Request, codeSig, rawCode string, n int, read chan<- struct{}) error {
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		return err
+	}
+	steps := []func() error{
+		func() error {
+			_, err := s.GetAuthorizeCodeSession(txCtx, codeSig, newSession())
+			if read != nil {
+				close(read)
+			}
+			return err
+		},
+		func() error { _, err := s.GetPKCERequestSession(txCtx, codeSig, newSession()); return err },
+		func() error { return s.DeletePKCERequestSession(txCtx, codeSig) },
+		func() error { _, err := s.GetAuthorizeCodeSession(txCtx, codeSig, newSession()); return err },
+		func() error { return s.InvalidateAuthorizeCodeSession(txCtx, codeSig) },
+		func() error { return s.CreateAccessTokenSession(txCtx, fmt.Sprintf("at-%d", n), r) },
+		func() error {
+			return s.CreateRefreshTokenSession(txCtx, fmt.Sprintf("rt-%d", n), fmt.Sprintf("at-%d", n), r)
+		},
+		func() error { _, err := s.GetOpenIDConnectSession(txCtx, rawCode, r); return err },
+		func() error { return s.DeleteOpenIDConnectSession(txCtx, rawCode) },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			_ = s.Rollback(txCtx)
+			return err
+		}
+	}
+	return s.Commit(txCtx)
+}
+
+// testConcurrentRedemptionAsFositeRunsIt: of concurrent redemptions of one
+// code, each reading the code first as fosite does, exactly one wins; the
+// others see the code used; the PKCE and OpenID Connect records are gone with
+// the winner's commit.
+func testConcurrentRedemptionAsFositeRunsIt(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	newProtoClient(t, s, "app")
+	r := protoRequest("app", "req-1", "user-1")
+	must(t, s.CreateAuthorizeCodeSession(ctx, "code-sig", r), "CreateAuthorizeCodeSession")
+	must(t, s.CreatePKCERequestSession(ctx, "code-sig", r), "CreatePKCERequestSession")
+	must(t, s.CreateOpenIDConnectSession(ctx, "raw-code", r), "CreateOpenIDConnectSession")
+	var mu sync.Mutex
+	next := 0
+	errs := race(10, func() error {
+		mu.Lock()
+		next++
+		n := next
+		mu.Unlock()
+		return redeemAsFosite(ctx, s, r, "code-sig", "raw-code", n, nil)
+	})
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode), errors.Is(err, fosite.ErrNotFound):
+			// The code was used; or its PKCE record is gone with the winner's commit.
+		default:
+			t.Errorf("redemption: unexpected error %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("10 concurrent redemptions of one code: %d succeeded, want exactly 1", wins)
+	}
+	if n := countRows(t, s, "access_tokens", "request_id = ?", "req-1"); n != 1 {
+		t.Errorf("access tokens issued from the code = %d, want 1", n)
+	}
+	if n := countRows(t, s, "refresh_tokens", "request_id = ?", "req-1"); n != 1 {
+		t.Errorf("refresh tokens issued from the code = %d, want 1", n)
+	}
+	if n := countRows(t, s, "pkce_requests", "request_id = ?", "req-1") + countRows(t, s, "oidc_requests", "request_id = ?", "req-1"); n != 0 {
+		t.Errorf("PKCE and OpenID Connect records left after the redemption = %d, want 0", n)
+	}
+	if _, err := s.GetAuthorizeCodeSession(ctx, "code-sig", newSession()); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		t.Errorf("the redeemed code reads as %v, want fosite.ErrInvalidatedAuthorizeCode", err)
+	}
+}
+
+// testConcurrentRotationAsFositeRunsIt: of concurrent rotations of one refresh
+// token, each reading the token first as fosite does, exactly one wins and the
+// others see it inactive (reuse), with the request they need to revoke the
+// family.
+func testConcurrentRotationAsFositeRunsIt(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	newProtoClient(t, s, "app")
+	r := protoRequest("app", "family", "user-1")
+	must(t, s.CreateAccessTokenSession(ctx, "at-0", r), "CreateAccessTokenSession")
+	must(t, s.CreateRefreshTokenSession(ctx, "rt-0", "at-0", r), "CreateRefreshTokenSession")
+	var mu sync.Mutex
+	next := 0
+	errs := race(10, func() error {
+		mu.Lock()
+		next++
+		n := next
+		mu.Unlock()
+		txCtx, err := s.BeginTX(ctx)
+		if err != nil {
+			return err
+		}
+		req, err := s.GetRefreshTokenSession(txCtx, "rt-0", newSession())
+		if err == nil {
+			err = s.RotateRefreshToken(txCtx, req.GetID(), "rt-0")
+		} else if errors.Is(err, fosite.ErrInactiveToken) && (req == nil || req.GetID() != "family") {
+			err = fmt.Errorf("a reused token's request is missing: %v", req)
+		}
+		if err == nil {
+			err = s.CreateAccessTokenSession(txCtx, fmt.Sprintf("at-%d", n), r)
+		}
+		if err == nil {
+			err = s.CreateRefreshTokenSession(txCtx, fmt.Sprintf("rt-%d", n), fmt.Sprintf("at-%d", n), r)
+		}
+		if err != nil {
+			_ = s.Rollback(txCtx)
+			return err
+		}
+		return s.Commit(txCtx)
+	})
+	wantOneWinner(t, "10 concurrent rotations of one refresh token", errs, fosite.ErrInactiveToken)
+	if n := countRows(t, s, "refresh_tokens", "request_id = ? AND active = ?", "family", true); n != 1 {
+		t.Errorf("active refresh tokens in the family = %d, want 1", n)
+	}
+	if n := countRows(t, s, "access_tokens", "request_id = ?", "family"); n != 1 {
+		t.Errorf("access tokens in the family = %d, want 1 (the first revoked, the winner's kept)", n)
+	}
+}
+
+// testTransactionAllOrNothing: a write that fails in a transaction (a taken
+// signature), whether the store reports it at the call or at the commit,
+// leaves nothing of the transaction behind.
+func testTransactionAllOrNothing(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	newProtoClient(t, s, "app")
+	taken := protoRequest("app", "req-taken", "user-1")
+	must(t, s.CreateAccessTokenSession(ctx, "at-taken", taken), "CreateAccessTokenSession")
+	r := protoRequest("app", "req-new", "user-1")
+	txCtx, err := s.BeginTX(ctx)
+	must(t, err, "BeginTX")
+	err = s.CreateAuthorizeCodeSession(txCtx, "code-new", r)
+	if err == nil {
+		err = s.CreateAccessTokenSession(txCtx, "at-taken", r)
+	}
+	if err == nil {
+		err = s.Commit(txCtx)
+	} else {
+		_ = s.Rollback(txCtx)
+	}
+	if !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("a transaction reusing a token signature ended with %v, want storage.ErrConflict", err)
+	}
+	if n := countRows(t, s, "authorization_codes", "request_id = ?", "req-new"); n != 0 {
+		t.Errorf("the failed transaction's authorization code was stored (%d rows)", n)
+	}
+	if _, err := s.GetAccessTokenSession(ctx, "at-taken", newSession()); err != nil {
+		t.Errorf("the token whose signature was reused: %v", err)
+	}
+}
+
+// testRedemptionWaitsForTheOneInFlight: a redemption that reads a code while
+// another, which has read it, is still running may not also win: it waits
+// and finds the code used. (A store that decides a redemption on what it read,
+// without holding the row, would let both commit.)
+func testRedemptionWaitsForTheOneInFlight(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	newProtoClient(t, s, "app")
+	r := protoRequest("app", "req-1", "user-1")
+	must(t, s.CreateAuthorizeCodeSession(ctx, "code-sig", r), "CreateAuthorizeCodeSession")
+	must(t, s.CreatePKCERequestSession(ctx, "code-sig", r), "CreatePKCERequestSession")
+	must(t, s.CreateOpenIDConnectSession(ctx, "raw-code", r), "CreateOpenIDConnectSession")
+
+	first, err := s.BeginTX(ctx)
+	must(t, err, "BeginTX")
+	if _, err := s.GetAuthorizeCodeSession(first, "code-sig", newSession()); err != nil {
+		_ = s.Rollback(first)
+		t.Fatalf("first redemption reads the code: %v", err)
+	}
+	second, read := make(chan error, 1), make(chan struct{})
+	go func() { second <- redeemAsFosite(ctx, s, r, "code-sig", "raw-code", 2, read) }()
+	readOrWaiting(t, s, read)
+	err = s.InvalidateAuthorizeCodeSession(first, "code-sig")
+	if err == nil {
+		err = s.CreateAccessTokenSession(first, "at-1", r)
+	}
+	if err != nil {
+		_ = s.Rollback(first)
+		t.Fatalf("first redemption: %v", err)
+	}
+	must(t, s.Commit(first), "commit the first redemption")
+	if err := <-second; !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		t.Errorf("second redemption of the code = %v, want fosite.ErrInvalidatedAuthorizeCode", err)
+	}
+	if n := countRows(t, s, "access_tokens", "request_id = ?", "req-1"); n != 1 {
+		t.Errorf("access tokens issued from the code = %d, want 1", n)
+	}
+}
+
+// testRotationWaitsForTheOneInFlight is testRedemptionWaitsForTheOneInFlight
+// for a refresh token: the second rotation finds the token rotated, with the
+// request it needs to revoke the family.
+func testRotationWaitsForTheOneInFlight(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	newProtoClient(t, s, "app")
+	r := protoRequest("app", "family", "user-1")
+	must(t, s.CreateRefreshTokenSession(ctx, "rt-0", "at-0", r), "CreateRefreshTokenSession")
+
+	first, err := s.BeginTX(ctx)
+	must(t, err, "BeginTX")
+	if _, err := s.GetRefreshTokenSession(first, "rt-0", newSession()); err != nil {
+		_ = s.Rollback(first)
+		t.Fatalf("first rotation reads the token: %v", err)
+	}
+	second, read := make(chan error, 1), make(chan struct{})
+	go func() {
+		txCtx, err := s.BeginTX(ctx)
+		if err != nil {
+			close(read)
+			second <- err
+			return
+		}
+		defer s.Rollback(txCtx)
+		req, err := s.GetRefreshTokenSession(txCtx, "rt-0", newSession())
+		close(read)
+		if err == nil {
+			err = s.RotateRefreshToken(txCtx, req.GetID(), "rt-0")
+		} else if req == nil || req.GetID() != "family" {
+			err = fmt.Errorf("%w, without the request to revoke (%v)", err, req)
+		}
+		if err == nil {
+			err = s.CreateRefreshTokenSession(txCtx, "rt-2", "at-2", r)
+		}
+		if err == nil {
+			err = s.Commit(txCtx)
+		}
+		second <- err
+	}()
+	readOrWaiting(t, s, read)
+	err = s.RotateRefreshToken(first, "family", "rt-0")
+	if err == nil {
+		err = s.CreateRefreshTokenSession(first, "rt-1", "at-1", r)
+	}
+	if err != nil {
+		_ = s.Rollback(first)
+		t.Fatalf("first rotation: %v", err)
+	}
+	must(t, s.Commit(first), "commit the first rotation")
+	if err := <-second; !errors.Is(err, fosite.ErrInactiveToken) {
+		t.Errorf("second rotation of the token = %v, want fosite.ErrInactiveToken with its request", err)
+	}
+	if n := countRows(t, s, "refresh_tokens", "request_id = ? AND active = ?", "family", true); n != 1 {
+		t.Errorf("active refresh tokens in the family = %d, want 1", n)
+	}
+}
+
+// readOrWaiting returns once the second transaction of a race has read its row
+// (read is closed) or, on PostgreSQL, waits for a lock to read it: only then
+// does the first go on, so that the race is run, not just two transactions in
+// a row. SQLite's second transaction waits for the first's write lock at its
+// BEGIN, which nothing shows: it is not waited for.
+func readOrWaiting(t *testing.T, s *storage.Store, read <-chan struct{}) {
+	t.Helper()
+	if s.Dialect() != storage.Postgres {
+		return
+	}
+	waitUntil(t, "the second transaction to read the row or wait for its lock", func() bool {
+		select {
+		case <-read:
+			return true
+		default:
+		}
+		var waiting int
+		err := s.DB().QueryRowContext(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").Scan(&waiting)
+		return err == nil && waiting > 0
+	})
 }
