@@ -280,7 +280,6 @@ func (s *Store) copyRows(ctx context.Context, table string, cols []string, rows 
 	})
 }
 
-
 // Analyze refreshes PostgreSQL's planner statistics of the tables seeding
 // fills, as autovacuum would a while after a bulk load; on SQLite it does
 // nothing.
