@@ -275,6 +275,9 @@ func (s *Store) copyRows(ctx context.Context, table string, cols []string, rows 
 				return fmt.Errorf("copy into %s: not a pgx connection (%T)", table, dc)
 			}
 			_, err := sc.Conn().CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+			if t, ok := s.db.Dialector.(gorm.ErrorTranslator); ok && err != nil {
+				err = t.Translate(err) // a taken key becomes ErrConflict, as in GORM's writes
+			}
 			return err
 		})
 	})

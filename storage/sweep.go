@@ -9,16 +9,46 @@ import (
 // sweptTables are the protocol tables whose rows die at expires_at.
 var sweptTables = []string{authorizeCodeTable, accessTokenTable, refreshTokenTable, pkceRequestTable, oidcRequestTable, parRequestTable, jtiTable}
 
+// SweepOptions pace DeleteExpired.
+type SweepOptions struct {
+	// Batch bounds the rows one DELETE removes (and so the locks it holds and
+	// the size of its transaction); zero means 1000.
+	Batch int
+	// Pause is how long to wait after each full batch before the next one, so
+	// that a long sweep leaves the database's CPU, disk and WAL to requests in
+	// between; zero means none.
+	Pause time.Duration
+	// Sleep waits for d or until ctx ends; nil means a timer. Tests count pauses
+	// with it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
 // DeleteExpired removes every code, token, PKCE, OIDC and PAR request, client
 // assertion jti and browser session expired at now, and returns how many rows it
-// removed. It deletes at most batch rows per statement, so that no statement holds
-// locks for long on a busy database, and goes on until a batch comes back short.
-func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (int64, error) {
-	if batch <= 0 {
-		batch = 1000
+// removed. Each DELETE removes at most o.Batch rows, found through the table's
+// expires_at index, in its own short transaction, so that no statement holds
+// locks for long or keeps a long transaction open on a busy database; it goes
+// on, pausing o.Pause after each full batch, until a batch comes back short.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, o SweepOptions) (int64, error) {
+	if o.Batch <= 0 {
+		o.Batch = 1000
 	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	batch := o.Batch
 	now = now.UTC()
 	var total int64
+	// next pauses between full batches and reports whether to go on.
+	next := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if o.Pause > 0 {
+			return o.Sleep(ctx, o.Pause)
+		}
+		return nil
+	}
 	for _, table := range sweptTables {
 		for {
 			var n int64
@@ -34,7 +64,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 			if n < int64(batch) {
 				break
 			}
-			if err := ctx.Err(); err != nil {
+			if err := next(); err != nil {
 				return total, err
 			}
 		}
@@ -48,7 +78,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 		if n < int64(batch) {
 			break
 		}
-		if err := ctx.Err(); err != nil {
+		if err := next(); err != nil {
 			return total, err
 		}
 	}
