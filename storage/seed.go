@@ -108,7 +108,7 @@ func (s *Store) SeededCounts(ctx context.Context) (map[string]int64, error) {
 	counts := map[string]int64{}
 	for _, t := range seedTables {
 		var n int64
-		err := s.read(ctx, func(ctx context.Context) error { return s.conn(ctx).Table(t).Count(&n).Error })
+		err := s.bulk(ctx, func(ctx context.Context) error { return s.conn(ctx).Table(t).Count(&n).Error })
 		if err != nil {
 			return nil, fmt.Errorf("count %s: %w", t, translate(err))
 		}
@@ -121,7 +121,7 @@ func (s *Store) SeededCounts(ctx context.Context) (map[string]int64, error) {
 // (codes, sessions, accounts…), so that a load test starts from a known state.
 // Signing keys and the schema stay.
 func (s *Store) ResetSeeded(ctx context.Context) error {
-	err := s.write(ctx, func(ctx context.Context) error {
+	err := s.bulk(ctx, func(ctx context.Context) error {
 		if s.dialect == Postgres {
 			return s.conn(ctx).Exec("TRUNCATE access_tokens, refresh_tokens, users, clients CASCADE").Error
 		}
@@ -183,7 +183,7 @@ func bulkModels[T any](ctx context.Context, s *Store, rows []T) error {
 		return nil
 	}
 	if s.dialect == SQLite {
-		return s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).CreateInBatches(rows, 200).Error })
+		return s.bulk(ctx, func(ctx context.Context) error { return s.conn(ctx).CreateInBatches(rows, 200).Error })
 	}
 	stmt := &gorm.Statement{DB: s.db}
 	if err := stmt.Parse(new(T)); err != nil {
@@ -237,7 +237,7 @@ func (s *Store) bulkInsert(ctx context.Context, table string, cols []string, row
 	if s.dialect == Postgres {
 		return s.copyRows(ctx, table, cols, rows)
 	}
-	return s.write(ctx, func(ctx context.Context) error {
+	return s.bulk(ctx, func(ctx context.Context) error {
 		return s.InTx(ctx, func(ctx context.Context) error {
 			for start := 0; start < len(rows); start += batchMaxRows {
 				chunk := rows[start:min(start+batchMaxRows, len(rows))]
@@ -261,9 +261,12 @@ func (s *Store) bulkInsert(ctx context.Context, table string, cols []string, row
 
 // copyRows sends rows to table with PostgreSQL's COPY FROM STDIN (binary), on
 // one connection of the pool.
+//
+// Like every bulk operation here it runs without the store's wait timeout
+// (Options.WaitTimeout bounds a request's database work; a load of 20,000 rows
+// into a table with millions may take longer) and is not retried.
 func (s *Store) copyRows(ctx context.Context, table string, cols []string, rows [][]any) error {
-	return s.write(ctx, func(ctx context.Context) error {
-		s.used(ctx)
+	return s.bulk(ctx, func(ctx context.Context) error {
 		c, err := s.sqlDB.Conn(ctx)
 		if err != nil {
 			return err
@@ -290,11 +293,18 @@ func (s *Store) Analyze(ctx context.Context) error {
 	if s.dialect != Postgres {
 		return nil
 	}
-	err := s.write(ctx, func(ctx context.Context) error {
+	err := s.bulk(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Exec("ANALYZE " + strings.Join(seedTables, ", ")).Error
 	})
 	if err != nil {
 		return fmt.Errorf("analyze: %w", translate(err))
 	}
 	return nil
+}
+
+// bulk runs a bulk operation of seeding: not bounded by Options.WaitTimeout
+// and not retried.
+func (s *Store) bulk(ctx context.Context, op func(ctx context.Context) error) error {
+	s.used(ctx)
+	return op(ctx)
 }
