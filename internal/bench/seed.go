@@ -56,8 +56,8 @@ const (
 // create` registers them, Users users with verified e-mails, and Tokens stored
 // tokens, three in five client_credentials access tokens, one in five a user's
 // access token and one in five the refresh token issued with it. Of each kind
-// ExpiredFraction have expired, at times spread over the last day (access
-// tokens) or month (refresh tokens); the rest expire within their lifetime.
+// ExpiredFraction have expired, at times spread over the last day; the rest
+// expire within their lifetime. Tokens are issued in order, oldest first.
 // Keys have the server's formats (UUIDs, 43-character signatures).
 func Seed(ctx context.Context, store SeedStore, o SeedOptions) error {
 	if o.Tokens < 0 || o.Users < 0 || o.Clients < 0 {
@@ -217,7 +217,6 @@ func (g tokenGen) tokens(start, n int) ([]storage.SeedToken, error) {
 	rows := make([]storage.SeedToken, 0, n)
 	var pair storage.SeedToken // the user access token a refresh token follows
 	for k := start; k < start+n; k++ {
-		expired := rng.Float64() < g.o.ExpiredFraction
 		t := storage.SeedToken{Signature: signature(), RequestID: uuid.NewString(), ClientID: g.clientIDs[rng.IntN(len(g.clientIDs))]}
 		st := oauth.StoredToken{Issuer: g.o.Issuer, ClientID: t.ClientID}
 		switch k % 5 {
@@ -240,12 +239,12 @@ func (g tokenGen) tokens(start, n int) ([]storage.SeedToken, error) {
 		if t.Refresh {
 			lifetime = seedRefreshLifetime
 		}
-		// Issued within the last lifetime (live) or expired within the last day.
-		age := time.Duration(rng.Int64N(int64(lifetime)))
-		if expired {
-			age = lifetime + time.Duration(rng.Int64N(int64(24*time.Hour)))
-		}
-		t.RequestedAt = g.now.Add(-age).Truncate(time.Microsecond)
+		// Issued in order, as a server issues them: the first ExpiredFraction
+		// of the tokens over the day before the last lifetime (expired now),
+		// the rest within the last lifetime (live). So the rows lie in the
+		// table in the order they expire, as they do on a server, which is
+		// what the janitor's deletes meet.
+		t.RequestedAt = g.issuedAt(k, lifetime).Truncate(time.Microsecond)
 		t.ExpiresAt = t.RequestedAt.Add(lifetime)
 		st.AuthTime = t.RequestedAt
 		st.AccessExpiresAt = t.RequestedAt.Add(seedAccessLifetime)
@@ -262,6 +261,18 @@ func (g tokenGen) tokens(start, n int) ([]storage.SeedToken, error) {
 		rows = append(rows, t)
 	}
 	return rows, nil
+}
+
+// issuedAt is when token k of the seed was issued, for a token of lifetime.
+func (g tokenGen) issuedAt(k int, lifetime time.Duration) time.Time {
+	n := float64(g.o.Tokens)
+	cut := n * g.o.ExpiredFraction // tokens before cut have expired
+	x := float64(k)
+	if x < cut {
+		day := 24 * time.Hour
+		return g.now.Add(-lifetime - day + time.Duration(float64(day)*x/cut))
+	}
+	return g.now.Add(-lifetime + time.Duration(float64(lifetime)*(x-cut+1)/(n-cut+1)))
 }
 
 // signature is a token signature as fosite's HMAC strategy makes it: the
