@@ -82,7 +82,7 @@ func (s *Store) SeedTokens(ctx context.Context, tokens []SeedToken) error {
 // SeedUsers writes users as they are, in bulk (ID, normalised e-mail and
 // timestamps must be set by the caller).
 func (s *Store) SeedUsers(ctx context.Context, users []User) error {
-	if err := s.bulkModels(ctx, users); err != nil {
+	if err := bulkModels(ctx, s, users); err != nil {
 		return fmt.Errorf("seed users: %w", translate(err))
 	}
 	return nil
@@ -97,7 +97,7 @@ func (s *Store) SeedClients(ctx context.Context, clients []Client) error {
 			return fmt.Errorf("seed client %s: seeded clients have no CORS origins", c.ID)
 		}
 	}
-	if err := s.bulkModels(ctx, clients); err != nil {
+	if err := bulkModels(ctx, s, clients); err != nil {
 		return fmt.Errorf("seed clients: %w", translate(err))
 	}
 	return nil
@@ -215,17 +215,6 @@ func bulkModels[T any](ctx context.Context, s *Store, rows []T) error {
 		values[i] = row
 	}
 	return s.copyRows(ctx, sch.Table, cols, values)
-}
-
-// bulkModels is the method form of the generic function above.
-func (s *Store) bulkModels(ctx context.Context, rows any) error {
-	switch r := rows.(type) {
-	case []User:
-		return bulkModels(ctx, s, r)
-	case []Client:
-		return bulkModels(ctx, s, r)
-	}
-	return fmt.Errorf("bulk insert: unsupported rows %T", rows)
 }
 
 // bulkInsert writes rows of cols into table: one COPY on PostgreSQL, INSERTs

@@ -5,4 +5,6 @@
 // requests, errors by kind, throughput and latency percentiles, and, given the
 // server's process id on the same machine, its CPU seconds and peak resident memory.
 // It creates its own client and user through the admin API and removes them after.
+// Seed (`gatehouse bench seed`) fills a database with generated clients, users and
+// stored tokens through storage, to measure a big deployment.
 package bench
