@@ -231,6 +231,9 @@ type SigningKeys struct {
 type Janitor struct {
 	Interval  time.Duration `koanf:"interval"`   // 0 turns the background sweeper off
 	BatchSize int           `koanf:"batch_size"` // rows per DELETE, to keep locks short
+	// BatchPause is the wait after each full batch, so that a long sweep (a
+	// backlog of millions of expired tokens) leaves the database to requests.
+	BatchPause time.Duration `koanf:"batch_pause"`
 }
 
 // Database says where the data lives and how connections behave.
@@ -320,7 +323,7 @@ func Default() Config {
 			RegistrableScopes:     []string{"openid", "profile", "email", "offline_access"},
 		},
 		Keys:       SigningKeys{RefreshInterval: 10 * time.Minute},
-		Janitor:    Janitor{Interval: 10 * time.Minute, BatchSize: 1000},
+		Janitor:    Janitor{Interval: 10 * time.Minute, BatchSize: 1000, BatchPause: 10 * time.Millisecond},
 		Mail:       Mail{From: "Gatehouse <no-reply@localhost>", SMTPPort: 587, SMTPTLS: "starttls", PollInterval: 10 * time.Minute},
 		RateLimits: RateLimits{MailPerAddress: 3, MailPerIP: 20, SignUpsPerIP: 20},
 		API:        API{TokenLifetime: 15 * time.Minute},
@@ -550,6 +553,9 @@ func (c Config) Validate() error {
 	case "ES256", "RS256", "EdDSA":
 	default:
 		add(`oauth.jwt_access_token_alg: want "ES256", "RS256" or "EdDSA", got %q`, c.OAuth.JWTAccessTokenAlg)
+	}
+	if c.Janitor.BatchPause < 0 {
+		add("janitor.batch_pause: want a duration of zero (none) or more such as 10ms, got %s", c.Janitor.BatchPause)
 	}
 	if c.Janitor.Interval < 0 {
 		add("janitor.interval: want a duration of zero (off) or more such as 10m, got %s", c.Janitor.Interval)

@@ -37,7 +37,7 @@ type BrowserSession struct {
 	// AMR lists the authentication methods used, space-separated (RFC 8176 values).
 	AMR           string    `gorm:"column:amr;not null;default:''"`
 	LastSeenAt    time.Time `gorm:"not null"`
-	IdleExpiresAt time.Time `gorm:"not null"`
+	IdleExpiresAt time.Time `gorm:"not null;index:sessions_idle_expires_at_idx"`
 	ExpiresAt     time.Time `gorm:"not null;index:sessions_expires_at_idx"`
 	IP            string    `gorm:"column:ip;not null;default:''"`
 	UserAgent     string    `gorm:"not null;default:''"`

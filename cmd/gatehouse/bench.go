@@ -85,6 +85,7 @@ Send load only to deployments you own.`,
 			return tw.Flush()
 		},
 	}
+	cmd.AddCommand(seedCommand(e))
 	f := cmd.Flags()
 	f.StringVar(&o.URL, "url", "", "issuer URL of the deployment, e.g. http://127.0.0.1:8080")
 	f.StringVar(&o.AdminURL, "admin-url", "http://127.0.0.1:8081", "admin API base URL")

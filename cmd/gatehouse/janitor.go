@@ -30,7 +30,7 @@ was used since its last run.`,
 			}
 			defer store.Close()
 			km := keys.New(store, keys.Options{RefreshInterval: c.Keys.RefreshInterval, MaxTokenLifetime: oauthConfig(c).MaxTokenLifetime()})
-			n, pruned, err := sweep(cmd.Context(), store, km, c.Janitor.BatchSize)
+			n, pruned, err := sweep(cmd.Context(), store, km, c.Janitor)
 			if err != nil {
 				return err
 			}
@@ -47,9 +47,13 @@ const sweepTimeout = 5 * time.Minute
 
 // sweep deletes what has expired (outbox mail past its retention included) and
 // the signing keys that have left the JWKS.
-func sweep(ctx context.Context, store *storage.Store, km *keys.Manager, batch int) (records, prunedKeys int64, err error) {
+func sweep(ctx context.Context, store *storage.Store, km *keys.Manager, c config.Janitor) (records, prunedKeys int64, err error) {
 	now := time.Now()
-	records, err = store.DeleteExpired(ctx, now, batch)
+	batch := c.BatchSize
+	if batch <= 0 {
+		batch = 1000
+	}
+	records, err = store.DeleteExpired(ctx, now, storage.SweepOptions{Batch: batch, Pause: c.BatchPause})
 	if err != nil {
 		return records, 0, fmt.Errorf("delete expired records: %w", err)
 	}
@@ -67,6 +71,9 @@ func sweep(ctx context.Context, store *storage.Store, km *keys.Manager, batch in
 			if n < int64(batch) {
 				break
 			}
+			if err := pause(ctx, c.BatchPause); err != nil {
+				return records, 0, err
+			}
 		}
 	}
 	mail, err := outbox.Purge(ctx, store, now, batch)
@@ -79,6 +86,21 @@ func sweep(ctx context.Context, store *storage.Store, km *keys.Manager, batch in
 		return records, prunedKeys, fmt.Errorf("prune signing keys: %w", err)
 	}
 	return records, prunedKeys, nil
+}
+
+// pause waits d between two full batches, or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // runJanitor sweeps every interval until ctx ends, but only when the database
@@ -104,7 +126,7 @@ func runJanitor(ctx context.Context, log *slog.Logger, store *storage.Store, km 
 		}
 		seen = a
 		sctx, cancel := context.WithTimeout(ctx, sweepTimeout)
-		n, pruned, err := sweep(sctx, store, km, c.BatchSize)
+		n, pruned, err := sweep(sctx, store, km, c)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {

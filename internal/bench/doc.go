@@ -8,4 +8,7 @@
 //
 // LatencyProxy (`gatehouse bench proxy`) puts a database at a distance: a TCP
 // proxy that adds a round-trip time, for measuring what round trips cost.
+//
+// Seed (`gatehouse bench seed`) fills a database with generated clients, users and
+// stored tokens through storage, to measure a big deployment.
 package bench

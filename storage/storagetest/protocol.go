@@ -1159,7 +1159,7 @@ func testDeleteExpired(t *testing.T, s *storage.Store) {
 	tables := []string{"authorization_codes", "access_tokens", "refresh_tokens", "pkce_requests", "oidc_requests", "par_requests", "client_assertion_jtis"}
 
 	// A batch of 2 forces several rounds per table.
-	n, err := s.DeleteExpired(ctx, now, 2)
+	n, err := s.DeleteExpired(ctx, now, storage.SweepOptions{Batch: 2})
 	must(t, err, "DeleteExpired")
 	if want := int64(5 * len(tables)); n != want {
 		t.Errorf("DeleteExpired = %d, want %d", n, want)
@@ -1172,7 +1172,7 @@ func testDeleteExpired(t *testing.T, s *storage.Store) {
 	if _, err := s.GetRefreshTokenSession(ctx, "rt-live-0", newSession()); err != nil {
 		t.Errorf("live refresh token after sweep: %v", err)
 	}
-	n, err = s.DeleteExpired(ctx, now, 2)
+	n, err = s.DeleteExpired(ctx, now, storage.SweepOptions{Batch: 2})
 	must(t, err, "DeleteExpired(again)")
 	if n != 0 {
 		t.Errorf("DeleteExpired(again) = %d, want 0", n)
