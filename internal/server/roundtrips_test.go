@@ -22,7 +22,7 @@ import (
 // COMMIT, a statement-cache preparation and a pipelined batch each count as
 // one: each is sent and awaited before the next.
 var roundTripBudgets = map[string]float64{
-	"authorize":          4,
+	"authorize":          3,
 	"token code":         2,
 	"token refresh":      2,
 	"userinfo":           2,
