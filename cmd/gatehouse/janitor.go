@@ -108,11 +108,13 @@ func pause(ctx context.Context, d time.Duration) error {
 // come from use, and an idle instance must not keep its database awake. Each
 // sweep runs as housekeeping within sweepTimeout. Every instance runs it; the
 // batched deletes make overlapping sweeps harmless.
-func runJanitor(ctx context.Context, log *slog.Logger, store *storage.Store, km *keys.Manager, c config.Janitor) {
+//
+// seen is store.Activity() read before the goroutine starts, so that a request
+// served before the goroutine first runs still counts as use.
+func runJanitor(ctx context.Context, log *slog.Logger, store *storage.Store, km *keys.Manager, c config.Janitor, seen uint64) {
 	t := time.NewTicker(c.Interval)
 	defer t.Stop()
 	ctx = storage.Housekeeping(ctx)
-	seen := store.Activity()
 	for {
 		select {
 		case <-ctx.Done():

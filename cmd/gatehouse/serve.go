@@ -208,7 +208,8 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		bg.start("signing key refresher", km.Run)
 		bg.start("mail outbox", ppl.outbox.Run)
 		if c.Janitor.Interval > 0 {
-			bg.start("janitor", func(ctx context.Context) { runJanitor(ctx, log, store, km, c.Janitor) })
+			seen := store.Activity()
+			bg.start("janitor", func(ctx context.Context) { runJanitor(ctx, log, store, km, c.Janitor, seen) })
 		}
 		log.Info("ready", "addr", ln.Addr().String())
 	}
