@@ -344,43 +344,13 @@ func messageFields(m *goi18n.Message) ([]string, error) {
 	return out, nil
 }
 
+// collectFields adds the first name of every field n uses ({{.Count}} → Count).
 func collectFields(n parse.Node, seen map[string]bool) {
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return
+	walk(n, func(n parse.Node) {
+		if f, ok := n.(*parse.FieldNode); ok {
+			seen[f.Ident[0]] = true
 		}
-		for _, c := range n.Nodes {
-			collectFields(c, seen)
-		}
-	case *parse.ActionNode:
-		collectFields(n.Pipe, seen)
-	case *parse.PipeNode:
-		if n == nil {
-			return
-		}
-		for _, cmd := range n.Cmds {
-			for _, a := range cmd.Args {
-				collectFields(a, seen)
-			}
-		}
-	case *parse.FieldNode:
-		seen[n.Ident[0]] = true
-	case *parse.ChainNode:
-		collectFields(n.Node, seen)
-	case *parse.IfNode:
-		collectBranch(&n.BranchNode, seen)
-	case *parse.RangeNode:
-		collectBranch(&n.BranchNode, seen)
-	case *parse.WithNode:
-		collectBranch(&n.BranchNode, seen)
-	}
-}
-
-func collectBranch(b *parse.BranchNode, seen map[string]bool) {
-	collectFields(b.Pipe, seen)
-	collectFields(b.List, seen)
-	collectFields(b.ElseList, seen)
+	})
 }
 
 func minus(have, want []string) []string {

@@ -71,50 +71,65 @@ func (c *Catalogue) checkKeys(keys []string) error {
 	return nil
 }
 
+// templateKeys adds the key of every {{.T "key" …}} (or Parts) call under n.
 func templateKeys(n parse.Node, seen map[string]bool) {
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
+	walk(n, func(n parse.Node) {
+		c, ok := n.(*parse.CommandNode)
+		if !ok || len(c.Args) < 2 || !isT(c.Args[0]) {
 			return
 		}
-		for _, c := range n.Nodes {
-			templateKeys(c, seen)
+		if s, ok := c.Args[1].(*parse.StringNode); ok {
+			seen[s.Text] = true
 		}
-	case *parse.ActionNode:
-		templateKeys(n.Pipe, seen)
-	case *parse.TemplateNode:
-		templateKeys(n.Pipe, seen)
+	})
+}
+
+// walk calls visit for n and every node under it: actions, pipelines,
+// commands and their arguments, chains, {{template}} calls and the branches
+// of if, range and with.
+func walk(n parse.Node, visit func(parse.Node)) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n != nil {
+			for _, c := range n.Nodes {
+				walk(c, visit)
+			}
+		}
+		return
 	case *parse.PipeNode:
 		if n == nil {
 			return
 		}
-		for _, cmd := range n.Cmds {
-			templateKeys(cmd, seen)
+	}
+	visit(n)
+	switch n := n.(type) {
+	case *parse.ActionNode:
+		walk(n.Pipe, visit)
+	case *parse.TemplateNode:
+		walk(n.Pipe, visit)
+	case *parse.PipeNode:
+		for _, c := range n.Cmds {
+			walk(c, visit)
 		}
 	case *parse.CommandNode:
-		if len(n.Args) >= 2 && isT(n.Args[0]) {
-			if s, ok := n.Args[1].(*parse.StringNode); ok {
-				seen[s.Text] = true
-			}
-		}
 		for _, a := range n.Args {
-			templateKeys(a, seen)
+			walk(a, visit)
 		}
 	case *parse.ChainNode:
-		templateKeys(n.Node, seen)
+		walk(n.Node, visit)
 	case *parse.IfNode:
-		templateBranch(&n.BranchNode, seen)
+		walkBranch(&n.BranchNode, visit)
 	case *parse.RangeNode:
-		templateBranch(&n.BranchNode, seen)
+		walkBranch(&n.BranchNode, visit)
 	case *parse.WithNode:
-		templateBranch(&n.BranchNode, seen)
+		walkBranch(&n.BranchNode, visit)
 	}
 }
 
-func templateBranch(b *parse.BranchNode, seen map[string]bool) {
-	templateKeys(b.Pipe, seen)
-	templateKeys(b.List, seen)
-	templateKeys(b.ElseList, seen)
+func walkBranch(b *parse.BranchNode, visit func(parse.Node)) {
+	walk(b.Pipe, visit)
+	walk(b.List, visit)
+	walk(b.ElseList, visit)
 }
 
 // isT reports whether a command's first word calls T or Parts: .T, $.T,
