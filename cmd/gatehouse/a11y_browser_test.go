@@ -20,9 +20,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/coreos/go-oidc/v3/oidc"
 
-	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/mail/mailtest"
 )
 
@@ -95,46 +93,11 @@ func TestAccessibility(t *testing.T) {
 		t.Skip(msg)
 	}
 
-	smtp := mailtest.NewServer(t, mailtest.Options{TLS: mail.TLSNone})
-	port := freePort(t)
-	issuer := "http://127.0.0.1:" + port
-	dataDir := t.TempDir()
-	env := smtpEnv(smtp.Config())
-	env["GATEHOUSE_ISSUER"] = issuer
-	srv := startServe(t, env, "--addr", "127.0.0.1:"+port, "--data-dir", dataDir, "--migrate")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", srv.log)
-		}
+	site := startPagesSite(t, func(rp string) []string {
+		return []string{"--redirect-uri", rp + "/callback", "--post-logout-redirect-uri", rp + "/bye",
+			"--policy-uri", rp + "/privacy", "--tos-uri", rp + "/terms"}
 	})
-	waitReady(t, issuer)
-
-	rp := newRelyingParty(t)
-	provider, err := oidc.NewProvider(oidc.ClientContext(t.Context(), http.DefaultClient), issuer)
-	if err != nil {
-		t.Fatalf("discovery: %v", err)
-	}
-	rp.provider, rp.issuer = provider, issuer
-	out := gatehouse(t, env, "clients", "create", "--data-dir", dataDir, "--name", "Notes App",
-		"--redirect-uri", rp.srv.URL+"/callback", "--post-logout-redirect-uri", rp.srv.URL+"/bye",
-		"--policy-uri", rp.srv.URL+"/privacy", "--tos-uri", rp.srv.URL+"/terms",
-		"--scope", "openid,profile,email,offline_access", "-o", "json")
-	var c struct {
-		ID     string `json:"client_id"`
-		Secret string `json:"client_secret"`
-	}
-	if err := json.Unmarshal([]byte(out), &c); err != nil || c.ID == "" {
-		t.Fatalf("clients create -o json = %q (%v)", out, err)
-	}
-	rp.register("notes", c.ID, c.Secret)
-
-	shots := os.Getenv("GATEHOUSE_SCREENSHOTS")
-	if shots == "" {
-		shots = t.ArtifactDir()
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	issuer, rp, smtp, shots := site.issuer, site.rp, site.smtp, site.shots
 	w := &a11yWalk{
 		root: newBrowser(t, chromium, shots).ctx, axe: string(axe), shots: shots,
 		issuer: issuer, rp: rp, smtp: smtp, failedAsExpected: map[string]bool{}, expectedOn: map[string][]string{},

@@ -28,45 +28,10 @@ import (
 // password fields stay plain. Screenshots go where TestBrowser's do.
 func TestBrowserJourneys(t *testing.T) {
 	chromium := chromiumPath(t)
-	smtp := mailtest.NewServer(t, mailtest.Options{TLS: mail.TLSNone})
-	port := freePort(t)
-	issuer := "http://127.0.0.1:" + port
-	dataDir := t.TempDir()
-	env := smtpEnv(smtp.Config())
-	env["GATEHOUSE_ISSUER"] = issuer
-	srv := startServe(t, env, "--addr", "127.0.0.1:"+port, "--data-dir", dataDir, "--migrate")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", srv.log)
-		}
+	site := startPagesSite(t, func(rp string) []string {
+		return []string{"--redirect-uri", rp + "/callback", "--client-uri", rp + "/"}
 	})
-	waitReady(t, issuer)
-
-	rp := newRelyingParty(t)
-	provider, err := oidc.NewProvider(oidc.ClientContext(t.Context(), http.DefaultClient), issuer)
-	if err != nil {
-		t.Fatalf("discovery: %v", err)
-	}
-	rp.provider, rp.issuer = provider, issuer
-	out := gatehouse(t, env, "clients", "create", "--data-dir", dataDir, "--name", "Notes App",
-		"--redirect-uri", rp.srv.URL+"/callback", "--client-uri", rp.srv.URL+"/",
-		"--scope", "openid,profile,email,offline_access", "-o", "json")
-	var c struct {
-		ID     string `json:"client_id"`
-		Secret string `json:"client_secret"`
-	}
-	if err := json.Unmarshal([]byte(out), &c); err != nil || c.ID == "" {
-		t.Fatalf("clients create -o json = %q (%v)", out, err)
-	}
-	rp.register("notes", c.ID, c.Secret)
-
-	shots := os.Getenv("GATEHOUSE_SCREENSHOTS")
-	if shots == "" {
-		shots = t.ArtifactDir()
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	issuer, rp, smtp, shots := site.issuer, site.rp, site.smtp, site.shots
 	b := newBrowser(t, chromium, shots)
 	b.name = "journeys"
 	const email, password, newPassword = "grace@example.com", "correct horse battery", "a brand new passphrase"
@@ -189,4 +154,59 @@ func evaluate[T any](b *browser, js string) T {
 		b.fail("evaluate %s: %v", js, err)
 	}
 	return v
+}
+
+// pagesSite is a running `gatehouse serve` on SQLite with a test SMTP server
+// and one relying party, "notes" (the client "Notes App"), for the browser
+// walks of the pages.
+type pagesSite struct {
+	issuer string
+	rp     *relyingParty
+	smtp   *mailtest.Server
+	shots  string // where screenshots go: GATEHOUSE_SCREENSHOTS or the artifact directory
+}
+
+// startPagesSite starts the server and registers the relying party's client
+// with the flags clientFlags gives for the relying party's base URL.
+func startPagesSite(t *testing.T, clientFlags func(rp string) []string) pagesSite {
+	t.Helper()
+	smtp := mailtest.NewServer(t, mailtest.Options{TLS: mail.TLSNone})
+	port := freePort(t)
+	issuer := "http://127.0.0.1:" + port
+	dataDir := t.TempDir()
+	env := smtpEnv(smtp.Config())
+	env["GATEHOUSE_ISSUER"] = issuer
+	srv := startServe(t, env, "--addr", "127.0.0.1:"+port, "--data-dir", dataDir, "--migrate")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", srv.log)
+		}
+	})
+	waitReady(t, issuer)
+
+	rp := newRelyingParty(t)
+	provider, err := oidc.NewProvider(oidc.ClientContext(t.Context(), http.DefaultClient), issuer)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	rp.provider, rp.issuer = provider, issuer
+	args := append([]string{"clients", "create", "--data-dir", dataDir, "--name", "Notes App"}, clientFlags(rp.srv.URL)...)
+	out := gatehouse(t, env, append(args, "--scope", "openid,profile,email,offline_access", "-o", "json")...)
+	var c struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(out), &c); err != nil || c.ID == "" {
+		t.Fatalf("clients create -o json = %q (%v)", out, err)
+	}
+	rp.register("notes", c.ID, c.Secret)
+
+	shots := os.Getenv("GATEHOUSE_SCREENSHOTS")
+	if shots == "" {
+		shots = t.ArtifactDir()
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return pagesSite{issuer: issuer, rp: rp, smtp: smtp, shots: shots}
 }
