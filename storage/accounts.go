@@ -13,13 +13,21 @@ import (
 // after an authorization: the granted scopes replace the old ones, the remembered
 // consent is set, LastAuthorizedAt moves to now and a revoked link is restored.
 func (s *Store) RecordAuthorization(ctx context.Context, userID, clientID, scopes string, remember bool, now time.Time) (Account, error) {
+	if err := s.upsertAccount(ctx, userID, clientID, scopes, remember, now); err != nil {
+		return Account{}, fmt.Errorf("record authorization of %s for user %s: %w", clientID, userID, translate(err))
+	}
+	return s.GetAccount(ctx, userID, clientID)
+}
+
+// upsertAccount is RecordAuthorization's write.
+func (s *Store) upsertAccount(ctx context.Context, userID, clientID, scopes string, remember bool, now time.Time) error {
 	now = now.UTC()
 	a := Account{
 		ID: uuid.NewString(), UserID: userID, ClientID: clientID,
 		GrantedScopes: scopes, ConsentRemembered: remember,
 		FirstAuthorizedAt: now, LastAuthorizedAt: now, CreatedAt: now, UpdatedAt: now,
 	}
-	err := s.write(ctx, func(ctx context.Context) error {
+	return s.write(ctx, func(ctx context.Context) error {
 		return s.conn(ctx).Clauses(clause.OnConflict{
 			Columns: []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
 			DoUpdates: clause.Assignments(map[string]any{
@@ -28,10 +36,6 @@ func (s *Store) RecordAuthorization(ctx context.Context, userID, clientID, scope
 			}),
 		}).Create(&a).Error
 	})
-	if err != nil {
-		return Account{}, fmt.Errorf("record authorization of %s for user %s: %w", clientID, userID, translate(err))
-	}
-	return s.GetAccount(ctx, userID, clientID)
 }
 
 // GetAccount returns the link between the user and the client, or ErrNotFound.

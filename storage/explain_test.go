@@ -61,6 +61,25 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 			t.Errorf("%s: no index serves %q; plan: %s", q.name, q.sql, plan)
 		}
 	}
+	// Reads that join what a request needs into one statement (issue 13):
+	// every table of them must be read through an index, not only one.
+	for _, q := range []struct{ name, sql string }{
+		{"session with its user and link (authorize)", `SELECT * FROM sessions s LEFT JOIN users u ON s.user_id = u.id
+			LEFT JOIN accounts a ON s.user_id = a.user_id AND a.client_id = 'c'
+			WHERE s.token_hash = '\x00' AND s.expires_at > now() AND s.idle_expires_at > now()`},
+		{"access token with its subject (userinfo)", `SELECT * FROM access_tokens t LEFT JOIN users u ON u.id =
+			CASE WHEN t.subject ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' THEN t.subject::uuid END
+			WHERE t.signature = 's'`},
+	} {
+		var plan string
+		if err := conn.QueryRowContext(t.Context(), "EXPLAIN (FORMAT JSON) "+q.sql).Scan(&plan); err != nil {
+			t.Errorf("%s: EXPLAIN: %v", q.name, err)
+			continue
+		}
+		if strings.Contains(plan, `"Seq Scan"`) || !usesIndex(t, plan) {
+			t.Errorf("%s: a table of %q is read without an index; plan: %s", q.name, q.sql, plan)
+		}
+	}
 }
 
 // usesIndex reports whether any node of a JSON plan reads through an index.

@@ -247,6 +247,9 @@ func (s *Store) takeRequestRow(ctx context.Context, table, key string, row *requ
 		*row = m.row
 		return nil
 	}
+	if ts := tokenSubjectOf(ctx); ts != nil && table == accessTokenTable {
+		return s.takeTokenWithSubject(ctx, key, row, ts)
+	}
 	q := "SELECT " + requestColumns + " FROM " + table + " WHERE signature = " + s.param(1)
 	err := s.read(ctx, func(ctx context.Context) error {
 		return s.sqlConn(ctx).QueryRowContext(ctx, q, key).Scan(

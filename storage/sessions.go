@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // CreateSession stores a browser session. The caller sets TokenHash (SHA-256 of
@@ -149,4 +150,46 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, limit 
 		return 0, fmt.Errorf("delete expired sessions: %w", translate(err))
 	}
 	return n, nil
+}
+
+// sessionWithLink is a session read with its user and that user's link to
+// one client, for GetSessionForClient. It is not a table of its own: the
+// relation Link exists only for the join.
+type sessionWithLink struct {
+	BrowserSession
+	// Link is the account joined on (user_id, client_id): nil when the user
+	// has none with the client.
+	Link *Account `gorm:"foreignKey:UserID;references:UserID"`
+}
+
+func (sessionWithLink) TableName() string { return "sessions" }
+
+// GetSessionForClient is GetSessionWithUser with the user's link to clientID
+// (nil when there is none), read in the same statement: the session's row
+// joined to its user on the primary key and to the link on its unique
+// (user_id, client_id) key. An authorization needs all three before it can
+// issue a code; on a distant database one round trip each would set its
+// latency.
+func (s *Store) GetSessionForClient(ctx context.Context, h []byte, now time.Time, clientID string) (BrowserSession, *Account, error) {
+	var row sessionWithLink
+	now = now.UTC()
+	err := s.read(ctx, func(ctx context.Context) error {
+		row = sessionWithLink{}
+		// The link's client is named with its alias, so the join stays
+		// unambiguous whatever columns the other tables gain.
+		link := s.db.Where(clause.Eq{Column: clause.Column{Table: "Link", Name: "client_id"}, Value: clientID})
+		return s.conn(ctx).Joins("User").Joins("Link", link).
+			Where("sessions.token_hash = ? AND sessions.expires_at > ? AND sessions.idle_expires_at > ?", h, now, now).
+			Take(&row).Error
+	})
+	if err != nil {
+		return BrowserSession{}, nil, fmt.Errorf("get session for client %s: %w", clientID, translate(err))
+	}
+	if row.User == nil || row.User.ID == "" {
+		return BrowserSession{}, nil, fmt.Errorf("get session for client %s: %w", clientID, ErrNotFound)
+	}
+	if row.Link != nil && row.Link.ID == "" {
+		row.Link = nil // no link: GORM may still hand an empty one
+	}
+	return row.BrowserSession, row.Link, nil
 }

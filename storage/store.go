@@ -122,6 +122,8 @@ type Store struct {
 	accessTokens     *rowBatcher
 	accessTokensOnce sync.Once
 
+	subject subjectState // the statement of takeTokenWithSubject, built once
+
 	// ready is set once the database has answered and the schema was found
 	// current; readiness reports the last known state.
 	state atomic.Pointer[string]

@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -15,10 +14,7 @@ import (
 // notConfigured stands in until sign-in pages are configured.
 type notConfigured struct{}
 
-func (notConfigured) CurrentLogin(*http.Request) (*signin.Login, error) { return nil, nil }
-func (notConfigured) CurrentConsent(context.Context, string, string) (*signin.Consent, error) {
-	return nil, nil
-}
+func (notConfigured) CurrentLogin(*http.Request, string) (*signin.Login, error) { return nil, nil }
 func (notConfigured) SignIn(w http.ResponseWriter, r *http.Request, _ signin.Prompt) {
 	plainErrorPage(w, r, http.StatusServiceUnavailable, "error.signin_not_configured")
 }

@@ -86,7 +86,7 @@ func (h *Handler) Logout() http.Handler {
 			}
 			logout.RedirectURI = u.String()
 		}
-		login, err := h.interaction.CurrentLogin(r)
+		login, err := h.interaction.CurrentLogin(r, "")
 		if err != nil {
 			h.log.ErrorContext(ctx, "logout: current login", "error", err.Error())
 			h.errorPage(w, r, http.StatusServiceUnavailable, "error.signout_unavailable")

@@ -146,7 +146,7 @@ type fuzzInteraction struct{ userID string }
 
 const fuzzLoginCookie = "fuzz_login"
 
-func (ia *fuzzInteraction) CurrentLogin(r *http.Request) (*signin.Login, error) {
+func (ia *fuzzInteraction) CurrentLogin(r *http.Request, clientID string) (*signin.Login, error) {
 	c, err := r.Cookie(fuzzLoginCookie)
 	if err != nil {
 		return nil, nil
@@ -155,14 +155,11 @@ func (ia *fuzzInteraction) CurrentLogin(r *http.Request) (*signin.Login, error) 
 	if err != nil {
 		return nil, nil
 	}
-	return &signin.Login{UserID: ia.userID, SessionID: "sid-fuzz", AuthTime: time.Unix(sec, 0), AMR: []string{"pwd"}}, nil
-}
-
-func (ia *fuzzInteraction) CurrentConsent(_ context.Context, _, clientID string) (*signin.Consent, error) {
-	if clientID != "fuzz-web" {
-		return nil, nil
+	login := &signin.Login{UserID: ia.userID, SessionID: "sid-fuzz", AuthTime: time.Unix(sec, 0), AMR: []string{"pwd"}}
+	if clientID == "fuzz-web" {
+		login.Consent = &signin.Consent{Scopes: []string{"openid", "profile", "email"}, GrantedAt: time.Unix(1700000000, 0)}
 	}
-	return &signin.Consent{Scopes: []string{"openid", "profile", "email"}, GrantedAt: time.Unix(1700000000, 0)}, nil
+	return login, nil
 }
 
 func (ia *fuzzInteraction) SignIn(w http.ResponseWriter, r *http.Request, _ signin.Prompt) {

@@ -135,7 +135,7 @@ type testInteraction struct {
 
 const loginCookie = "test_login"
 
-func (ia *testInteraction) CurrentLogin(r *http.Request) (*signin.Login, error) {
+func (ia *testInteraction) CurrentLogin(r *http.Request, clientID string) (*signin.Login, error) {
 	c, err := r.Cookie(loginCookie)
 	if err != nil {
 		return nil, nil
@@ -148,21 +148,21 @@ func (ia *testInteraction) CurrentLogin(r *http.Request) (*signin.Login, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &signin.Login{UserID: userID, SessionID: "sid-" + userID[:8], AuthTime: time.Unix(sec, 0), AMR: []string{"pwd"}}, nil
-}
-
-func (ia *testInteraction) CurrentConsent(ctx context.Context, userID, clientID string) (*signin.Consent, error) {
-	a, err := ia.env.store.GetAccount(ctx, userID, clientID)
+	login := &signin.Login{UserID: userID, SessionID: "sid-" + userID[:8], AuthTime: time.Unix(sec, 0), AMR: []string{"pwd"}}
+	if clientID == "" {
+		return login, nil
+	}
+	a, err := ia.env.store.GetAccount(r.Context(), userID, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+		return login, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if a.RevokedAt != nil || !a.ConsentRemembered {
-		return nil, nil
+	if a.RevokedAt == nil && a.ConsentRemembered {
+		login.Consent = &signin.Consent{Scopes: strings.Fields(a.GrantedScopes), GrantedAt: a.LastAuthorizedAt}
 	}
-	return &signin.Consent{Scopes: strings.Fields(a.GrantedScopes), GrantedAt: a.LastAuthorizedAt}, nil
+	return login, nil
 }
 
 func (ia *testInteraction) SignIn(w http.ResponseWriter, r *http.Request, p signin.Prompt) {
@@ -183,7 +183,7 @@ func (ia *testInteraction) AskConsent(w http.ResponseWriter, r *http.Request, p 
 		http.Redirect(w, r, p.DenyURL, http.StatusSeeOther)
 		return
 	}
-	login, _ := ia.CurrentLogin(r)
+	login, _ := ia.CurrentLogin(r, "")
 	if _, err := ia.env.store.RecordAuthorization(r.Context(), login.UserID, p.Client.ID, strings.Join(p.Scopes, " "), true, time.Now()); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -686,3 +686,46 @@ func TestDiscoveredAuthMethodsWork(t *testing.T) {
 		})
 	}
 }
+
+// TestUserInfoUserGoneOrDisabled: userinfo reads the token's user with the
+// token (one statement); a user disabled or deleted since the token was issued
+// gets no claims but 401 invalid_token, on both databases.
+func TestUserInfoUserGoneOrDisabled(t *testing.T) {
+	databases(t, func(t *testing.T, open func(testing.TB) *storage.Store) {
+		e := newEnv(t, open(t))
+		c, secret := e.client(storage.Client{Name: "App"})
+		userinfo := func(at string) (int, map[string]any) {
+			req, _ := http.NewRequest(http.MethodGet, e.issuer+"/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+at)
+			status, _, got := e.send(req)
+			return status, got
+		}
+		token := func() string {
+			code, verifier := e.codeFor(e.browser(), c, nil)
+			_, tokens := e.redeem(c, secret, code, verifier)
+			at, _ := tokens["access_token"].(string)
+			if at == "" {
+				t.Fatalf("code redemption answered %v", tokens)
+			}
+			return at
+		}
+		at := token()
+		if status, got := userinfo(at); status != http.StatusOK || got["sub"] != e.user.ID {
+			t.Fatalf("userinfo = %d %v, want the user's claims", status, got)
+		}
+		u := e.user
+		u.Disabled = true
+		if _, err := e.store.UpdateUser(t.Context(), u); err != nil {
+			t.Fatalf("disable user: %v", err)
+		}
+		if status, got := userinfo(at); status != http.StatusUnauthorized || got["error"] != "invalid_token" || got["sub"] != nil {
+			t.Errorf("userinfo of a disabled user = %d %v, want 401 invalid_token", status, got)
+		}
+		if err := e.store.DeleteUser(t.Context(), u.ID); err != nil {
+			t.Fatalf("delete user: %v", err)
+		}
+		if status, got := userinfo(at); status != http.StatusUnauthorized || got["error"] != "invalid_token" || got["sub"] != nil {
+			t.Errorf("userinfo of a deleted user = %d %v, want 401 invalid_token", status, got)
+		}
+	})
+}

@@ -22,17 +22,21 @@ import (
 // COMMIT, a statement-cache preparation and a pipelined batch each count as
 // one: each is sent and awaited before the next.
 var roundTripBudgets = map[string]float64{
-	"authorize":          3,
-	"token code":         2,
-	"token refresh":      2,
-	"userinfo":           2,
-	"client_credentials": 1,
-	"introspection":      1,
-	"sign-in":            3,
+	"authorize":       2,
+	"authorize again": 2,
+	// The session's activity is written at most once a minute, on its own:
+	// one more round trip then.
+	"authorize, session seen a minute ago": 3,
+	"token code":                           2,
+	"token refresh":                        2,
+	"userinfo":                             1,
+	"client_credentials":                   1,
+	"introspection":                        1,
+	"sign-in":                              3,
 }
 
 // roundTripOrder is the order the budgets are reported in.
-var roundTripOrder = []string{"authorize", "token code", "token refresh", "userinfo", "client_credentials", "introspection", "sign-in"}
+var roundTripOrder = []string{"authorize", "authorize again", "authorize, session seen a minute ago", "token code", "token refresh", "userinfo", "client_credentials", "introspection", "sign-in"}
 
 // roundTripCounter counts what a store sends, through Options.OnStatement.
 type roundTripCounter struct {
@@ -191,21 +195,22 @@ func (f *roundTripFlow) run(c *roundTripCounter, totals map[string]int) {
 		}
 	})
 
-	verifier, challenge := pkce()
-	authURL := f.e.issuer + "/oauth2/authorize?" + url.Values{
-		"response_type": {"code"}, "client_id": {f.clientID}, "redirect_uri": {f.redirect},
-		"scope": {"openid profile email offline_access"}, "state": {randomHex(8)}, "nonce": {randomHex(8)},
-		"code_challenge": {challenge}, "code_challenge_method": {"S256"},
-	}.Encode()
-	var code string
-	f.measure(c, totals, "authorize", func() {
-		p := f.b.get(authURL)
-		loc, err := url.Parse(p.header.Get("Location"))
-		mustf(t, err, "authorize Location")
-		if code = loc.Query().Get("code"); p.status != http.StatusSeeOther || !strings.HasPrefix(loc.String(), f.redirect) || code == "" {
-			t.Fatalf("authorize: status %d, Location %q, want 303 to the client with a code:\n%s", p.status, loc, p.body)
-		}
-	})
+	// A returning user: the consent was remembered over a minute ago, so the
+	// authorization refreshes the link as it issues the code. Right after, the
+	// link is fresh and is left alone ("authorize again").
+	_, err := f.e.store.RecordAuthorization(t.Context(), f.e.user.ID, f.clientID, "openid profile email offline_access", true, time.Now().Add(-2*time.Minute))
+	mustf(t, err, "age the remembered consent")
+	f.authorize(c, totals, "authorize")
+	f.authorize(c, totals, "authorize again")
+	if a, err := f.e.store.GetAccount(t.Context(), f.e.user.ID, f.clientID); err != nil || time.Since(a.LastAuthorizedAt) > time.Minute {
+		t.Fatalf("after authorize the link was last authorized at %v (%v), want just now", a.LastAuthorizedAt, err)
+	}
+	sessions, err := f.e.store.ListUserSessions(t.Context(), f.e.user.ID, time.Now())
+	mustf(t, err, "list sessions")
+	for _, bs := range sessions {
+		mustf(t, f.e.store.TouchSession(t.Context(), bs.ID, time.Now().Add(-2*time.Minute), bs.IdleExpiresAt), "age session")
+	}
+	verifier, code := f.authorize(c, totals, "authorize, session seen a minute ago")
 
 	var tokens map[string]any
 	f.measure(c, totals, "token code", func() {
@@ -246,6 +251,28 @@ func (f *roundTripFlow) run(c *roundTripCounter, totals map[string]int) {
 			t.Fatalf("introspection of a fresh token: %v, want active", got)
 		}
 	})
+}
+
+// authorize asks for a code with PKCE, as the signed-in browser, counted
+// as name, and returns the verifier and the code.
+func (f *roundTripFlow) authorize(c *roundTripCounter, totals map[string]int, name string) (verifier, code string) {
+	t := f.t
+	t.Helper()
+	verifier, challenge := pkce()
+	authURL := f.e.issuer + "/oauth2/authorize?" + url.Values{
+		"response_type": {"code"}, "client_id": {f.clientID}, "redirect_uri": {f.redirect},
+		"scope": {"openid profile email offline_access"}, "state": {randomHex(8)}, "nonce": {randomHex(8)},
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"},
+	}.Encode()
+	f.measure(c, totals, name, func() {
+		p := f.b.get(authURL)
+		loc, err := url.Parse(p.header.Get("Location"))
+		mustf(t, err, "authorize Location")
+		if code = loc.Query().Get("code"); p.status != http.StatusSeeOther || !strings.HasPrefix(loc.String(), f.redirect) || code == "" {
+			t.Fatalf("%s: status %d, Location %q, want 303 to the client with a code:\n%s", name, p.status, loc, p.body)
+		}
+	})
+	return verifier, code
 }
 
 // token posts a token request as the client and returns the answer, which must

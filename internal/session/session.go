@@ -55,6 +55,7 @@ type sessionStorage interface {
 	TouchSession(ctx context.Context, id string, now, idleExpires time.Time) error
 	DeleteSession(ctx context.Context, id string) error
 	GetSessionWithUser(ctx context.Context, h []byte, now time.Time) (storage.BrowserSession, error)
+	GetSessionForClient(ctx context.Context, h []byte, now time.Time, clientID string) (storage.BrowserSession, *storage.Account, error)
 }
 
 // Manager issues, finds and ends browser sessions. Build it with New; the zero
@@ -205,20 +206,39 @@ func WellFormed(token string) bool {
 // most once a minute per session, so that a request that only reads the
 // session writes nothing.
 func (m *Manager) Find(ctx context.Context, token string) (*storage.BrowserSession, error) {
+	bs, _, err := m.find(ctx, token, func(h []byte, now time.Time) (storage.BrowserSession, *storage.Account, error) {
+		bs, err := m.store.GetSessionWithUser(ctx, h, now)
+		return bs, nil, err
+	})
+	return bs, err
+}
+
+// FindForClient is Find that also returns the user's link to clientID (nil
+// when there is none), read in the same statement: an authorization needs
+// the signed-in user and what they granted the client before it can answer,
+// and on a distant database each read is a round trip.
+func (m *Manager) FindForClient(ctx context.Context, token, clientID string) (*storage.BrowserSession, *storage.Account, error) {
+	return m.find(ctx, token, func(h []byte, now time.Time) (storage.BrowserSession, *storage.Account, error) {
+		return m.store.GetSessionForClient(ctx, h, now, clientID)
+	})
+}
+
+// find is Find and FindForClient, with read as their query.
+func (m *Manager) find(ctx context.Context, token string, read func(h []byte, now time.Time) (storage.BrowserSession, *storage.Account, error)) (*storage.BrowserSession, *storage.Account, error) {
 	if !WellFormed(token) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	now := m.now().UTC()
 	sum := sha256.Sum256([]byte(token))
-	bs, err := m.store.GetSessionWithUser(ctx, sum[:], now)
+	bs, link, err := read(sum[:], now)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find session: %w", err)
+		return nil, nil, fmt.Errorf("find session: %w", err)
 	}
 	if bs.User.Disabled {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if now.Sub(bs.LastSeenAt) >= touchInterval {
 		idle := now.Add(m.idle)
@@ -226,11 +246,11 @@ func (m *Manager) Find(ctx context.Context, token string) (*storage.BrowserSessi
 			idle = bs.ExpiresAt
 		}
 		if err := m.store.TouchSession(ctx, bs.ID, now, idle); err != nil {
-			return nil, fmt.Errorf("find session: %w", err)
+			return nil, nil, fmt.Errorf("find session: %w", err)
 		}
 		bs.LastSeenAt, bs.IdleExpiresAt = now, idle
 	}
-	return &bs, nil
+	return &bs, link, nil
 }
 
 // Clear deletes this browser's session cookie, without touching the database.

@@ -248,3 +248,45 @@ func TestCookieAttributes(t *testing.T) {
 		})
 	}
 }
+
+// TestFindForClient: the session comes with its user and the user's link to
+// the named client; a disabled user is not signed in; activity is recorded as
+// Find does.
+func TestFindForClient(t *testing.T) {
+	databases(t, func(t *testing.T, store *storage.Store) {
+		ctx := t.Context()
+		f := newFixture(t, store, false)
+		c, bs := f.issue(t)
+		got, link, err := f.m.FindForClient(ctx, c.Value, "app")
+		if err != nil || got == nil || got.ID != bs.ID || got.User == nil || got.User.ID != f.user.ID || link != nil {
+			t.Fatalf("FindForClient with no link = %+v, %+v, %v; want session %s of %s and no link", got, link, err, bs.ID, f.user.Email)
+		}
+		if _, err := store.RecordAuthorization(ctx, f.user.ID, "app", "openid email", true, f.clock.Now()); err != nil {
+			t.Fatalf("RecordAuthorization: %v", err)
+		}
+		f.clock.Advance(2 * time.Minute)
+		got, link, err = f.m.FindForClient(ctx, c.Value, "app")
+		if err != nil || got == nil || link == nil || link.ClientID != "app" || link.GrantedScopes != "openid email" {
+			t.Fatalf("FindForClient = %+v, link %+v, %v; want the session with the app's link", got, link, err)
+		}
+		if !got.LastSeenAt.Equal(f.clock.Now()) {
+			t.Errorf("LastSeenAt after two minutes = %v, want %v (activity recorded)", got.LastSeenAt, f.clock.Now())
+		}
+		if _, link, _ := f.m.FindForClient(ctx, c.Value, "other-app"); link != nil {
+			t.Errorf("FindForClient(other-app) link = %+v, want none", link)
+		}
+		for _, bad := range []string{"", "garbage", strings.Repeat("A", 43)} {
+			if s, l, err := f.m.FindForClient(ctx, bad, "app"); s != nil || l != nil || err != nil {
+				t.Errorf("FindForClient(%q) = %v, %v, %v; want nothing", bad, s, l, err)
+			}
+		}
+		u := f.user
+		u.Disabled = true
+		if _, err := store.UpdateUser(ctx, u); err != nil {
+			t.Fatalf("disable user: %v", err)
+		}
+		if s, l, err := f.m.FindForClient(ctx, c.Value, "app"); s != nil || l != nil || err != nil {
+			t.Errorf("FindForClient of a disabled user = %v, %v, %v; want nothing", s, l, err)
+		}
+	})
+}

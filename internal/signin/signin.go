@@ -17,6 +17,10 @@ type Login struct {
 	SessionID string // the browser session, published as the ID token's sid
 	AuthTime  time.Time
 	AMR       []string // RFC 8176 methods, e.g. "pwd"
+	// Consent is what the person has granted the client CurrentLogin was
+	// asked about and asked to be remembered; nil when nothing is (or no
+	// client was named).
+	Consent *Consent
 }
 
 // Consent is what a user has granted a client, and when.
@@ -88,10 +92,10 @@ type Logout struct {
 // Interaction is implemented by the pages (internal/web) and used by the protocol
 // endpoints.
 type Interaction interface {
-	// CurrentLogin returns the person signed in on this browser, or nil.
-	CurrentLogin(r *http.Request) (*Login, error)
-	// CurrentConsent returns what userID has granted clientID, or nil.
-	CurrentConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// CurrentLogin returns the person signed in on this browser, or nil. When
+	// clientID is not "", Login.Consent holds what the person has granted that
+	// client, read with the session (one round trip for both).
+	CurrentLogin(r *http.Request, clientID string) (*Login, error)
 	// SignIn sends the browser to sign in (or sign up) and then to p.ContinueURL.
 	SignIn(w http.ResponseWriter, r *http.Request, p Prompt)
 	// AskConsent sends the browser to the consent page. The page records the

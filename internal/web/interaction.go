@@ -1,9 +1,6 @@
 package web
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -15,29 +12,25 @@ import (
 )
 
 // CurrentLogin returns the person signed in on this browser, from the session
-// cookie, or nil. A disabled or deleted user is not signed in.
-func (p *Pages) CurrentLogin(r *http.Request) (*signin.Login, error) {
-	bs, _, err := p.currentUser(r)
+// cookie, or nil. A disabled or deleted user is not signed in. With a
+// clientID, the login carries the consent the person gave that client and
+// asked to be remembered, read with the session.
+func (p *Pages) CurrentLogin(r *http.Request, clientID string) (*signin.Login, error) {
+	bs, _, link, err := p.currentUserFor(r, clientID)
 	if err != nil || bs == nil {
 		return nil, err
 	}
-	return &signin.Login{UserID: bs.UserID, SessionID: bs.ID, AuthTime: bs.AuthTime, AMR: strings.Fields(bs.AMR)}, nil
+	return &signin.Login{UserID: bs.UserID, SessionID: bs.ID, AuthTime: bs.AuthTime, AMR: strings.Fields(bs.AMR),
+		Consent: rememberedConsent(link)}, nil
 }
 
-// CurrentConsent returns what userID has granted clientID and asked to be
+// rememberedConsent is what a link says the person granted and asked to be
 // remembered, or nil when nothing is, or the link was revoked.
-func (p *Pages) CurrentConsent(ctx context.Context, userID, clientID string) (*signin.Consent, error) {
-	a, err := p.store.GetAccount(ctx, userID, clientID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+func rememberedConsent(a *storage.Account) *signin.Consent {
+	if a == nil || a.RevokedAt != nil || !a.ConsentRemembered {
+		return nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("current consent: %w", err)
-	}
-	if a.RevokedAt != nil || !a.ConsentRemembered {
-		return nil, nil
-	}
-	return &signin.Consent{Scopes: strings.Fields(a.GrantedScopes), GrantedAt: a.LastAuthorizedAt}, nil
+	return &signin.Consent{Scopes: strings.Fields(a.GrantedScopes), GrantedAt: a.LastAuthorizedAt}
 }
 
 // SignIn sends the browser to the sign-in page (the sign-up page for

@@ -291,14 +291,28 @@ func requestID(w http.ResponseWriter) string {
 
 // currentUser returns the signed-in user and their session, or nils.
 func (p *Pages) currentUser(r *http.Request) (*storage.BrowserSession, *storage.User, error) {
-	// One read: the session joined to its user (a deleted or disabled user is
-	// not signed in), so that an authorization costs one round trip less.
-	bs, err := p.sessions.Find(r.Context(), p.sessions.RequestToken(r))
+	bs, u, _, err := p.currentUserFor(r, "")
+	return bs, u, err
+}
+
+// currentUserFor is currentUser with, when clientID is not "", the user's link
+// to that client (nil when there is none). One read: the session joined to its
+// user (a deleted or disabled user is not signed in) and to the link, so that
+// an authorization costs one round trip for all three.
+func (p *Pages) currentUserFor(r *http.Request, clientID string) (*storage.BrowserSession, *storage.User, *storage.Account, error) {
+	var bs *storage.BrowserSession
+	var link *storage.Account
+	var err error
+	if clientID == "" {
+		bs, err = p.sessions.Find(r.Context(), p.sessions.RequestToken(r))
+	} else {
+		bs, link, err = p.sessions.FindForClient(r.Context(), p.sessions.RequestToken(r), clientID)
+	}
 	if err != nil || bs == nil || bs.User == nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	u := *bs.User
-	return bs, &u, nil
+	return bs, &u, link, nil
 }
 
 // clientForContinue returns the client a continue URL resumes an authorization
