@@ -25,12 +25,12 @@ type ImportedUser struct {
 // AccountID is the provider's id of the account. One account belongs to one
 // user. Source says where the row came from ("better-auth" for an import).
 type ExternalIdentity struct {
-	ID        string    `gorm:"type:uuid;primaryKey"`
-	UserID    string    `gorm:"type:uuid;not null;index:external_identities_user_id_idx"`
-	User      *User     `gorm:"constraint:OnDelete:CASCADE"`
-	Provider  string    `gorm:"not null;uniqueIndex:external_identities_provider_account_key,priority:1"`
-	AccountID string    `gorm:"not null;uniqueIndex:external_identities_provider_account_key,priority:2"`
-	Source    string    `gorm:"not null;default:''"`
+	ID        string `gorm:"type:uuid;primaryKey"`
+	UserID    string `gorm:"type:uuid;not null;index:external_identities_user_id_idx"`
+	User      *User  `gorm:"constraint:OnDelete:CASCADE"`
+	Provider  string `gorm:"not null;uniqueIndex:external_identities_provider_account_key,priority:1"`
+	AccountID string `gorm:"not null;uniqueIndex:external_identities_provider_account_key,priority:2"`
+	Source    string `gorm:"not null;default:''"`
 	// Email is the address the provider gave at the last sign-in (empty for
 	// an imported row not used yet).
 	Email string `gorm:"not null;default:''"`
