@@ -23,6 +23,8 @@ const (
 	sectionPassword = "password-section"
 	sectionApps     = "applications-section"
 	sectionSessions = "sessions-section"
+	// sectionIdentities lists the linked upstream accounts.
+	sectionIdentities = "identities-section"
 )
 
 // The password form's messages, by key.
@@ -48,6 +50,13 @@ type AccountPage struct {
 
 	Applications []Application
 	Sessions     []SessionView
+
+	// Federation is set when upstream providers are configured: the
+	// sign-in providers section shows the linked ones (Identities) and
+	// offers the others (LinkProviders).
+	Federation    bool
+	Identities    []IdentityView
+	LinkProviders []LinkButton
 }
 
 // Application is a connected application on the account page.
@@ -86,6 +95,10 @@ func notice(key string) (messageKey, section string) {
 		return "account.notice.application_revoked", sectionApps
 	case "session-ended":
 		return "account.notice.session_ended", sectionSessions
+	case "identity-linked":
+		return "account.notice.identity_linked", sectionIdentities
+	case "identity-unlinked":
+		return "account.notice.identity_unlinked", sectionIdentities
 	}
 	return "", ""
 }
@@ -135,6 +148,9 @@ func (p *Pages) accountPage(ctx context.Context, r *http.Request, bs *storage.Br
 		return AccountPage{}, err
 	}
 	d.Applications = apps
+	if err := p.accountIdentities(ctx, &d, u.ID); err != nil {
+		return AccountPage{}, err
+	}
 	sessions, err := p.store.ListUserSessions(ctx, u.ID, p.now())
 	if err != nil {
 		return AccountPage{}, err
