@@ -204,3 +204,23 @@ func CodeOf(err error) string {
 	}
 	return ""
 }
+
+// AuthURLs are the providers' authorization endpoints (their issuers until
+// discovery has named the endpoint), for the form-action of pages whose forms
+// lead there (the account page's "Link …").
+func (s *Service) AuthURLs() []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range s.providers {
+		p.mu.Lock()
+		u := p.oauth.Endpoint.AuthURL
+		p.mu.Unlock()
+		if u == "" {
+			u = p.cfg.Issuer
+		}
+		out = append(out, u)
+	}
+	return out
+}

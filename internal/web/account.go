@@ -204,7 +204,7 @@ func (p *Pages) Account() http.Handler {
 		if key, section := notice(r.URL.Query().Get("notice")); key != "" {
 			d.Notice, d.NoticeSection = d.text(key), section
 		}
-		p.render(w, r, http.StatusOK, pageAccount, d, renderOptions{})
+		p.render(w, r, http.StatusOK, pageAccount, d, p.accountRender())
 	})
 }
 
@@ -227,7 +227,7 @@ func (p *Pages) showAccount(w http.ResponseWriter, r *http.Request, status int, 
 	default:
 		d.summarize(formError)
 	}
-	p.render(w, r, status, pageAccount, d, renderOptions{})
+	p.render(w, r, status, pageAccount, d, p.accountRender())
 }
 
 // AccountProfile serves POST /account/profile.

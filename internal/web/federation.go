@@ -27,6 +27,17 @@ type federationService interface {
 	CancelLink(w http.ResponseWriter)
 	Identities(ctx context.Context, userID string) ([]federation.Linked, error)
 	Unlink(ctx context.Context, userID, id string) error
+	AuthURLs() []string
+}
+
+// accountRender is how the account page renders: its "Link …" forms lead,
+// through redirects, to the providers' authorization endpoints, which its
+// form-action must allow.
+func (p *Pages) accountRender() renderOptions {
+	if p.fed == nil {
+		return renderOptions{}
+	}
+	return renderOptions{formTargets: cspSources(p.fed.AuthURLs()...)}
 }
 
 // ProviderButton is one "Continue with …" button of the sign-in and sign-up
@@ -173,6 +184,15 @@ func (p *Pages) linkPage(r *http.Request, pl *federation.PendingLink) LinkPage {
 	return d
 }
 
+// linkRender lets the link form end, through the authorization it resumes,
+// at the application's redirect URIs (form-action).
+func (p *Pages) linkRender(r *http.Request, cont string) renderOptions {
+	if c, ok := p.clientForContinue(r.Context(), cont); ok {
+		return renderOptions{formTargets: cspSources(c.RedirectURIs...)}
+	}
+	return renderOptions{}
+}
+
 // LinkAccount serves GET and POST /signin/link: the owner of the address an
 // upstream account gave enters the account's password; then the upstream
 // account is linked and the person signed in. "Cancel" forgets the link.
@@ -189,7 +209,7 @@ func (p *Pages) LinkAccount() http.Handler {
 		}
 		cont := p.continueTarget(pl.Continue)
 		if r.Method != http.MethodPost {
-			p.render(w, r, http.StatusOK, pageFederationLink, p.linkPage(r, pl), renderOptions{})
+			p.render(w, r, http.StatusOK, pageFederationLink, p.linkPage(r, pl), p.linkRender(r, cont))
 			return
 		}
 		if r.PostFormValue("action") == "cancel" {
@@ -202,7 +222,7 @@ func (p *Pages) LinkAccount() http.Handler {
 		if password == "" {
 			d.PasswordField.Error = d.text(msgEnterPassword)
 			d.summarize("", &d.PasswordField)
-			p.render(w, r, http.StatusBadRequest, pageFederationLink, d, renderOptions{})
+			p.render(w, r, http.StatusBadRequest, pageFederationLink, d, p.linkRender(r, cont))
 			return
 		}
 		u, err := p.identity.Authenticate(r.Context(), pl.Email, password, clientip.FromRequest(r))
@@ -230,7 +250,7 @@ func (p *Pages) LinkAccount() http.Handler {
 			}
 			d.PasswordField.FormError = true
 			d.summarize(msg, &d.PasswordField)
-			p.render(w, r, status, pageFederationLink, d, renderOptions{})
+			p.render(w, r, status, pageFederationLink, d, p.linkRender(r, cont))
 			return
 		}
 		res, err := p.fed.ConfirmLink(r.Context(), w, r, u.ID)
