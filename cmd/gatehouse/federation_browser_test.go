@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,7 @@ func startFederationSites(t *testing.T) federationSites {
 	})
 	waitReady(t, s.upstream)
 	out := gatehouse(t, upEnv, "clients", "create", "--data-dir", s.upData, "--name", "Downstream Gatehouse",
-		"--redirect-uri", s.downstream+"/signin/callback/upstream", "--scope", "openid,profile,email", "-o", "json")
+		"--redirect-uri", s.downstream+"/signin/callback/upstream", "--redirect-uri", s.downstream+"/api/auth/callback/upstream", "--scope", "openid,profile,email", "-o", "json")
 	var c struct {
 		ID     string `json:"client_id"`
 		Secret string `json:"client_secret"`
@@ -301,6 +302,30 @@ func TestBrowserFederation(t *testing.T) {
 	b2.do("back in the application", chromedp.WaitVisible(chromedp.ID("result")))
 	if got := b2.text("#result"); got != "signed in as ada@example.com" {
 		b2.fail("with idp_hint the relying party says %q", got)
+	}
+
+	// The JSON API (Better Auth's shape): POST /api/auth/sign-in/social
+	// answers the provider's URL; the browser follows it and comes back
+	// through /api/auth/callback/upstream, signed in, to callbackURL.
+	b2.do("sign out", chromedp.Navigate(s.downstream+"/account"), chromedp.WaitVisible(chromedp.ID("sign-out")),
+		chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("sign-in-again")))
+	answer, err := chromedp.Run(b2.ctx, chromedp.Evaluate[map[string]any](`fetch("/api/auth/sign-in/social", {method: "POST", credentials: "include",
+		headers: {"Content-Type": "application/json"}, body: JSON.stringify({provider: "upstream", callbackURL: "/account"})})
+		.then(r => r.json())`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b2.fail("sign-in/social: %v", err)
+	}
+	to, _ := answer["url"].(string)
+	if !strings.HasPrefix(to, s.upstream+"/oauth2/authorize?") || answer["redirect"] != true ||
+		!strings.Contains(to, "redirect_uri="+url.QueryEscape(s.downstream+"/api/auth/callback/upstream")) {
+		b2.fail("sign-in/social answered %v", answer)
+	}
+	// Ada is signed in at the upstream and allowed it before: straight back.
+	b2.do("follow the provider's URL", chromedp.Navigate(to))
+	waitAt(b2, s.downstream+"/account")
+	b2.do("signed in by the API flow", chromedp.WaitVisible(chromedp.ID("identities-section")))
+	if got := b2.text("#identities-section .list-title"); got != "Upstream Co" {
+		b2.fail("after the API flow the account page lists %q", got)
 	}
 
 	// Refusals, each a clear page with a way back.

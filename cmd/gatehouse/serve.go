@@ -145,6 +145,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		Identity: ppl.identity, Sessions: ppl.sessions, Keys: km, Issuer: c.Issuer,
 		TrustedOrigins: c.API.TrustedOrigins, RequireEmailVerification: c.API.RequireEmailVerification,
 		TokenLifetime: c.API.TokenLifetime, Templates: ppl.templates, Catalogue: cat, Metrics: mtr, Log: log,
+		Federation: ppl.federation,
 	})
 	if err != nil {
 		ln.Close()

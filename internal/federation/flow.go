@@ -31,6 +31,13 @@ type Flow struct {
 	// LinkUserID, when set, links the upstream account to this signed-in
 	// user (the account page) instead of signing in.
 	LinkUserID string
+	// API marks a flow begun by the JSON API (POST /api/auth/sign-in/social):
+	// the provider sends the browser back to /api/auth/callback/{id}, as
+	// Better Auth's redirect URI, and ErrorURL and NewUserURL are where the
+	// callback sends it on a failure and after a sign-up (Continue when
+	// empty).
+	API                  bool
+	ErrorURL, NewUserURL string
 }
 
 // flowState is what the flow cookie carries, sealed.
@@ -41,8 +48,16 @@ type flowState struct {
 	Verifier string `json:"v"`
 	Continue string `json:"c"`
 	LinkUser string `json:"l,omitempty"`
+	Redirect string `json:"r"`
+	API      bool   `json:"a,omitempty"`
+	ErrorURL string `json:"x,omitempty"`
+	NewUser  string `json:"w,omitempty"`
 	Expires  int64  `json:"e"`
 }
+
+// APICallbackPath is the path of provider id's redirect URI for flows the
+// JSON API begins (Better Auth's).
+func APICallbackPath(id string) string { return "/api/auth/callback/" + id }
 
 // Begin starts a sign-in at provider id: it puts state, nonce and the PKCE
 // verifier in the flow cookie and returns the provider's authorization URL
@@ -63,7 +78,12 @@ func (s *Service) Begin(ctx context.Context, w http.ResponseWriter, id string, f
 	st := flowState{
 		Provider: id, State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(),
 		Continue: f.Continue, LinkUser: f.LinkUserID, Expires: s.now().Add(flowTTL).Unix(),
+		Redirect: s.issuer + CallbackPath(id), API: f.API, ErrorURL: f.ErrorURL, NewUser: f.NewUserURL,
 	}
+	if f.API {
+		st.Redirect = s.issuer + APICallbackPath(id)
+	}
+	conf.RedirectURL = st.Redirect
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(st.Verifier)}
 	if p.cfg.Kind != KindGitHub {
 		opts = append(opts, oidc.Nonce(st.Nonce))
@@ -86,6 +106,8 @@ type Result struct {
 	Continue string
 	// Provider is the provider's id.
 	Provider string
+	// ErrorURL and NewUserURL are the JSON API flow's (Flow).
+	ErrorURL, NewUserURL string
 	// Created is set when the upstream account made a new user; Linked when
 	// the account page linked it now.
 	Created, Linked bool
@@ -127,8 +149,10 @@ func (s *Service) Finish(w http.ResponseWriter, r *http.Request, id, currentUser
 		return Result{}, fail(CodeBadState, id, "state does not match", nil)
 	case st.LinkUser != "" && st.LinkUser != currentUserID:
 		return Result{}, fail(CodeBadState, id, "the link began in another session", nil)
+	case !strings.HasSuffix(st.Redirect, r.URL.Path):
+		return Result{}, fail(CodeBadState, id, "the flow was to end at "+st.Redirect, nil)
 	}
-	res := Result{Continue: st.Continue, Provider: id}
+	res := Result{Continue: st.Continue, Provider: id, ErrorURL: st.ErrorURL, NewUserURL: st.NewUser}
 	if e := q.Get("error"); e != "" {
 		if e == "access_denied" {
 			return res, fail(CodeAccessDenied, id, "", nil)
@@ -160,6 +184,7 @@ func (s *Service) oidcUser(ctx context.Context, p *provider, code string, st flo
 	if err != nil {
 		return upstreamUser{}, fail(CodeUpstreamUnavailable, p.cfg.ID, "discovery", err)
 	}
+	conf.RedirectURL = st.Redirect
 	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
 	if err != nil {
 		return upstreamUser{}, upstreamFailure(p.cfg.ID, "token exchange", err)

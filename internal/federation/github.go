@@ -16,7 +16,9 @@ import (
 // (GET /user) and its addresses (GET /user/emails), of which the primary one
 // counts, verified as GitHub says.
 func (s *Service) githubUser(ctx context.Context, p *provider, code string, st flowState) (upstreamUser, error) {
-	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
+	conf := p.oauth
+	conf.RedirectURL = st.Redirect
+	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
 	if err != nil {
 		return upstreamUser{}, upstreamFailure(p.cfg.ID, "token exchange", err)
 	}

@@ -370,6 +370,7 @@ func routeTemplates() []string {
 		"/.well-known/openid-configuration", "/.well-known/jwks.json", "/oauth2/authorize", "/oauth2/token",
 		"/oauth2/par", "/oauth2/introspect", "/oauth2/revoke", "/oauth2/logout", "/userinfo",
 		"/oauth2/register", "/oauth2/register/{client_id}",
+		"/api/auth/sign-in/social", "/api/auth/callback/{provider}",
 	}
 }
 

@@ -48,6 +48,8 @@ func addRoutes(r *mux.Router, page func(*mux.Route) *mux.Route, h *health, o *oa
 		g := api.Guard
 		r.Handle("/api/auth/sign-up/email", g(api.SignUpEmail())).Methods(http.MethodPost)
 		r.Handle("/api/auth/sign-in/email", g(api.SignInEmail())).Methods(http.MethodPost)
+		r.Handle("/api/auth/sign-in/social", g(api.SignInSocial())).Methods(http.MethodPost)
+		r.Handle("/api/auth/callback/{provider}", g(api.SocialCallback())).Methods(http.MethodGet)
 		r.Handle("/api/auth/get-session", g(api.GetSession())).Methods(http.MethodGet)
 		r.Handle("/api/auth/sign-out", g(api.SignOut())).Methods(http.MethodPost)
 		r.Handle("/api/auth/request-password-reset", g(api.RequestPasswordReset())).Methods(http.MethodPost)
