@@ -54,3 +54,29 @@ func (s *Service) CreateFederatedUser(ctx context.Context, in FederatedSignUp) (
 	s.log.InfoContext(ctx, "user created by upstream sign-in", "user_id", u.ID, "provider", in.Provider)
 	return u, e, nil
 }
+
+// ListExternalIdentities returns the accounts at upstream identity providers
+// linked to the user with id, by provider; the error wraps storage.ErrNotFound
+// when there is no such user.
+func (s *Service) ListExternalIdentities(ctx context.Context, id string) ([]storage.ExternalIdentity, error) {
+	if _, err := s.GetUser(ctx, id); err != nil {
+		return nil, err
+	}
+	out, err := s.store.ListExternalIdentities(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("list external identities of user %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// DeleteExternalIdentity unlinks the user's upstream account identityID (an
+// operator's decision: unlike the account page it may remove the last way to
+// sign in; a password reset gives the user another). The error wraps
+// storage.ErrNotFound when the user holds no such identity.
+func (s *Service) DeleteExternalIdentity(ctx context.Context, id, identityID string) error {
+	if err := s.store.DeleteExternalIdentity(ctx, id, identityID); err != nil {
+		return fmt.Errorf("delete external identity: %w", err)
+	}
+	s.log.InfoContext(ctx, "upstream identity unlinked by the admin API", "user_id", id, "identity_id", identityID)
+	return nil
+}
