@@ -58,6 +58,9 @@ type Config struct {
 	// Branding is the product name, logo, favicon, colour and support link of
 	// every page and mail; the admin API may change it at run time.
 	Branding Branding `koanf:"branding"`
+	// Federation lists the upstream identity providers people may sign in
+	// with (Google, GitHub, a company's OpenID Connect provider).
+	Federation Federation `koanf:"federation"`
 }
 
 // Branding is the default branding (internal/branding); what the admin API sets
@@ -296,6 +299,7 @@ func Default() Config {
 		// 2 hashes of 19 MiB live need ~46 MiB: 80MiB cut first-sign-in peak RSS
 		// 147 → 109 MB for ~12% of its throughput; 64MiB (91 MB, -21%) is near the cliff.
 		MemoryLimit: 80 << 20,
+		Federation:  Federation{Providers: []UpstreamProvider{}},
 		Database: Database{
 			Pooler: "auto",
 			// A small Neon compute allows about 100 connections (shared with
@@ -434,6 +438,7 @@ func (c Config) Validate() error {
 	if c.ShutdownDrain < 0 || c.ShutdownDrain > time.Minute {
 		add("shutdown_drain: want 0 to 1m such as 5s, got %s", c.ShutdownDrain)
 	}
+	c.validateFederation(add)
 	for i, cidr := range c.Server.TrustedProxies {
 		if !validCIDROrIP(cidr) {
 			add("server.trusted_proxies[%d]: want a CIDR such as 10.0.0.0/8 or an IP address, got %q", i, cidr)

@@ -84,6 +84,9 @@ var Keys = []Key{
 	{Path: "admin.addr", Env: []string{"GATEHOUSE_ADMIN_ADDR"}},
 	{Path: "admin.tokens", Env: []string{"GATEHOUSE_ADMIN_TOKENS"}, List: true},
 	{Path: "server.trusted_proxies", Env: []string{"GATEHOUSE_SERVER_TRUSTED_PROXIES"}, List: true},
+	// A list of providers, each a map: the YAML file only (no environment
+	// variable holds a list of maps).
+	{Path: "federation.providers"},
 	{Path: "api.trusted_origins", Env: []string{"GATEHOUSE_API_TRUSTED_ORIGINS"}, List: true},
 	{Path: "api.require_email_verification", Env: []string{"GATEHOUSE_API_REQUIRE_EMAIL_VERIFICATION"}},
 	{Path: "api.token_lifetime", Env: []string{"GATEHOUSE_API_TOKEN_LIFETIME"}},
@@ -220,6 +223,7 @@ func defaultsMap() map[string]any {
 		"admin.addr":                       d.Admin.Addr,
 		"admin.tokens":                     []string{},
 		"server.trusted_proxies":           []string{},
+		"federation.providers":             []any{},
 		"outbound.allow_loopback":          d.Outbound.AllowLoopback,
 		"api.trusted_origins":              []string{},
 		"api.require_email_verification":   d.API.RequireEmailVerification,

@@ -25,14 +25,24 @@ type ImportedUser struct {
 // AccountID is the provider's id of the account. One account belongs to one
 // user. Source says where the row came from ("better-auth" for an import).
 type ExternalIdentity struct {
-	ID        string    `gorm:"type:uuid;primaryKey"`
-	UserID    string    `gorm:"type:uuid;not null;index:external_identities_user_id_idx"`
-	User      *User     `gorm:"constraint:OnDelete:CASCADE"`
-	Provider  string    `gorm:"not null;uniqueIndex:external_identities_provider_account_key,priority:1"`
-	AccountID string    `gorm:"not null;uniqueIndex:external_identities_provider_account_key,priority:2"`
-	Source    string    `gorm:"not null;default:''"`
-	CreatedAt time.Time `gorm:"not null"`
-	UpdatedAt time.Time `gorm:"not null"`
+	ID        string `gorm:"type:uuid;primaryKey"`
+	UserID    string `gorm:"type:uuid;not null;index:external_identities_user_id_idx"`
+	User      *User  `gorm:"constraint:OnDelete:CASCADE"`
+	Provider  string `gorm:"not null;uniqueIndex:external_identities_provider_account_key,priority:1"`
+	AccountID string `gorm:"not null;uniqueIndex:external_identities_provider_account_key,priority:2"`
+	Source    string `gorm:"not null;default:''"`
+	// Email is the address the provider gave at the last sign-in (empty for
+	// an imported row not used yet).
+	Email string `gorm:"not null;default:''"`
+	// LastSignInAt is when the identity last signed the user in; nil for
+	// never.
+	LastSignInAt *time.Time `gorm:""`
+	// SealedTokens holds the upstream tokens, sealed with the system secret
+	// and bound to ID, when the operator keeps them (SetExternalIdentityTokens,
+	// ExternalIdentityTokens); nil otherwise. Never read it directly.
+	SealedTokens []byte    `gorm:"column:sealed_tokens"`
+	CreatedAt    time.Time `gorm:"not null"`
+	UpdatedAt    time.Time `gorm:"not null"`
 }
 
 // TableName names the table in the plural, as the migration does.
@@ -103,7 +113,7 @@ func (s *Store) CreateExternalIdentity(ctx context.Context, e ExternalIdentity) 
 		return ExternalIdentity{}, fmt.Errorf("create external identity: provider and account id must be non-empty text")
 	}
 	now := keyTime(time.Now())
-	e.CreatedAt, e.UpdatedAt = now, now
+	e.CreatedAt, e.UpdatedAt, e.LastSignInAt, e.SealedTokens = now, now, keyTimePtr(e.LastSignInAt), nil
 	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&e).Error }); err != nil {
 		return ExternalIdentity{}, fmt.Errorf("create external identity: %w", translate(err))
 	}
@@ -122,7 +132,7 @@ func (s *Store) GetExternalIdentity(ctx context.Context, provider, accountID str
 	if err != nil {
 		return ExternalIdentity{}, fmt.Errorf("get external identity: %w", translate(err))
 	}
-	e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
+	e.CreatedAt, e.UpdatedAt, e.LastSignInAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC(), utcPtr(e.LastSignInAt)
 	return e, nil
 }
 
@@ -141,7 +151,7 @@ func (s *Store) ListExternalIdentities(ctx context.Context, userID string) ([]Ex
 		return nil, fmt.Errorf("list external identities: %w", translate(err))
 	}
 	for i := range out {
-		out[i].CreatedAt, out[i].UpdatedAt = out[i].CreatedAt.UTC(), out[i].UpdatedAt.UTC()
+		out[i].CreatedAt, out[i].UpdatedAt, out[i].LastSignInAt = out[i].CreatedAt.UTC(), out[i].UpdatedAt.UTC(), utcPtr(out[i].LastSignInAt)
 	}
 	return out, nil
 }

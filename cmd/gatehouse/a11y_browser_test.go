@@ -93,10 +93,19 @@ func TestAccessibility(t *testing.T) {
 		t.Skip(msg)
 	}
 
-	site := startPagesSite(t, func(rp string) []string {
+	// An upstream identity provider puts its button on the sign-in and
+	// sign-up pages and its section on the account page; nothing listens at
+	// its issuer, for the "cannot be reached" page.
+	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	yaml := "outbound:\n  allow_loopback: true\nfederation:\n  providers:\n    - id: partner\n      name: Partner IdP\n" +
+		"      issuer: http://127.0.0.1:" + freePort(t) + "\n      client_id: gatehouse\n      client_secret: partner-secret\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	site := startPagesSiteWith(t, func(rp string) []string {
 		return []string{"--redirect-uri", rp + "/callback", "--post-logout-redirect-uri", rp + "/bye",
 			"--policy-uri", rp + "/privacy", "--tos-uri", rp + "/terms"}
-	})
+	}, "--config", cfg)
 	issuer, rp, smtp, shots := site.issuer, site.rp, site.smtp, site.shots
 	w := &a11yWalk{
 		root: newBrowser(t, chromium, shots).ctx, axe: string(axe), shots: shots,
@@ -231,6 +240,15 @@ func (w *a11yWalk) walk(t *testing.T, lang a11yLanguage) {
 	phone.do("type the password", chromedp.SetValue(chromedp.ID("email"), email), chromedp.SetValue(chromedp.ID("password"), password))
 	phone.submit("sign in", "sign-in")
 	phone.expect("the account page", "#account-email")
+
+	// Another identity provider that cannot be reached, and a callback this
+	// browser did not begin: each an error page with a way back.
+	phone.do("plain sign-in", chromedp.Navigate(w.issuer+"/signin"), chromedp.WaitVisible(chromedp.ID("provider-partner")))
+	phone.submit("continue with the provider", "provider-partner")
+	phone.expect("the error page", "#retry-link")
+	phone.audit("federation-upstream-down")
+	phone.do("a callback not begun here", chromedp.Navigate(w.issuer+"/signin/callback/partner?code=x&state=y"), chromedp.WaitVisible(chromedp.ID("retry-link")))
+	phone.audit("federation-bad-state")
 
 	// On the laptop, through the application: sign in, consent.
 	laptop.do("the application again", chromedp.Navigate(login), chromedp.WaitVisible(chromedp.ID("sign-in")))

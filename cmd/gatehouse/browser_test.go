@@ -195,7 +195,7 @@ func (rp *relyingParty) login(w http.ResponseWriter, r *http.Request) {
 	rp.verifier[state], rp.client[state] = v, name
 	rp.mu.Unlock()
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(v), oidc.Nonce("n-" + state)}
-	for _, k := range []string{"prompt", "max_age", "ui_locales"} {
+	for _, k := range []string{"prompt", "max_age", "ui_locales", "idp_hint"} {
 		if val := r.URL.Query().Get(k); val != "" {
 			opts = append(opts, oauth2.SetAuthURLParam(k, val))
 		}

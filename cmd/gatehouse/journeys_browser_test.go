@@ -170,13 +170,20 @@ type pagesSite struct {
 // with the flags clientFlags gives for the relying party's base URL.
 func startPagesSite(t *testing.T, clientFlags func(rp string) []string) pagesSite {
 	t.Helper()
+	return startPagesSiteWith(t, clientFlags)
+}
+
+// startPagesSiteWith is startPagesSite with more arguments for serve (such as
+// --config with upstream identity providers).
+func startPagesSiteWith(t *testing.T, clientFlags func(rp string) []string, serveArgs ...string) pagesSite {
+	t.Helper()
 	smtp := mailtest.NewServer(t, mailtest.Options{TLS: mail.TLSNone})
 	port := freePort(t)
 	issuer := "http://127.0.0.1:" + port
 	dataDir := t.TempDir()
 	env := smtpEnv(smtp.Config())
 	env["GATEHOUSE_ISSUER"] = issuer
-	srv := startServe(t, env, "--addr", "127.0.0.1:"+port, "--data-dir", dataDir, "--migrate")
+	srv := startServe(t, env, append([]string{"--addr", "127.0.0.1:" + port, "--data-dir", dataDir, "--migrate"}, serveArgs...)...)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", srv.log)

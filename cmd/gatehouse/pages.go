@@ -12,10 +12,12 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/branding"
+	"github.com/gatehouse-id/gatehouse/internal/federation"
 	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
+	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/outbox"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/web"
@@ -33,6 +35,8 @@ type people struct {
 	sessions *session.Manager
 	// templates are the page files (the operator's in front of the built-in).
 	templates fs.FS
+	// federation signs people in through upstream identity providers.
+	federation *federation.Service
 }
 
 // newMailer returns the SMTP mailer, or the development mailer that logs each
@@ -143,7 +147,7 @@ func templateFiles(c config.Config, log *slog.Logger) (fs.FS, *identity.MailTemp
 	return tmpl, mt, nil
 }
 
-func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *metrics.Metrics, cat *i18n.Catalogue) (*people, error) {
+func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *metrics.Metrics, cat *i18n.Catalogue, fetch *outbound.Client) (*people, error) {
 	mailer, err := newMailer(c, log)
 	if err != nil {
 		return nil, err
@@ -167,9 +171,37 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 	if err != nil {
 		return nil, err
 	}
-	pages, err := web.New(web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat})
+	fed, err := federationService(c, store, ids, fetch, log)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := web.New(web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat,
+		Federation: fed})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	return &people{outbox: ob, identity: ids, pages: pages, branding: brand, sessions: sessions, templates: tmpl}, nil
+	return &people{outbox: ob, identity: ids, pages: pages, branding: brand, sessions: sessions, templates: tmpl, federation: fed}, nil
+}
+
+// federationService builds sign-in through the configured upstream
+// providers; every upstream request goes through fetch.
+func federationService(c config.Config, store *storage.Store, ids *identity.Service, fetch *outbound.Client, log *slog.Logger) (*federation.Service, error) {
+	var ps []federation.ProviderConfig
+	for _, p := range c.Federation.Providers {
+		ps = append(ps, federation.ProviderConfig{
+			ID: p.ID, Kind: p.Kind, Name: p.Name, Style: p.Style, LogoURL: p.LogoURL, Issuer: p.Issuer, Tenant: p.Tenant,
+			ClientID: p.ClientID, ClientSecret: p.ClientSecret, Scopes: p.Scopes,
+			Claims: federation.ClaimMapping{Subject: p.Claims.Subject, Email: p.Claims.Email, EmailVerified: p.Claims.EmailVerified,
+				Name: p.Claims.Name, Picture: p.Claims.Picture},
+			AllowedDomains: p.AllowedDomains, LinkOnly: p.LinkOnly, TrustMFA: p.TrustMFA, StoreTokens: p.StoreTokens,
+			AuthURL: p.AuthURL, TokenURL: p.TokenURL, APIURL: p.APIURL,
+		})
+	}
+	fed, err := federation.New(federation.Options{
+		Providers: ps, Issuer: c.Issuer, Store: store, Users: ids, Outbound: fetch, Sealer: store.Sealer(), Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fed, nil
 }

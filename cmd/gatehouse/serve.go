@@ -125,15 +125,15 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 	// One registry for the process: the public server records into it and the
 	// admin listener serves it at /metrics.
 	mtr := metrics.New(metrics.Options{Store: store, Version: buildVersion(), Log: log})
-	ppl, err := newPeople(c, store, log, mtr, cat)
-	if err != nil {
-		ln.Close()
-		return err
-	}
 	if c.Outbound.AllowLoopback {
 		log.Warn("outbound.allow_loopback is on: client jwks_uri fetches may reach loopback addresses over plain http; for development only")
 	}
 	fetch := outbound.New(outbound.Options{AllowLoopback: c.Outbound.AllowLoopback})
+	ppl, err := newPeople(c, store, log, mtr, cat, fetch)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	ocfg := oauthConfig(c)
 	ocfg.UILocales = cat.Tags()
 	oh, err := oauth.New(ocfg, oauth.Deps{Store: store, Keys: km, Interaction: ppl.pages, ErrorPage: ppl.pages.ErrorPage, Metrics: mtr, Log: log, Outbound: fetch})
@@ -145,6 +145,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		Identity: ppl.identity, Sessions: ppl.sessions, Keys: km, Issuer: c.Issuer,
 		TrustedOrigins: c.API.TrustedOrigins, RequireEmailVerification: c.API.RequireEmailVerification,
 		TokenLifetime: c.API.TokenLifetime, Templates: ppl.templates, Catalogue: cat, Metrics: mtr, Log: log,
+		Federation: ppl.federation,
 	})
 	if err != nil {
 		ln.Close()

@@ -36,6 +36,8 @@ func (a *API) routes(r *mux.Router) {
 	r.Handle("/admin/users/{id}/sessions/{sid}", auth(a.EndSession())).Methods(http.MethodDelete)
 	r.Handle("/admin/users/{id}/accounts", auth(a.ListAccounts())).Methods(http.MethodGet)
 	r.Handle("/admin/users/{id}/accounts/{client_id}", auth(a.RevokeAccount())).Methods(http.MethodDelete)
+	r.Handle("/admin/users/{id}/identities", auth(a.ListIdentities())).Methods(http.MethodGet)
+	r.Handle("/admin/users/{id}/identities/{identity_id}", auth(a.DeleteIdentity())).Methods(http.MethodDelete)
 	r.Handle("/admin/imported-users/{source}/{external_id}", auth(a.GetImportedUser())).Methods(http.MethodGet)
 
 	r.Handle("/admin/keys", auth(a.ListKeys())).Methods(http.MethodGet)

@@ -317,3 +317,48 @@ func (a *API) GetImportedUser() http.Handler {
 		writeJSON(w, http.StatusOK, importedUser{Source: m.Source, ExternalID: m.ExternalID, UserID: m.UserID, ImportedAt: m.CreatedAt.UTC()})
 	})
 }
+
+// identityView is an account at an upstream identity provider linked to a
+// user (never its tokens).
+type identityView struct {
+	ID           string     `json:"id"`
+	Provider     string     `json:"provider"`
+	AccountID    string     `json:"account_id"`
+	Email        string     `json:"email"`
+	Source       string     `json:"source"`
+	LastSignInAt *time.Time `json:"last_sign_in_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+}
+
+// ListIdentities serves GET /admin/users/{id}/identities: the user's linked
+// upstream accounts (sign-in with other providers, and those an import kept).
+func (a *API) ListIdentities() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		list, err := a.users.ListExternalIdentities(r.Context(), mux.Vars(r)["id"])
+		if err != nil {
+			a.error(w, r, err)
+			return
+		}
+		out := make([]identityView, 0, len(list))
+		for _, e := range list {
+			out = append(out, identityView{ID: e.ID, Provider: e.Provider, AccountID: e.AccountID, Email: e.Email, Source: e.Source,
+				LastSignInAt: e.LastSignInAt, CreatedAt: e.CreatedAt.UTC()})
+		}
+		writeJSON(w, http.StatusOK, struct {
+			Identities []identityView `json:"identities"`
+		}{out})
+	})
+}
+
+// DeleteIdentity serves DELETE /admin/users/{id}/identities/{identity_id}:
+// the upstream account is unlinked from the user.
+func (a *API) DeleteIdentity() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := mux.Vars(r)
+		if err := a.users.DeleteExternalIdentity(r.Context(), v["id"], v["identity_id"]); err != nil {
+			a.error(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

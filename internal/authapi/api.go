@@ -74,6 +74,9 @@ type Deps struct {
 	Metrics   SignInCounter
 	Log       *slog.Logger
 	Now       func() time.Time
+	// Federation signs people in through upstream identity providers
+	// (/sign-in/social, /callback/{id}); nil answers them 404.
+	Federation federationService
 }
 
 // API serves /api/auth. Build it with New; the zero value is unusable.
@@ -90,6 +93,7 @@ type API struct {
 	now       func() time.Time
 	catalogue *i18n.Catalogue
 	reference map[string][]byte // the rendered reference page by language tag
+	fed       federationService
 }
 
 // New returns the API. It fails when a dependency is missing or the reference
@@ -129,7 +133,7 @@ func New(d Deps) (*API, error) {
 		ids: d.Identity, sessions: d.Sessions, keys: d.Keys, issuer: issuer,
 		trusted:   append([]string{iu.Scheme + "://" + iu.Host}, d.TrustedOrigins...),
 		requireEV: d.RequireEmailVerification, tokenTTL: d.TokenLifetime,
-		metrics: d.Metrics, log: d.Log, now: d.Now,
+		metrics: d.Metrics, log: d.Log, now: d.Now, fed: d.Federation,
 	}
 	if d.Catalogue == nil {
 		if d.Catalogue, err = i18n.Load(i18n.Options{}); err != nil {

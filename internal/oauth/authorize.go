@@ -256,6 +256,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 		LoginHint: form.Get("login_hint"),
 		Register:  slices.Contains(prompts, "create"),
 		ReauthFor: reauth,
+		IdPHint:   form.Get("idp_hint"),
 	}
 	if needLogin {
 		if promptNone {

@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -218,4 +219,44 @@ func isLoopbackHost(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap().IsLoopback()
+}
+
+// HTTPClient returns an *http.Client whose every request goes through c, under
+// the same rules (https only, checked addresses, no redirects followed, one
+// deadline, bounded body), for libraries that take an http.Client: go-oidc and
+// x/oauth2 get it through their context (oidc.ClientContext,
+// context.WithValue(ctx, oauth2.HTTPClient, …)).
+func (c *Client) HTTPClient() *http.Client {
+	return &http.Client{
+		Transport: roundTripper{c},
+		// The transport answers redirects without following them; the
+		// http.Client must not follow them either.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// roundTripper adapts Client.Do to http.RoundTripper: the answer's body is the
+// one Do read whole (within MaxBody).
+type roundTripper struct{ c *Client }
+
+func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	// RoundTrip must not modify req nor leave its body open.
+	if req.Body != nil {
+		defer req.Body.Close()
+	}
+	resp, err := t.c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Response{
+		Status:        fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode)),
+		StatusCode:    resp.StatusCode,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        resp.Header,
+		Body:          io.NopCloser(bytes.NewReader(resp.Body)),
+		ContentLength: int64(len(resp.Body)),
+		Request:       req,
+	}, nil
 }

@@ -36,6 +36,7 @@ var pageRoutes = []string{
 	"/signin", "/signup", "/consent", "/signout", "/forgot-password", "/reset-password", "/verify-email",
 	"/account", "/account/profile", "/account/password", "/account/verify-email", "/account/applications/revoke",
 	"/account/sessions/end", "/account/sessions/sign-out", "/static/branding.css", "/static/", "/oauth2/authorize", "/oauth2/logout",
+	"/signin/with/{provider}", "/signin/callback/{provider}", "/signin/link", "/account/identities/link", "/account/identities/unlink",
 }
 
 // fullServer is Gatehouse with every public route: the pages, the protocol

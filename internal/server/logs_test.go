@@ -366,9 +366,11 @@ func routeTemplates() []string {
 		"/healthz", "/readyz", "/signin", "/signup", "/consent", "/signout", "/forgot-password", "/reset-password",
 		"/verify-email", "/account", "/account/profile", "/account/password", "/account/verify-email",
 		"/account/applications/revoke", "/account/sessions/end", "/account/sessions/sign-out", "/static/", "/favicon.ico",
+		"/signin/with/{provider}", "/signin/callback/{provider}", "/signin/link", "/account/identities/link", "/account/identities/unlink",
 		"/.well-known/openid-configuration", "/.well-known/jwks.json", "/oauth2/authorize", "/oauth2/token",
 		"/oauth2/par", "/oauth2/introspect", "/oauth2/revoke", "/oauth2/logout", "/userinfo",
 		"/oauth2/register", "/oauth2/register/{client_id}",
+		"/api/auth/sign-in/social", "/api/auth/callback/{provider}",
 	}
 }
 

@@ -32,6 +32,12 @@ func addRoutes(r *mux.Router, page func(*mux.Route) *mux.Route, h *health, o *oa
 		page(r.Handle("/account/applications/revoke", p.CSRF(p.RevokeApplication())).Methods(http.MethodGet, http.MethodPost))
 		page(r.Handle("/account/sessions/end", p.CSRF(p.SignOutEverywhere())).Methods(http.MethodGet, http.MethodPost))
 		page(r.Handle("/account/sessions/sign-out", p.CSRF(p.SignOutSession())).Methods(http.MethodPost))
+		// Sign-in through upstream identity providers (internal/federation).
+		page(r.Handle("/signin/with/{provider}", p.CSRF(p.SignInWith())).Methods(http.MethodGet))
+		page(r.Handle("/signin/callback/{provider}", p.CSRF(p.FederatedCallback())).Methods(http.MethodGet))
+		page(r.Handle("/signin/link", p.CSRF(p.LinkAccount())).Methods(http.MethodGet, http.MethodPost))
+		page(r.Handle("/account/identities/link", p.CSRF(p.LinkIdentity())).Methods(http.MethodPost))
+		page(r.Handle("/account/identities/unlink", p.CSRF(p.UnlinkIdentity())).Methods(http.MethodPost))
 		page(r.Handle("/static/branding.css", p.BrandingStylesheet()).Methods(http.MethodGet, http.MethodHead))
 		page(r.PathPrefix("/static/").Handler(p.Static()).Methods(http.MethodGet, http.MethodHead))
 		r.Handle("/favicon.ico", p.Favicon()).Methods(http.MethodGet, http.MethodHead)
@@ -42,6 +48,8 @@ func addRoutes(r *mux.Router, page func(*mux.Route) *mux.Route, h *health, o *oa
 		g := api.Guard
 		r.Handle("/api/auth/sign-up/email", g(api.SignUpEmail())).Methods(http.MethodPost)
 		r.Handle("/api/auth/sign-in/email", g(api.SignInEmail())).Methods(http.MethodPost)
+		r.Handle("/api/auth/sign-in/social", g(api.SignInSocial())).Methods(http.MethodPost)
+		r.Handle("/api/auth/callback/{provider}", g(api.SocialCallback())).Methods(http.MethodGet)
 		r.Handle("/api/auth/get-session", g(api.GetSession())).Methods(http.MethodGet)
 		r.Handle("/api/auth/sign-out", g(api.SignOut())).Methods(http.MethodPost)
 		r.Handle("/api/auth/request-password-reset", g(api.RequestPasswordReset())).Methods(http.MethodPost)

@@ -61,6 +61,9 @@ type Prompt struct {
 	LoginHint string
 	// Register asks for the sign-up page (prompt=create).
 	Register bool
+	// IdPHint names an upstream identity provider to go straight to
+	// (idp_hint), skipping the sign-in page.
+	IdPHint string
 	// ReauthFor is set when a signed-in user must authenticate again (prompt=login
 	// or max_age), or when the client named another user (id_token_hint) than
 	// the one signed in; it is the user who must do so. The sign-in page then

@@ -23,6 +23,8 @@ const (
 	sectionPassword = "password-section"
 	sectionApps     = "applications-section"
 	sectionSessions = "sessions-section"
+	// sectionIdentities lists the linked upstream accounts.
+	sectionIdentities = "identities-section"
 )
 
 // The password form's messages, by key.
@@ -48,6 +50,13 @@ type AccountPage struct {
 
 	Applications []Application
 	Sessions     []SessionView
+
+	// Federation is set when upstream providers are configured: the
+	// sign-in providers section shows the linked ones (Identities) and
+	// offers the others (LinkProviders).
+	Federation    bool
+	Identities    []IdentityView
+	LinkProviders []LinkButton
 }
 
 // Application is a connected application on the account page.
@@ -86,6 +95,10 @@ func notice(key string) (messageKey, section string) {
 		return "account.notice.application_revoked", sectionApps
 	case "session-ended":
 		return "account.notice.session_ended", sectionSessions
+	case "identity-linked":
+		return "account.notice.identity_linked", sectionIdentities
+	case "identity-unlinked":
+		return "account.notice.identity_unlinked", sectionIdentities
 	}
 	return "", ""
 }
@@ -135,6 +148,9 @@ func (p *Pages) accountPage(ctx context.Context, r *http.Request, bs *storage.Br
 		return AccountPage{}, err
 	}
 	d.Applications = apps
+	if err := p.accountIdentities(ctx, &d, u.ID); err != nil {
+		return AccountPage{}, err
+	}
 	sessions, err := p.store.ListUserSessions(ctx, u.ID, p.now())
 	if err != nil {
 		return AccountPage{}, err
@@ -188,7 +204,7 @@ func (p *Pages) Account() http.Handler {
 		if key, section := notice(r.URL.Query().Get("notice")); key != "" {
 			d.Notice, d.NoticeSection = d.text(key), section
 		}
-		p.render(w, r, http.StatusOK, pageAccount, d, renderOptions{})
+		p.render(w, r, http.StatusOK, pageAccount, d, p.accountRender())
 	})
 }
 
@@ -211,7 +227,7 @@ func (p *Pages) showAccount(w http.ResponseWriter, r *http.Request, status int, 
 	default:
 		d.summarize(formError)
 	}
-	p.render(w, r, status, pageAccount, d, renderOptions{})
+	p.render(w, r, status, pageAccount, d, p.accountRender())
 }
 
 // AccountProfile serves POST /account/profile.

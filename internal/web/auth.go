@@ -41,6 +41,8 @@ type SignInPage struct {
 	// ForgotURL and SignUpURL carry the pending authorization (and the
 	// address typed) to those pages.
 	ForgotURL, SignUpURL string
+	// Providers are the upstream identity providers offered.
+	Providers []ProviderButton
 }
 
 func (p *Pages) signInPage(r *http.Request, cont, email string, reauth bool) (SignInPage, renderOptions) {
@@ -55,6 +57,9 @@ func (p *Pages) signInPage(r *http.Request, cont, email string, reauth bool) (Si
 	d.EmailField.ReadOnly = d.Reauth
 	d.ForgotURL = pageURL("/forgot-password", "continue", cont, "email", email)
 	d.SignUpURL = pageURL("/signup", "continue", cont)
+	if !d.Reauth {
+		d.Providers = p.providerButtons(cont)
+	}
 	var o renderOptions
 	if c, ok := p.clientForContinue(r.Context(), cont); ok {
 		d.ClientName = labelOf(l.loc, c)
@@ -160,6 +165,8 @@ type SignUpPage struct {
 	ConfirmField  Field
 	// SignInURL carries the pending authorization and the address typed.
 	SignInURL string
+	// Providers are the upstream identity providers offered.
+	Providers []ProviderButton
 }
 
 func (p *Pages) signUpPage(r *http.Request, cont, email, name string) (SignUpPage, renderOptions) {
@@ -173,6 +180,7 @@ func (p *Pages) signUpPage(r *http.Request, cont, email, name string) (SignUpPag
 			Hint: l.text("field.password_hint", "Count", identity.MinPasswordLen)}),
 		ConfirmField: l.field(Field{ID: "confirm", Label: l.text("field.confirm_password"), Type: "password", Autocomplete: "new-password", Required: true}),
 		SignInURL:    pageURL("/signin", "continue", cont, "login_hint", email),
+		Providers:    p.providerButtons(cont),
 	}
 	var o renderOptions
 	if c, ok := p.clientForContinue(r.Context(), cont); ok {

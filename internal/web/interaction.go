@@ -50,6 +50,11 @@ func (p *Pages) SignIn(w http.ResponseWriter, r *http.Request, pr signin.Prompt)
 	if hint != "" {
 		q.Set("login_hint", hint)
 	}
+	if pr.IdPHint != "" && pr.ReauthFor == "" && p.fed != nil && p.fed.Has(pr.IdPHint) {
+		// idp_hint (as Keycloak's kc_idp_hint): straight to that provider.
+		http.Redirect(w, r, pageURL("/signin/with/"+url.PathEscape(pr.IdPHint), "continue", pr.ContinueURL), http.StatusSeeOther)
+		return
+	}
 	path := "/signin?"
 	if pr.Register {
 		path = "/signup?"

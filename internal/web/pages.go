@@ -67,6 +67,9 @@ type Deps struct {
 	// Catalogue holds the pages' messages in every language; nil means the
 	// built-in catalogues.
 	Catalogue *i18n.Catalogue
+	// Federation signs people in through upstream identity providers (a
+	// *federation.Service); nil offers none.
+	Federation federationService
 }
 
 // SignInCounter counts password sign-in attempts by outcome: "success",
@@ -93,6 +96,7 @@ type Pages struct {
 	log          *slog.Logger
 	metrics      SignInCounter
 	catalogue    *i18n.Catalogue
+	fed          federationService
 }
 
 var _ signin.Interaction = (*Pages)(nil)
@@ -159,6 +163,9 @@ func New(d Deps) (*Pages, error) {
 		now:      d.Now,
 		log:      d.Log,
 		metrics:  d.Metrics,
+	}
+	if d.Federation != nil && len(d.Federation.Buttons()) > 0 {
+		p.fed = d.Federation
 	}
 	p.catalogue = d.Catalogue
 	cookie := "gatehouse_csrf"

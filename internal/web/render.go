@@ -33,12 +33,16 @@ const (
 	pageAccount        = "account"
 	pageAccountConfirm = "account_confirm"
 	pageError          = "error"
+	// pageFederationLink asks the owner of an address to prove the account
+	// before an upstream account is linked to it.
+	pageFederationLink = "federation_link"
 )
 
 // requiredPages lists every page New insists on.
 func requiredPages() []string {
 	return []string{pageSignIn, pageSignUp, pageConsent, pageSignOutConfirm, pageSignedOut,
-		pageForgotPassword, pageResetPassword, pageVerifyEmail, pageAccount, pageAccountConfirm, pageError}
+		pageForgotPassword, pageResetPassword, pageVerifyEmail, pageAccount, pageAccountConfirm, pageError,
+		pageFederationLink}
 }
 
 const stylesheet = "static/gatehouse.css"
@@ -387,6 +391,8 @@ type ErrorData struct {
 // page.
 type errorExtras struct {
 	retry string
+	// args fill the message's placeholders ("Provider", name, …).
+	args []any
 	// client is the application the page is shown for, when known.
 	client *signin.ClientInfo
 }
@@ -433,7 +439,7 @@ func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request, status int, me
 		loc = p.localizer(r)
 	}
 	title := loc.Text(heading)
-	d := ErrorData{Layout: p.layoutIn(loc, r, title), Heading: title, Message: loc.Text(messageKey), RequestID: requestID(w), RetryURL: x.retry}
+	d := ErrorData{Layout: p.layoutIn(loc, r, title), Heading: title, Message: loc.Text(messageKey, x.args...), RequestID: requestID(w), RetryURL: x.retry}
 	if x.client != nil {
 		if home := webURL(x.client.ClientURI); home != "" {
 			d.BackName, d.BackURL = clientLabel(loc, x.client.Name, home, nil), home

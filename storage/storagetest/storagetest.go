@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) *storage.Store) {
 	cases = append(cases, corsCases()...)
 	cases = append(cases, brandingCases()...)
 	cases = append(cases, importCases()...)
+	cases = append(cases, federationCases()...)
 	cases = append(cases, growthCases()...)
 	cases = append(cases, roundTripCases()...)
 	for _, c := range cases {

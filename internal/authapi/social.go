@@ -1,0 +1,122 @@
+package authapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/gatehouse-id/gatehouse/internal/federation"
+)
+
+// federationService is what the API needs from internal/federation.
+type federationService interface {
+	Has(id string) bool
+	Begin(ctx context.Context, w http.ResponseWriter, id string, f federation.Flow) (string, error)
+	Finish(w http.ResponseWriter, r *http.Request, id, currentUserID string) (federation.Result, error)
+}
+
+const (
+	codeProviderNotFound    = "PROVIDER_NOT_FOUND"
+	codeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
+)
+
+// SignInSocial serves POST /api/auth/sign-in/social (Better Auth's shape):
+// it begins a sign-in at the provider and answers its authorization URL, for
+// the app to send the browser there ({"url", "redirect": true}). The flow
+// cookie is set on this response, so the browser that follows the URL is the
+// one that must come back. callbackURL, errorCallbackURL and
+// newUserCallbackURL are where /api/auth/callback/{provider} sends the
+// browser after; each must be a path here or at a trusted origin.
+func (a *API) SignInSocial() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Provider           *string `json:"provider"`
+			CallbackURL        *string `json:"callbackURL"`
+			ErrorCallbackURL   *string `json:"errorCallbackURL"`
+			NewUserCallbackURL *string `json:"newUserCallbackURL"`
+			DisableRedirect    *bool   `json:"disableRedirect"`
+		}
+		if !a.body(w, r, &in, false) || !a.missing(w, r, map[string]*string{"provider": in.Provider}, "provider") {
+			return
+		}
+		if a.fed == nil || !a.fed.Has(*in.Provider) {
+			a.fail(w, r, http.StatusNotFound, codeProviderNotFound, "Provider not found")
+			return
+		}
+		f := federation.Flow{API: true, Continue: "/"}
+		for _, c := range []struct {
+			in  *string
+			out *string
+		}{{in.CallbackURL, &f.Continue}, {in.ErrorCallbackURL, &f.ErrorURL}, {in.NewUserCallbackURL, &f.NewUserURL}} {
+			if c.in == nil || *c.in == "" {
+				continue
+			}
+			if !a.callbackAllowed(*c.in) {
+				a.fail(w, r, http.StatusForbidden, codeInvalidCallbackURL, "Invalid callbackURL")
+				return
+			}
+			*c.out = *c.in
+		}
+		to, err := a.fed.Begin(r.Context(), w, *in.Provider, f)
+		if err != nil {
+			if federation.CodeOf(err) == federation.CodeUpstreamUnavailable {
+				a.fail(w, r, http.StatusBadGateway, codeUpstreamUnavailable, "The provider cannot be reached. Try again in a moment.")
+				return
+			}
+			a.serverError(w, r, "sign in social", err)
+			return
+		}
+		redirect := in.DisableRedirect == nil || !*in.DisableRedirect
+		writeJSON(w, http.StatusOK, map[string]any{"url": to, "redirect": redirect})
+	})
+}
+
+// SocialCallback serves GET /api/auth/callback/{provider}, where the provider
+// sends the browser back from a flow the API began: signed in (the session
+// cookie set), it goes on to callbackURL (newUserCallbackURL after a
+// sign-up); refused, to errorCallbackURL (else callbackURL) with
+// ?error=<reason> (access_denied, bad_state, unverified_email, …). An
+// address that belongs to an existing user is linked only after that user
+// proves the account on the page /signin/link, where the browser goes.
+func (a *API) SocialCallback() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := mux.Vars(r)["provider"]
+		if a.fed == nil || !a.fed.Has(id) {
+			a.fail(w, r, http.StatusNotFound, codeProviderNotFound, "Provider not found")
+			return
+		}
+		res, err := a.fed.Finish(w, r, id, "")
+		if err != nil {
+			code := federation.CodeOf(err)
+			if code == "" {
+				a.serverError(w, r, "social callback", err)
+				return
+			}
+			a.log.InfoContext(r.Context(), "social sign-in refused", "provider", id, "reason", err.Error())
+			to := res.ErrorURL
+			if to == "" {
+				to = res.Continue
+			}
+			if to == "" {
+				to = "/"
+			}
+			http.Redirect(w, r, withQuery(a.absolute(to), "error", code), http.StatusFound)
+			return
+		}
+		if res.Pending != nil {
+			http.Redirect(w, r, a.issuer+"/signin/link", http.StatusFound)
+			return
+		}
+		if _, _, err := a.sessions.Start(w, r, res.UserID, res.AMR, a.now()); err != nil {
+			a.serverError(w, r, "social callback: start session", err)
+			return
+		}
+		a.countSignIn("success")
+		to := res.Continue
+		if res.Created && res.NewUserURL != "" {
+			to = res.NewUserURL
+		}
+		http.Redirect(w, r, a.absolute(to), http.StatusFound)
+	})
+}
