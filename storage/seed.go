@@ -165,20 +165,25 @@ func (s *Store) DeferTokenIndexes(ctx context.Context) (restore func(context.Con
 	}
 	return func(ctx context.Context) error {
 		err := s.bulk(ctx, func(ctx context.Context) error {
-			// One connection, with room to sort in memory: a session
-			// setting for this build, not the server's.
-			c, err := s.sqlDB.Conn(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			// The pool's next user gets the default back.
-			defer func() { _, _ = c.ExecContext(context.WithoutCancel(ctx), "RESET maintenance_work_mem") }()
-			if _, err := c.ExecContext(ctx, "SET maintenance_work_mem = '256MB'"); err != nil {
-				return err
-			}
+			// Each build in its own transaction, with room to sort in memory
+			// and without the store's statement_timeout (a primary key over
+			// ten million rows takes minutes): settings of this transaction
+			// only, not the server's, and kept through a transaction pooler.
 			for _, q := range creates {
-				if _, err := c.ExecContext(ctx, q); err != nil {
+				err := func() error {
+					tx, err := s.sqlDB.BeginTx(ctx, nil)
+					if err != nil {
+						return err
+					}
+					defer func() { _ = tx.Rollback() }()
+					for _, stmt := range []string{"SET LOCAL statement_timeout = 0", "SET LOCAL maintenance_work_mem = '256MB'", q} {
+						if _, err := tx.ExecContext(ctx, stmt); err != nil {
+							return err
+						}
+					}
+					return tx.Commit()
+				}()
+				if err != nil {
 					return fmt.Errorf("%s: %w", q, err)
 				}
 			}
