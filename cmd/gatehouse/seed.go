@@ -27,7 +27,9 @@ to measure a big deployment: three in five tokens are client_credentials access
 tokens, one in five a user's access token and one in five its refresh token;
 --expired-fraction of them have expired, for the janitor to delete. Every user
 has the same (argon2id) password hash, every client the same secret hash. On
-PostgreSQL the rows go in with COPY; SQLite takes multi-row INSERTs.
+PostgreSQL the rows go in with COPY, and the token tables' indexes and
+constraints are dropped for the load and built again at its end (once over
+all the rows instead of row by row); SQLite takes multi-row INSERTs.
 A database that already has tokens, users or clients is refused unless --reset
 is given, which first deletes every token, user and client (with their codes,
 sessions and accounts). Seed only databases made for load tests.`,
