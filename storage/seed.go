@@ -79,6 +79,123 @@ func (s *Store) SeedTokens(ctx context.Context, tokens []SeedToken) error {
 	return nil
 }
 
+// DeferTokenIndexes prepares empty token tables for a bulk load on
+// PostgreSQL: it drops their indexes, primary keys and foreign keys, and
+// returns restore, which builds them again from their definitions as read
+// before. A B-tree built once over the loaded rows is several times faster
+// than millions of inserts into it, two of them at random keys (signature and,
+// for the seed's older rows, request_id). restore must be called when the
+// load ends, even after an error; until then the tables have no constraints,
+// so only seeding may write to them. On SQLite, or when a token table is not
+// empty, it changes nothing and restore does nothing.
+func (s *Store) DeferTokenIndexes(ctx context.Context) (restore func(context.Context) error, err error) {
+	nothing := func(context.Context) error { return nil }
+	if s.dialect != Postgres {
+		return nothing, nil
+	}
+	tables := []string{accessTokenTable, refreshTokenTable}
+	var drops, creates []string
+	err = s.bulk(ctx, func(ctx context.Context) error {
+		db := s.sqlConn(ctx)
+		for _, t := range tables {
+			var nonEmpty bool
+			if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+t+")").Scan(&nonEmpty); err != nil {
+				return err
+			}
+			if nonEmpty {
+				drops, creates = nil, nil
+				return nil
+			}
+		}
+		for _, t := range tables {
+			// Constraints (primary key first, foreign keys after), then the
+			// indexes no constraint owns.
+			rows, err := db.QueryContext(ctx, `SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+				WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'f') ORDER BY contype DESC, conname`, t)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var name, def string
+				if err := rows.Scan(&name, &def); err != nil {
+					rows.Close()
+					return err
+				}
+				drops = append(drops, "ALTER TABLE "+t+" DROP CONSTRAINT "+pgx.Identifier{name}.Sanitize())
+				creates = append(creates, "ALTER TABLE "+t+" ADD CONSTRAINT "+pgx.Identifier{name}.Sanitize()+" "+def)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			rows, err = db.QueryContext(ctx, `SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
+				WHERE i.indrelid = $1::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+				ORDER BY 1`, t)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var name, def string
+				if err := rows.Scan(&name, &def); err != nil {
+					rows.Close()
+					return err
+				}
+				drops = append(drops, "DROP INDEX "+name)
+				creates = append(creates, def)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return s.InTx(ctx, func(ctx context.Context) error {
+			for _, q := range drops {
+				if _, err := s.sqlConn(ctx).ExecContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nothing, fmt.Errorf("defer token indexes: %w", translate(err))
+	}
+	if len(drops) == 0 {
+		return nothing, nil
+	}
+	return func(ctx context.Context) error {
+		err := s.bulk(ctx, func(ctx context.Context) error {
+			// Each build in its own transaction, with room to sort in memory
+			// and without the store's statement_timeout (a primary key over
+			// ten million rows takes minutes): settings of this transaction
+			// only, not the server's, and kept through a transaction pooler.
+			for _, q := range creates {
+				err := func() error {
+					tx, err := s.sqlDB.BeginTx(ctx, nil)
+					if err != nil {
+						return err
+					}
+					defer func() { _ = tx.Rollback() }()
+					for _, stmt := range []string{"SET LOCAL statement_timeout = 0", "SET LOCAL maintenance_work_mem = '256MB'", q} {
+						if _, err := tx.ExecContext(ctx, stmt); err != nil {
+							return err
+						}
+					}
+					return tx.Commit()
+				}()
+				if err != nil {
+					return fmt.Errorf("%s: %w", q, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("rebuild token indexes: %w", translate(err))
+		}
+		return nil
+	}, nil
+}
+
 // SeedUsers writes users as they are, in bulk (ID, normalised e-mail and
 // timestamps must be set by the caller).
 func (s *Store) SeedUsers(ctx context.Context, users []User) error {

@@ -32,6 +32,29 @@ func TestBenchSeed(t *testing.T) {
 	if r := runCLI(t, env, "migrate", "up"); r.code != 0 {
 		t.Fatalf("migrate up: exit %d: %s", r.code, r.output())
 	}
+	// The token tables' indexes and constraints, as migrated: seeding drops
+	// them for the load and must build the same ones again.
+	schema := func() string {
+		t.Helper()
+		db, err := sql.Open("pgx", dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var def string
+		err = db.QueryRowContext(t.Context(), `SELECT string_agg(d, E'\n' ORDER BY d) FROM (
+			SELECT pg_get_indexdef(indexrelid) AS d FROM pg_index WHERE indrelid IN ('access_tokens'::regclass, 'refresh_tokens'::regclass)
+			UNION ALL SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+			WHERE conrelid IN ('access_tokens'::regclass, 'refresh_tokens'::regclass)) x`).Scan(&def)
+		if err != nil {
+			t.Fatalf("token tables' indexes: %v", err)
+		}
+		return def
+	}
+	migrated := schema()
+	if !strings.Contains(migrated, "access_tokens_pkey PRIMARY KEY (signature)") || !strings.Contains(migrated, "access_tokens_request_id_idx") {
+		t.Fatalf("token tables' indexes as migrated:\n%s\nwant the primary key and the request_id index", migrated)
+	}
 	seed := func(args ...string) cliResult {
 		t.Helper()
 		return runCLI(t, env, append([]string{"bench", "seed", "--tokens", "1000", "--users", "100", "--clients", "20", "--expired-fraction", "0.5"}, args...)...)
@@ -47,6 +70,9 @@ func TestBenchSeed(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("bench seed size report %q lacks %q", r.stdout, want)
 		}
+	}
+	if got := schema(); got != migrated {
+		t.Errorf("token tables' indexes and constraints after seeding:\n%s\nwant them as migrated:\n%s", got, migrated)
 	}
 	if !strings.Contains(r.stderr, "tokens: 1000 of 1000 (100%)") {
 		t.Errorf("bench seed progress %q, want a line for the last tenth of the tokens", r.stderr)
@@ -71,6 +97,10 @@ func TestBenchSeed(t *testing.T) {
 	// and subjects, client_credentials tokens without a subject.
 	if n := countWhere(t, db, "access_tokens", "length(signature) <> 43 OR request_id !~ '^[0-9a-f-]{36}$' OR (subject <> '' AND subject !~ '^[0-9a-f-]{36}$')"); n != 0 {
 		t.Errorf("%d access tokens with keys unlike the server's", n)
+	}
+	// Request IDs are UUIDv7 of the issue time, as the server's (internal/oauth).
+	if n := countWhere(t, db, "access_tokens", "request_id !~ '^[0-9a-f]{8}-[0-9a-f]{4}-7' OR substr(replace(request_id, '-', ''), 1, 12) <> lpad(to_hex(floor(extract(epoch FROM requested_at) * 1000)::bigint), 12, '0')"); n != 0 {
+		t.Errorf("%d access tokens whose request ID is not the UUIDv7 of their issue time", n)
 	}
 	if n := countWhere(t, db, "access_tokens", "subject = ''"); n != 600 {
 		t.Errorf("%d client_credentials access tokens, want 600", n)
@@ -124,6 +154,9 @@ func TestBenchSeed(t *testing.T) {
 	}
 	if n := countWhere(t, db, "users", "true"); n != 100 {
 		t.Errorf("%d users after --reset and seeding again, want 100", n)
+	}
+	if got := schema(); got != migrated {
+		t.Errorf("token tables' indexes and constraints after seeding again:\n%s\nwant them as migrated:\n%s", got, migrated)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -246,6 +247,9 @@ func (g tokenGen) tokens(start, n int) ([]storage.SeedToken, error) {
 		// what the janitor's deletes meet.
 		t.RequestedAt = g.issuedAt(k, lifetime).Truncate(time.Microsecond)
 		t.ExpiresAt = t.RequestedAt.Add(lifetime)
+		if !t.Refresh {
+			t.RequestID = requestID(t.RequestedAt, rng)
+		}
 		st.AuthTime = t.RequestedAt
 		st.AccessExpiresAt = t.RequestedAt.Add(seedAccessLifetime)
 		if t.Refresh || k%5 == 3 {
@@ -273,6 +277,20 @@ func (g tokenGen) issuedAt(k int, lifetime time.Duration) time.Time {
 		return g.now.Add(-lifetime - day + time.Duration(float64(day)*x/cut))
 	}
 	return g.now.Add(-lifetime + time.Duration(float64(lifetime)*(x-cut+1)/(n-cut+1)))
+}
+
+// requestID is a UUIDv7 of time at, as the server makes request IDs (see
+// internal/oauth): a refresh token takes its access token's.
+func requestID(at time.Time, rng *mrand.Rand) string {
+	var u uuid.UUID
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(at.UnixMilli()))
+	copy(u[:6], b[2:])
+	binary.BigEndian.PutUint64(u[8:], rng.Uint64())
+	binary.BigEndian.PutUint16(u[6:], uint16(rng.Uint32()))
+	u[6] = u[6]&0x0f | 0x70 // version 7
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	return u.String()
 }
 
 // signature is a token signature as fosite's HMAC strategy makes it: the

@@ -94,6 +94,7 @@ func (h *Handler) Authorize() http.Handler {
 			h.authorizeError(w, r, ar, err)
 			return
 		}
+		ar.SetID(newRequestID())
 		h.authorize(w, r, client, ar)
 	})
 }

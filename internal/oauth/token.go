@@ -123,6 +123,7 @@ func (h *Handler) exchange(ctx context.Context, r *http.Request) (fosite.AccessR
 			ar.GrantAudience(a)
 		}
 		session.ClientID = ar.GetClient().GetID()
+		ar.SetID(newRequestID())
 	default:
 		if err := h.checkNarrowedResources(ctx, ar); err != nil {
 			return ar, nil, errRefused{err}
