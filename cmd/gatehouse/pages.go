@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/outbox"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/web"
@@ -33,6 +34,8 @@ type people struct {
 	sessions *session.Manager
 	// templates are the page files (the operator's in front of the built-in).
 	templates fs.FS
+	// passkeys are the WebAuthn ceremonies the pages and the API share.
+	passkeys *mfa.Passkeys
 }
 
 // newMailer returns the SMTP mailer, or the development mailer that logs each
@@ -167,9 +170,29 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 	if err != nil {
 		return nil, err
 	}
-	pages, err := web.New(web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat})
+	passkeys, err := newPasskeys(c, store)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := web.New(web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat,
+		Passkeys: passkeys})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	return &people{outbox: ob, identity: ids, pages: pages, branding: brand, sessions: sessions, templates: tmpl}, nil
+	return &people{outbox: ob, identity: ids, pages: pages, branding: brand, sessions: sessions, templates: tmpl, passkeys: passkeys}, nil
+}
+
+// newPasskeys builds the passkey (WebAuthn) ceremonies: the relying party is
+// the issuer's host, and a ceremony's state is sealed with the system secret
+// so that any instance can finish it.
+func newPasskeys(c config.Config, store *storage.Store) (*mfa.Passkeys, error) {
+	sealer, err := storage.NewSealer(c.Secrets.System)
+	if err != nil {
+		return nil, fmt.Errorf("passkeys: %w", err)
+	}
+	pk, err := mfa.NewPasskeys(store, mfa.PasskeyOptions{Issuer: c.Issuer, DisplayName: c.Branding.ProductName, Sealer: sealer})
+	if err != nil {
+		return nil, err
+	}
+	return pk, nil
 }

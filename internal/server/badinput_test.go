@@ -36,6 +36,8 @@ var pageRoutes = []string{
 	"/signin", "/signup", "/consent", "/signout", "/forgot-password", "/reset-password", "/verify-email",
 	"/account", "/account/profile", "/account/password", "/account/verify-email", "/account/applications/revoke",
 	"/account/sessions/end", "/account/sessions/sign-out", "/static/branding.css", "/static/", "/oauth2/authorize", "/oauth2/logout",
+	"/signin/passkey", "/signin/passkey/options", "/account/passkeys", "/account/passkeys/options", "/account/passkeys/rename",
+	"/account/passkeys/remove",
 }
 
 // fullServer is Gatehouse with every public route: the pages, the protocol

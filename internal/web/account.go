@@ -48,6 +48,12 @@ type AccountPage struct {
 
 	Applications []Application
 	Sessions     []SessionView
+
+	// PasskeysEnabled shows the passkeys section; Passkeys are the user's,
+	// PasskeyNameField names a new one.
+	PasskeysEnabled  bool
+	Passkeys         []PasskeyView
+	PasskeyNameField Field
 }
 
 // Application is a connected application on the account page.
@@ -86,6 +92,12 @@ func notice(key string) (messageKey, section string) {
 		return "account.notice.application_revoked", sectionApps
 	case "session-ended":
 		return "account.notice.session_ended", sectionSessions
+	case "passkey-added":
+		return "account.notice.passkey_added", sectionPasskeys
+	case "passkey-renamed":
+		return "account.notice.passkey_renamed", sectionPasskeys
+	case "passkey-removed":
+		return "account.notice.passkey_removed", sectionPasskeys
 	}
 	return "", ""
 }
@@ -135,6 +147,14 @@ func (p *Pages) accountPage(ctx context.Context, r *http.Request, bs *storage.Br
 		return AccountPage{}, err
 	}
 	d.Applications = apps
+	if p.passkeys != nil {
+		d.PasskeysEnabled = true
+		d.PasskeyNameField = l.field(Field{ID: "passkey-name", Label: l.text("field.passkey_name"), Type: "text", Autocomplete: "off",
+			Hint: l.text("field.passkey_name_hint"), Required: true})
+		if d.Passkeys, err = p.passkeyViews(ctx, u.ID); err != nil {
+			return AccountPage{}, err
+		}
+	}
 	sessions, err := p.store.ListUserSessions(ctx, u.ID, p.now())
 	if err != nil {
 		return AccountPage{}, err
@@ -208,6 +228,8 @@ func (p *Pages) showAccount(w http.ResponseWriter, r *http.Request, status int, 
 		d.summarize(formError, &d.NameField, &d.GivenNameField, &d.FamilyNameField, &d.PictureField, &d.LocaleField)
 	case sectionPassword:
 		d.summarize(formError, &d.CurrentPasswordField, &d.NewPasswordField, &d.ConfirmPasswordField)
+	case sectionPasskeys:
+		d.summarize(formError, &d.PasskeyNameField)
 	default:
 		d.summarize(formError)
 	}

@@ -41,6 +41,9 @@ type SignInPage struct {
 	// ForgotURL and SignUpURL carry the pending authorization (and the
 	// address typed) to those pages.
 	ForgotURL, SignUpURL string
+	// PasskeysEnabled offers "Sign in with a passkey" (and the browser's
+	// passkey autofill in the e-mail field).
+	PasskeysEnabled bool
 }
 
 func (p *Pages) signInPage(r *http.Request, cont, email string, reauth bool) (SignInPage, renderOptions) {
@@ -53,6 +56,12 @@ func (p *Pages) signInPage(r *http.Request, cont, email string, reauth bool) (Si
 		PasswordField: l.field(Field{ID: "password", Label: l.text("field.password"), Type: "password", Autocomplete: "current-password", Required: true}),
 	}
 	d.EmailField.ReadOnly = d.Reauth
+	if p.passkeys != nil {
+		d.PasskeysEnabled = true
+		// WebAuthn conditional UI: the browser offers passkeys in the
+		// address field's autofill.
+		d.EmailField.Autocomplete = "username webauthn"
+	}
 	d.ForgotURL = pageURL("/forgot-password", "continue", cont, "email", email)
 	d.SignUpURL = pageURL("/signup", "continue", cont)
 	var o renderOptions

@@ -67,6 +67,9 @@ type Deps struct {
 	// Catalogue holds the pages' messages in every language; nil means the
 	// built-in catalogues.
 	Catalogue *i18n.Catalogue
+	// Passkeys are the WebAuthn ceremonies (an *mfa.Passkeys); nil hides
+	// every passkey button and answers their routes 404.
+	Passkeys passkeyService
 }
 
 // SignInCounter counts password sign-in attempts by outcome: "success",
@@ -93,6 +96,7 @@ type Pages struct {
 	log          *slog.Logger
 	metrics      SignInCounter
 	catalogue    *i18n.Catalogue
+	passkeys     passkeyService
 }
 
 var _ signin.Interaction = (*Pages)(nil)
@@ -161,6 +165,7 @@ func New(d Deps) (*Pages, error) {
 		metrics:  d.Metrics,
 	}
 	p.catalogue = d.Catalogue
+	p.passkeys = d.Passkeys
 	cookie := "gatehouse_csrf"
 	p.ticketCookie = "gatehouse_signup"
 	if p.secure {
