@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -132,10 +133,34 @@ func (a *authenticator) remove(id []byte) {
 	}))
 }
 
-func (a *authenticator) add(c *webauthn.Credential) {
+// addCredential is WebAuthn.addCredential with only the fields of a plain
+// credential: cdproto's type always sends generateCmtgKeyOnNextOperation,
+// which the virtual authenticator refuses ("CMTG is not supported").
+var addCredential = cdp.Command[addCredentialParams, cdp.Empty]{Method: webauthn.CommandAddCredential}
+
+type addCredentialParams struct {
+	AuthenticatorID webauthn.AuthenticatorID `json:"authenticatorId"`
+	Credential      plainCredential          `json:"credential"`
+}
+
+type plainCredential struct {
+	CredentialID         []byte  `json:"credentialId"`
+	IsResidentCredential bool    `json:"isResidentCredential"`
+	RpID                 string  `json:"rpId"`
+	PrivateKey           []byte  `json:"privateKey"`
+	UserHandle           []byte  `json:"userHandle,omitempty"`
+	SignCount            float64 `json:"signCount"`
+}
+
+func (a *authenticator) add(in *webauthn.Credential) {
 	a.b.t.Helper()
+	c := plainCredential{CredentialID: in.CredentialID, IsResidentCredential: in.IsResidentCredential, RpID: in.RpID,
+		PrivateKey: in.PrivateKey, UserHandle: in.UserHandle, SignCount: in.SignCount}
+	if c.RpID == "" {
+		c.RpID = "localhost"
+	}
 	a.b.do("add a credential", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, webauthn.AddCredential, webauthn.AddCredentialParams{AuthenticatorID: a.id, Credential: c})
+		_, err := cdp.Call(ctx, tg, addCredential, addCredentialParams{AuthenticatorID: a.id, Credential: c})
 		return err
 	}))
 }
@@ -253,21 +278,6 @@ func TestBrowserPasskeys(t *testing.T) {
 		} `json:"response"`
 	}
 	raw := captured(b)
-	if raw == "" {
-		dbg, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(async function () {
-  try {
-    var f = document.getElementById("add-passkey-form");
-    var t = f.querySelector("input[name='csrf_token']").value;
-    var res = await fetch("/account/passkeys/options", {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": t}, body: "csrf_token=" + encodeURIComponent(t)});
-    var txt = await res.text();
-    if (!res.ok) return "status " + res.status + " " + txt;
-    var o = JSON.parse(txt);
-    try { await navigator.credentials.create({publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(o)}); } catch (e) { return "create: " + e.name + " " + e.message + " " + txt; }
-    return "ok " + txt;
-  } catch (e) { return "err " + e; }
-})()`, chromedp.EvalAwaitPromise))
-		t.Logf("debug: %s %v", dbg, err)
-	}
 	var regMap map[string]any
 	if err := json.Unmarshal([]byte(raw), &reg); err != nil || json.Unmarshal([]byte(raw), &regMap) != nil {
 		b.fail("registration answer %q: %v", raw, err)
@@ -294,7 +304,8 @@ func TestBrowserPasskeys(t *testing.T) {
 	auth.remove(tamperedID) // the authenticator made it; we never stored it
 
 	// Add a passkey for real.
-	b.do("add a passkey", chromedp.SetValue(chromedp.ID("passkey-name"), ""), chromedp.SendKeys(chromedp.ID("passkey-name"), "Work laptop"),
+	evaluate[string](b, `document.getElementById("passkey-name").value = ""`)
+	b.do("add a passkey", chromedp.SendKeys(chromedp.ID("passkey-name"), "Work laptop"),
 		chromedp.Click(chromedp.ID("add-passkey")), chromedp.WaitVisible(chromedp.ID("notice")))
 	if got := b.text("#passkey-list"); !strings.Contains(got, "Work laptop") {
 		b.fail("the passkey list says %q", got)
@@ -312,10 +323,12 @@ func TestBrowserPasskeys(t *testing.T) {
 	}
 	real := *creds[0]
 
-	// Passwordless, into an application: the ID token says how.
+	// Passwordless, into an application, through the browser's passkey
+	// autofill (conditional mediation): the virtual authenticator answers
+	// the pending request at once, as a person choosing the passkey in the
+	// address field's suggestions would. The ID token says how.
 	b.do("sign out", chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("sign-in-again")))
-	b.do("to the application", chromedp.Navigate(rp.srv.URL+"/login?client=notes"), chromedp.WaitVisible(chromedp.ID("sign-in-passkey")))
-	b.do("sign in with the passkey", chromedp.Click(chromedp.ID("sign-in-passkey")), chromedp.WaitVisible(chromedp.ID("allow")))
+	b.do("to the application, passkey autofill", chromedp.Navigate(rp.srv.URL+"/login?client=notes"), chromedp.WaitVisible(chromedp.ID("allow")))
 	b.do("allow", chromedp.Click(chromedp.ID("allow")), chromedp.WaitVisible(chromedp.ID("result")))
 	if got := b.text("#result"); got != "signed in as "+site.email {
 		b.fail("relying party says %q", got)
@@ -329,6 +342,14 @@ func TestBrowserPasskeys(t *testing.T) {
 	if slices.Contains(amr, "pwd") {
 		b.fail("a passkey sign-in's amr %v says pwd", amr)
 	}
+
+	// From here on the button: the autofill is switched off, so that each
+	// ceremony starts when the test says.
+	b.do("no passkey autofill", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `PublicKeyCredential.isConditionalMediationAvailable = function () { return Promise.resolve(false); };`})
+		return err
+	}))
 
 	// A cloned authenticator: the same key with a counter behind ours.
 	after := auth.credentials()
@@ -386,7 +407,8 @@ func TestBrowserPasskeys(t *testing.T) {
 	b.do("sign in with the passkey", chromedp.Navigate(issuer+"/signin?continue=/account"), chromedp.WaitVisible(chromedp.ID("sign-in-passkey")),
 		chromedp.Click(chromedp.ID("sign-in-passkey")), chromedp.WaitVisible(chromedp.ID("add-passkey")))
 	id := evaluate[string](b, `document.querySelector("#passkey-list input[name='id']").value`)
-	b.do("rename", chromedp.SetValue(chromedp.ID("rename-"+id), ""), chromedp.SendKeys(chromedp.ID("rename-"+id), "Old laptop"),
+	evaluate[string](b, `document.getElementById(`+jsString("rename-"+id)+`).value = ""`)
+	b.do("rename", chromedp.SendKeys(chromedp.ID("rename-"+id), "Old laptop"),
 		chromedp.Click(chromedp.ID("rename-passkey-"+id)), chromedp.WaitVisible(chromedp.ID("notice")))
 	if got := b.text("#passkey-" + id); !strings.Contains(got, "Old laptop") {
 		b.fail("after renaming the passkey is called %q", got)

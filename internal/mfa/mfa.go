@@ -266,7 +266,7 @@ func (s *Service) changed(ctx context.Context, userID, change string) {
 const RecoveryCodeCount = 10
 
 // recoveryAlphabet spells recovery codes without look-alikes (no 0/O, 1/I/L).
-var recoveryEncoding = base32.NewEncoding("ABCDEFGHJKMNPQRSTUVWXYZ23456789Z").WithPadding(base32.NoPadding)
+var recoveryEncoding = base32.NewEncoding("ABCDEFGHJKMNPQRSTUVWXYZ23456789a").WithPadding(base32.NoPadding)
 
 // NewRecoveryCodes makes RecoveryCodeCount new codes for the user, replacing
 // any old ones, and returns them: the only time they are seen in the clear.

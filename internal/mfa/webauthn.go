@@ -339,10 +339,10 @@ func (p *Passkeys) open(state, purpose, userID string) (ceremony, error) {
 	return c, nil
 }
 
-// Options is what a Begin returns: the options for the browser's
+// CeremonyOptions is what a Begin returns: the options for the browser's
 // navigator.credentials call (JSON, as WebAuthn's …OptionsJSON), and the
 // sealed state to keep in the browser until Finish.
-type Options struct {
+type CeremonyOptions struct {
 	JSON  json.RawMessage
 	State string
 }
@@ -350,10 +350,10 @@ type Options struct {
 // BeginRegistration starts adding a passkey for the user: a discoverable
 // credential (so it can sign in without a password) with user verification
 // preferred, excluding the user's passkeys already registered.
-func (p *Passkeys) BeginRegistration(ctx context.Context, userID string) (Options, error) {
+func (p *Passkeys) BeginRegistration(ctx context.Context, userID string) (CeremonyOptions, error) {
 	wu, err := p.user(ctx, userID, true)
 	if err != nil {
-		return Options{}, err
+		return CeremonyOptions{}, err
 	}
 	creds := webauthn.Credentials(wu.WebAuthnCredentials())
 	creation, sd, err := p.rp.BeginRegistration(wu,
@@ -365,22 +365,22 @@ func (p *Passkeys) BeginRegistration(ctx context.Context, userID string) (Option
 		webauthn.WithExtensions(webauthn.WithExtensionCredProps()),
 	)
 	if err != nil {
-		return Options{}, fmt.Errorf("begin registration: %w", err)
+		return CeremonyOptions{}, fmt.Errorf("begin registration: %w", err)
 	}
 	return p.options(creation.Response, ceremony{Purpose: PurposeRegister, UserID: userID, Session: *sd})
 }
 
-func (p *Passkeys) options(v any, c ceremony) (Options, error) {
+func (p *Passkeys) options(v any, c ceremony) (CeremonyOptions, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return Options{}, err
+		return CeremonyOptions{}, err
 	}
 	c.Expires = p.now().Add(ChallengeTTL)
 	state, err := p.seal(c)
 	if err != nil {
-		return Options{}, err
+		return CeremonyOptions{}, err
 	}
-	return Options{JSON: b, State: state}, nil
+	return CeremonyOptions{JSON: b, State: state}, nil
 }
 
 // FinishRegistration verifies the browser's answer (a RegistrationResponseJSON)
@@ -436,14 +436,14 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, userID, state string,
 // BeginPasswordless starts a sign-in with a discoverable passkey: no user is
 // named, and user verification is required. With conditional set the options
 // are for the browser's autofill (mediation "conditional").
-func (p *Passkeys) BeginPasswordless(conditional bool) (Options, error) {
+func (p *Passkeys) BeginPasswordless(conditional bool) (CeremonyOptions, error) {
 	mediation := protocol.MediationDefault
 	if conditional {
 		mediation = protocol.MediationConditional
 	}
 	assertion, sd, err := p.rp.BeginDiscoverableMediatedLogin(mediation, webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
-		return Options{}, fmt.Errorf("begin passwordless: %w", err)
+		return CeremonyOptions{}, fmt.Errorf("begin passwordless: %w", err)
 	}
 	return p.options(assertion.Response, ceremony{Purpose: PurposePasswordless, Session: *sd})
 }
@@ -452,20 +452,20 @@ func (p *Passkeys) BeginPasswordless(conditional bool) (Options, error) {
 // second step after the password (PurposeSecondFactor), or to confirm it is
 // them before a change (PurposeReauth). It fails with ErrUnknownCredential when
 // the user has no passkey.
-func (p *Passkeys) BeginLogin(ctx context.Context, userID, purpose string) (Options, error) {
+func (p *Passkeys) BeginLogin(ctx context.Context, userID, purpose string) (CeremonyOptions, error) {
 	if purpose != PurposeSecondFactor && purpose != PurposeReauth {
-		return Options{}, fmt.Errorf("begin login: purpose %q", purpose)
+		return CeremonyOptions{}, fmt.Errorf("begin login: purpose %q", purpose)
 	}
 	wu, err := p.user(ctx, userID, false)
 	if err != nil {
-		return Options{}, err
+		return CeremonyOptions{}, err
 	}
 	if len(wu.WebAuthnCredentials()) == 0 || len(wu.handle) == 0 {
-		return Options{}, ErrUnknownCredential
+		return CeremonyOptions{}, ErrUnknownCredential
 	}
 	assertion, sd, err := p.rp.BeginLogin(wu, webauthn.WithUserVerification(protocol.VerificationPreferred))
 	if err != nil {
-		return Options{}, fmt.Errorf("begin login: %w", err)
+		return CeremonyOptions{}, fmt.Errorf("begin login: %w", err)
 	}
 	return p.options(assertion.Response, ceremony{Purpose: purpose, UserID: userID, Session: *sd})
 }
@@ -487,12 +487,12 @@ type Assertion struct {
 // passkey bound to its device, "swk" for a synced one (its key is software
 // that travels), plus "user" when the user was verified.
 func (a Assertion) AMR() []string {
-	amr := []string{"hwk"}
+	amr := []string{AMRHardware}
 	if a.Synced {
-		amr[0] = "swk"
+		amr[0] = AMRSoftware
 	}
 	if a.UserVerified {
-		amr = append(amr, "user")
+		amr = append(amr, AMRUser)
 	}
 	return amr
 }

@@ -15,10 +15,10 @@ import (
 // passkeyService is what the pages need from internal/mfa's passkeys (an
 // *mfa.Passkeys).
 type passkeyService interface {
-	BeginPasswordless(conditional bool) (mfa.Options, error)
-	BeginRegistration(ctx context.Context, userID string) (mfa.Options, error)
+	BeginPasswordless(conditional bool) (mfa.CeremonyOptions, error)
+	BeginRegistration(ctx context.Context, userID string) (mfa.CeremonyOptions, error)
 	FinishRegistration(ctx context.Context, userID, state string, response []byte, name string) (mfa.Passkey, error)
-	BeginLogin(ctx context.Context, userID, purpose string) (mfa.Options, error)
+	BeginLogin(ctx context.Context, userID, purpose string) (mfa.CeremonyOptions, error)
 	FinishLogin(ctx context.Context, purpose, userID, state string, response []byte) (mfa.Assertion, error)
 	List(ctx context.Context, userID string) ([]mfa.Passkey, error)
 	Rename(ctx context.Context, userID, id, name string) error
@@ -93,7 +93,7 @@ func passkeyFailure(err error) string {
 
 // writeOptions answers a Begin with its options as JSON and keeps its state in
 // the challenge cookie.
-func (p *Pages) writeOptions(w http.ResponseWriter, o mfa.Options) {
+func (p *Pages) writeOptions(w http.ResponseWriter, o mfa.CeremonyOptions) {
 	http.SetCookie(w, p.passkeys.ChallengeCookie(o.State))
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -177,7 +177,7 @@ func (p *Pages) PasskeySignIn() http.Handler {
 		}
 		// A passkey with user verification is two factors in one: something
 		// the person has and something they know or are (RFC 8176 "mfa").
-		amr := append(a.AMR(), "mfa")
+		amr := append(a.AMR(), mfa.AMRMFA)
 		if _, err := p.sessions.Issue(w, r, a.UserID, amr, p.now()); err != nil {
 			p.serverError(w, r, "passkey sign-in: issue session", err)
 			return
