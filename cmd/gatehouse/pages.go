@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/i18n"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
@@ -33,6 +34,8 @@ type people struct {
 	sessions *session.Manager
 	// templates are the page files (the operator's in front of the built-in).
 	templates fs.FS
+	// mfa is the second-factor service the pages and the API share.
+	mfa *mfa.Service
 }
 
 // newMailer returns the SMTP mailer, or the development mailer that logs each
@@ -167,9 +170,31 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 	if err != nil {
 		return nil, err
 	}
-	pages, err := web.New(web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat})
+	factors, err := mfaService(c, store, ids, log)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := web.New(web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat, MFA: factors})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	return &people{outbox: ob, identity: ids, pages: pages, branding: brand, sessions: sessions, templates: tmpl}, nil
+	return &people{outbox: ob, identity: ids, pages: pages, branding: brand, sessions: sessions, templates: tmpl, mfa: factors}, nil
+}
+
+// mfaService builds the second-factor service: the configured policy, the
+// sign-in throttle of ids.
+func mfaService(c config.Config, store *storage.Store, ids *identity.Service, log *slog.Logger) (*mfa.Service, error) {
+	issuer := c.MFA.Issuer
+	if issuer == "" {
+		issuer = c.Branding.ProductName
+	}
+	policy, err := mfa.ParsePolicy(c.MFA.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("mfa.policy: %w", err)
+	}
+	svc, err := mfa.New(mfa.Options{Store: store, Issuer: issuer, Throttle: ids, Policy: policy, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return svc, nil
 }

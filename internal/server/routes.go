@@ -20,6 +20,8 @@ func addRoutes(r *mux.Router, page func(*mux.Route) *mux.Route, h *health, o *oa
 	if p != nil {
 		page(r.Handle("/signin", p.CSRF(p.SignInForm())).Methods(http.MethodGet, http.MethodPost))
 		page(r.Handle("/signup", p.CSRF(p.SignUp())).Methods(http.MethodGet, http.MethodPost))
+		page(r.Handle("/signin/second-factor", p.CSRF(p.SecondFactor())).Methods(http.MethodGet, http.MethodPost))
+		page(r.Handle("/signin/set-up-second-factor", p.CSRF(p.SetUpSecondFactor())).Methods(http.MethodGet, http.MethodPost))
 		page(r.Handle("/consent", p.CSRF(p.Consent())).Methods(http.MethodPost))
 		page(r.Handle("/signout", p.CSRF(p.SignOutForm())).Methods(http.MethodPost))
 		page(r.Handle("/forgot-password", p.CSRF(p.ForgotPassword())).Methods(http.MethodGet, http.MethodPost))
@@ -32,6 +34,8 @@ func addRoutes(r *mux.Router, page func(*mux.Route) *mux.Route, h *health, o *oa
 		page(r.Handle("/account/applications/revoke", p.CSRF(p.RevokeApplication())).Methods(http.MethodGet, http.MethodPost))
 		page(r.Handle("/account/sessions/end", p.CSRF(p.SignOutEverywhere())).Methods(http.MethodGet, http.MethodPost))
 		page(r.Handle("/account/sessions/sign-out", p.CSRF(p.SignOutSession())).Methods(http.MethodPost))
+		page(r.Handle("/account/mfa", p.CSRF(p.AccountMFA())).Methods(http.MethodGet, http.MethodPost))
+		page(r.Handle("/account/mfa/totp", p.CSRF(p.AccountTOTP())).Methods(http.MethodPost))
 		page(r.Handle("/static/branding.css", p.BrandingStylesheet()).Methods(http.MethodGet, http.MethodHead))
 		page(r.PathPrefix("/static/").Handler(p.Static()).Methods(http.MethodGet, http.MethodHead))
 		r.Handle("/favicon.ico", p.Favicon()).Methods(http.MethodGet, http.MethodHead)

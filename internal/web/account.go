@@ -48,6 +48,9 @@ type AccountPage struct {
 
 	Applications []Application
 	Sessions     []SessionView
+	// Methods is the "Sign-in methods" section (second factors, passkeys,
+	// recovery codes).
+	Methods MethodsSection
 }
 
 // Application is a connected application on the account page.
@@ -86,6 +89,12 @@ func notice(key string) (messageKey, section string) {
 		return "account.notice.application_revoked", sectionApps
 	case "session-ended":
 		return "account.notice.session_ended", sectionSessions
+	case "totp-added":
+		return "mfa.notice.totp_added", sectionMethods
+	case "factor-removed":
+		return "mfa.notice.factor_removed", sectionMethods
+	case "recovery-codes-saved":
+		return "mfa.notice.codes_saved", sectionMethods
 	}
 	return "", ""
 }
@@ -135,6 +144,9 @@ func (p *Pages) accountPage(ctx context.Context, r *http.Request, bs *storage.Br
 		return AccountPage{}, err
 	}
 	d.Applications = apps
+	if d.Methods, err = p.methodsSection(r, l, u.ID); err != nil {
+		return AccountPage{}, err
+	}
 	sessions, err := p.store.ListUserSessions(ctx, u.ID, p.now())
 	if err != nil {
 		return AccountPage{}, err

@@ -67,6 +67,9 @@ type Deps struct {
 	// Catalogue holds the pages' messages in every language; nil means the
 	// built-in catalogues.
 	Catalogue *i18n.Catalogue
+	// MFA is the second-factor service (an *mfa.Service); nil means sign-in
+	// with the password alone and no "Sign-in methods" section.
+	MFA mfaService
 }
 
 // SignInCounter counts password sign-in attempts by outcome: "success",
@@ -93,6 +96,7 @@ type Pages struct {
 	log          *slog.Logger
 	metrics      SignInCounter
 	catalogue    *i18n.Catalogue
+	mfa          mfaService
 }
 
 var _ signin.Interaction = (*Pages)(nil)
@@ -159,6 +163,7 @@ func New(d Deps) (*Pages, error) {
 		now:      d.Now,
 		log:      d.Log,
 		metrics:  d.Metrics,
+		mfa:      d.MFA,
 	}
 	p.catalogue = d.Catalogue
 	cookie := "gatehouse_csrf"
