@@ -49,8 +49,8 @@ type QRCode struct {
 	Dark []Module
 }
 
-// Module is one dark module of a QRCode, by column and row.
-type Module struct{ X, Y int }
+// Module is a run of W dark modules of a QRCode, from column X of row Y.
+type Module struct{ X, Y, W int }
 
 // ViewBox is the SVG viewBox that shows the symbol with its quiet zone.
 func (q QRCode) ViewBox() string {
@@ -118,17 +118,24 @@ func totpURL(issuer, account, secret string) string {
 }
 
 func qrCode(uri string) (QRCode, error) {
-	code, err := qr.Encode(uri, qr.M, qr.Auto)
+	code, err := qr.Encode(uri, qr.L, qr.Auto)
 	if err != nil {
 		return QRCode{}, err
 	}
 	b := code.Bounds()
 	q := QRCode{Size: b.Dx()}
+	dark := func(x, y int) bool { r, _, _, _ := code.At(x, y).RGBA(); return r == 0 }
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
-			if r, _, _, _ := code.At(x, y).RGBA(); r == 0 {
-				q.Dark = append(q.Dark, Module{X: x - b.Min.X, Y: y - b.Min.Y})
+			if !dark(x, y) {
+				continue
 			}
+			run := Module{X: x - b.Min.X, Y: y - b.Min.Y, W: 1}
+			for x+1 < b.Max.X && dark(x+1, y) {
+				x++
+				run.W++
+			}
+			q.Dark = append(q.Dark, run)
 		}
 	}
 	return q, nil
