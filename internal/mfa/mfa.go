@@ -54,45 +54,8 @@ const (
 	// password, so it is reported as otp.
 )
 
-// The acr values Gatehouse advertises and puts in ID tokens: a sign-in with
-// one factor, and one with two (or a passkey with user verification).
-const (
-	ACRPassword = "urn:gatehouse:acr:pwd"
-	ACRMFA      = "urn:gatehouse:acr:mfa"
-)
-
-// ACRValues lists the supported acr values, weakest first (discovery's
-// acr_values_supported).
-var ACRValues = []string{ACRPassword, ACRMFA}
-
-// ACRFor returns the acr a sign-in with the RFC 8176 methods amr reaches.
-func ACRFor(amr []string) string {
-	for _, m := range amr {
-		if m == AMRMFA {
-			return ACRMFA
-		}
-	}
-	return ACRPassword
-}
-
-// Satisfies reports whether a sign-in at acr meets the requested acr: a
-// stronger level meets a weaker one; an unknown requested value is met by
-// nothing but itself.
-func Satisfies(have, want string) bool {
-	rank := func(v string) int {
-		for i, a := range ACRValues {
-			if a == v {
-				return i
-			}
-		}
-		return -1
-	}
-	w := rank(want)
-	if w < 0 {
-		return have == want
-	}
-	return rank(have) >= w
-}
+// The acr values (and ACRFor) live in internal/signin, the contract the
+// protocol layer and the pages share.
 
 // Throttle counts failed second-factor attempts per account and client address
 // and refuses attempts while locked; *identity.Service is one (it keeps the

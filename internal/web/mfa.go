@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
+	"github.com/gatehouse-id/gatehouse/internal/signin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -50,7 +51,7 @@ type pendingSignIn struct {
 	// FactorID is the pending authenticator app they are adding.
 	Enrol    bool   `json:"n,omitempty"`
 	FactorID string `json:"f,omitempty"`
-	// ReauthFor is set for a step-up: the signed-in user confirms it is them.
+	// Step marks a step-up of a signed-in session (no password asked).
 	Step bool `json:"s,omitempty"`
 }
 
@@ -137,6 +138,35 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, u storage.
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 	return true, nil
+}
+
+// stepUp sends the signed-in user pr.ReauthFor to the second step (or to
+// set one up) without asking for the password again, and reports whether it
+// did; false means sign in from the start.
+func (p *Pages) stepUp(w http.ResponseWriter, r *http.Request, pr signin.Prompt) bool {
+	if p.mfa == nil {
+		return false
+	}
+	bs, u, err := p.currentUser(r)
+	if err != nil || bs == nil || u.ID != pr.ReauthFor {
+		return false
+	}
+	m, err := p.mfa.Methods(r.Context(), u.ID)
+	if err != nil {
+		p.serverError(w, r, "step up: methods", err)
+		return true
+	}
+	ps := pendingSignIn{UserID: u.ID, AMR: strings.Fields(bs.AMR), Continue: pr.ContinueURL, Expires: p.now().Add(pendingTTL), Enrol: !m.Enrolled(), Step: true}
+	if err := p.setPending(w, ps); err != nil {
+		p.serverError(w, r, "step up", err)
+		return true
+	}
+	target := secondFactorPath
+	if ps.Enrol {
+		target = enrolPath
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return true
 }
 
 // finishPending turns the pending sign-in into a session with the second

@@ -1,7 +1,10 @@
 package web_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -266,5 +269,102 @@ func TestRequiredPolicyEnrolsAfterPassword(t *testing.T) {
 	end := b.get(attr(cont, "href"))
 	if end.status != http.StatusSeeOther || !strings.HasPrefix(end.location(), "https://app.example.com/callback?code=") {
 		t.Errorf("authorization after enrolment: %d to %q, want the code at the client", end.status, end.location())
+	}
+}
+
+// idTokenClaims decodes the claims of an ID token (its signature is checked
+// by the go-oidc tests of the protocol; here only acr and amr matter).
+func idTokenClaims(t *testing.T, raw string) map[string]any {
+	t.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatalf("ID token %q is not a JWS", raw)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestStepUpByACRValues: a session made with the password alone does not
+// meet acr_values=urn:gatehouse:acr:mfa: prompt=none answers
+// interaction_required, otherwise the signed-in user gives the second factor
+// (no password) and the ID token says acr mfa and amr pwd, otp, mfa; the
+// password-only ID token says acr pwd.
+func TestStepUpByACRValues(t *testing.T) {
+	e := newEnv(t, storagetest.OpenSQLite(t), true, withMFA(mfa.PolicyOptional))
+	u := e.user("step@example.com", "Step")
+	e.client("bank-app", "Bank", func(c *storage.Client) { c.FirstParty = true })
+	b := e.browser()
+	// Password only, no factor yet: acr pwd.
+	authURL, verifier := e.authorizeURL("bank-app", "openid")
+	p := b.follow(b.get(authURL))
+	p = b.follow(b.submit(p, "sign-in", map[string]string{"email": "step@example.com", "password": testPassword}))
+	q := callback(t, p)
+	status, tok := tokenRequest(t, e, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "client_id": {"bank-app"},
+		"redirect_uri": {"https://app.example.com/callback"}, "code_verifier": {verifier}})
+	if status != http.StatusOK {
+		t.Fatalf("token: %d %v", status, tok)
+	}
+	if c := idTokenClaims(t, tok["id_token"].(string)); c["acr"] != "urn:gatehouse:acr:pwd" {
+		t.Errorf("password-only ID token acr = %v, want urn:gatehouse:acr:pwd", c["acr"])
+	}
+
+	// The user adds an authenticator app.
+	en, err := e.mfa.BeginTOTP(t.Context(), u.ID, u.Email, "Phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mfa.ConfirmTOTP(t.Context(), u.ID, en.FactorID, totpCode(t, en.Secret, time.Now()), ""); err != nil {
+		t.Fatal(err)
+	}
+
+	// prompt=none cannot step up.
+	authURL, _ = e.authorizeURL("bank-app", "openid")
+	none := b.get(authURL + "&prompt=none&acr_values=" + url.QueryEscape("urn:gatehouse:acr:mfa"))
+	if q := callback(t, none); q.Get("error") != "interaction_required" {
+		t.Errorf("prompt=none with an unmet acr: %v, want error=interaction_required", q)
+	}
+
+	// The essential acr of the claims parameter asks the same.
+	authURL, verifier = e.authorizeURL("bank-app", "openid")
+	claims := `{"id_token":{"acr":{"essential":true,"values":["urn:gatehouse:acr:mfa"]}}}`
+	p = b.get(authURL + "&claims=" + url.QueryEscape(claims))
+	if p.status != http.StatusSeeOther || p.location() != "/signin/second-factor" {
+		t.Fatalf("step-up: %d to %q, want the second step", p.status, p.location())
+	}
+	p = b.get("/signin/second-factor")
+	if byID(p.doc, "password") != nil {
+		t.Errorf("the step-up asks for the password again")
+	}
+	p = b.follow(b.submit(p, "verify-code", map[string]string{"code": totpCode(t, en.Secret, time.Now().Add(30*time.Second))}))
+	q = callback(t, p)
+	status, tok = tokenRequest(t, e, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "client_id": {"bank-app"},
+		"redirect_uri": {"https://app.example.com/callback"}, "code_verifier": {verifier}})
+	if status != http.StatusOK {
+		t.Fatalf("token after step-up: %d %v", status, tok)
+	}
+	c := idTokenClaims(t, tok["id_token"].(string))
+	if c["acr"] != "urn:gatehouse:acr:mfa" {
+		t.Errorf("stepped-up ID token acr = %v, want urn:gatehouse:acr:mfa", c["acr"])
+	}
+	amr, _ := c["amr"].([]any)
+	var got []string
+	for _, a := range amr {
+		got = append(got, a.(string))
+	}
+	if strings.Join(got, " ") != "pwd otp mfa" {
+		t.Errorf("stepped-up ID token amr = %v, want [pwd otp mfa]", got)
+	}
+
+	// Now the session meets the level: no second step again.
+	authURL, _ = e.authorizeURL("bank-app", "openid")
+	if q := callback(t, b.get(authURL+"&acr_values="+url.QueryEscape("urn:gatehouse:acr:mfa"))); q.Get("code") == "" {
+		t.Errorf("authorization at the met level: %v, want a code", q)
 	}
 }
