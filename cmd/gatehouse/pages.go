@@ -36,6 +36,8 @@ type people struct {
 	templates fs.FS
 	// passkeys are the WebAuthn ceremonies the pages and the API share.
 	passkeys *mfa.Passkeys
+	// mfa is the second-factor service the pages and the API share.
+	mfa *mfa.Service
 }
 
 // newMailer returns the SMTP mailer, or the development mailer that logs each
@@ -170,16 +172,38 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 	if err != nil {
 		return nil, err
 	}
+	factors, err := mfaService(c, store, ids, log)
+	if err != nil {
+		return nil, err
+	}
 	passkeys, err := newPasskeys(c, store)
 	if err != nil {
 		return nil, err
 	}
-	pages, err := web.New(web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat,
+	pages, err := web.New(web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat, MFA: factors,
 		Passkeys: passkeys})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	return &people{outbox: ob, identity: ids, pages: pages, branding: brand, sessions: sessions, templates: tmpl, passkeys: passkeys}, nil
+	return &people{outbox: ob, identity: ids, pages: pages, branding: brand, sessions: sessions, templates: tmpl, mfa: factors, passkeys: passkeys}, nil
+}
+
+// mfaService builds the second-factor service: the configured policy, the
+// sign-in throttle of ids.
+func mfaService(c config.Config, store *storage.Store, ids *identity.Service, log *slog.Logger) (*mfa.Service, error) {
+	issuer := c.MFA.Issuer
+	if issuer == "" {
+		issuer = c.Branding.ProductName
+	}
+	policy, err := mfa.ParsePolicy(c.MFA.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("mfa.policy: %w", err)
+	}
+	svc, err := mfa.New(mfa.Options{Store: store, Issuer: issuer, Throttle: ids, Policy: policy, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return svc, nil
 }
 
 // newPasskeys builds the passkey (WebAuthn) ceremonies: the relying party is

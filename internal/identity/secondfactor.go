@@ -45,4 +45,3 @@ func (s *Service) SecondFactorSucceeded(ctx context.Context, userID, ip string) 
 		s.log.WarnContext(ctx, "clear second-factor failures", "user_id", userID, "error", err.Error())
 	}
 }
-

@@ -54,45 +54,8 @@ const (
 	// password, so it is reported as otp.
 )
 
-// The acr values Gatehouse advertises and puts in ID tokens: a sign-in with
-// one factor, and one with two (or a passkey with user verification).
-const (
-	ACRPassword = "urn:gatehouse:acr:pwd"
-	ACRMFA      = "urn:gatehouse:acr:mfa"
-)
-
-// ACRValues lists the supported acr values, weakest first (discovery's
-// acr_values_supported).
-var ACRValues = []string{ACRPassword, ACRMFA}
-
-// ACRFor returns the acr a sign-in with the RFC 8176 methods amr reaches.
-func ACRFor(amr []string) string {
-	for _, m := range amr {
-		if m == AMRMFA {
-			return ACRMFA
-		}
-	}
-	return ACRPassword
-}
-
-// Satisfies reports whether a sign-in at acr meets the requested acr: a
-// stronger level meets a weaker one; an unknown requested value is met by
-// nothing but itself.
-func Satisfies(have, want string) bool {
-	rank := func(v string) int {
-		for i, a := range ACRValues {
-			if a == v {
-				return i
-			}
-		}
-		return -1
-	}
-	w := rank(want)
-	if w < 0 {
-		return have == want
-	}
-	return rank(have) >= w
-}
+// The acr values (and ACRFor) live in internal/signin, the contract the
+// protocol layer and the pages share.
 
 // Throttle counts failed second-factor attempts per account and client address
 // and refuses attempts while locked; *identity.Service is one (it keeps the
@@ -265,8 +228,9 @@ func (s *Service) changed(ctx context.Context, userID, change string) {
 // RecoveryCodeCount is how many recovery codes a user gets.
 const RecoveryCodeCount = 10
 
-// recoveryAlphabet spells recovery codes without look-alikes (no 0/O, 1/I/L).
-var recoveryEncoding = base32.NewEncoding("ABCDEFGHJKMNPQRSTUVWXYZ23456789a").WithPadding(base32.NoPadding)
+// recoveryAlphabet is Crockford's base32: no I, L, O or U, and a typed O, I
+// or L is read as 0, 1, 1 (normalizeRecoveryCode).
+const recoveryAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 // NewRecoveryCodes makes RecoveryCodeCount new codes for the user, replacing
 // any old ones, and returns them: the only time they are seen in the clear.
@@ -277,7 +241,7 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, userID string) ([]string
 	for i := range codes {
 		b := make([]byte, 10)
 		rand.Read(b)
-		c := recoveryEncoding.EncodeToString(b) // 16 characters
+		c := base32.NewEncoding(recoveryAlphabet).WithPadding(base32.NoPadding).EncodeToString(b) // 16 characters
 		codes[i] = strings.ToLower(c[:8] + "-" + c[8:])
 		hashes[i] = recoveryHash(codes[i])
 	}
@@ -288,13 +252,18 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, userID string) ([]string
 	return codes, nil
 }
 
-// normalizeRecoveryCode drops spaces and dashes and ignores case, so a code
-// typed as written or not is the same code.
+// normalizeRecoveryCode drops spaces and dashes, ignores case and reads the
+// look-alikes O, I and L as 0, 1 and 1, so a code typed as written or not is
+// the same code.
 func normalizeRecoveryCode(code string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '-' || r == ' ' || r == '\t':
 			return -1
+		case r == 'o' || r == 'O':
+			return '0'
+		case r == 'i' || r == 'I' || r == 'l' || r == 'L':
+			return '1'
 		case r >= 'A' && r <= 'Z':
 			return r + ('a' - 'A')
 		}

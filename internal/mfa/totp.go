@@ -1,18 +1,16 @@
 package mfa
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"image/png"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/boombuler/barcode/qr"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -38,9 +36,25 @@ type Enrolment struct {
 	Secret string
 	// URI is the otpauth:// URI the QR code holds.
 	URI string
-	// QRCode is a PNG image of URI as a data: URL, made here (no external
-	// service sees the secret).
-	QRCode string
+	// QRCode is URI as a QR code, made here (no external service sees the
+	// secret), for the page to draw.
+	QRCode QRCode
+}
+
+// QRCode is a QR symbol as a square of modules: Size modules a side, the dark
+// ones listed. A page draws it as SVG, one unit per module, inside a quiet
+// zone of 4 modules.
+type QRCode struct {
+	Size int
+	Dark []Module
+}
+
+// Module is a run of W dark modules of a QRCode, from column X of row Y.
+type Module struct{ X, Y, W int }
+
+// ViewBox is the SVG viewBox that shows the symbol with its quiet zone.
+func (q QRCode) ViewBox() string {
+	return fmt.Sprintf("-4 -4 %d %d", q.Size+8, q.Size+8)
 }
 
 // BeginTOTP starts adding an authenticator app named name for the user whose
@@ -66,7 +80,7 @@ func (s *Service) BeginTOTP(ctx context.Context, userID, account, name string) (
 		return Enrolment{}, fmt.Errorf("begin totp: %w", err)
 	}
 	e := Enrolment{FactorID: f.ID, Secret: key.Secret(), URI: key.URL()}
-	if e.QRCode, err = qrDataURL(key); err != nil {
+	if e.QRCode, err = qrCode(e.URI); err != nil {
 		return Enrolment{}, fmt.Errorf("begin totp: %w", err)
 	}
 	return e, nil
@@ -83,12 +97,8 @@ func (s *Service) PendingTOTP(ctx context.Context, userID, account, id string) (
 	if err != nil || f.UserID != userID || f.Kind != storage.FactorTOTP || f.Confirmed() {
 		return Enrolment{}, ErrNotFound
 	}
-	key, err := otp.NewKeyFromURL(totpURL(s.issuer, account, string(f.Secret)))
-	if err != nil {
-		return Enrolment{}, fmt.Errorf("pending totp: %w", err)
-	}
-	e := Enrolment{FactorID: f.ID, Secret: string(f.Secret), URI: key.URL()}
-	if e.QRCode, err = qrDataURL(key); err != nil {
+	e := Enrolment{FactorID: f.ID, Secret: string(f.Secret), URI: totpURL(s.issuer, account, string(f.Secret))}
+	if e.QRCode, err = qrCode(e.URI); err != nil {
 		return Enrolment{}, fmt.Errorf("pending totp: %w", err)
 	}
 	return e, nil
@@ -107,16 +117,28 @@ func totpURL(issuer, account, secret string) string {
 	return u.String()
 }
 
-func qrDataURL(key *otp.Key) (string, error) {
-	img, err := key.Image(240, 240)
+func qrCode(uri string) (QRCode, error) {
+	code, err := qr.Encode(uri, qr.L, qr.Auto)
 	if err != nil {
-		return "", err
+		return QRCode{}, err
 	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return "", err
+	b := code.Bounds()
+	q := QRCode{Size: b.Dx()}
+	dark := func(x, y int) bool { r, _, _, _ := code.At(x, y).RGBA(); return r == 0 }
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if !dark(x, y) {
+				continue
+			}
+			run := Module{X: x - b.Min.X, Y: y - b.Min.Y, W: 1}
+			for x+1 < b.Max.X && dark(x+1, y) {
+				x++
+				run.W++
+			}
+			q.Dark = append(q.Dark, run)
+		}
 	}
-	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+	return q, nil
 }
 
 // ConfirmTOTP confirms the user's pending factor id with a first code from

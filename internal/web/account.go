@@ -54,6 +54,9 @@ type AccountPage struct {
 	PasskeysEnabled  bool
 	Passkeys         []PasskeyView
 	PasskeyNameField Field
+	// Methods is the "Sign-in methods" section (second factors, passkeys,
+	// recovery codes).
+	Methods MethodsSection
 }
 
 // Application is a connected application on the account page.
@@ -98,6 +101,12 @@ func notice(key string) (messageKey, section string) {
 		return "account.notice.passkey_renamed", sectionPasskeys
 	case "passkey-removed":
 		return "account.notice.passkey_removed", sectionPasskeys
+	case "totp-added":
+		return "mfa.notice.totp_added", sectionMethods
+	case "factor-removed":
+		return "mfa.notice.factor_removed", sectionMethods
+	case "recovery-codes-saved":
+		return "mfa.notice.codes_saved", sectionMethods
 	}
 	return "", ""
 }
@@ -147,6 +156,9 @@ func (p *Pages) accountPage(ctx context.Context, r *http.Request, bs *storage.Br
 		return AccountPage{}, err
 	}
 	d.Applications = apps
+	if d.Methods, err = p.methodsSection(r, l, u.ID); err != nil {
+		return AccountPage{}, err
+	}
 	if p.passkeys != nil {
 		d.PasskeysEnabled = true
 		d.PasskeyNameField = l.field(Field{ID: "passkey-name", Label: l.text("field.passkey_name"), Type: "text", Autocomplete: "off",

@@ -145,6 +145,14 @@ func (p *Pages) SignInForm() http.Handler {
 			p.render(w, r, status, pageSignIn, d, o)
 			return
 		}
+		// A second factor, when the user has one or must add one, comes
+		// before any session.
+		if second, err := p.afterPassword(w, r, u, d.Continue); err != nil {
+			p.serverError(w, r, "sign in: second factor", err)
+			return
+		} else if second {
+			return
+		}
 		if _, err := p.sessions.Issue(w, r, u.ID, []string{"pwd"}, p.now()); err != nil {
 			p.serverError(w, r, "sign in: issue session", err)
 			return

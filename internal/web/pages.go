@@ -70,6 +70,9 @@ type Deps struct {
 	// Passkeys are the WebAuthn ceremonies (an *mfa.Passkeys); nil hides
 	// every passkey button and answers their routes 404.
 	Passkeys passkeyService
+	// MFA is the second-factor service (an *mfa.Service); nil means sign-in
+	// with the password alone and no "Sign-in methods" section.
+	MFA mfaService
 }
 
 // SignInCounter counts password sign-in attempts by outcome: "success",
@@ -97,6 +100,7 @@ type Pages struct {
 	metrics      SignInCounter
 	catalogue    *i18n.Catalogue
 	passkeys     passkeyService
+	mfa          mfaService
 }
 
 var _ signin.Interaction = (*Pages)(nil)
@@ -163,6 +167,7 @@ func New(d Deps) (*Pages, error) {
 		now:      d.Now,
 		log:      d.Log,
 		metrics:  d.Metrics,
+		mfa:      d.MFA,
 	}
 	p.catalogue = d.Catalogue
 	p.passkeys = d.Passkeys

@@ -33,12 +33,17 @@ const (
 	pageAccount        = "account"
 	pageAccountConfirm = "account_confirm"
 	pageError          = "error"
+	pageSecondFactor   = "mfa_challenge"
+	pageEnrol          = "mfa_enrol"
+	pageRecoveryCodes  = "mfa_codes"
+	pageMFAConfirm     = "mfa_confirm"
 )
 
 // requiredPages lists every page New insists on.
 func requiredPages() []string {
 	return []string{pageSignIn, pageSignUp, pageConsent, pageSignOutConfirm, pageSignedOut,
-		pageForgotPassword, pageResetPassword, pageVerifyEmail, pageAccount, pageAccountConfirm, pageError}
+		pageForgotPassword, pageResetPassword, pageVerifyEmail, pageAccount, pageAccountConfirm, pageError,
+		pageSecondFactor, pageEnrol, pageRecoveryCodes, pageMFAConfirm}
 }
 
 const stylesheet = "static/gatehouse.css"
