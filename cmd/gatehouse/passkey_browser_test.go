@@ -403,6 +403,25 @@ func TestBrowserPasskeys(t *testing.T) {
 	summary("missing challenge", "expired")
 	signedOut("no session after the missing challenge")
 
+	// The passkey as the second step after the password (a user with a
+	// passkey is always asked for a second factor): pwd plus hwk, mfa.
+	b.do("to the application", chromedp.Navigate(rp.srv.URL+"/login?client=notes"), chromedp.WaitVisible(chromedp.ID("sign-in")))
+	b.do("password", chromedp.SendKeys(chromedp.ID("email"), site.email), chromedp.SendKeys(chromedp.ID("password"), site.password),
+		chromedp.Click(chromedp.ID("sign-in")), chromedp.WaitVisible(chromedp.ID("use-passkey")))
+	b.shoot("passkey-second-step")
+	b.do("second step with the passkey", chromedp.Click(chromedp.ID("use-passkey")), chromedp.WaitVisible(chromedp.ID("result")))
+	if got := b.text("#result"); got != "signed in as "+site.email {
+		b.fail("after the second step the relying party says %q", got)
+	}
+	amr = idTokenAMR(t, rp, "notes")
+	for _, m := range []string{"pwd", "hwk", "mfa"} {
+		if !slices.Contains(amr, m) {
+			b.fail("after password and passkey the ID token's amr is %v, want %s in it", amr, m)
+		}
+	}
+	b.do("sign out", chromedp.Navigate(issuer+"/account"), chromedp.WaitVisible(chromedp.ID("sign-out")), chromedp.Click(chromedp.ID("sign-out")),
+		chromedp.WaitVisible(chromedp.ID("sign-in-again")))
+
 	// The real passkey still works; rename it, then remove it.
 	b.do("sign in with the passkey", chromedp.Navigate(issuer+"/signin?continue=/account"), chromedp.WaitVisible(chromedp.ID("sign-in-passkey")),
 		chromedp.Click(chromedp.ID("sign-in-passkey")), chromedp.WaitVisible(chromedp.ID("add-passkey")))

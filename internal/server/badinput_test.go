@@ -37,7 +37,7 @@ var pageRoutes = []string{
 	"/account", "/account/profile", "/account/password", "/account/verify-email", "/account/applications/revoke",
 	"/account/sessions/end", "/account/sessions/sign-out", "/static/branding.css", "/static/", "/oauth2/authorize", "/oauth2/logout",
 	"/signin/passkey", "/signin/passkey/options", "/account/passkeys", "/account/passkeys/options", "/account/passkeys/rename",
-	"/account/passkeys/remove",
+	"/account/passkeys/remove", "/signin/second-factor/passkey", "/signin/second-factor/passkey/options",
 }
 
 // fullServer is Gatehouse with every public route: the pages, the protocol

@@ -23,6 +23,8 @@ func addRoutes(r *mux.Router, page func(*mux.Route) *mux.Route, h *health, o *oa
 		page(r.Handle("/signin/passkey", p.CSRF(p.PasskeySignIn())).Methods(http.MethodPost))
 		page(r.Handle("/signup", p.CSRF(p.SignUp())).Methods(http.MethodGet, http.MethodPost))
 		page(r.Handle("/signin/second-factor", p.CSRF(p.SecondFactor())).Methods(http.MethodGet, http.MethodPost))
+		page(r.Handle("/signin/second-factor/passkey/options", p.CSRF(p.PasskeySecondFactorOptions())).Methods(http.MethodPost))
+		page(r.Handle("/signin/second-factor/passkey", p.CSRF(p.PasskeySecondFactor())).Methods(http.MethodPost))
 		page(r.Handle("/signin/set-up-second-factor", p.CSRF(p.SetUpSecondFactor())).Methods(http.MethodGet, http.MethodPost))
 		page(r.Handle("/consent", p.CSRF(p.Consent())).Methods(http.MethodPost))
 		page(r.Handle("/signout", p.CSRF(p.SignOutForm())).Methods(http.MethodPost))

@@ -231,6 +231,9 @@ func (p *Pages) secondFactorPage(r *http.Request, method string, m mfa.Methods) 
 		}
 	}
 	d := SecondFactorPage{Layout: l, Method: method, Passkeys: m.Passkeys}
+	if p.passkeys == nil {
+		d.Passkeys = 0
+	}
 	if method == "recovery" {
 		d.CodeField = l.field(Field{ID: "code", Label: l.text("mfa.field.recovery_code"), Type: "text", Autocomplete: "off", Required: true, Hint: l.text("mfa.field.recovery_code_hint")})
 	} else {
@@ -262,7 +265,7 @@ func (p *Pages) SecondFactor() http.Handler {
 			return
 		}
 		if r.Method != http.MethodPost {
-			p.render(w, r, http.StatusOK, pageSecondFactor, p.secondFactorPage(r, r.URL.Query().Get("method"), m), renderOptions{})
+			p.render(w, r, http.StatusOK, pageSecondFactor, p.secondFactorPage(r, r.URL.Query().Get("method"), m), p.continueTargets(r, ps.Continue))
 			return
 		}
 		d := p.secondFactorPage(r, r.PostFormValue("method"), m)
@@ -271,7 +274,7 @@ func (p *Pages) SecondFactor() http.Handler {
 		if code == "" {
 			d.CodeField.Error = d.text("mfa.enter_code")
 			d.summarize("", &d.CodeField)
-			p.render(w, r, http.StatusBadRequest, pageSecondFactor, d, renderOptions{})
+			p.render(w, r, http.StatusBadRequest, pageSecondFactor, d, p.continueTargets(r, ps.Continue))
 			return
 		}
 		var used []string

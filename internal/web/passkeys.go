@@ -322,3 +322,82 @@ func (p *Pages) RemovePasskey() http.Handler {
 		}
 	})
 }
+
+// PasskeySecondFactorOptions serves POST /signin/second-factor/passkey/options:
+// the options to prove, after the password, that the pending user holds one of
+// their passkeys.
+func (p *Pages) PasskeySecondFactorOptions() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ps, ok := p.pending(r)
+		if !ok || ps.Enrol || p.passkeys == nil {
+			jsonStatus(w, http.StatusUnauthorized, pageURL("/signin", "continue", ps.Continue))
+			return
+		}
+		o, err := p.passkeys.BeginLogin(r.Context(), ps.UserID, mfa.PurposeSecondFactor)
+		if err != nil {
+			if errors.Is(err, mfa.ErrUnknownCredential) {
+				jsonStatus(w, http.StatusNotFound, secondFactorPath)
+				return
+			}
+			p.logFailure(w, r, "passkey second factor options", err)
+			jsonStatus(w, http.StatusServiceUnavailable, "")
+			return
+		}
+		p.writeOptions(w, o)
+	})
+}
+
+// PasskeySecondFactor serves POST /signin/second-factor/passkey: the second
+// step with a passkey; a verified one finishes the pending sign-in (amr adds
+// hwk or swk, user when verified, and mfa), a refusal shows the second step
+// again with what went wrong.
+func (p *Pages) PasskeySecondFactor() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ps, ok := p.pending(r)
+		if !ok || ps.Enrol || p.passkeys == nil || p.mfa == nil {
+			http.Redirect(w, r, pageURL("/signin", "continue", ps.Continue), http.StatusSeeOther)
+			return
+		}
+		state := p.passkeys.ChallengeState(r)
+		http.SetCookie(w, p.passkeys.ChallengeCookie(""))
+		var a mfa.Assertion
+		err := errPasskeyCancelled
+		if cred := credentialField(r); len(cred) > 0 {
+			a, err = p.passkeys.FinishLogin(r.Context(), mfa.PurposeSecondFactor, ps.UserID, state, cred)
+		}
+		if err != nil {
+			key := passkeyFailure(err)
+			if key == "" {
+				p.serverError(w, r, "passkey second factor", err)
+				return
+			}
+			m, merr := p.mfa.Methods(r.Context(), ps.UserID)
+			if merr != nil {
+				p.serverError(w, r, "second factor: methods", merr)
+				return
+			}
+			p.countSignIn("failure")
+			p.logFailure(w, r, "passkey second factor refused", err)
+			d := p.secondFactorPage(r, r.PostFormValue("method"), m)
+			d.summarize(d.text(key))
+			p.render(w, r, http.StatusUnauthorized, pageSecondFactor, d, p.continueTargets(r, ps.Continue))
+			return
+		}
+		if !p.finishPending(w, r, ps, a.AMR()...) {
+			return
+		}
+		http.Redirect(w, r, p.redirectTarget(ps.Continue), http.StatusSeeOther)
+	})
+}
+
+// continueTargets lets a page's forms end at the pending authorization's
+// client (CSP form-action applies to the redirects after a form is sent): a
+// second step that finishes the sign-in redirects there when consent was
+// given before.
+func (p *Pages) continueTargets(r *http.Request, cont string) renderOptions {
+	var o renderOptions
+	if c, ok := p.clientForContinue(r.Context(), cont); ok {
+		o.formTargets = cspSources(c.RedirectURIs...)
+	}
+	return o
+}
