@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"fmt"
@@ -176,12 +177,15 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 	if err != nil {
 		return nil, err
 	}
-	passkeys, err := newPasskeys(c, store)
+	passkeys, err := newPasskeys(c, store, log)
 	if err != nil {
 		return nil, err
 	}
-	pages, err := web.New(web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat, MFA: factors,
-		Passkeys: passkeys})
+	deps := web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat, MFA: factors}
+	if passkeys != nil {
+		deps.Passkeys = passkeys
+	}
+	pages, err := web.New(deps)
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
@@ -208,13 +212,18 @@ func mfaService(c config.Config, store *storage.Store, ids *identity.Service, lo
 
 // newPasskeys builds the passkey (WebAuthn) ceremonies: the relying party is
 // the issuer's host, and a ceremony's state is sealed with the system secret
-// so that any instance can finish it.
-func newPasskeys(c config.Config, store *storage.Store) (*mfa.Passkeys, error) {
+// so that any instance can finish it. An issuer whose host is an IP address
+// cannot have passkeys (WebAuthn wants a domain): nil, and a warning.
+func newPasskeys(c config.Config, store *storage.Store, log *slog.Logger) (*mfa.Passkeys, error) {
 	sealer, err := storage.NewSealer(c.Secrets.System)
 	if err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
 	}
 	pk, err := mfa.NewPasskeys(store, mfa.PasskeyOptions{Issuer: c.Issuer, DisplayName: c.Branding.ProductName, Sealer: sealer})
+	if errors.Is(err, mfa.ErrNoRelyingParty) {
+		log.Warn("passkeys off", "issuer", c.Issuer, "reason", err.Error())
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

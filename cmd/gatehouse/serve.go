@@ -141,11 +141,15 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		ln.Close()
 		return err
 	}
-	api, err := authapi.New(authapi.Deps{
+	deps := authapi.Deps{
 		Identity: ppl.identity, Sessions: ppl.sessions, Keys: km, Issuer: c.Issuer,
 		TrustedOrigins: c.API.TrustedOrigins, RequireEmailVerification: c.API.RequireEmailVerification,
 		TokenLifetime: c.API.TokenLifetime, Templates: ppl.templates, Catalogue: cat, Metrics: mtr, Log: log,
-	})
+	}
+	if ppl.passkeys != nil {
+		deps.Passkeys = ppl.passkeys
+	}
+	api, err := authapi.New(deps)
 	if err != nil {
 		ln.Close()
 		return err

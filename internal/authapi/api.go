@@ -74,6 +74,9 @@ type Deps struct {
 	Metrics   SignInCounter
 	Log       *slog.Logger
 	Now       func() time.Time
+	// Passkeys are the WebAuthn ceremonies (an *mfa.Passkeys) behind the
+	// /passkey/ paths; nil answers them 404.
+	Passkeys passkeyService
 }
 
 // API serves /api/auth. Build it with New; the zero value is unusable.
@@ -90,6 +93,7 @@ type API struct {
 	now       func() time.Time
 	catalogue *i18n.Catalogue
 	reference map[string][]byte // the rendered reference page by language tag
+	passkeys  passkeyService
 }
 
 // New returns the API. It fails when a dependency is missing or the reference
@@ -137,6 +141,7 @@ func New(d Deps) (*API, error) {
 		}
 	}
 	a.catalogue = d.Catalogue
+	a.passkeys = d.Passkeys
 	if a.reference, err = renderReference(d.Templates, d.Catalogue); err != nil {
 		return nil, fmt.Errorf("authapi: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -61,6 +62,10 @@ var (
 	ErrPasskeyName = errors.New("a passkey's name is 1 to 64 characters")
 )
 
+// ErrNoRelyingParty: WebAuthn needs a domain name as relying party ID, and the
+// issuer's host is an IP address (use localhost, or a name, to offer passkeys).
+var ErrNoRelyingParty = errors.New("passkeys need an issuer with a host name, not an IP address")
+
 // maxPasskeyName is the longest label a passkey may have, in characters.
 const maxPasskeyName = 64
 
@@ -107,6 +112,9 @@ func NewPasskeys(store passkeyStore, o PasskeyOptions) (*Passkeys, error) {
 	}
 	if o.Sealer == nil {
 		return nil, errors.New("passkeys: a sealer is required")
+	}
+	if net.ParseIP(u.Hostname()) != nil {
+		return nil, ErrNoRelyingParty
 	}
 	name := o.DisplayName
 	if name == "" {
