@@ -231,9 +231,6 @@ func (p *Pages) secondFactorPage(r *http.Request, method string, m mfa.Methods) 
 		}
 	}
 	d := SecondFactorPage{Layout: l, Method: method, Passkeys: m.Passkeys}
-	if p.passkeys == nil {
-		d.Passkeys = 0
-	}
 	if method == "recovery" {
 		d.CodeField = l.field(Field{ID: "code", Label: l.text("mfa.field.recovery_code"), Type: "text", Autocomplete: "off", Required: true, Hint: l.text("mfa.field.recovery_code_hint")})
 	} else {
@@ -264,8 +261,11 @@ func (p *Pages) SecondFactor() http.Handler {
 			p.serverError(w, r, "second factor: methods", err)
 			return
 		}
+		// The answer redirects into the authorization and on to the client:
+		// CSP form-action covers those redirects.
+		o := p.continueOptions(r.Context(), ps.Continue)
 		if r.Method != http.MethodPost {
-			p.render(w, r, http.StatusOK, pageSecondFactor, p.secondFactorPage(r, r.URL.Query().Get("method"), m), p.continueTargets(r, ps.Continue))
+			p.render(w, r, http.StatusOK, pageSecondFactor, p.secondFactorPage(r, r.URL.Query().Get("method"), m), o)
 			return
 		}
 		d := p.secondFactorPage(r, r.PostFormValue("method"), m)
@@ -274,7 +274,7 @@ func (p *Pages) SecondFactor() http.Handler {
 		if code == "" {
 			d.CodeField.Error = d.text("mfa.enter_code")
 			d.summarize("", &d.CodeField)
-			p.render(w, r, http.StatusBadRequest, pageSecondFactor, d, p.continueTargets(r, ps.Continue))
+			p.render(w, r, http.StatusBadRequest, pageSecondFactor, d, o)
 			return
 		}
 		var used []string
@@ -282,7 +282,7 @@ func (p *Pages) SecondFactor() http.Handler {
 		case "recovery":
 			left, err := p.mfa.UseRecoveryCode(r.Context(), ps.UserID, code, ip)
 			if err != nil {
-				p.secondFactorFailed(w, r, d, err)
+				p.secondFactorFailed(w, r, d, o, err)
 				return
 			}
 			if !p.finishPending(w, r, ps, mfa.AMROTP) {
@@ -291,11 +291,11 @@ func (p *Pages) SecondFactor() http.Handler {
 			// Say how many remain before going on.
 			d.UsedRecovery, d.Remaining, d.Continue = true, left, p.redirectTarget(ps.Continue)
 			d.Layout.Title = d.text("mfa.recovery_used.title")
-			p.render(w, r, http.StatusOK, pageSecondFactor, d, renderOptions{})
+			p.render(w, r, http.StatusOK, pageSecondFactor, d, o)
 			return
 		default:
 			if _, err := p.mfa.VerifyTOTP(r.Context(), ps.UserID, code, ip); err != nil {
-				p.secondFactorFailed(w, r, d, err)
+				p.secondFactorFailed(w, r, d, o, err)
 				return
 			}
 			used = []string{mfa.AMROTP}
@@ -308,7 +308,7 @@ func (p *Pages) SecondFactor() http.Handler {
 }
 
 // secondFactorFailed shows the second step again with the refusal.
-func (p *Pages) secondFactorFailed(w http.ResponseWriter, r *http.Request, d SecondFactorPage, err error) {
+func (p *Pages) secondFactorFailed(w http.ResponseWriter, r *http.Request, d SecondFactorPage, o renderOptions, err error) {
 	status := http.StatusUnauthorized
 	var throttled *identity.ThrottledError
 	switch {
@@ -325,7 +325,17 @@ func (p *Pages) secondFactorFailed(w http.ResponseWriter, r *http.Request, d Sec
 		return
 	}
 	d.summarize("", &d.CodeField)
-	p.render(w, r, status, pageSecondFactor, d, renderOptions{})
+	p.render(w, r, status, pageSecondFactor, d, o)
+}
+
+// continueOptions lets the page's form end at the client the continue URL
+// resumes an authorization for (CSP form-action applies to redirects).
+func (p *Pages) continueOptions(ctx context.Context, cont string) renderOptions {
+	var o renderOptions
+	if c, ok := p.clientForContinue(ctx, cont); ok {
+		o.formTargets = cspSources(c.RedirectURIs...)
+	}
+	return o
 }
 
 // EnrolPage is the data of the page that adds an authenticator app: the QR

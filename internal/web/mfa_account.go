@@ -176,7 +176,7 @@ func (p *Pages) AccountMFA() http.Handler {
 			}
 			p.render(w, r, http.StatusOK, pageEnrol, p.enrolPage(r, e, "/account/mfa/totp", false), renderOptions{})
 		case actionRecoveryCodes:
-			p.showRecoveryCodes(w, r, u.ID)
+			p.showRecoveryCodes(w, r, u.ID, "recovery-codes-saved")
 		case actionRemoveFactor:
 			if err := p.mfa.RemoveFactor(r.Context(), u.ID, factorID); err != nil && !errors.Is(err, mfa.ErrNotFound) {
 				p.serverError(w, r, "account mfa: remove factor", err)
@@ -187,15 +187,16 @@ func (p *Pages) AccountMFA() http.Handler {
 	})
 }
 
-// showRecoveryCodes makes new recovery codes and shows them, once.
-func (p *Pages) showRecoveryCodes(w http.ResponseWriter, r *http.Request, userID string) {
+// showRecoveryCodes makes new recovery codes and shows them, once; "I have
+// saved them" leads to the account page with the notice key.
+func (p *Pages) showRecoveryCodes(w http.ResponseWriter, r *http.Request, userID, noticeKey string) {
 	codes, err := p.mfa.NewRecoveryCodes(r.Context(), userID)
 	if err != nil {
 		p.serverError(w, r, "account mfa: recovery codes", err)
 		return
 	}
 	p.render(w, r, http.StatusOK, pageRecoveryCodes, RecoveryCodesPage{Layout: p.layout(r, "mfa.codes.title"), Codes: codes,
-		Continue: noticeURL("recovery-codes-saved")}, renderOptions{})
+		Continue: noticeURL(noticeKey)}, renderOptions{})
 }
 
 // AccountTOTP serves POST /account/mfa/totp: the first code confirms the
@@ -232,7 +233,7 @@ func (p *Pages) AccountTOTP() http.Handler {
 			return
 		}
 		if m.RecoveryCodes == 0 {
-			p.showRecoveryCodes(w, r, u.ID)
+			p.showRecoveryCodes(w, r, u.ID, "totp-added")
 			return
 		}
 		http.Redirect(w, r, noticeURL("totp-added"), http.StatusSeeOther)

@@ -380,7 +380,7 @@ func (p *Pages) PasskeySecondFactor() http.Handler {
 			p.logFailure(w, r, "passkey second factor refused", err)
 			d := p.secondFactorPage(r, r.PostFormValue("method"), m)
 			d.summarize(d.text(key))
-			p.render(w, r, http.StatusUnauthorized, pageSecondFactor, d, p.continueTargets(r, ps.Continue))
+			p.render(w, r, http.StatusUnauthorized, pageSecondFactor, d, p.continueOptions(r.Context(), ps.Continue))
 			return
 		}
 		if !p.finishPending(w, r, ps, a.AMR()...) {
@@ -388,16 +388,4 @@ func (p *Pages) PasskeySecondFactor() http.Handler {
 		}
 		http.Redirect(w, r, p.redirectTarget(ps.Continue), http.StatusSeeOther)
 	})
-}
-
-// continueTargets lets a page's forms end at the pending authorization's
-// client (CSP form-action applies to the redirects after a form is sent): a
-// second step that finishes the sign-in redirects there when consent was
-// given before.
-func (p *Pages) continueTargets(r *http.Request, cont string) renderOptions {
-	var o renderOptions
-	if c, ok := p.clientForContinue(r.Context(), cont); ok {
-		o.formTargets = cspSources(c.RedirectURIs...)
-	}
-	return o
 }
