@@ -91,7 +91,10 @@ type PasskeyOptions struct {
 	DisplayName string
 	// Sealer seals ceremony state; storage.NewSealer of the system secrets.
 	Sealer *storage.Sealer
-	Now    func() time.Time
+	// Notifier hears of passkeys added and removed (ChangeAdded,
+	// ChangeRemoved), to mail the user; nil tells nobody.
+	Notifier Notifier
+	Now      func() time.Time
 }
 
 // Passkeys registers and verifies a user's passkeys. Build it with
@@ -100,6 +103,7 @@ type Passkeys struct {
 	store  passkeyStore
 	rp     *webauthn.WebAuthn
 	sealer *storage.Sealer
+	notify Notifier
 	secure bool
 	now    func() time.Time
 }
@@ -135,7 +139,7 @@ func NewPasskeys(store passkeyStore, o PasskeyOptions) (*Passkeys, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Passkeys{store: store, rp: rp, sealer: o.Sealer, secure: u.Scheme == "https", now: o.Now}, nil
+	return &Passkeys{store: store, rp: rp, sealer: o.Sealer, notify: o.Notifier, secure: u.Scheme == "https", now: o.Now}, nil
 }
 
 // RPID is the relying party ID: the issuer's host name.
@@ -284,7 +288,13 @@ func (p *Passkeys) Remove(ctx context.Context, userID, id string) (Passkey, erro
 	if err != nil {
 		return Passkey{}, err
 	}
-	return pk, p.store.DeleteFactor(ctx, userID, id)
+	if err := p.store.DeleteFactor(ctx, userID, id); err != nil {
+		return Passkey{}, err
+	}
+	if p.notify != nil {
+		p.notify.FactorsChanged(ctx, userID, ChangeRemoved)
+	}
+	return pk, nil
 }
 
 // owned returns the user's passkey id, or storage.ErrNotFound (another user's
@@ -436,6 +446,9 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, userID, state string,
 			return Passkey{}, fmt.Errorf("%w: the credential is registered already", ErrPasskeyRejected)
 		}
 		return Passkey{}, err
+	}
+	if p.notify != nil {
+		p.notify.FactorsChanged(ctx, userID, ChangeAdded)
 	}
 	return Passkey{ID: f.ID, Name: f.Name, CreatedAt: f.CreatedAt, Synced: f.BackupEligible, Transports: transports,
 		AAGUID: f.AAGUID, CredentialID: f.CredentialID, SignCount: f.SignCount, BackedUp: f.BackupState}, nil
