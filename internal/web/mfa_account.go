@@ -58,9 +58,6 @@ func (p *Pages) methodsSection(r *http.Request, l Layout, userID string) (Method
 		AddTOTPURL:       pageURL("/account/mfa", "action", actionAddTOTP),
 		RecoveryCodesURL: pageURL("/account/mfa", "action", actionRecoveryCodes)}
 	for _, f := range m.Factors {
-		if f.Kind == storage.FactorWebAuthn && p.passkeys != nil {
-			continue // listed, renamed and removed in the passkeys section
-		}
 		v := FactorView{ID: f.ID, Name: f.Name, Kind: f.Kind, Added: when(f.CreatedAt),
 			RemoveURL: pageURL("/account/mfa", "action", actionRemoveFactor, "factor_id", f.ID)}
 		v.KindLabel = l.text("mfa.kind.totp")
