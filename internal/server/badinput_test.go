@@ -36,6 +36,7 @@ var pageRoutes = []string{
 	"/signin", "/signup", "/consent", "/signout", "/forgot-password", "/reset-password", "/verify-email",
 	"/account", "/account/profile", "/account/password", "/account/verify-email", "/account/applications/revoke",
 	"/account/sessions/end", "/account/sessions/sign-out", "/static/branding.css", "/static/", "/oauth2/authorize", "/oauth2/logout",
+	"/signin/second-factor", "/signin/set-up-second-factor", "/account/mfa", "/account/mfa/totp",
 }
 
 // fullServer is Gatehouse with every public route: the pages, the protocol
