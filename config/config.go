@@ -48,6 +48,8 @@ type Config struct {
 	RateLimits RateLimits `koanf:"rate_limits"`
 	// Passwords bounds the memory and CPU password hashing may take.
 	Passwords Passwords `koanf:"passwords"`
+	// MFA sets when users must sign in with a second factor.
+	MFA MFA `koanf:"mfa"`
 	// TemplatesDir holds an operator's page, mail and static files, each of which
 	// replaces the built-in file of the same name; empty uses the built-in ones.
 	TemplatesDir string `koanf:"templates_dir"`
@@ -154,6 +156,19 @@ type Mail struct {
 type Sessions struct {
 	IdleTimeout     time.Duration `koanf:"idle_timeout"`
 	AbsoluteTimeout time.Duration `koanf:"absolute_timeout"`
+}
+
+// MFA configures second factors (internal/mfa).
+type MFA struct {
+	// Policy is the server-wide rule, which a client's mfa_policy overrides:
+	// "optional" (users choose; the default), "required" (every user; those
+	// without a factor add one after their password) or "if_enrolled" (users
+	// who have a factor must use it). Users with a factor are always asked
+	// for it.
+	Policy string `koanf:"policy"`
+	// Issuer is the name authenticator apps show next to the account; empty
+	// uses the branding's product name.
+	Issuer string `koanf:"issuer"`
 }
 
 // Passwords configures password hashing (internal/identity).
@@ -336,6 +351,7 @@ func Default() Config {
 		// One per core of the 2-core target: 1 hashed 49/s against 90/s for 2
 		// (the machine's limit); more only adds 19 MiB each and GC work (77/s).
 		Passwords: Passwords{MaxConcurrentHashes: 2, MemoryKiB: 19456, Iterations: 2},
+		MFA:       MFA{Policy: "optional"},
 		Branding:  Branding{ProductName: "Gatehouse", PrimaryColor: "#1d4ed8"},
 	}
 }
@@ -585,6 +601,11 @@ func (c Config) Validate() error {
 	}
 	if c.Janitor.BatchSize < 1 || c.Janitor.BatchSize > 100000 {
 		add("janitor.batch_size: want 1 to 100000, got %d", c.Janitor.BatchSize)
+	}
+	switch c.MFA.Policy {
+	case "optional", "required", "if_enrolled":
+	default:
+		add("mfa.policy: want optional, required or if_enrolled, got %q", c.MFA.Policy)
 	}
 	if c.Passwords.MaxConcurrentHashes < 1 {
 		add("passwords.max_concurrent_hashes: want 1 or more, got %d", c.Passwords.MaxConcurrentHashes)

@@ -139,7 +139,10 @@ type Client struct {
 	// RegistrationTokenHash is the keyed hash (Sealer.HashClientSecret) of the
 	// RFC 7592 registration access token of a dynamically registered client;
 	// empty for a client an operator made, which cannot be managed that way.
-	RegistrationTokenHash string    `gorm:"not null;default:''"`
-	CreatedAt             time.Time `gorm:"not null"`
-	UpdatedAt             time.Time `gorm:"not null"`
+	RegistrationTokenHash string `gorm:"not null;default:''"`
+	// MFAPolicy says when users of this client need a second factor: "optional",
+	// "required", "if_enrolled", or "" to follow the server's setting.
+	MFAPolicy string    `gorm:"column:mfa_policy;not null;default:''"`
+	CreatedAt time.Time `gorm:"not null"`
+	UpdatedAt time.Time `gorm:"not null"`
 }

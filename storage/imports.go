@@ -75,7 +75,7 @@ func (s *Store) CreateImportedUser(ctx context.Context, u User, link ImportedUse
 	u.CreatedAt, u.UpdatedAt = keyTime(u.CreatedAt), keyTime(u.UpdatedAt)
 	link.UserID, link.CreatedAt = u.ID, keyTime(now)
 	err := s.InTx(ctx, func(ctx context.Context) error {
-		if err := s.conn(ctx).Create(&u).Error; err != nil {
+		if err := s.conn(ctx).Omit("webauthn_handle").Create(&u).Error; err != nil {
 			return err
 		}
 		return s.conn(ctx).Create(&link).Error

@@ -22,8 +22,11 @@ type User struct {
 	// future, refuses sign-in.
 	FailedSignIns int        `gorm:"not null;default:0"`
 	LockedUntil   *time.Time `gorm:""`
-	CreatedAt     time.Time  `gorm:"not null"`
-	UpdatedAt     time.Time  `gorm:"not null"`
+	// WebAuthnHandle is the user handle passkeys store (random bytes, never the
+	// e-mail), set once by Store.SetWebAuthnHandle; UpdateUser leaves it alone.
+	WebAuthnHandle NullBytes `gorm:"column:webauthn_handle;uniqueIndex:users_webauthn_handle_key"`
+	CreatedAt      time.Time `gorm:"not null"`
+	UpdatedAt      time.Time `gorm:"not null"`
 }
 
 // BrowserSession is a signed-in browser. The cookie holds a random token; only its
@@ -74,5 +77,6 @@ func models() []any {
 	m = append(m, outboxModels()...)
 	m = append(m, brandingModels()...)
 	m = append(m, importModels()...)
+	m = append(m, factorModels()...)
 	return m
 }

@@ -300,7 +300,9 @@ func bulkModels[T any](ctx context.Context, s *Store, rows []T) error {
 		return nil
 	}
 	if s.dialect == SQLite {
-		return s.bulk(ctx, func(ctx context.Context) error { return s.conn(ctx).CreateInBatches(rows, 200).Error })
+		return s.bulk(ctx, func(ctx context.Context) error {
+			return s.conn(ctx).Omit("webauthn_handle").CreateInBatches(rows, 200).Error
+		})
 	}
 	stmt := &gorm.Statement{DB: s.db}
 	if err := stmt.Parse(new(T)); err != nil {

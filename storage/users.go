@@ -31,7 +31,7 @@ func (s *Store) CreateUser(ctx context.Context, u User) (User, error) {
 	u.LockedUntil = utcPtr(u.LockedUntil)
 	now := time.Now().UTC()
 	u.CreatedAt, u.UpdatedAt = now, now
-	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Create(&u).Error }); err != nil {
+	if err := s.write(ctx, func(ctx context.Context) error { return s.conn(ctx).Omit("webauthn_handle").Create(&u).Error }); err != nil {
 		return User{}, fmt.Errorf("create user: %w", translate(err))
 	}
 	return u, nil
@@ -76,7 +76,7 @@ func (s *Store) UpdateUser(ctx context.Context, u User) (User, error) {
 	u.UpdatedAt = time.Now().UTC()
 	var rows int64
 	err := s.write(ctx, func(ctx context.Context) error {
-		res := s.conn(ctx).Model(&User{}).Where("id = ?", u.ID).Select("*").Omit("id", "created_at").Updates(&u)
+		res := s.conn(ctx).Model(&User{}).Where("id = ?", u.ID).Select("*").Omit("id", "created_at", "webauthn_handle").Updates(&u)
 		rows = res.RowsAffected
 		return res.Error
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/clients"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -24,6 +25,7 @@ type adminDeps struct {
 	users    *identity.Service
 	keys     *keys.Manager
 	branding *branding.Service
+	mfa      *mfa.Service
 	metrics  http.Handler // nil: no /metrics route
 }
 
@@ -44,6 +46,7 @@ func startAdmin(c config.Config, log *slog.Logger, d adminDeps, serveErr chan<- 
 		Users:    d.users,
 		Keys:     d.keys,
 		Branding: d.branding,
+		MFA:      d.mfa,
 		Tokens:   c.Admin.Tokens,
 		Metrics:  d.metrics,
 		Log:      log,

@@ -195,7 +195,7 @@ func (rp *relyingParty) login(w http.ResponseWriter, r *http.Request) {
 	rp.verifier[state], rp.client[state] = v, name
 	rp.mu.Unlock()
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(v), oidc.Nonce("n-" + state)}
-	for _, k := range []string{"prompt", "max_age", "ui_locales", "idp_hint"} {
+	for _, k := range []string{"prompt", "max_age", "ui_locales", "idp_hint", "acr_values"} {
 		if val := r.URL.Query().Get(k); val != "" {
 			opts = append(opts, oauth2.SetAuthURLParam(k, val))
 		}
@@ -238,7 +238,16 @@ func (rp *relyingParty) callback(w http.ResponseWriter, r *http.Request) {
 	rp.tokens[name], rp.idTokens[name] = tok, raw
 	rp.codes++
 	rp.mu.Unlock()
-	fmt.Fprintf(w, `<!doctype html><p id="result">signed in as %s</p>`, info.Email)
+	var levels struct {
+		ACR string   `json:"acr"`
+		AMR []string `json:"amr"`
+	}
+	if err := idt.Claims(&levels); err != nil {
+		http.Error(w, "id token claims: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	fmt.Fprintf(w, `<!doctype html><p id="result">signed in as %s</p><p id="acr">%s</p><p id="amr">%s</p>`,
+		info.Email, levels.ACR, strings.Join(levels.AMR, " "))
 }
 
 func (rp *relyingParty) logout(w http.ResponseWriter, r *http.Request) {

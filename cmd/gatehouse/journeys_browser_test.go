@@ -164,6 +164,9 @@ type pagesSite struct {
 	rp     *relyingParty
 	smtp   *mailtest.Server
 	shots  string // where screenshots go: GATEHOUSE_SCREENSHOTS or the artifact directory
+	// env and dataDir run the CLI against the site's database.
+	env     map[string]string
+	dataDir string
 }
 
 // startPagesSite starts the server and registers the relying party's client
@@ -215,5 +218,5 @@ func startPagesSiteWith(t *testing.T, clientFlags func(rp string) []string, serv
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return pagesSite{issuer: issuer, rp: rp, smtp: smtp, shots: shots}
+	return pagesSite{issuer: issuer, rp: rp, smtp: smtp, shots: shots, env: env, dataDir: dataDir}
 }

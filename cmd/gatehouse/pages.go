@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/outbox"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -37,6 +39,10 @@ type people struct {
 	templates fs.FS
 	// federation signs people in through upstream identity providers.
 	federation *federation.Service
+	// passkeys are the WebAuthn ceremonies the pages and the API share.
+	passkeys *mfa.Passkeys
+	// mfa is the second-factor service the pages and the API share.
+	mfa *mfa.Service
 }
 
 // newMailer returns the SMTP mailer, or the development mailer that logs each
@@ -175,12 +181,61 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 	if err != nil {
 		return nil, err
 	}
-	pages, err := web.New(web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat,
-		Federation: fed})
+	factors, err := mfaService(c, store, ids, log)
+	if err != nil {
+		return nil, err
+	}
+	passkeys, err := newPasskeys(c, store, log)
+	if err != nil {
+		return nil, err
+	}
+	deps := web.Deps{Templates: tmpl, Branding: brand, Store: store, Identity: ids, Sessions: sessions, CSRFKey: csrfKey, Issuer: c.Issuer, Metrics: mtr, Log: log, Catalogue: cat, MFA: factors, Federation: fed}
+	if passkeys != nil {
+		deps.Passkeys = passkeys
+	}
+	pages, err := web.New(deps)
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	return &people{outbox: ob, identity: ids, pages: pages, branding: brand, sessions: sessions, templates: tmpl, federation: fed}, nil
+	return &people{outbox: ob, identity: ids, pages: pages, branding: brand, sessions: sessions, templates: tmpl, federation: fed, mfa: factors, passkeys: passkeys}, nil
+}
+
+// mfaService builds the second-factor service: the configured policy, the
+// sign-in throttle of ids.
+func mfaService(c config.Config, store *storage.Store, ids *identity.Service, log *slog.Logger) (*mfa.Service, error) {
+	issuer := c.MFA.Issuer
+	if issuer == "" {
+		issuer = c.Branding.ProductName
+	}
+	policy, err := mfa.ParsePolicy(c.MFA.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("mfa.policy: %w", err)
+	}
+	svc, err := mfa.New(mfa.Options{Store: store, Issuer: issuer, Throttle: ids, Policy: policy, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+// newPasskeys builds the passkey (WebAuthn) ceremonies: the relying party is
+// the issuer's host, and a ceremony's state is sealed with the system secret
+// so that any instance can finish it. An issuer whose host is an IP address
+// cannot have passkeys (WebAuthn wants a domain): nil, and a warning.
+func newPasskeys(c config.Config, store *storage.Store, log *slog.Logger) (*mfa.Passkeys, error) {
+	sealer, err := storage.NewSealer(c.Secrets.System)
+	if err != nil {
+		return nil, fmt.Errorf("passkeys: %w", err)
+	}
+	pk, err := mfa.NewPasskeys(store, mfa.PasskeyOptions{Issuer: c.Issuer, DisplayName: c.Branding.ProductName, Sealer: sealer})
+	if errors.Is(err, mfa.ErrNoRelyingParty) {
+		log.Warn("passkeys off", "issuer", c.Issuer, "reason", err.Error())
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return pk, nil
 }
 
 // federationService builds sign-in through the configured upstream

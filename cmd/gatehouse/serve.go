@@ -141,12 +141,16 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		ln.Close()
 		return err
 	}
-	api, err := authapi.New(authapi.Deps{
+	deps := authapi.Deps{
 		Identity: ppl.identity, Sessions: ppl.sessions, Keys: km, Issuer: c.Issuer,
 		TrustedOrigins: c.API.TrustedOrigins, RequireEmailVerification: c.API.RequireEmailVerification,
 		TokenLifetime: c.API.TokenLifetime, Templates: ppl.templates, Catalogue: cat, Metrics: mtr, Log: log,
 		Federation: ppl.federation,
-	})
+	}
+	if ppl.passkeys != nil {
+		deps.Passkeys = ppl.passkeys
+	}
+	api, err := authapi.New(deps)
 	if err != nil {
 		ln.Close()
 		return err
@@ -186,7 +190,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		log.Warn("issuer does not point at this server", "issuer", c.Issuer, "addr", ln.Addr().String(), "fix", w)
 	}
 	adminSrv, err := startAdmin(c, log, adminDeps{
-		store: store, users: ppl.identity, keys: km, branding: ppl.branding,
+		store: store, users: ppl.identity, keys: km, branding: ppl.branding, mfa: ppl.mfa,
 		metrics: mtr.Handler(),
 	}, serveErr)
 	if err != nil {

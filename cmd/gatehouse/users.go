@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/config"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/spf13/cobra"
 )
@@ -36,6 +37,7 @@ as argon2id hashes.`,
 		usersDisableCommand(e, true),
 		usersDisableCommand(e, false),
 		usersDeleteCommand(e),
+		usersMFACommand(e),
 	)
 	return cmd
 }
@@ -426,4 +428,51 @@ func usersDeleteCommand(e *env) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// usersMFACommand groups the second-factor commands of a user.
+func usersMFACommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "mfa",
+		Short: "Manage a user's second factors (authenticator apps, passkeys, recovery codes)",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "reset ID|EMAIL",
+		Short: "Remove every second factor, passkey and recovery code of a user who lost them",
+		Long: `Remove every second factor (authenticator apps), passkey and recovery code of a
+user, for someone who lost their phone or key and has no recovery code left. The
+password still signs in; under a required MFA policy the user sets up a new factor
+right after it. Check who is asking before you run this.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			ue, done, err := e.userService(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx := cmd.Context()
+			u, err := ue.svc.FindUser(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			factors, err := mfa.New(mfa.Options{Store: ue.store})
+			if err != nil {
+				return err
+			}
+			n, err := factors.Reset(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return writeJSON(e.stdout, map[string]any{"id": u.ID, "email": u.Email, "factors_removed": n})
+			}
+			fmt.Fprintf(e.stdout, "removed %d second factor(s) and the recovery codes of %s (%s)\n", n, u.ID, u.Email)
+			return nil
+		},
+	})
+	return cmd
 }

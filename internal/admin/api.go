@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/clients"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/middleware"
 )
 
@@ -32,6 +33,9 @@ type Deps struct {
 	Keys    *keys.Manager
 	// Branding serves /admin/branding.
 	Branding *branding.Service
+	// MFA resets users' second factors (DELETE /admin/users/{id}/factors);
+	// nil answers that route 503.
+	MFA *mfa.Service
 	// Tokens are the accepted bearer tokens; none makes every /admin route
 	// answer 503.
 	Tokens []string
@@ -49,6 +53,7 @@ type API struct {
 	users    *identity.Service
 	keys     *keys.Manager
 	branding *branding.Service
+	mfa      *mfa.Service
 	metrics  http.Handler
 	log      *slog.Logger
 	maxBody  int64
@@ -68,7 +73,7 @@ func New(d Deps) *API {
 		d.MaxBodyBytes = 1 << 20
 	}
 	a := &API{
-		clients: d.Clients, users: d.Users, keys: d.Keys, branding: d.Branding, metrics: d.Metrics,
+		clients: d.Clients, users: d.Users, keys: d.Keys, branding: d.Branding, mfa: d.MFA, metrics: d.Metrics,
 		log: d.Log, maxBody: d.MaxBodyBytes,
 	}
 	for _, t := range d.Tokens {

@@ -33,6 +33,7 @@ func (a *API) routes(r *mux.Router) {
 	r.Handle("/admin/users/{id}/password", auth(a.SetPassword())).Methods(http.MethodPut)
 	r.Handle("/admin/users/{id}/sessions", auth(a.ListSessions())).Methods(http.MethodGet)
 	r.Handle("/admin/users/{id}/sessions", auth(a.EndSessions())).Methods(http.MethodDelete)
+	r.Handle("/admin/users/{id}/factors", auth(a.ResetFactors())).Methods(http.MethodDelete)
 	r.Handle("/admin/users/{id}/sessions/{sid}", auth(a.EndSession())).Methods(http.MethodDelete)
 	r.Handle("/admin/users/{id}/accounts", auth(a.ListAccounts())).Methods(http.MethodGet)
 	r.Handle("/admin/users/{id}/accounts/{client_id}", auth(a.RevokeAccount())).Methods(http.MethodDelete)

@@ -362,3 +362,31 @@ func (a *API) DeleteIdentity() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
+
+// factorsReset is the answer of DELETE /admin/users/{id}/factors.
+type factorsReset struct {
+	FactorsRemoved int `json:"factors_removed"`
+}
+
+// ResetFactors serves DELETE /admin/users/{id}/factors: every second factor,
+// passkey and recovery code of the user goes (a lost phone or key), and the
+// user gets a mail saying so. The password still signs in.
+func (a *API) ResetFactors() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.mfa == nil {
+			a.problem(w, r, problemNotConfigured, "Second factors are not configured on this server.", nil)
+			return
+		}
+		u, err := a.users.GetUser(r.Context(), mux.Vars(r)["id"])
+		if err != nil {
+			a.error(w, r, err)
+			return
+		}
+		n, err := a.mfa.Reset(r.Context(), u.ID)
+		if err != nil {
+			a.error(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, factorsReset{FactorsRemoved: n})
+	})
+}

@@ -77,6 +77,9 @@ type Deps struct {
 	// Federation signs people in through upstream identity providers
 	// (/sign-in/social, /callback/{id}); nil answers them 404.
 	Federation federationService
+	// Passkeys are the WebAuthn ceremonies (an *mfa.Passkeys) behind the
+	// /passkey/ paths; nil answers them 404.
+	Passkeys passkeyService
 }
 
 // API serves /api/auth. Build it with New; the zero value is unusable.
@@ -94,6 +97,7 @@ type API struct {
 	catalogue *i18n.Catalogue
 	reference map[string][]byte // the rendered reference page by language tag
 	fed       federationService
+	passkeys  passkeyService
 }
 
 // New returns the API. It fails when a dependency is missing or the reference
@@ -141,6 +145,7 @@ func New(d Deps) (*API, error) {
 		}
 	}
 	a.catalogue = d.Catalogue
+	a.passkeys = d.Passkeys
 	if a.reference, err = renderReference(d.Templates, d.Catalogue); err != nil {
 		return nil, fmt.Errorf("authapi: %w", err)
 	}

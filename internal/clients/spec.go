@@ -50,6 +50,10 @@ type Spec struct {
 	// ClaimsInIDToken puts the granted profile and email claims in the ID token
 	// as well as userinfo, for relying parties that read only the ID token.
 	ClaimsInIDToken bool `json:"claims_in_id_token,omitempty"`
+	// MFAPolicy says when this client's users need a second factor:
+	// optional, required or if_enrolled; empty follows the server's
+	// mfa.policy. An operator's decision, never a registered client's.
+	MFAPolicy string `json:"mfa_policy,omitempty"`
 }
 
 // Lifespans override the server's token lifetimes for one client; zero means the
@@ -91,6 +95,7 @@ type View struct {
 	AllowedCORSOrigins      []string  `json:"allowed_cors_origins"`
 	ResourceServer          bool      `json:"resource_server"`
 	ClaimsInIDToken         bool      `json:"claims_in_id_token"`
+	MFAPolicy               string    `json:"mfa_policy"`
 	CreatedAt               time.Time `json:"created_at"`
 	UpdatedAt               time.Time `json:"updated_at"`
 }
@@ -125,6 +130,7 @@ func (v View) Spec() Spec {
 		AllowedCORSOrigins:          clone(v.AllowedCORSOrigins),
 		ResourceServer:              v.ResourceServer,
 		ClaimsInIDToken:             v.ClaimsInIDToken,
+		MFAPolicy:                   v.MFAPolicy,
 	}
 }
 
@@ -161,6 +167,7 @@ func ViewOf(c storage.Client) View {
 		AllowedCORSOrigins:      nonNil(c.AllowedCORSOrigins),
 		ResourceServer:          c.ResourceServer,
 		ClaimsInIDToken:         c.ClaimsInIDToken,
+		MFAPolicy:               c.MFAPolicy,
 		CreatedAt:               c.CreatedAt.UTC(),
 		UpdatedAt:               c.UpdatedAt.UTC(),
 	}

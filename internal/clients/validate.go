@@ -155,6 +155,7 @@ func (r Rules) Validate(spec Spec) (storage.Client, error) {
 		TOSURI:                      spec.TOSURI,
 		ResourceServer:              spec.ResourceServer,
 		ClaimsInIDToken:             spec.ClaimsInIDToken,
+		MFAPolicy:                   spec.MFAPolicy,
 	}
 
 	// Defaults.
@@ -360,6 +361,11 @@ func (r Rules) Validate(spec Spec) (storage.Client, error) {
 	case "", AccessTokenOpaque, AccessTokenJWT:
 	default:
 		p.add("access_token_format", "want opaque or jwt (or empty for the server default), got %q", c.AccessTokenFormat)
+	}
+	switch c.MFAPolicy {
+	case "", "optional", "required", "if_enrolled":
+	default:
+		p.add("mfa_policy", "want optional, required or if_enrolled (or empty for the server's mfa.policy), got %q", c.MFAPolicy)
 	}
 	for _, l := range []struct {
 		field string

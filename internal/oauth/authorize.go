@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -251,6 +252,17 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 			}
 		}
 	}
+	// A client that asks for the MFA level (acr_values, or an essential acr
+	// in the claims parameter), or whose policy requires a second factor,
+	// gets a step-up of a session that has not reached it.
+	stepUp := false
+	if login != nil && !needLogin && (wantsMFA(form) || client.MFAPolicy == "required") && signin.ACRFor(login.AMR) != signin.ACRMFA {
+		if promptNone {
+			h.authorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("The requested authentication context needs a second factor."))
+			return
+		}
+		needLogin, reauth, stepUp = true, login.UserID, true
+	}
 	prompt := signin.Prompt{
 		Client:    clientInfo(client),
 		Scopes:    ar.GetRequestedScopes(),
@@ -258,6 +270,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 		Register:  slices.Contains(prompts, "create"),
 		ReauthFor: reauth,
 		IdPHint:   form.Get("idp_hint"),
+		StepUp:    stepUp,
 	}
 	if needLogin {
 		if promptNone {
@@ -483,3 +496,30 @@ func (h *Handler) addUserClaims(ctx context.Context, s *Session, userID string, 
 // ID token at the token endpoint, after the code was spent. Any non-empty nonce
 // is now echoed as sent; a missing state is let through by acceptState.
 func (c *fositeConfig) GetMinParameterEntropy(context.Context) int { return 1 }
+
+// wantsMFA reports whether the request asks for the MFA level: ACRMFA among
+// acr_values, or as a value of an essential acr claim of the ID token in the
+// claims parameter (OpenID Connect Core §5.5.1.1).
+func wantsMFA(form url.Values) bool {
+	if slices.Contains(strings.Fields(form.Get("acr_values")), signin.ACRMFA) {
+		return true
+	}
+	raw := form.Get("claims")
+	if raw == "" {
+		return false
+	}
+	var claims struct {
+		IDToken struct {
+			ACR *struct {
+				Essential bool     `json:"essential"`
+				Value     string   `json:"value"`
+				Values    []string `json:"values"`
+			} `json:"acr"`
+		} `json:"id_token"`
+	}
+	if json.Unmarshal([]byte(raw), &claims) != nil || claims.IDToken.ACR == nil || !claims.IDToken.ACR.Essential {
+		return false
+	}
+	a := claims.IDToken.ACR
+	return a.Value == signin.ACRMFA || slices.Contains(a.Values, signin.ACRMFA)
+}

@@ -3,6 +3,7 @@ package oauth
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/internal/signin"
 	"net/http"
 
 	"github.com/ory/fosite"
@@ -41,6 +42,7 @@ type providerMetadata struct {
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                            []string `json:"claims_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported,omitempty"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
@@ -72,8 +74,9 @@ func (h *Handler) renderDiscovery() ([]byte, error) {
 		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 		RevocationEndpointAuthMethodsSupported:     []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		CodeChallengeMethodsSupported:              []string{"S256"},
-		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "sid",
+		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "acr", "sid",
 			"name", "given_name", "family_name", "picture", "locale", "updated_at", "email", "email_verified"},
+		ACRValuesSupported:                         []string{signin.ACRPassword, signin.ACRMFA},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "create"},
 		UILocalesSupported:                         h.cfg.UILocales,
 		AuthorizationResponseIssParameterSupported: true,

@@ -45,6 +45,7 @@ func newUserSession(issuer, clientID string, l signin.Login) *Session {
 	s.Claims.Issuer = issuer
 	s.Claims.AuthTime = l.AuthTime.UTC()
 	s.Claims.AuthenticationMethodsReferences = l.AMR
+	s.Claims.AuthenticationContextClassReference = signin.ACRFor(l.AMR)
 	if l.SessionID != "" {
 		s.Claims.Extra = map[string]any{"sid": l.SessionID}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/authapi"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/openapitest"
 	"github.com/gatehouse-id/gatehouse/internal/server"
@@ -92,6 +93,7 @@ type apiOptions struct {
 	requireVerified bool
 	accountFailures int
 	store           func() *storage.Store
+	passkeys        bool
 }
 
 func newAPIEnv(t *testing.T, store *storage.Store, o apiOptions) *apiEnv {
@@ -112,8 +114,15 @@ func newAPIEnv(t *testing.T, store *storage.Store, o apiOptions) *apiEnv {
 	mustf(t, km.EnsureKeys(t.Context()), "ensure keys")
 	h, err := oauth.New(cfg, oauth.Deps{Store: store, Keys: km, Interaction: pages, ErrorPage: pages.ErrorPage, Log: log})
 	mustf(t, err, "oauth.New")
-	api, err := authapi.New(authapi.Deps{Identity: ids, Sessions: sessions, Keys: km, Issuer: issuer, TrustedOrigins: []string{trustedApp},
-		RequireEmailVerification: o.requireVerified, Templates: templates.FS, Log: log})
+	deps := authapi.Deps{Identity: ids, Sessions: sessions, Keys: km, Issuer: issuer, TrustedOrigins: []string{trustedApp},
+		RequireEmailVerification: o.requireVerified, Templates: templates.FS, Log: log}
+	if o.passkeys {
+		sealer, err := storage.NewSealer([]string{storagetest.TestSecret})
+		mustf(t, err, "sealer")
+		deps.Passkeys, err = mfa.NewPasskeys(store, mfa.PasskeyOptions{Issuer: strings.Replace(issuer, "127.0.0.1", "localhost", 1), Sealer: sealer})
+		mustf(t, err, "passkeys")
+	}
+	api, err := authapi.New(deps)
 	mustf(t, err, "authapi.New")
 	srv.Config.Handler = server.NewServer(server.Deps{Log: log, OAuth: h, Pages: pages, AuthAPI: api})
 	srv.Start()

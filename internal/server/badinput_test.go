@@ -37,6 +37,9 @@ var pageRoutes = []string{
 	"/account", "/account/profile", "/account/password", "/account/verify-email", "/account/applications/revoke",
 	"/account/sessions/end", "/account/sessions/sign-out", "/static/branding.css", "/static/", "/oauth2/authorize", "/oauth2/logout",
 	"/signin/with/{provider}", "/signin/callback/{provider}", "/signin/link", "/account/identities/link", "/account/identities/unlink",
+	"/signin/passkey", "/signin/passkey/options", "/account/passkeys", "/account/passkeys/options", "/account/passkeys/rename",
+	"/account/passkeys/remove", "/signin/second-factor/passkey", "/signin/second-factor/passkey/options",
+	"/signin/second-factor", "/signin/set-up-second-factor", "/account/mfa", "/account/mfa/totp",
 }
 
 // fullServer is Gatehouse with every public route: the pages, the protocol

@@ -11,6 +11,23 @@ import (
 	"time"
 )
 
+// The authentication context classes (acr) Gatehouse advertises and puts in
+// ID tokens: a sign-in with the password alone, and one with a second factor.
+const (
+	ACRPassword = "urn:gatehouse:acr:pwd"
+	ACRMFA      = "urn:gatehouse:acr:mfa"
+)
+
+// ACRFor returns the acr a sign-in with the RFC 8176 methods amr reaches.
+func ACRFor(amr []string) string {
+	for _, m := range amr {
+		if m == "mfa" {
+			return ACRMFA
+		}
+	}
+	return ACRPassword
+}
+
 // Login is the signed-in person behind a browser.
 type Login struct {
 	UserID    string
@@ -70,6 +87,9 @@ type Prompt struct {
 	// shows that user's address, fixed, and offers another account instead of
 	// sign-up.
 	ReauthFor string
+	// StepUp asks the signed-in user (ReauthFor) for a second factor: the
+	// client asked for ACRMFA and the session has not reached it.
+	StepUp bool
 	// ContinueURL resumes the authorization once the person is done; DenyURL ends
 	// it with access_denied. Both are for the browser to follow.
 	ContinueURL string

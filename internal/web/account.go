@@ -57,6 +57,14 @@ type AccountPage struct {
 	Federation    bool
 	Identities    []IdentityView
 	LinkProviders []LinkButton
+	// PasskeysEnabled shows the passkeys section; Passkeys are the user's,
+	// PasskeyNameField names a new one.
+	PasskeysEnabled  bool
+	Passkeys         []PasskeyView
+	PasskeyNameField Field
+	// Methods is the "Sign-in methods" section (second factors, passkeys,
+	// recovery codes).
+	Methods MethodsSection
 }
 
 // Application is a connected application on the account page.
@@ -99,6 +107,18 @@ func notice(key string) (messageKey, section string) {
 		return "account.notice.identity_linked", sectionIdentities
 	case "identity-unlinked":
 		return "account.notice.identity_unlinked", sectionIdentities
+	case "passkey-added":
+		return "account.notice.passkey_added", sectionPasskeys
+	case "passkey-renamed":
+		return "account.notice.passkey_renamed", sectionPasskeys
+	case "passkey-removed":
+		return "account.notice.passkey_removed", sectionPasskeys
+	case "totp-added":
+		return "mfa.notice.totp_added", sectionMethods
+	case "factor-removed":
+		return "mfa.notice.factor_removed", sectionMethods
+	case "recovery-codes-saved":
+		return "mfa.notice.codes_saved", sectionMethods
 	}
 	return "", ""
 }
@@ -150,6 +170,17 @@ func (p *Pages) accountPage(ctx context.Context, r *http.Request, bs *storage.Br
 	d.Applications = apps
 	if err := p.accountIdentities(ctx, &d, u.ID); err != nil {
 		return AccountPage{}, err
+	}
+	if d.Methods, err = p.methodsSection(r, l, u.ID); err != nil {
+		return AccountPage{}, err
+	}
+	if p.passkeys != nil {
+		d.PasskeysEnabled = true
+		d.PasskeyNameField = l.field(Field{ID: "passkey-name", Label: l.text("field.passkey_name"), Type: "text", Autocomplete: "off",
+			Hint: l.text("field.passkey_name_hint"), Required: true})
+		if d.Passkeys, err = p.passkeyViews(ctx, u.ID); err != nil {
+			return AccountPage{}, err
+		}
 	}
 	sessions, err := p.store.ListUserSessions(ctx, u.ID, p.now())
 	if err != nil {
@@ -224,6 +255,8 @@ func (p *Pages) showAccount(w http.ResponseWriter, r *http.Request, status int, 
 		d.summarize(formError, &d.NameField, &d.GivenNameField, &d.FamilyNameField, &d.PictureField, &d.LocaleField)
 	case sectionPassword:
 		d.summarize(formError, &d.CurrentPasswordField, &d.NewPasswordField, &d.ConfirmPasswordField)
+	case sectionPasskeys:
+		d.summarize(formError, &d.PasskeyNameField)
 	default:
 		d.summarize(formError)
 	}

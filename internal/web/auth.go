@@ -43,6 +43,9 @@ type SignInPage struct {
 	ForgotURL, SignUpURL string
 	// Providers are the upstream identity providers offered.
 	Providers []ProviderButton
+	// PasskeysEnabled offers "Sign in with a passkey" (and the browser's
+	// passkey autofill in the e-mail field).
+	PasskeysEnabled bool
 }
 
 func (p *Pages) signInPage(r *http.Request, cont, email string, reauth bool) (SignInPage, renderOptions) {
@@ -55,6 +58,12 @@ func (p *Pages) signInPage(r *http.Request, cont, email string, reauth bool) (Si
 		PasswordField: l.field(Field{ID: "password", Label: l.text("field.password"), Type: "password", Autocomplete: "current-password", Required: true}),
 	}
 	d.EmailField.ReadOnly = d.Reauth
+	if p.passkeys != nil {
+		d.PasskeysEnabled = true
+		// WebAuthn conditional UI: the browser offers passkeys in the
+		// address field's autofill.
+		d.EmailField.Autocomplete = "username webauthn"
+	}
 	d.ForgotURL = pageURL("/forgot-password", "continue", cont, "email", email)
 	d.SignUpURL = pageURL("/signup", "continue", cont)
 	if !d.Reauth {
@@ -139,6 +148,14 @@ func (p *Pages) SignInForm() http.Handler {
 			d.EmailField.FormError, d.PasswordField.FormError = true, true
 			d.summarize(msg, &d.EmailField, &d.PasswordField)
 			p.render(w, r, status, pageSignIn, d, o)
+			return
+		}
+		// A second factor, when the user has one or must add one, comes
+		// before any session.
+		if second, err := p.afterPassword(w, r, u, d.Continue); err != nil {
+			p.serverError(w, r, "sign in: second factor", err)
+			return
+		} else if second {
 			return
 		}
 		if _, err := p.sessions.Issue(w, r, u.ID, []string{"pwd"}, p.now()); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/server"
 	"github.com/gatehouse-id/gatehouse/internal/session"
@@ -91,6 +92,7 @@ type env struct {
 	ids    *identity.Service
 	mail   *mailbox
 	logs   *syncBuffer
+	mfa    *mfa.Service
 }
 
 // envOption adjusts what newEnv builds.
@@ -101,6 +103,13 @@ type envConfig struct {
 	proxies   []string
 	branding  *branding.Service
 	templates fs.FS
+	// mfa, when set, gives the pages second factors under this policy.
+	mfa mfa.Policy
+}
+
+// withMFA gives the pages the second-factor service under policy.
+func withMFA(policy mfa.Policy) envOption {
+	return func(c *envConfig) { c.mfa = policy }
 }
 
 // withBranding gives the pages and mail a branding service.
@@ -158,6 +167,14 @@ func newEnv(t *testing.T, store *storage.Store, withOAuth bool, opts ...envOptio
 	if cfg.branding != nil {
 		deps.Branding = cfg.branding
 	}
+	var factors *mfa.Service
+	if cfg.mfa != "" {
+		var err error
+		if factors, err = mfa.New(mfa.Options{Store: store, Issuer: "Gatehouse", Throttle: ids, Policy: cfg.mfa, Log: log}); err != nil {
+			t.Fatalf("mfa.New: %v", err)
+		}
+		deps.MFA = factors
+	}
 	pages, err := web.New(deps)
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
@@ -187,7 +204,7 @@ func newEnv(t *testing.T, store *storage.Store, withOAuth bool, opts ...envOptio
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	return &env{t: t, srv: srv, issuer: issuer, store: store, pages: pages, ids: ids, mail: mail, logs: logs}
+	return &env{t: t, srv: srv, issuer: issuer, store: store, pages: pages, ids: ids, mail: mail, logs: logs, mfa: factors}
 }
 
 // user creates a user with testPassword.

@@ -36,6 +36,9 @@ func rememberedConsent(a *storage.Account) *signin.Consent {
 // SignIn sends the browser to the sign-in page (the sign-up page for
 // prompt=create), which continues the authorization once the person is in.
 func (p *Pages) SignIn(w http.ResponseWriter, r *http.Request, pr signin.Prompt) {
+	if pr.StepUp && p.stepUp(w, r, pr) {
+		return
+	}
 	q := url.Values{}
 	q.Set("continue", pr.ContinueURL)
 	hint := pr.LoginHint

@@ -70,6 +70,12 @@ type Deps struct {
 	// Federation signs people in through upstream identity providers (a
 	// *federation.Service); nil offers none.
 	Federation federationService
+	// Passkeys are the WebAuthn ceremonies (an *mfa.Passkeys); nil hides
+	// every passkey button and answers their routes 404.
+	Passkeys passkeyService
+	// MFA is the second-factor service (an *mfa.Service); nil means sign-in
+	// with the password alone and no "Sign-in methods" section.
+	MFA mfaService
 }
 
 // SignInCounter counts password sign-in attempts by outcome: "success",
@@ -97,6 +103,8 @@ type Pages struct {
 	metrics      SignInCounter
 	catalogue    *i18n.Catalogue
 	fed          federationService
+	passkeys     passkeyService
+	mfa          mfaService
 }
 
 var _ signin.Interaction = (*Pages)(nil)
@@ -163,11 +171,13 @@ func New(d Deps) (*Pages, error) {
 		now:      d.Now,
 		log:      d.Log,
 		metrics:  d.Metrics,
+		mfa:      d.MFA,
 	}
 	if d.Federation != nil && len(d.Federation.Buttons()) > 0 {
 		p.fed = d.Federation
 	}
 	p.catalogue = d.Catalogue
+	p.passkeys = d.Passkeys
 	cookie := "gatehouse_csrf"
 	p.ticketCookie = "gatehouse_signup"
 	if p.secure {

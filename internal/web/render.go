@@ -36,13 +36,17 @@ const (
 	// pageFederationLink asks the owner of an address to prove the account
 	// before an upstream account is linked to it.
 	pageFederationLink = "federation_link"
+	pageSecondFactor   = "mfa_challenge"
+	pageEnrol          = "mfa_enrol"
+	pageRecoveryCodes  = "mfa_codes"
+	pageMFAConfirm     = "mfa_confirm"
 )
 
 // requiredPages lists every page New insists on.
 func requiredPages() []string {
 	return []string{pageSignIn, pageSignUp, pageConsent, pageSignOutConfirm, pageSignedOut,
 		pageForgotPassword, pageResetPassword, pageVerifyEmail, pageAccount, pageAccountConfirm, pageError,
-		pageFederationLink}
+		pageFederationLink, pageSecondFactor, pageEnrol, pageRecoveryCodes, pageMFAConfirm}
 }
 
 const stylesheet = "static/gatehouse.css"
