@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/pquerna/otp/totp"
 )
 
 // federationSites are two Gatehouse servers on SQLite: upstream, a real
@@ -326,6 +328,42 @@ func TestBrowserFederation(t *testing.T) {
 	b2.do("signed in by the API flow", chromedp.WaitVisible(chromedp.ID("identities-section")))
 	if got := b2.text("#identities-section .list-title"); got != "Upstream Co" {
 		b2.fail("after the API flow the account page lists %q", got)
+	}
+
+	// Signing in through a provider is no way around a second factor: Ada
+	// adds an authenticator app here, signs out, and the provider's sign-in
+	// goes on to the second step before the application sees her.
+	b2.do("add an app", chromedp.Navigate(s.downstream+"/account"), chromedp.WaitVisible(chromedp.ID("add-totp")),
+		chromedp.Click(chromedp.ID("add-totp")), chromedp.WaitVisible(chromedp.ID("confirm-mfa")),
+		chromedp.SendKeys(chromedp.ID("current-password"), downstreamPassword), chromedp.Click(chromedp.ID("confirm-mfa")),
+		chromedp.WaitVisible(chromedp.ID("totp-qr")))
+	attr, err := chromedp.Run(b2.ctx, chromedp.AttributeValue(chromedp.ID("totp-secret"), "data-secret"))
+	if err != nil || !attr.Exists || len(attr.Value) < 16 {
+		b2.fail("no secret on the enrolment page (%q, %v)", attr.Value, err)
+	}
+	totpCode := func(at time.Time) string {
+		c, err := totp.GenerateCode(attr.Value, at)
+		if err != nil {
+			b2.fail("TOTP code: %v", err)
+		}
+		return c
+	}
+	b2.do("confirm the app", chromedp.SendKeys(chromedp.ID("code"), totpCode(time.Now())), chromedp.Click(chromedp.ID("confirm-totp")),
+		chromedp.WaitVisible(chromedp.ID("recovery-codes")), chromedp.Click(chromedp.ID("codes-saved")), chromedp.WaitVisible(chromedp.ID("factor-list")))
+	b2.do("sign out", chromedp.Navigate(s.downstream+"/account"), chromedp.WaitVisible(chromedp.ID("sign-out")),
+		chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("sign-in-again")))
+	b2.do("through the provider", chromedp.Navigate(login), chromedp.WaitVisible(chromedp.ID("provider-upstream")),
+		chromedp.Click(chromedp.ID("provider-upstream")))
+	waitAt(b2, s.downstream+"/signin/second-factor")
+	b2.do("second step", chromedp.WaitVisible(chromedp.ID("verify-code")))
+	b2.shoot("federation-second-factor")
+	b2.do("give the code", chromedp.SendKeys(chromedp.ID("code"), totpCode(time.Now().Add(30*time.Second))),
+		chromedp.Click(chromedp.ID("verify-code")))
+	waitAt(b2, s.rp.srv.URL)
+	b2.do("back in the application", chromedp.WaitVisible(chromedp.ID("result")))
+	if got, amr := b2.text("#result"), strings.Fields(b2.text("#amr")); got != "signed in as ada@example.com" ||
+		!slices.Contains(amr, "fed") || !slices.Contains(amr, "otp") || !slices.Contains(amr, "mfa") {
+		b2.fail("after the provider and the code the relying party says %q, amr %v (want fed, otp, mfa)", got, amr)
 	}
 
 	// Refusals, each a clear page with a way back.

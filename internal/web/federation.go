@@ -115,6 +115,14 @@ func (p *Pages) FederatedCallback() http.Handler {
 			http.Redirect(w, r, noticeURL("identity-linked"), http.StatusSeeOther)
 			return
 		}
+		// A second factor, when the user has one or must add one, comes
+		// before any session, as after a password.
+		if second, err := p.afterFirstFactor(w, r, res.UserID, res.AMR, res.Continue); err != nil {
+			p.serverError(w, r, "federated sign-in: second factor", err)
+			return
+		} else if second {
+			return
+		}
 		if _, err := p.sessions.Issue(w, r, res.UserID, res.AMR, p.now()); err != nil {
 			p.serverError(w, r, "federated sign-in: issue session", err)
 			return
@@ -261,6 +269,12 @@ func (p *Pages) LinkAccount() http.Handler {
 		// Both were proven: the password now, the upstream account just
 		// before.
 		amr := append([]string{"pwd"}, res.AMR...)
+		if second, err := p.afterFirstFactor(w, r, u.ID, amr, res.Continue); err != nil {
+			p.serverError(w, r, "link: second factor", err)
+			return
+		} else if second {
+			return
+		}
 		if _, err := p.sessions.Issue(w, r, u.ID, amr, p.now()); err != nil {
 			p.serverError(w, r, "link: issue session", err)
 			return

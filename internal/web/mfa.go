@@ -113,10 +113,19 @@ func (p *Pages) pending(r *http.Request) (pendingSignIn, bool) {
 // (returns false), or the second step (sets the pending cookie, redirects and
 // returns true).
 func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, u storage.User, cont string) (bool, error) {
-	if p.mfa == nil {
+	return p.afterFirstFactor(w, r, u.ID, []string{mfa.AMRPassword}, cont)
+}
+
+// afterFirstFactor is afterPassword for any first factor whose methods are
+// amr: a password, an upstream identity provider, or both (linking). The same
+// policy applies to each, so that signing in through another provider is no
+// way around a second factor; a first factor that already counts as
+// multi-factor (a provider trusted for it) needs no second step.
+func (p *Pages) afterFirstFactor(w http.ResponseWriter, r *http.Request, userID string, amr []string, cont string) (bool, error) {
+	if p.mfa == nil || containsString(amr, mfa.AMRMFA) {
 		return false, nil
 	}
-	m, err := p.mfa.Methods(r.Context(), u.ID)
+	m, err := p.mfa.Methods(r.Context(), userID)
 	if err != nil {
 		return false, err
 	}
@@ -128,7 +137,7 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, u storage.
 	if step == mfa.StepNone {
 		return false, nil
 	}
-	ps := pendingSignIn{UserID: u.ID, AMR: []string{mfa.AMRPassword}, Continue: cont, Expires: p.now().Add(pendingTTL), Enrol: step == mfa.StepEnrol}
+	ps := pendingSignIn{UserID: userID, AMR: amr, Continue: cont, Expires: p.now().Add(pendingTTL), Enrol: step == mfa.StepEnrol}
 	if err := p.setPending(w, ps); err != nil {
 		return false, err
 	}
