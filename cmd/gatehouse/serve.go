@@ -147,6 +147,9 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		TokenLifetime: c.API.TokenLifetime, Templates: ppl.templates, Catalogue: cat, Metrics: mtr, Log: log,
 		Federation: ppl.federation,
 	}
+	if ppl.mfa != nil {
+		deps.MFA = ppl.mfa
+	}
 	if ppl.passkeys != nil {
 		deps.Passkeys = ppl.passkeys
 	}

@@ -77,6 +77,9 @@ type Deps struct {
 	// Federation signs people in through upstream identity providers
 	// (/sign-in/social, /callback/{id}); nil answers them 404.
 	Federation federationService
+	// MFA is the second-factor service (an *mfa.Service): a sign-in that
+	// must go on with a second factor gets no session here. Nil: none.
+	MFA secondFactors
 	// Passkeys are the WebAuthn ceremonies (an *mfa.Passkeys) behind the
 	// /passkey/ paths; nil answers them 404.
 	Passkeys passkeyService
@@ -97,6 +100,7 @@ type API struct {
 	catalogue *i18n.Catalogue
 	reference map[string][]byte // the rendered reference page by language tag
 	fed       federationService
+	mfa       secondFactors
 	passkeys  passkeyService
 }
 
@@ -137,7 +141,7 @@ func New(d Deps) (*API, error) {
 		ids: d.Identity, sessions: d.Sessions, keys: d.Keys, issuer: issuer,
 		trusted:   append([]string{iu.Scheme + "://" + iu.Host}, d.TrustedOrigins...),
 		requireEV: d.RequireEmailVerification, tokenTTL: d.TokenLifetime,
-		metrics: d.Metrics, log: d.Log, now: d.Now, fed: d.Federation,
+		metrics: d.Metrics, log: d.Log, now: d.Now, fed: d.Federation, mfa: d.MFA,
 	}
 	if d.Catalogue == nil {
 		if d.Catalogue, err = i18n.Load(i18n.Options{}); err != nil {

@@ -206,6 +206,13 @@ func (a *API) SignInEmail() http.Handler {
 			a.fail(w, r, http.StatusForbidden, codeEmailNotVerified, "Email not verified")
 			return
 		}
+		if second, err := a.needsSecondFactor(r.Context(), u.ID, []string{"pwd"}); err != nil {
+			a.serverError(w, r, "sign in: second factor", err)
+			return
+		} else if second {
+			a.refuseWithoutSecondFactor(w, r)
+			return
+		}
 		_, token, err := a.sessions.Start(w, r, u.ID, []string{"pwd"}, a.now())
 		if err != nil {
 			a.serverError(w, r, "sign in: start session", err)

@@ -108,6 +108,22 @@ func (a *API) SocialCallback() http.Handler {
 			http.Redirect(w, r, a.issuer+"/signin/link", http.StatusFound)
 			return
 		}
+		if second, err := a.needsSecondFactor(r.Context(), res.UserID, res.AMR); err != nil {
+			a.serverError(w, r, "social callback: second factor", err)
+			return
+		} else if second {
+			// No session: the pages' sign-in asks for the second factor.
+			a.log.InfoContext(r.Context(), "social sign-in needs a second factor", "provider", id)
+			to := res.ErrorURL
+			if to == "" {
+				to = res.Continue
+			}
+			if to == "" {
+				to = "/"
+			}
+			http.Redirect(w, r, withQuery(a.absolute(to), "error", codeTwoFactorRequired), http.StatusFound)
+			return
+		}
 		if _, _, err := a.sessions.Start(w, r, res.UserID, res.AMR, a.now()); err != nil {
 			a.serverError(w, r, "social callback: start session", err)
 			return

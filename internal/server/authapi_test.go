@@ -20,6 +20,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/internal/authapi"
@@ -87,6 +88,9 @@ type apiEnv struct {
 	mail     *mailbox
 	contract *openapitest.Checker
 	logs     *syncBuffer
+	// mfa is the second-factor service the pages and the API share (with
+	// apiOptions.mfa).
+	mfa *mfa.Service
 }
 
 type apiOptions struct {
@@ -94,6 +98,8 @@ type apiOptions struct {
 	accountFailures int
 	store           func() *storage.Store
 	passkeys        bool
+	// mfa gives the pages and the API the second-factor service.
+	mfa bool
 }
 
 func newAPIEnv(t *testing.T, store *storage.Store, o apiOptions) *apiEnv {
@@ -122,6 +128,12 @@ func newAPIEnv(t *testing.T, store *storage.Store, o apiOptions) *apiEnv {
 		deps.Passkeys, err = mfa.NewPasskeys(store, mfa.PasskeyOptions{Issuer: strings.Replace(issuer, "127.0.0.1", "localhost", 1), Sealer: sealer})
 		mustf(t, err, "passkeys")
 	}
+	var factors *mfa.Service
+	if o.mfa {
+		factors, err = mfa.New(mfa.Options{Store: store, Issuer: "Gatehouse", Throttle: ids, Log: log})
+		mustf(t, err, "mfa.New")
+		deps.MFA = factors
+	}
 	api, err := authapi.New(deps)
 	mustf(t, err, "authapi.New")
 	srv.Config.Handler = server.NewServer(server.Deps{Log: log, OAuth: h, Pages: pages, AuthAPI: api})
@@ -132,7 +144,7 @@ func newAPIEnv(t *testing.T, store *storage.Store, o apiOptions) *apiEnv {
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	return &apiEnv{t: t, url: issuer, store: store, ids: ids, mail: mb, contract: openapitest.New(t, authapi.OpenAPIDocument()), logs: logs}
+	return &apiEnv{t: t, url: issuer, store: store, ids: ids, mail: mb, contract: openapitest.New(t, authapi.OpenAPIDocument()), logs: logs, mfa: factors}
 }
 
 // apiClient is one browser or app calling the API: a cookie jar, an Origin it
@@ -756,4 +768,39 @@ func TestAuthAPIOutage(t *testing.T) {
 	if a := b.do("GET", "/api/auth/get-session", nil); strings.TrimSpace(string(a.body)) == "null" {
 		t.Error("the session did not survive the outage")
 	}
+}
+
+// TestAuthAPISignInNeedsTheSecondFactor: a user with an authenticator app gets
+// no session from the API's password sign-in (the API has no second step
+// yet; the pages do): 403 TWO_FACTOR_REQUIRED, no cookie, no token, and the
+// browser is still signed out. Before the app, the same sign-in worked.
+func TestAuthAPISignInNeedsTheSecondFactor(t *testing.T) {
+	eachAPIDatabase(t, func(t *testing.T, store *storage.Store) {
+		e := newAPIEnv(t, store, apiOptions{mfa: true})
+		const addr = "two-factor@example.com"
+		e.signUpVerified(addr, apiPassword)
+		signIn := map[string]any{"email": addr, "password": apiPassword}
+		wantAPI(t, "sign in before the app", e.browser(trustedApp).do("POST", "/api/auth/sign-in/email", signIn), 200, "")
+
+		u, err := e.ids.Authenticate(t.Context(), addr, apiPassword, "127.0.0.1")
+		mustf(t, err, "user")
+		en, err := e.mfa.BeginTOTP(t.Context(), u.ID, addr, "Phone")
+		mustf(t, err, "begin TOTP")
+		code, err := totp.GenerateCode(en.Secret, time.Now())
+		mustf(t, err, "code")
+		mustf(t, e.mfa.ConfirmTOTP(t.Context(), u.ID, en.FactorID, code, "127.0.0.1"), "confirm TOTP")
+
+		b := e.browser(trustedApp)
+		a := b.do("POST", "/api/auth/sign-in/email", signIn)
+		wantAPI(t, "sign in with an app", a, 403, "TWO_FACTOR_REQUIRED")
+		if tok := a.header.Get("set-auth-token"); tok != "" || len(a.header.Values("Set-Cookie")) != 0 {
+			t.Fatalf("refused sign-in set a token %q or cookies %q", tok, a.header.Values("Set-Cookie"))
+		}
+		if got := strings.TrimSpace(string(b.do("GET", "/api/auth/get-session", nil).body)); got != "null" {
+			t.Fatalf("after the refused sign-in get-session = %s, want null", got)
+		}
+		// A wrong password is still a wrong password, not a hint that the
+		// account has a second factor.
+		wantAPI(t, "wrong password", b.do("POST", "/api/auth/sign-in/email", map[string]any{"email": addr, "password": "not the password at all"}), 401, "INVALID_EMAIL_OR_PASSWORD")
+	})
 }
