@@ -65,7 +65,7 @@ func (s *Service) sendFactorsChanged(ctx context.Context, userID, change, kind s
 		return err
 	}
 	m, err := s.compose(ctx, mailFactors, u, "mail.factors.action", 0, MailData{
-		Link:   s.link("/account/mfa", nil),
+		Link:   s.link("/account#methods-section", nil),
 		Change: strings.TrimPrefix(key, "mail.factors."),
 		When:   s.now().UTC().Format("2006-01-02 15:04 UTC"),
 	})

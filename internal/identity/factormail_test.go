@@ -44,7 +44,7 @@ func TestFactorChangeMail(t *testing.T) {
 			}
 			for _, part := range []struct{ name, body string }{{"text", oneLine(m.Text)}, {"HTML", oneLine(m.HTML)}} {
 				for _, s := range []string{want, "Time of the change: " + when, "If it was not you, change your Gatehouse password now",
-					"https://id.example.com/account/mfa"} {
+					"https://id.example.com/account#methods-section"} {
 					if !strings.Contains(part.body, s) {
 						t.Errorf("%s: %s lacks %q:\n%s", what, part.name, s, part.body)
 					}
