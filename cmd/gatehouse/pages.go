@@ -185,7 +185,7 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 	if err != nil {
 		return nil, err
 	}
-	passkeys, err := newPasskeys(c, store, log)
+	passkeys, err := newPasskeys(c, store, ids, log)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func newPeople(c config.Config, store *storage.Store, log *slog.Logger, mtr *met
 }
 
 // mfaService builds the second-factor service: the configured policy, the
-// sign-in throttle of ids.
+// sign-in throttle of ids, and ids to mail the user when a factor changes.
 func mfaService(c config.Config, store *storage.Store, ids *identity.Service, log *slog.Logger) (*mfa.Service, error) {
 	issuer := c.MFA.Issuer
 	if issuer == "" {
@@ -211,7 +211,7 @@ func mfaService(c config.Config, store *storage.Store, ids *identity.Service, lo
 	if err != nil {
 		return nil, fmt.Errorf("mfa.policy: %w", err)
 	}
-	svc, err := mfa.New(mfa.Options{Store: store, Issuer: issuer, Throttle: ids, Policy: policy, Log: log})
+	svc, err := mfa.New(mfa.Options{Store: store, Issuer: issuer, Throttle: ids, Notifier: ids, Policy: policy, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -221,13 +221,14 @@ func mfaService(c config.Config, store *storage.Store, ids *identity.Service, lo
 // newPasskeys builds the passkey (WebAuthn) ceremonies: the relying party is
 // the issuer's host, and a ceremony's state is sealed with the system secret
 // so that any instance can finish it. An issuer whose host is an IP address
-// cannot have passkeys (WebAuthn wants a domain): nil, and a warning.
-func newPasskeys(c config.Config, store *storage.Store, log *slog.Logger) (*mfa.Passkeys, error) {
+// cannot have passkeys (WebAuthn wants a domain): nil, and a warning. ids
+// mails the user when a passkey is added or removed.
+func newPasskeys(c config.Config, store *storage.Store, ids *identity.Service, log *slog.Logger) (*mfa.Passkeys, error) {
 	sealer, err := storage.NewSealer(c.Secrets.System)
 	if err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
 	}
-	pk, err := mfa.NewPasskeys(store, mfa.PasskeyOptions{Issuer: c.Issuer, DisplayName: c.Branding.ProductName, Sealer: sealer})
+	pk, err := mfa.NewPasskeys(store, mfa.PasskeyOptions{Issuer: c.Issuer, DisplayName: c.Branding.ProductName, Sealer: sealer, Notifier: ids})
 	if errors.Is(err, mfa.ErrNoRelyingParty) {
 		log.Warn("passkeys off", "issuer", c.Issuer, "reason", err.Error())
 		return nil, nil

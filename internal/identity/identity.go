@@ -147,6 +147,9 @@ const (
 	ThrottleMail
 	// ThrottleSignUp: too many sign-ups from the client's IP.
 	ThrottleSignUp
+	// ThrottleSecondFactor: too many wrong second-factor codes of one account
+	// from the client's IP. Only time lifts it: a password reset does not.
+	ThrottleSecondFactor
 )
 
 // Error says what happened and when to try again, in minutes rounded up, such
@@ -165,6 +168,8 @@ func (e *ThrottledError) Error() string {
 		return "Too many e-mails were asked for. Try again in " + in + "."
 	case ThrottleSignUp:
 		return "Too many accounts were created from your network. Try again in " + in + "."
+	case ThrottleSecondFactor:
+		return "Too many wrong codes. Try again in " + in + "."
 	}
 	return "Too many attempts from your network. Try again in " + in + "."
 }
@@ -178,6 +183,8 @@ func (e *ThrottledError) MessageKey() string {
 		return "throttle.mail"
 	case ThrottleSignUp:
 		return "throttle.signup"
+	case ThrottleSecondFactor:
+		return "throttle.second_factor"
 	}
 	return "throttle.address"
 }

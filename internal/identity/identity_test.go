@@ -336,6 +336,7 @@ func TestThrottledErrorMessage(t *testing.T) {
 		{"account: a reset unlocks", 5 * time.Minute, identity.ThrottleAccount, "Too many failed attempts. Try again in 5 minutes, or reset your password to unlock your account now."},
 		{"mail", 42 * time.Minute, identity.ThrottleMail, "Too many e-mails were asked for. Try again in 42 minutes."},
 		{"sign-up", time.Hour, identity.ThrottleSignUp, "Too many accounts were created from your network. Try again in 60 minutes."},
+		{"second factor: no reset promised", 15 * time.Minute, identity.ThrottleSecondFactor, "Too many wrong codes. Try again in 15 minutes."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := (&identity.ThrottledError{RetryAfter: tc.d, Reason: tc.reason}).Error(); got != tc.want {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/i18n"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
+	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
 
@@ -52,9 +53,10 @@ func TestMailInEveryLanguage(t *testing.T) {
 			if _, err := f.svc.SignUp(ctx, identity.SignUpInput{Email: u.Email, Password: "another fine password here"}, ""); err != nil {
 				t.Fatal(err)
 			}
+			f.svc.FactorsChanged(ctx, u.ID, "added", storage.FactorTOTP)
 			mails := f.mail.all()
-			if len(mails) != 3 {
-				t.Fatalf("%d mails, want 3", len(mails))
+			if len(mails) != 4 {
+				t.Fatalf("%d mails, want 4", len(mails))
 			}
 			tr := func(l *i18n.Localizer, key string, args ...any) string {
 				t.Helper()
@@ -81,6 +83,10 @@ func TestMailInEveryLanguage(t *testing.T) {
 				{"sign-up notice", tr(loc, "mail.notice.subject", "Product", product),
 					[]string{tr(loc, "mail.notice.intro", "Product", product)},
 					[]string{tr(english, "mail.notice.intro", "Product", product)}},
+				{"sign-in method change", tr(loc, "mail.factors.subject", "Product", product),
+					[]string{tr(loc, "mail.factors.totp_added"), tr(loc, "mail.factors.when", "Time", "2031-01-02 03:04 UTC"),
+						tr(loc, "mail.factors.outro", "Product", product)},
+					[]string{tr(english, "mail.factors.totp_added"), tr(english, "mail.factors.outro", "Product", product)}},
 			} {
 				m := mails[i]
 				if m.Subject != want.subject {
@@ -117,6 +123,9 @@ func TestMailInEveryLanguage(t *testing.T) {
 				if !strings.Contains(oneLine(mails[0].HTML), oneLine(s)) {
 					t.Errorf("verification HTML lacks %q", s)
 				}
+			}
+			if !strings.Contains(oneLine(mails[3].HTML), oneLine(tr(loc, "mail.factors.action"))) {
+				t.Errorf("sign-in method change HTML lacks its button %q", tr(loc, "mail.factors.action"))
 			}
 			if !strings.Contains(oneLine(mails[2].HTML), tr(loc, "mail.notice.choose_new")) {
 				t.Errorf("sign-up notice HTML lacks the link text %q", tr(loc, "mail.notice.choose_new"))
@@ -184,7 +193,7 @@ func TestMailTemplatesCheck(t *testing.T) {
 	}
 	fsys := fstest.MapFS{}
 	for _, name := range []string{"mail/layout.txt", "mail/layout.html", "mail/reset_password.txt", "mail/reset_password.html",
-		"mail/signup_notice.txt", "mail/signup_notice.html", "mail/verify_email.html"} {
+		"mail/signup_notice.txt", "mail/signup_notice.html", "mail/factors_changed.txt", "mail/factors_changed.html", "mail/verify_email.html"} {
 		b, err := templates.FS.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)

@@ -24,10 +24,13 @@ const (
 	mailVerifyEmail   = "verify_email"
 	mailResetPassword = "reset_password"
 	mailSignUpNotice  = "signup_notice"
+	mailFactors       = "factors_changed"
 )
 
 // mailNames lists every mail ParseMailTemplates insists on.
-func mailNames() []string { return []string{mailVerifyEmail, mailResetPassword, mailSignUpNotice} }
+func mailNames() []string {
+	return []string{mailVerifyEmail, mailResetPassword, mailSignUpNotice, mailFactors}
+}
 
 // MailTemplates are the parsed mail bodies. Build them with ParseMailTemplates.
 type MailTemplates struct {
@@ -50,7 +53,12 @@ type MailData struct {
 	Expires string
 	// ForgotLink is the forgot-password page (sign-up notice).
 	ForgotLink string
-	loc        *i18n.Localizer
+	// Change says which sign-in method changed (factors_changed): totp_added,
+	// totp_removed, passkey_added, passkey_removed, factor_added,
+	// factor_removed, recovery_codes or reset; the mail shows the message
+	// mail.factors.<Change>. When is the time of the change, in UTC.
+	Change, When string
+	loc          *i18n.Localizer
 }
 
 // T returns the message key in the mail's language, with args as name, value

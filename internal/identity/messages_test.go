@@ -45,6 +45,8 @@ func TestRefusalsCarryMessages(t *testing.T) {
 		{"account locked a minute", "throttle.account", &identity.ThrottledError{RetryAfter: time.Minute, Reason: identity.ThrottleAccount}},
 		{"mail rationed", "throttle.mail", &identity.ThrottledError{RetryAfter: 42 * time.Minute, Reason: identity.ThrottleMail}},
 		{"sign-ups rationed", "throttle.signup", &identity.ThrottledError{RetryAfter: time.Hour, Reason: identity.ThrottleSignUp}},
+		{"second factor locked", "throttle.second_factor", &identity.ThrottledError{RetryAfter: 15 * time.Minute, Reason: identity.ThrottleSecondFactor}},
+		{"second factor locked a minute", "throttle.second_factor", &identity.ThrottledError{RetryAfter: time.Minute, Reason: identity.ThrottleSecondFactor}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var m i18n.Translatable

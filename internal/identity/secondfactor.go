@@ -23,9 +23,21 @@ func secondFactorIPKey(ip string) string {
 }
 
 // CheckSecondFactor returns a *ThrottledError when the user's second factor may
-// not be tried from ip now.
+// not be tried from ip now: Reason ThrottleSecondFactor when the account is
+// locked for ip (which a password reset does not lift), ThrottleAddress when
+// ip is blocked.
 func (s *Service) CheckSecondFactor(ctx context.Context, userID, ip string) error {
 	_, err := s.checkLocks(ctx, s.now(), accountIPKey(secondFactorSubject(userID), ip), secondFactorIPKey(ip))
+	return secondFactorLock(err)
+}
+
+// secondFactorLock turns an account lock into a second-factor lock, whose
+// message does not promise that a password reset unlocks it.
+func secondFactorLock(err error) error {
+	var te *ThrottledError
+	if errors.As(err, &te) && te.Reason == ThrottleAccount {
+		return &ThrottledError{RetryAfter: te.RetryAfter, Reason: ThrottleSecondFactor}
+	}
 	return err
 }
 
@@ -36,7 +48,7 @@ func (s *Service) SecondFactorFailed(ctx context.Context, userID, ip string, err
 	if errors.Is(rerr, ErrInvalidCredentials) {
 		return err
 	}
-	return rerr
+	return secondFactorLock(rerr)
 }
 
 // SecondFactorSucceeded clears the user's second-factor failures from ip.

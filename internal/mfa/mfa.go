@@ -87,9 +87,11 @@ type factorStore interface {
 }
 
 // Notifier is told when a user's factors change, to mail the user; nil tells
-// nobody.
+// nobody. kind is the factor's kind (storage.FactorTOTP, storage.FactorWebAuthn)
+// for ChangeAdded and ChangeRemoved, "" for the others; *identity.Service is
+// one.
 type Notifier interface {
-	FactorsChanged(ctx context.Context, userID, change string)
+	FactorsChanged(ctx context.Context, userID, change, kind string)
 }
 
 // The changes a Notifier hears of.
@@ -190,6 +192,10 @@ func (s *Service) Methods(ctx context.Context, userID string) (Methods, error) {
 // removes the recovery codes, which are a way around a factor and mean nothing
 // without one.
 func (s *Service) RemoveFactor(ctx context.Context, userID, id string) error {
+	kind := ""
+	if f, err := s.store.GetFactor(ctx, id); err == nil && f.UserID == userID {
+		kind = f.Kind
+	}
 	if err := s.store.DeleteFactor(ctx, userID, id); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return ErrNotFound
@@ -203,7 +209,7 @@ func (s *Service) RemoveFactor(ctx context.Context, userID, id string) error {
 	if err != nil {
 		return fmt.Errorf("remove factor: %w", err)
 	}
-	s.changed(ctx, userID, ChangeRemoved)
+	s.changed(ctx, userID, ChangeRemoved, kind)
 	return nil
 }
 
@@ -215,13 +221,13 @@ func (s *Service) Reset(ctx context.Context, userID string) (int, error) {
 		return 0, fmt.Errorf("reset factors: %w", err)
 	}
 	s.log.InfoContext(ctx, "second factors reset", "user_id", userID, "factors", n)
-	s.changed(ctx, userID, ChangeReset)
+	s.changed(ctx, userID, ChangeReset, "")
 	return n, nil
 }
 
-func (s *Service) changed(ctx context.Context, userID, change string) {
+func (s *Service) changed(ctx context.Context, userID, change, kind string) {
 	if s.notify != nil {
-		s.notify.FactorsChanged(ctx, userID, change)
+		s.notify.FactorsChanged(ctx, userID, change, kind)
 	}
 }
 
@@ -248,7 +254,7 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, userID string) ([]string
 	if err := s.store.ReplaceRecoveryCodes(ctx, userID, hashes); err != nil {
 		return nil, fmt.Errorf("new recovery codes: %w", err)
 	}
-	s.changed(ctx, userID, ChangeRecoveryCodes)
+	s.changed(ctx, userID, ChangeRecoveryCodes, "")
 	return codes, nil
 }
 

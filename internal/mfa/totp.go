@@ -163,7 +163,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, id, code, ip string) 
 		return fmt.Errorf("confirm totp: %w", err)
 	}
 	s.succeeded(ctx, userID, ip)
-	s.changed(ctx, userID, ChangeAdded)
+	s.changed(ctx, userID, ChangeAdded, storage.FactorTOTP)
 	return nil
 }
 

@@ -292,7 +292,7 @@ func (p *Passkeys) Remove(ctx context.Context, userID, id string) (Passkey, erro
 		return Passkey{}, err
 	}
 	if p.notify != nil {
-		p.notify.FactorsChanged(ctx, userID, ChangeRemoved)
+		p.notify.FactorsChanged(ctx, userID, ChangeRemoved, storage.FactorWebAuthn)
 	}
 	return pk, nil
 }
@@ -448,7 +448,7 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, userID, state string,
 		return Passkey{}, err
 	}
 	if p.notify != nil {
-		p.notify.FactorsChanged(ctx, userID, ChangeAdded)
+		p.notify.FactorsChanged(ctx, userID, ChangeAdded, storage.FactorWebAuthn)
 	}
 	return Passkey{ID: f.ID, Name: f.Name, CreatedAt: f.CreatedAt, Synced: f.BackupEligible, Transports: transports,
 		AAGUID: f.AAGUID, CredentialID: f.CredentialID, SignCount: f.SignCount, BackedUp: f.BackupState}, nil

@@ -368,3 +368,49 @@ func TestStepUpByACRValues(t *testing.T) {
 		t.Errorf("authorization at the met level: %v, want a code", q)
 	}
 }
+
+// TestSecondFactorLockout: wrong codes at the second step lock it with the
+// second factor's own message, which does not promise that a password reset
+// unlocks it (it does not), and the right code is then refused too.
+func TestSecondFactorLockout(t *testing.T) {
+	databases(t, func(t *testing.T, store *storage.Store) {
+		e := newEnv(t, store, false, withMFA(mfa.PolicyOptional))
+		e.user("lock@example.com", "Lock")
+		b := e.browser()
+		wantStatus(t, "first sign-in", b.signIn("lock@example.com", testPassword), http.StatusOK)
+		secret, _ := enrolTOTP(t, b)
+		wrong := "000000"
+		for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second} {
+			if totpCode(t, secret, time.Now().Add(d)) == wrong {
+				wrong = "000001"
+			}
+		}
+
+		b2 := e.browser()
+		challenge := b2.follow(b2.submit(b2.get("/signin"), "sign-in", map[string]string{"email": "lock@example.com", "password": testPassword}))
+		wantStatus(t, "second step", challenge, http.StatusOK)
+		var locked *page
+		for i := 0; i < 10 && locked == nil; i++ {
+			p := b2.submit(challenge, "verify-code", map[string]string{"code": wrong})
+			switch p.status {
+			case http.StatusTooManyRequests:
+				locked = p
+			case http.StatusUnauthorized:
+			default:
+				t.Fatalf("wrong code %d: status %d", i+1, p.status)
+			}
+		}
+		if locked == nil {
+			t.Fatal("10 wrong codes did not lock the second step")
+		}
+		msg := fieldError(locked, "code")
+		if !strings.Contains(msg, "Too many wrong codes. Try again in 15 minutes.") || strings.Contains(msg, "password") {
+			t.Errorf("second-step lock says %q, want the second factor's own message without a password reset", msg)
+		}
+		right := b2.submit(challenge, "verify-code", map[string]string{"code": totpCode(t, secret, time.Now())})
+		wantStatus(t, "right code while locked", right, http.StatusTooManyRequests)
+		if got := fieldError(right, "code"); got != msg {
+			t.Errorf("right code while locked: %q, want %q", got, msg)
+		}
+	})
+}
