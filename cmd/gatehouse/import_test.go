@@ -421,15 +421,10 @@ func TestImportBetterAuthSnakeCase(t *testing.T) {
 	}
 	adaFactors := func() (int, int) {
 		t.Helper()
-		fs, err := store.ListFactors(t.Context(), ada.ID)
-		if err != nil {
+		// Counted in SQL: this store has no system secret to open the sealed ones.
+		var totps int
+		if err := store.DB().QueryRowContext(t.Context(), "SELECT count(*) FROM user_factors WHERE user_id = ? AND kind = 'totp'", ada.ID).Scan(&totps); err != nil {
 			t.Fatal(err)
-		}
-		totps := 0
-		for _, f := range fs {
-			if f.Kind == storage.FactorTOTP {
-				totps++
-			}
 		}
 		codes, err := store.CountRecoveryCodes(t.Context(), ada.ID)
 		if err != nil {
