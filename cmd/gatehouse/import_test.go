@@ -325,6 +325,9 @@ func TestImportBetterAuth(t *testing.T) {
 				!pk.BackupEligible || !pk.BackupState || pk.Transports != "internal,hybrid" || len(pk.PublicKey) == 0 || !pk.Confirmed() {
 				t.Errorf("Ada's imported passkey = %+v, %v; want hers, counter %d", pk, err, seed.Passkeys[0].Counter)
 			}
+			if u, err := store.GetUserByWebAuthnHandle(ctx, []byte(seed.id(t, "ada@example.com"))); err != nil || u.ID != ada.ID {
+				t.Errorf("Ada by her Better Auth id as WebAuthn handle: %+v, %v", u, err)
+			}
 			svc := identity.New(store, identity.Options{})
 			if _, err := svc.Authenticate(ctx, "grace@example.com", baGracePasswordNFK+"3", ""); !errors.Is(err, identity.ErrInvalidCredentials) {
 				t.Errorf("Grace with a wrong password: %v, want ErrInvalidCredentials", err)

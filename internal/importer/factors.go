@@ -26,6 +26,7 @@ type FactorStore interface {
 	ListFactors(ctx context.Context, userID string) ([]storage.Factor, error)
 	GetFactorByCredentialID(ctx context.Context, credentialID []byte) (storage.Factor, error)
 	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte) error
+	SetWebAuthnHandle(ctx context.Context, userID string, handle []byte) ([]byte, error)
 }
 
 // The reasons a user's two-factor row or a passkey is not imported.
@@ -247,7 +248,12 @@ func importTwoFactor(ctx context.Context, fs FactorStore, o Options, userID stri
 }
 
 // importPasskey brings one passkey as a WebAuthn factor.
-func importPasskey(ctx context.Context, fs FactorStore, o Options, userID string, p passkeyRow) (string, error) {
+//
+// The user's WebAuthn handle, when they have none, becomes the bytes of their
+// Better Auth id: a user needs a handle for their passkeys to be accepted, and
+// it is what an authenticator returns if Better Auth registered the key with
+// the user id as handle (not checked against Better Auth's passkey plugin).
+func importPasskey(ctx context.Context, fs FactorStore, o Options, userID, externalID string, p passkeyRow) (string, error) {
 	cred, err := decodeB64(p.credentialID)
 	if err != nil || len(cred) == 0 {
 		return reasonBadPasskey, nil
@@ -267,6 +273,11 @@ func importPasskey(ctx context.Context, fs FactorStore, o Options, userID string
 	}
 	if o.DryRun {
 		return "", nil
+	}
+	if len(externalID) <= 64 {
+		if _, err := fs.SetWebAuthnHandle(ctx, userID, []byte(externalID)); err != nil && !errors.Is(err, storage.ErrConflict) {
+			return "", err
+		}
 	}
 	name := strings.TrimSpace(p.name)
 	if name == "" {
@@ -313,7 +324,7 @@ func importFactors(ctx context.Context, tx pgx.Tx, s schema, o Options, r *Repor
 	}
 	for ext, list := range pks {
 		for _, p := range list {
-			why, err := importPasskey(ctx, o.Factors, o, users[ext], p)
+			why, err := importPasskey(ctx, o.Factors, o, users[ext], ext, p)
 			if err != nil {
 				return fmt.Errorf("import passkey: %w", err)
 			}
