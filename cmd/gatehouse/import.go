@@ -38,9 +38,12 @@ from its Better Auth id (GET /admin/imported-users/better-auth/{id} on the
 admin API translates old ids); password hashes as they are (Better Auth's
 scrypt, or bcrypt), verified at sign-in and replaced by argon2id at the first
 one; social accounts (GitHub, Google, …) as external identities.
+With --secret (Better Auth's BETTER_AUTH_SECRET): TOTP secrets, as confirmed
+authenticator apps, and backup codes, as recovery codes. Passkeys, as
+WebAuthn factors (credential id, public key, counter, backup flags).
 Not kept, and counted in the report: sessions (not portable: users sign in
-again), verification rows, and two-factor secrets and passkeys (until
-Gatehouse has multi-factor authentication).
+again), verification rows, and two-factor rows without --secret or that
+--secret does not decrypt (nothing is written for those users' second factor).
 
 The source is only read. Gatehouse's database is written in batches, one
 transaction each; running the import again changes only what differs, so it
@@ -63,7 +66,7 @@ can run again after a failure or to catch up before switching over.
 			defer done()
 			progress := newProgress(e.stdout)
 			report, err := importer.BetterAuth(cmd.Context(), ue.svc, importer.Options{
-				From: from, Secret: secret, DryRun: dryRun, BatchSize: batch, Progress: progress.update,
+				From: from, Secret: secret, Factors: ue.store, DryRun: dryRun, BatchSize: batch, Progress: progress.update,
 			})
 			progress.finish()
 			if err != nil {
@@ -78,7 +81,7 @@ can run again after a failure or to catch up before switching over.
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "the Better Auth database's PostgreSQL URL (required; only read)")
-	cmd.Flags().StringVar(&secret, "secret", "", "Better Auth's BETTER_AUTH_SECRET (for two-factor secrets, once Gatehouse has MFA)")
+	cmd.Flags().StringVar(&secret, "secret", "", "Better Auth's BETTER_AUTH_SECRET (decrypts TOTP secrets and backup codes)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "read and report what would change, write nothing")
 	cmd.Flags().IntVar(&batch, "batch-size", importer.DefaultBatchSize, "users per batch (one transaction each)")
 	return cmd

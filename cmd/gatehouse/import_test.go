@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -38,7 +41,16 @@ type betterAuthSeed struct {
 		ID    string `json:"id"`
 		Email string `json:"email"`
 	} `json:"users"`
-	Sessions int `json:"sessions"`
+	Sessions  int `json:"sessions"`
+	TwoFactor []struct {
+		Email       string   `json:"email"`
+		TOTPSecret  string   `json:"totpSecret"`
+		BackupCodes []string `json:"backupCodes"`
+	} `json:"twoFactor"`
+	Passkeys []struct {
+		CredentialID string `json:"credentialID"`
+		Counter      int64  `json:"counter"`
+	} `json:"passkeys"`
 }
 
 func (s betterAuthSeed) id(t *testing.T, email string) string {
@@ -90,7 +102,7 @@ func seedBetterAuth(t *testing.T, casing string) (string, betterAuthSeed) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "betterauth_seed.mjs")
 	cmd.Dir = spaDir
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "CASING="+casing)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "CASING="+casing, "BETTER_AUTH_SECRET="+betterAuthSecret)
 	cmd.Stdin = bytes.NewReader(spec)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -99,7 +111,7 @@ func seedBetterAuth(t *testing.T, casing string) (string, betterAuthSeed) {
 		t.Fatalf("betterauth_seed.mjs (%s): %v\n%s", casing, err, stderr.String())
 	}
 	var seed betterAuthSeed
-	if err := json.Unmarshal(out, &seed); err != nil || len(seed.Users) != 3 {
+	if err := json.Unmarshal(out, &seed); err != nil || len(seed.Users) != 3 || len(seed.TwoFactor) != 1 || len(seed.Passkeys) != 1 {
 		t.Fatalf("betterauth_seed.mjs printed %q: %v", out, err)
 	}
 	return dbURL, seed
@@ -227,8 +239,8 @@ func TestImportBetterAuth(t *testing.T) {
 				"social accounts: 1 github kept as external identities",
 				fmt.Sprintf("sessions: %d not imported, %d still active: sessions are not portable", seed.Sessions, seed.Sessions),
 				"verification: ",
-				"two-factor: 1 row(s) skipped (TOTP secrets and backup codes): Gatehouse has no multi-factor authentication yet",
-				"passkeys: 1 skipped",
+				"two-factor: 1 of 1 row(s) imported (TOTP secret as a confirmed authenticator app, backup codes as recovery codes)",
+				"passkeys: 1 of 1 imported",
 				"Done: 3 user(s) imported, 0 updated.")
 
 			ada, err := store.GetUserByEmail(ctx, "ada@example.com")
@@ -281,6 +293,40 @@ func TestImportBetterAuth(t *testing.T) {
 			}
 			if p := b.submit(b.get("/signin"), "sign-in", map[string]string{"email": "ada@example.com", "password": baAdaPassword}); p.status != http.StatusSeeOther {
 				t.Fatalf("Ada's Better Auth password on /signin: %d\n%s", p.status, p.body)
+			}
+			// Her Better Auth authenticator app gives the second factor.
+			adaTF := seed.TwoFactor[0]
+			code, err := totp.GenerateCode(adaTF.TOTPSecret, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := b.submit(b.get("/signin/second-factor?method=totp"), "verify-code", map[string]string{"code": code}); p.status != http.StatusSeeOther {
+				t.Fatalf("Ada's Better Auth TOTP code on /signin/second-factor: %d\n%s", p.status, p.body)
+			}
+			// A Better Auth backup code works once, as a recovery code.
+			backup := adaTF.BackupCodes[0]
+			for i, want := range []bool{true, false} {
+				rb := newWebBrowser(t, s.base)
+				if p := rb.submit(rb.get("/signin"), "sign-in", map[string]string{"email": "ada@example.com", "password": baAdaPassword}); p.status != http.StatusSeeOther {
+					t.Fatalf("Ada's password (backup code round %d): %d", i, p.status)
+				}
+				p := rb.submit(rb.get("/signin/second-factor?method=recovery"), "verify-code", map[string]string{"code": backup})
+				if got := strings.Contains(p.body, `id="recovery-remaining"`); got != want {
+					t.Errorf("Ada's backup code, use %d: accepted %v, want %v (status %d)", i+1, got, want, p.status)
+				}
+			}
+			// Her passkey is a WebAuthn factor with its credential id and counter.
+			credID, err := base64.RawURLEncoding.DecodeString(seed.Passkeys[0].CredentialID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pk, err := store.GetFactorByCredentialID(ctx, credID)
+			if err != nil || pk.UserID != ada.ID || pk.Kind != storage.FactorWebAuthn || pk.SignCount != seed.Passkeys[0].Counter ||
+				!pk.BackupEligible || !pk.BackupState || pk.Transports != "internal,hybrid" || len(pk.PublicKey) == 0 || !pk.Confirmed() {
+				t.Errorf("Ada's imported passkey = %+v, %v; want hers, counter %d", pk, err, seed.Passkeys[0].Counter)
+			}
+			if u, err := store.GetUserByWebAuthnHandle(ctx, []byte(seed.id(t, "ada@example.com"))); err != nil || u.ID != ada.ID {
+				t.Errorf("Ada by her Better Auth id as WebAuthn handle: %+v, %v", u, err)
 			}
 			svc := identity.New(store, identity.Options{})
 			if _, err := svc.Authenticate(ctx, "grace@example.com", baGracePasswordNFK+"3", ""); !errors.Is(err, identity.ErrInvalidCredentials) {
@@ -344,6 +390,8 @@ func TestImportBetterAuth(t *testing.T) {
 				t.Fatalf("second import: exit %d\n%s", r.code, r.output())
 			}
 			wantInOutput(t, "second import", r.stdout, "users: 3 read, 0 imported, 0 updated, 3 unchanged, 0 skipped",
+				"two-factor: 0 of 1 row(s) imported", "two-factor skipped 1: the user already has second factors in Gatehouse",
+				"passkeys: 0 of 1 imported", "passkeys skipped 1: already imported",
 				"Nothing changed: Gatehouse already has every user as the source has it.")
 			if strings.Contains(r.stdout, "passwords:") || strings.Contains(r.stdout, "social accounts:") {
 				t.Errorf("second import reports new passwords or accounts:\n%s", r.stdout)
@@ -367,8 +415,43 @@ func TestImportBetterAuthSnakeCase(t *testing.T) {
 		t.Fatalf("import: exit %d\n%s", r.code, r.output())
 	}
 	wantInOutput(t, "import", r.stdout, "(snake_case columns)", "users: 3 read, 3 imported", "passwords: 2 scrypt",
-		"social accounts: 1 github", "two-factor: 1 row(s) skipped", "(with --secret, to decrypt the TOTP secrets)")
+		"social accounts: 1 github", "two-factor: 0 of 1 row(s) imported",
+		"two-factor skipped 1: no --secret given (BETTER_AUTH_SECRET)", "passkeys: 1 of 1 imported")
 	store := openDataDir(t, dir)
+	ada, err := store.GetUserByEmail(t.Context(), "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adaFactors := func() (int, int) {
+		t.Helper()
+		// Counted in SQL: this store has no system secret to open the sealed ones.
+		var totps int
+		if err := store.DB().QueryRowContext(t.Context(), "SELECT count(*) FROM user_factors WHERE user_id = ? AND kind = 'totp'", ada.ID).Scan(&totps); err != nil {
+			t.Fatal(err)
+		}
+		codes, err := store.CountRecoveryCodes(t.Context(), ada.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return totps, codes
+	}
+	// A wrong --secret: a clear reason, and nothing of Ada's two-factor written.
+	r = runCLI(t, nil, "import", "better-auth", "--from", srcURL, "--data-dir", dir, "--secret", "not-the-better-auth-secret-of-this-app")
+	if r.code != 0 {
+		t.Fatalf("import with a wrong secret: exit %d\n%s", r.code, r.output())
+	}
+	wantInOutput(t, "import with a wrong secret", r.stdout, "two-factor: 0 of 1 row(s) imported",
+		"two-factor skipped 1: could not be decrypted: is --secret the BETTER_AUTH_SECRET of that app?")
+	wantNoSecrets(t, "import with a wrong secret", r.output(), "not-the-better-auth-secret-of-this-app")
+	if totps, codes := adaFactors(); totps != 0 || codes != 0 {
+		t.Errorf("a wrong secret wrote %d TOTP factor(s) and %d recovery code(s) for Ada", totps, codes)
+	}
+	// The right one brings them.
+	r = runCLI(t, nil, "import", "better-auth", "--from", srcURL, "--data-dir", dir, "--secret", betterAuthSecret)
+	wantInOutput(t, "import with the secret", r.stdout, "two-factor: 1 of 1 row(s) imported")
+	if totps, codes := adaFactors(); totps != 1 || codes != 10 {
+		t.Errorf("after the import with the secret Ada has %d TOTP factor(s) and %d recovery code(s), want 1 and 10", totps, codes)
+	}
 	svc := identity.New(store, identity.Options{})
 	u, err := svc.Authenticate(t.Context(), "grace@example.com", baGracePasswordNFK, "")
 	if err != nil || u.Name != "Grace Hopper" {

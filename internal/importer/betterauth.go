@@ -26,9 +26,12 @@ type Options struct {
 	// From is the Better Auth database's connection string (PostgreSQL).
 	From string
 	// Secret is Better Auth's BETTER_AUTH_SECRET, which encrypts two-factor
-	// secrets. Nothing uses it until Gatehouse has multi-factor authentication;
-	// it is never printed.
+	// secrets and backup codes; it is never printed. Without it two-factor
+	// rows are skipped.
 	Secret string
+	// Factors stores imported TOTP factors, recovery codes and passkeys (the
+	// *storage.Store); nil skips two-factor and passkey rows.
+	Factors FactorStore
 	// DryRun reads and reports, and writes nothing.
 	DryRun bool
 	// BatchSize is the number of users per batch; 0 means DefaultBatchSize.
@@ -224,8 +227,17 @@ func BetterAuth(ctx context.Context, users *identity.Service, o Options) (Report
 		if err != nil {
 			return r, err
 		}
+		imported := map[string]string{}
 		for i, x := range res {
 			r.add(batch[i], x)
+			if x.UserID != "" && x.Action != identity.ImportSkipped {
+				imported[batch[i].ExternalID] = x.UserID
+			}
+		}
+		if !o.DryRun && o.Factors != nil {
+			if err := importFactors(ctx, tx, s, o, &r, imported); err != nil {
+				return r, err
+			}
 		}
 		done += len(batch)
 		if o.Progress != nil {

@@ -42,12 +42,21 @@ type Report struct {
 	TwoFactor, Passkeys int64
 	// SecretGiven says whether --secret was given.
 	SecretGiven bool
+	// TwoFactorImported counts users whose TOTP secret (and backup codes)
+	// were imported; TwoFactorSkipped those not, by reason.
+	TwoFactorImported int
+	TwoFactorSkipped  map[string]int
+	// PasskeysImported counts passkeys imported; PasskeysSkipped those not,
+	// by reason.
+	PasskeysImported int
+	PasskeysSkipped  map[string]int
 }
 
 func newReport(source string, dryRun bool) Report {
 	return Report{
 		Source: source, DryRun: dryRun,
 		Skipped: map[string]int{}, Notes: map[string]int{}, Passwords: map[string]int{}, Identities: map[string]int{},
+		TwoFactorSkipped: map[string]int{}, PasskeysSkipped: map[string]int{},
 		Sessions: -1, ActiveSessions: -1, Verifications: -1, TwoFactor: -1, Passkeys: -1,
 	}
 }
@@ -157,17 +166,26 @@ func (r Report) Write(w io.Writer) {
 	if r.Verifications >= 0 {
 		fmt.Fprintf(w, "verification: %d row(s) skipped: pending e-mail verification and password reset links of Better Auth do not work in Gatehouse; users ask for new ones\n", r.Verifications)
 	}
-	mfa := "Gatehouse has no multi-factor authentication yet; import again once it has"
-	if r.SecretGiven {
-		mfa += " (--secret will then decrypt the TOTP secrets)"
-	} else {
-		mfa += " (with --secret, to decrypt the TOTP secrets)"
-	}
 	if r.TwoFactor >= 0 {
-		fmt.Fprintf(w, "two-factor: %d row(s) skipped (TOTP secrets and backup codes): %s\n", r.TwoFactor, mfa)
+		switch {
+		case r.DryRun:
+			fmt.Fprintf(w, "two-factor: %d row(s) (TOTP secrets and backup codes) to import with --secret; a dry run does not decrypt them\n", r.TwoFactor)
+		default:
+			fmt.Fprintf(w, "two-factor: %d of %d row(s) imported (TOTP secret as a confirmed authenticator app, backup codes as recovery codes)\n", r.TwoFactorImported, r.TwoFactor)
+		}
+		for _, why := range sortedKeys(r.TwoFactorSkipped) {
+			fmt.Fprintf(w, "  two-factor skipped %d: %s\n", r.TwoFactorSkipped[why], why)
+		}
 	}
 	if r.Passkeys >= 0 {
-		fmt.Fprintf(w, "passkeys: %d skipped: Gatehouse has no passkeys yet; users sign in with their password and add them again later\n", r.Passkeys)
+		if r.DryRun {
+			fmt.Fprintf(w, "passkeys: %d to import\n", r.Passkeys)
+		} else {
+			fmt.Fprintf(w, "passkeys: %d of %d imported\n", r.PasskeysImported, r.Passkeys)
+		}
+		for _, why := range sortedKeys(r.PasskeysSkipped) {
+			fmt.Fprintf(w, "  passkeys skipped %d: %s\n", r.PasskeysSkipped[why], why)
+		}
 	}
 	switch {
 	case r.DryRun && r.Changed():

@@ -277,6 +277,15 @@ func normalizeRecoveryCode(code string) string {
 	}, code)
 }
 
+// RecoveryCodeHash is the stored form of a recovery code, as
+// ReplaceRecoveryCodes takes it: for codes made elsewhere (an import's backup
+// codes), which UseRecoveryCode then accepts.
+func RecoveryCodeHash(code string) []byte { return recoveryHash(code) }
+
+// importedCodeLength is the normalised length of Better Auth's backup codes
+// ("abcde-fghij"), which an import keeps as recovery codes.
+const importedCodeLength = 10
+
 func recoveryHash(code string) []byte {
 	h := sha256.Sum256([]byte("gatehouse recovery code v1:" + normalizeRecoveryCode(code)))
 	return h[:]
@@ -290,7 +299,7 @@ func (s *Service) UseRecoveryCode(ctx context.Context, userID, code, ip string) 
 		return 0, err
 	}
 	n := normalizeRecoveryCode(code)
-	if len(n) != 16 {
+	if len(n) != 16 && len(n) != importedCodeLength {
 		return 0, s.failed(ctx, userID, ip, ErrInvalidCode)
 	}
 	left, err := s.store.UseRecoveryCode(ctx, userID, recoveryHash(n))

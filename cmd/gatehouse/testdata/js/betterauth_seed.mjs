@@ -9,10 +9,14 @@
 //   {"users": [{"email", "password", "name", "signIns": n}],
 //    "social": [{"email", "name", "provider", "accountId"}],
 //    "twoFactorFor": [email…], "passkeys": n}
-// twoFactorFor gives those users a row in the two-factor plugin's table (as
-// enabling TOTP does); passkeys creates a "passkey" table shaped like the
-// passkey plugin's (not installed here) with n rows.
-// It prints {"users": [{"id", "email"}], "sessions": n} on stdout.
+// twoFactorFor users enable TOTP through the two-factor plugin's own endpoint
+// (so their secret and backup codes are encrypted as Better Auth does it, with
+// BETTER_AUTH_SECRET from the environment); passkeys creates a "passkey" table
+// shaped like the passkey plugin's (not installed here) with n rows for the
+// first user.
+// It prints {"users": [{"id", "email"}], "sessions": n, "twoFactor": [{"email",
+// "totpSecret" (base32), "backupCodes"}], "passkeys": [{"credentialID",
+// "counter"}]} on stdout.
 import pg from "pg";
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
@@ -34,7 +38,7 @@ const fields = (...names) =>
 const pool = new pg.Pool({ connectionString: url });
 const options = {
 	database: pool,
-	secret: "better-auth-test-secret-0123456789-abcdefghij",
+	secret: process.env.BETTER_AUTH_SECRET || "better-auth-test-secret-0123456789-abcdefghij",
 	baseURL: "http://127.0.0.1:3000",
 	emailAndPassword: { enabled: true },
 	plugins: [twoFactor()],
@@ -80,18 +84,27 @@ for (const s of spec.social ?? []) {
 	);
 	out.users.push({ id, email: s.email });
 }
+out.twoFactor = [];
 for (const email of spec.twoFactorFor ?? []) {
-	const { id } = out.users.find((u) => u.email === email);
-	await pool.query(
-		`INSERT INTO "twoFactor" (id, secret, "backupCodes", "userId") VALUES ($1, 'encrypted-secret', 'encrypted-codes', $2)`,
-		["tf" + id, id],
-	);
+	const u = spec.users.find((x) => x.email === email);
+	const { headers } = await auth.api.signInEmail({ body: { email, password: u.password }, returnHeaders: true });
+	out.sessions++;
+	const cookie = headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+	const res = await auth.api.enableTwoFactor({ body: { password: u.password }, headers: new Headers({ cookie }) });
+	const totpSecret = new URL(res.totpURI).searchParams.get("secret");
+	out.twoFactor.push({ email, totpSecret, backupCodes: res.backupCodes });
 }
+out.passkeys = [];
 if (spec.passkeys) {
 	await pool.query(`CREATE TABLE passkey (id text PRIMARY KEY, name text, "publicKey" text NOT NULL,
-		"userId" text NOT NULL REFERENCES "user" (id) ON DELETE CASCADE, "credentialID" text NOT NULL, counter integer NOT NULL)`);
+		"userId" text NOT NULL REFERENCES "user" (id) ON DELETE CASCADE, "credentialID" text NOT NULL, counter integer NOT NULL,
+		"deviceType" text NOT NULL, "backedUp" boolean NOT NULL, transports text, "createdAt" timestamptz, aaguid text)`);
 	for (let i = 0; i < spec.passkeys; i++) {
-		await pool.query(`INSERT INTO passkey VALUES ($1, 'laptop', 'pk', $2, $3, 0)`, ["pk" + i, out.users[0].id, "cred" + i]);
+		const cred = Buffer.from(`credential-${i}-${Math.random()}`).toString("base64url");
+		const pub = Buffer.from([0xa5, 0x01, 0x02, 0x03, 0x26, i]).toString("base64");
+		await pool.query(`INSERT INTO passkey VALUES ($1, 'laptop', $2, $3, $4, $5, 'multiDevice', true, 'internal,hybrid', now(), 'adce0002-35bc-c60a-648b-0b25f1f05503')`,
+			["pk" + i, pub, out.users[0].id, cred, 7 + i]);
+		out.passkeys.push({ credentialID: cred, counter: 7 + i });
 	}
 }
 await pool.end();
