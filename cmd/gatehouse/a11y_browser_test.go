@@ -20,6 +20,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/gatehouse-id/gatehouse/internal/mail/mailtest"
 )
@@ -334,6 +336,8 @@ func (w *a11yWalk) walk(t *testing.T, lang a11yLanguage) {
 	laptop.expectNone("the confirmation after signing out", "#confirm-sign-out")
 	laptop.audit("signed-out")
 
+	w.secondFactor(t, laptop, email, newPassword)
+
 	// The error page, and an address that does not exist.
 	laptop.do("error page", chromedp.Navigate(w.issuer+"/oauth2/authorize?client_id=nope&response_type=code"), chromedp.WaitVisible(chromedp.CSS("main h1")))
 	laptop.audit("error")
@@ -344,6 +348,72 @@ func (w *a11yWalk) walk(t *testing.T, lang a11yLanguage) {
 	if html {
 		laptop.audit("not-found")
 	}
+}
+
+// secondFactor walks the pages of a second factor, signed out at the start:
+// the password asked again before an authenticator app is added (once wrong),
+// the enrolment page (QR code and key; a wrong code first), the recovery
+// codes, the account page's sign-in methods with the app, then signed out and
+// in again the second step (a wrong code, the other methods, a recovery code)
+// and the page that says how many recovery codes remain.
+func (w *a11yWalk) secondFactor(t *testing.T, tab *a11yTab, email, password string) {
+	tab.do("sign in", chromedp.Navigate(w.issuer+"/signin"), chromedp.WaitVisible(chromedp.ID("sign-in")),
+		chromedp.SetValue(chromedp.ID("email"), email), chromedp.SetValue(chromedp.ID("password"), password))
+	tab.submit("sign in", "sign-in")
+	tab.expect("the account page", "#add-totp")
+
+	tab.do("add an authenticator app", chromedp.Click(chromedp.ID("add-totp")), chromedp.WaitVisible(chromedp.ID("confirm-mfa")))
+	tab.audit("mfa-confirm")
+	tab.do("a wrong password", chromedp.SetValue(chromedp.ID("current-password"), "not my password"))
+	tab.submit("confirm with a wrong password", "confirm-mfa")
+	tab.errorRules("mfa-confirm-error", nil)
+	tab.audit("mfa-confirm-error")
+	tab.do("the password", chromedp.SetValue(chromedp.ID("current-password"), password))
+	tab.submit("confirm with the password", "confirm-mfa")
+	tab.expect("the enrolment page", "#totp-qr")
+	tab.audit("mfa-enrol")
+
+	tab.do("a wrong first code", chromedp.SetValue(chromedp.ID("code"), "12345"))
+	tab.submit("confirm the app with a wrong code", "confirm-totp")
+	tab.errorRules("mfa-enrol-error", nil)
+	tab.audit("mfa-enrol-error")
+	secret := a11yEval[string](tab, "read the key", `document.getElementById("totp-secret").dataset.secret`)
+	code, err := totp.GenerateCodeCustom(secret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		tab.fail("compute a code from the key %q: %v", secret, err)
+	}
+	tab.do("the first code", chromedp.SetValue(chromedp.ID("code"), code))
+	tab.submit("confirm the app", "confirm-totp")
+	tab.expect("the recovery codes", "#recovery-codes")
+	tab.audit("mfa-recovery-codes")
+	recovery := strings.Fields(a11yEval[string](tab, "read the recovery codes", `document.getElementById("recovery-codes").textContent`))
+	if len(recovery) == 0 {
+		tab.fail("the recovery codes page shows no codes")
+	}
+	tab.do("saved", chromedp.Click(chromedp.ID("codes-saved")), chromedp.WaitVisible(chromedp.ID("factor-list")))
+	tab.audit("account-methods")
+
+	// Signed out and in again: the second step, a wrong code first.
+	tab.do("sign out", chromedp.Navigate(w.issuer+"/oauth2/logout"), chromedp.WaitVisible(chromedp.ID("confirm-sign-out")))
+	tab.submit("sign out", "confirm-sign-out")
+	tab.expectNone("the confirmation after signing out", "#confirm-sign-out")
+	tab.do("sign in", chromedp.Navigate(w.issuer+"/signin"), chromedp.WaitVisible(chromedp.ID("sign-in")),
+		chromedp.SetValue(chromedp.ID("email"), email), chromedp.SetValue(chromedp.ID("password"), password))
+	tab.submit("sign in", "sign-in")
+	tab.expect("the second step", "#verify-code")
+	tab.audit("mfa-second-step")
+	tab.do("a wrong code", chromedp.SetValue(chromedp.ID("code"), "12345"))
+	tab.submit("give a wrong code", "verify-code")
+	tab.errorRules("mfa-second-step-error", nil)
+	tab.audit("mfa-second-step-error")
+
+	tab.do("use a recovery code", chromedp.Click(chromedp.ID("method-recovery")), chromedp.WaitVisible(chromedp.ID("verify-code")))
+	tab.audit("mfa-second-step-recovery")
+	tab.do("a recovery code", chromedp.SetValue(chromedp.ID("code"), recovery[0]))
+	tab.submit("give a recovery code", "verify-code")
+	tab.expect("the codes that remain", "#recovery-remaining")
+	tab.audit("mfa-recovery-used")
+	tab.do("continue", chromedp.Click(chromedp.ID("continue")), chromedp.WaitVisible(chromedp.ID("account-email")))
 }
 
 // a11yCSP is the policy of the server's pages: no inline script or style.
