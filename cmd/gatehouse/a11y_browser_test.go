@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +22,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/gatehouse-id/gatehouse/internal/mail/mailtest"
 )
@@ -74,8 +78,10 @@ var a11yExpected = map[string]string{}
 // consent, the account page (a connected application, two browsers) and its
 // confirmations (disconnect the application, sign out everywhere), forgot
 // and reset password (a valid and a used link), the sign-out confirmation,
-// signed out, the error page and the 404 page, and every form once with a
-// mistake. Each page is checked with axe-core (WCAG 2.1 A and AA, and best
+// signed out, the second-factor pages (required enrolment, the password asked
+// again, adding an authenticator app, recovery codes, the account page's
+// sign-in methods, the second step with its other methods, a recovery code
+// used), the error page and the 404 page, and every form once with a mistake. Each page is checked with axe-core (WCAG 2.1 A and AA, and best
 // practices; injected through the DevTools protocol, so the pages' CSP stays as
 // it is) at 1280×800 and 390×844, light and dark, and photographed; after each
 // failed submit the error rules are checked: "Error:" starts the title, a
@@ -96,21 +102,32 @@ func TestAccessibility(t *testing.T) {
 	// An upstream identity provider puts its button on the sign-in and
 	// sign-up pages and its section on the account page; nothing listens at
 	// its issuer, for the "cannot be reached" page.
+	// The admin API registers a second application that requires a second
+	// factor, for the enrolment page after the password.
 	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	adminAddr := "127.0.0.1:" + freePort(t)
 	yaml := "outbound:\n  allow_loopback: true\nfederation:\n  providers:\n    - id: partner\n      name: Partner IdP\n" +
-		"      issuer: http://127.0.0.1:" + freePort(t) + "\n      client_id: gatehouse\n      client_secret: partner-secret\n"
+		"      issuer: http://127.0.0.1:" + freePort(t) + "\n      client_id: gatehouse\n      client_secret: partner-secret\n" +
+		"admin:\n  tokens:\n    - " + a11yAdminToken + "\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	site := startPagesSiteWith(t, func(rp string) []string {
 		return []string{"--redirect-uri", rp + "/callback", "--post-logout-redirect-uri", rp + "/bye",
 			"--policy-uri", rp + "/privacy", "--tos-uri", rp + "/terms"}
-	}, "--config", cfg)
+	}, "--config", cfg, "--admin-addr", adminAddr)
 	issuer, rp, smtp, shots := site.issuer, site.rp, site.smtp, site.shots
 	w := &a11yWalk{
-		root: newBrowser(t, chromium, shots).ctx, axe: string(axe), shots: shots,
+		root: newBrowser(t, chromium, shots).ctx, axe: string(axe), shots: shots, admin: "http://" + adminAddr,
 		issuer: issuer, rp: rp, smtp: smtp, failedAsExpected: map[string]bool{}, expectedOn: map[string][]string{},
 	}
+	var strict struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	w.adminCall(t, http.MethodPost, "/admin/clients", map[string]any{"client_name": "Ledger", "redirect_uris": []string{rp.srv.URL + "/callback"},
+		"scope": "openid profile email offline_access", "mfa_policy": "required"}, http.StatusCreated, &strict)
+	rp.register("ledger", strict.ID, strict.Secret)
 	// The harness proves first that it sees known faults, and that a page
 	// that follows the error rules passes them, both under the pages' CSP.
 	t.Run("harness", w.harness)
@@ -136,6 +153,7 @@ func TestAccessibility(t *testing.T) {
 // one server, one relying party.
 type a11yWalk struct {
 	root   context.Context // the browser; each tab is a new browser context under it
+	admin  string          // the admin API's base URL
 	axe    string          // axe.min.js
 	shots  string
 	issuer string
@@ -173,6 +191,39 @@ func (w *a11yWalk) check(t *testing.T, page, key string, ok bool, format string,
 		return
 	}
 	t.Errorf("%s: %s", key, msg)
+}
+
+// a11yAdminToken is the admin API's token in the walk's server.
+const a11yAdminToken = "a11y-walk-admin-token-that-is-long-enough"
+
+// adminCall sends body as JSON to the admin API, wants the status want, and
+// decodes the answer into out.
+func (w *a11yWalk) adminCall(t *testing.T, method, path string, body any, want int, out any) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, w.admin+path, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a11yAdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	answer, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, res.StatusCode, answer, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(answer, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, answer)
+		}
+	}
 }
 
 // nextMail waits for the next message the server sends and returns its link
@@ -334,6 +385,8 @@ func (w *a11yWalk) walk(t *testing.T, lang a11yLanguage) {
 	laptop.expectNone("the confirmation after signing out", "#confirm-sign-out")
 	laptop.audit("signed-out")
 
+	w.secondFactor(t, laptop, email, newPassword)
+
 	// The error page, and an address that does not exist.
 	laptop.do("error page", chromedp.Navigate(w.issuer+"/oauth2/authorize?client_id=nope&response_type=code"), chromedp.WaitVisible(chromedp.CSS("main h1")))
 	laptop.audit("error")
@@ -344,6 +397,99 @@ func (w *a11yWalk) walk(t *testing.T, lang a11yLanguage) {
 	if html {
 		laptop.audit("not-found")
 	}
+}
+
+// secondFactor walks the pages of a second factor, signed out at the start:
+// the enrolment an application that requires a second factor asks for after
+// the password (a new user, through the admin API) and its recovery codes;
+// then for the walk's user the password asked again before an authenticator app is added (once wrong),
+// the enrolment page (QR code and key; a wrong code first), the recovery
+// codes, the account page's sign-in methods with the app, then signed out and
+// in again the second step (a wrong code, the other methods, a recovery code)
+// and the page that says how many recovery codes remain.
+func (w *a11yWalk) secondFactor(t *testing.T, tab *a11yTab, email, password string) {
+	// An application that requires a second factor, for a user who has none:
+	// the enrolment page comes right after the password.
+	required := "a11y-required-" + strings.ToLower(tab.lang.Tag) + "@example.com"
+	w.adminCall(t, http.MethodPost, "/admin/users", map[string]any{"email": required, "password": password, "email_verified": true}, http.StatusCreated, nil)
+	tab.do("the application that requires a second factor", chromedp.Navigate(w.rp.srv.URL+"/login?client=ledger&ui_locales="+tab.lang.Tag),
+		chromedp.WaitVisible(chromedp.ID("sign-in")), chromedp.SetValue(chromedp.ID("email"), required), chromedp.SetValue(chromedp.ID("password"), password))
+	tab.submit("sign in", "sign-in")
+	tab.expect("the required enrolment", "#enrol-required")
+	tab.audit("mfa-enrol-required")
+	secret := a11yEval[string](tab, "read the key", `document.getElementById("totp-secret").dataset.secret`)
+	tab.do("the first code", chromedp.SetValue(chromedp.ID("code"), a11yTOTP(tab, secret)))
+	tab.submit("confirm the app", "confirm-totp")
+	tab.expect("the recovery codes", "#recovery-codes")
+	tab.audit("mfa-recovery-codes-required")
+	tab.do("saved", chromedp.Click(chromedp.ID("codes-saved")), chromedp.WaitVisible(chromedp.CSS("#allow, #result")))
+	tab.do("sign out", chromedp.Navigate(w.issuer+"/oauth2/logout"), chromedp.WaitVisible(chromedp.ID("confirm-sign-out")))
+	tab.submit("sign out", "confirm-sign-out")
+	tab.expectNone("the confirmation after signing out", "#confirm-sign-out")
+
+	tab.do("sign in", chromedp.Navigate(w.issuer+"/signin"), chromedp.WaitVisible(chromedp.ID("sign-in")),
+		chromedp.SetValue(chromedp.ID("email"), email), chromedp.SetValue(chromedp.ID("password"), password))
+	tab.submit("sign in", "sign-in")
+	tab.expect("the account page", "#add-totp")
+
+	tab.do("add an authenticator app", chromedp.Click(chromedp.ID("add-totp")), chromedp.WaitVisible(chromedp.ID("confirm-mfa")))
+	tab.audit("mfa-confirm")
+	tab.do("a wrong password", chromedp.SetValue(chromedp.ID("current-password"), "not my password"))
+	tab.submit("confirm with a wrong password", "confirm-mfa")
+	tab.errorRules("mfa-confirm-error", nil)
+	tab.audit("mfa-confirm-error")
+	tab.do("the password", chromedp.SetValue(chromedp.ID("current-password"), password))
+	tab.submit("confirm with the password", "confirm-mfa")
+	tab.expect("the enrolment page", "#totp-qr")
+	tab.audit("mfa-enrol")
+
+	tab.do("a wrong first code", chromedp.SetValue(chromedp.ID("code"), "12345"))
+	tab.submit("confirm the app with a wrong code", "confirm-totp")
+	tab.errorRules("mfa-enrol-error", nil)
+	tab.audit("mfa-enrol-error")
+	secret = a11yEval[string](tab, "read the key", `document.getElementById("totp-secret").dataset.secret`)
+	tab.do("the first code", chromedp.SetValue(chromedp.ID("code"), a11yTOTP(tab, secret)))
+	tab.submit("confirm the app", "confirm-totp")
+	tab.expect("the recovery codes", "#recovery-codes")
+	tab.audit("mfa-recovery-codes")
+	recovery := strings.Fields(a11yEval[string](tab, "read the recovery codes", `document.getElementById("recovery-codes").textContent`))
+	if len(recovery) == 0 {
+		tab.fail("the recovery codes page shows no codes")
+	}
+	tab.do("saved", chromedp.Click(chromedp.ID("codes-saved")), chromedp.WaitVisible(chromedp.ID("factor-list")))
+	tab.audit("account-methods")
+
+	// Signed out and in again: the second step, a wrong code first.
+	tab.do("sign out", chromedp.Navigate(w.issuer+"/oauth2/logout"), chromedp.WaitVisible(chromedp.ID("confirm-sign-out")))
+	tab.submit("sign out", "confirm-sign-out")
+	tab.expectNone("the confirmation after signing out", "#confirm-sign-out")
+	tab.do("sign in", chromedp.Navigate(w.issuer+"/signin"), chromedp.WaitVisible(chromedp.ID("sign-in")),
+		chromedp.SetValue(chromedp.ID("email"), email), chromedp.SetValue(chromedp.ID("password"), password))
+	tab.submit("sign in", "sign-in")
+	tab.expect("the second step", "#verify-code")
+	tab.audit("mfa-second-step")
+	tab.do("a wrong code", chromedp.SetValue(chromedp.ID("code"), "12345"))
+	tab.submit("give a wrong code", "verify-code")
+	tab.errorRules("mfa-second-step-error", nil)
+	tab.audit("mfa-second-step-error")
+
+	tab.do("use a recovery code", chromedp.Click(chromedp.ID("method-recovery")), chromedp.WaitVisible(chromedp.ID("verify-code")))
+	tab.audit("mfa-second-step-recovery")
+	tab.do("a recovery code", chromedp.SetValue(chromedp.ID("code"), recovery[0]))
+	tab.submit("give a recovery code", "verify-code")
+	tab.expect("the codes that remain", "#recovery-remaining")
+	tab.audit("mfa-recovery-used")
+	tab.do("continue", chromedp.Click(chromedp.ID("continue")), chromedp.WaitVisible(chromedp.ID("account-email")))
+}
+
+// a11yTOTP computes the code of the key secret now, as an authenticator app would.
+func a11yTOTP(tab *a11yTab, secret string) string {
+	tab.t.Helper()
+	code, err := totp.GenerateCodeCustom(secret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		tab.fail("compute a code from the key %q: %v", secret, err)
+	}
+	return code
 }
 
 // a11yCSP is the policy of the server's pages: no inline script or style.
