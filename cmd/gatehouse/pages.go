@@ -70,6 +70,30 @@ func (s outboxSender) Send(ctx context.Context, m identity.Mail) error {
 	return s.o.Enqueue(ctx, mail.Message{To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML})
 }
 
+// mailingIdentity is the identity service as the server builds it, for a
+// command that must mail a user: its mail goes into the outbox (the running
+// server sends it), in the operator's templates, branding and languages.
+func mailingIdentity(c config.Config, store *storage.Store, log *slog.Logger) (*identity.Service, error) {
+	mailer, err := newMailer(c, log)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := loadCatalogue(c, log)
+	if err != nil {
+		return nil, err
+	}
+	_, mt, err := templateFiles(c, log)
+	if err != nil {
+		return nil, err
+	}
+	brand, err := brandingService(c, store, log)
+	if err != nil {
+		return nil, err
+	}
+	ob := outbox.New(store, mailer, outbox.Options{Interval: c.Mail.PollInterval, Log: log})
+	return identityService(c, store, ob, mt, brand, cat, log), nil
+}
+
 // passwordParams are the argon2id parameters new hashes use.
 func passwordParams(c config.Config) identity.Params {
 	p := identity.DefaultParams()

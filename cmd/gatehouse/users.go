@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -46,6 +47,8 @@ as argon2id hashes.`,
 type userEnv struct {
 	store *storage.Store
 	svc   *identity.Service
+	cfg   config.Config
+	log   *slog.Logger
 }
 
 // userService opens the store and builds the identity service over it (with the
@@ -55,11 +58,12 @@ func (e *env) userService(cmd *cobra.Command) (userEnv, func(), error) {
 	if err != nil {
 		return userEnv{}, nil, err
 	}
+	log := newLogger(c, e.stderr)
 	svc := identity.New(store, identity.Options{
 		Now: time.Now, Params: passwordParams(c), MaxConcurrentHashes: c.Passwords.MaxConcurrentHashes,
-		BaseURL: c.Issuer, Log: newLogger(c, e.stderr),
+		BaseURL: c.Issuer, Log: log,
 	})
-	return userEnv{store: store, svc: svc}, func() { store.Close() }, nil
+	return userEnv{store: store, svc: svc, cfg: c, log: log}, func() { store.Close() }, nil
 }
 
 // userError gives input the identity rules refuse the usage exit code.
@@ -459,7 +463,13 @@ right after it. Check who is asking before you run this.`,
 			if err != nil {
 				return err
 			}
-			factors, err := mfa.New(mfa.Options{Store: ue.store})
+			// The user is told, as after a reset through the admin API: the
+			// mail goes into the outbox, which the server sends.
+			notify, err := mailingIdentity(ue.cfg, ue.store, ue.log)
+			if err != nil {
+				return err
+			}
+			factors, err := mfa.New(mfa.Options{Store: ue.store, Notifier: notify})
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +12,8 @@ import (
 )
 
 // TestUsersMFAReset: `gatehouse users mfa reset` removes a user's factors and
-// recovery codes, and nobody else's; an unknown user is an error.
+// recovery codes, and nobody else's, and queues the mail that tells the user;
+// an unknown user is an error.
 func TestUsersMFAReset(t *testing.T) {
 	dir := t.TempDir()
 	ada := decodeUser(t, usersCLI(t, dir, "a-long-passphrase-1\n", "create", "--email", "ada@example.com", "--password-stdin", "-o", "json"))
@@ -42,6 +45,23 @@ func TestUsersMFAReset(t *testing.T) {
 	}
 	if n, _ := store.CountRecoveryCodes(ctx, ada.ID); n != 0 {
 		t.Errorf("ada still has %d recovery codes", n)
+	}
+	// Ada is told, through the outbox the server sends (bob is not).
+	secret, err := os.ReadFile(filepath.Join(dir, "system.secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := storage.Open(storage.Options{URL: "sqlite:" + filepath.Join(dir, "gatehouse.db"), Secrets: []string{strings.TrimSpace(string(secret))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sealed.Close()
+	queued, err := sealed.ListMail(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queued) != 1 || queued[0].ToAddress != "ada@example.com" || !strings.Contains(queued[0].TextBody, "An administrator removed") {
+		t.Errorf("after ada's reset the outbox holds %d message(s) %+v, want one to ada naming the administrator's reset", len(queued), queued)
 	}
 	if fs, _ := store.ListFactors(ctx, bob.ID); len(fs) != 1 {
 		t.Errorf("bob has %d factors after ada's reset, want 1", len(fs))
