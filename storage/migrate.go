@@ -179,14 +179,11 @@ func (s *Store) PendingMigrations(ctx context.Context) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One read, no HasTable first: HasTable reports a failed query (a pooler
+	// or server out of connections) as a missing table, which made an
+	// unreachable schema look unmigrated. A missing table is read from the
+	// error instead.
 	var applied []int64
-	var exists bool
-	if err := s.read(ctx, func(ctx context.Context) error {
-		exists = s.db.WithContext(ctx).Migrator().HasTable(migrationTable)
-		return nil
-	}); err != nil || !exists {
-		return known, err
-	}
 	err = s.read(ctx, func(ctx context.Context) error {
 		applied = applied[:0]
 		return s.db.WithContext(ctx).Table(migrationTable).Where("is_applied").Where("version_id > 0").Pluck("version_id", &applied).Error
