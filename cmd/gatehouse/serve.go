@@ -360,6 +360,7 @@ func oauthConfig(c config.Config) oauth.Config {
 		RegistrationTokens:    c.OAuth.RegistrationTokens,
 		DefaultAudience:       c.OAuth.DefaultAudience,
 		RegistrableScopes:     c.OAuth.RegistrableScopes,
+		MFAPolicy:             c.MFA.Policy,
 	}
 }
 

@@ -253,10 +253,11 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, client stora
 		}
 	}
 	// A client that asks for the MFA level (acr_values, or an essential acr
-	// in the claims parameter), or whose policy requires a second factor,
-	// gets a step-up of a session that has not reached it.
+	// in the claims parameter), or whose policy (its own, else the server's)
+	// requires a second factor, gets a step-up of a session that has not
+	// reached it: a session begun before the policy changed included.
 	stepUp := false
-	if login != nil && !needLogin && (wantsMFA(form) || client.MFAPolicy == "required") && signin.ACRFor(login.AMR) != signin.ACRMFA {
+	if login != nil && !needLogin && (wantsMFA(form) || h.mfaRequired(client)) && signin.ACRFor(login.AMR) != signin.ACRMFA {
 		if promptNone {
 			h.authorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("The requested authentication context needs a second factor."))
 			return
@@ -496,6 +497,16 @@ func (h *Handler) addUserClaims(ctx context.Context, s *Session, userID string, 
 // ID token at the token endpoint, after the code was spent. Any non-empty nonce
 // is now echoed as sent; a missing state is let through by acceptState.
 func (c *fositeConfig) GetMinParameterEntropy(context.Context) int { return 1 }
+
+// mfaRequired reports whether the second-factor policy in force for client is
+// "required": the client's own, or the server's when the client has none.
+func (h *Handler) mfaRequired(client storage.Client) bool {
+	policy := client.MFAPolicy
+	if policy == "" {
+		policy = h.cfg.MFAPolicy
+	}
+	return policy == "required"
+}
 
 // wantsMFA reports whether the request asks for the MFA level: ACRMFA among
 // acr_values, or as a value of an essential acr claim of the ID token in the

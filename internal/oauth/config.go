@@ -49,6 +49,11 @@ type Config struct {
 	// UILocales are the languages the pages speak (BCP 47 tags), advertised in
 	// discovery as ui_locales_supported; nil advertises nothing.
 	UILocales []string
+	// MFAPolicy is the server's second-factor rule (mfa.policy: optional,
+	// required or if_enrolled), which a client's own mfa_policy overrides. Under
+	// "required" an authorization on a session without a second factor steps
+	// the session up, as it does for acr_values asking for the MFA level.
+	MFAPolicy string
 }
 
 // DefaultRegistrableScopes are the scopes a dynamically registered client may

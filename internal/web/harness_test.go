@@ -185,7 +185,7 @@ func newEnv(t *testing.T, store *storage.Store, withOAuth bool, opts ...envOptio
 	}
 	sdeps := server.Deps{Log: log, Pages: pages, TrustedProxies: proxies}
 	if withOAuth {
-		cfg := oauth.Config{Issuer: issuer, Secrets: []string{storagetest.TestSecret}}
+		cfg := oauth.Config{Issuer: issuer, Secrets: []string{storagetest.TestSecret}, MFAPolicy: string(cfg.mfa)}
 		km := keys.New(store, keys.Options{MaxTokenLifetime: cfg.MaxTokenLifetime(), Log: log})
 		if err := km.EnsureKeys(t.Context()); err != nil {
 			t.Fatalf("ensure keys: %v", err)

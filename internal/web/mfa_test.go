@@ -272,6 +272,60 @@ func TestRequiredPolicyEnrolsAfterPassword(t *testing.T) {
 	}
 }
 
+// TestServerRequiredPolicyStepsUpExistingSession: a session begun with the
+// password alone while the server's policy was optional does not carry into
+// an authorization once the policy is required (here a second server on the
+// same database, as after a configuration change and restart): prompt=none
+// answers interaction_required, otherwise the user is walked through adding a
+// second factor without the password, and the code follows.
+func TestServerRequiredPolicyStepsUpExistingSession(t *testing.T) {
+	store := storagetest.OpenSQLite(t)
+	relaxed := newEnv(t, store, true, withMFA(mfa.PolicyOptional))
+	strict := newEnv(t, store, true, withMFA(mfa.PolicyRequired))
+	relaxed.user("later@example.com", "Later")
+	relaxed.client("any-app", "Any App", func(c *storage.Client) { c.FirstParty = true })
+
+	b := relaxed.browser()
+	if p := b.signIn("later@example.com", testPassword); p.status != http.StatusOK {
+		t.Fatalf("password sign-in under the optional policy: %d at %s", p.status, p.url)
+	}
+	authURL, _ := relaxed.authorizeURL("any-app", "openid")
+	if q := callback(t, b.get(authURL)); q.Get("code") == "" {
+		t.Fatalf("optional policy, password session: %v, want a code", q)
+	}
+
+	// The same browser (cookies are per host, not per port) at the server
+	// whose policy is required.
+	sb := strict.browser()
+	sb.c = b.c
+	authURL, _ = strict.authorizeURL("any-app", "openid")
+	if q := callback(t, sb.get(authURL+"&prompt=none")); q.Get("error") != "interaction_required" {
+		t.Errorf("required policy, prompt=none on a password session: %v, want error=interaction_required", q)
+	}
+	authURL, verifier := strict.authorizeURL("any-app", "openid")
+	p := sb.get(authURL)
+	if p.status != http.StatusSeeOther || p.location() != "/signin/set-up-second-factor" {
+		t.Fatalf("required policy, password session: %d to %q, want the set-up step", p.status, p.location())
+	}
+	setup := sb.get("/signin/set-up-second-factor")
+	wantStatus(t, "set-up step", setup, http.StatusOK)
+	if byID(setup.doc, "password") != nil {
+		t.Errorf("the step-up asks for the password again")
+	}
+	secret := attr(byID(setup.doc, "totp-secret"), "data-secret")
+	codes := sb.submit(setup, "confirm-totp", map[string]string{"code": totpCode(t, secret, time.Now())})
+	wantStatus(t, "recovery codes", codes, http.StatusOK)
+	q := callback(t, sb.get(attr(byID(codes.doc, "codes-saved"), "href")))
+	status, tok := tokenRequest(t, strict, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "client_id": {"any-app"},
+		"redirect_uri": {"https://app.example.com/callback"}, "code_verifier": {verifier}})
+	if status != http.StatusOK {
+		t.Fatalf("token after the step-up: %d %v", status, tok)
+	}
+	if c := idTokenClaims(t, tok["id_token"].(string)); c["acr"] != "urn:gatehouse:acr:mfa" {
+		t.Errorf("ID token after the step-up: acr %v, want urn:gatehouse:acr:mfa", c["acr"])
+	}
+}
+
 // idTokenClaims decodes the claims of an ID token (its signature is checked
 // by the go-oidc tests of the protocol; here only acr and amr matter).
 func idTokenClaims(t *testing.T, raw string) map[string]any {
