@@ -14,6 +14,7 @@ type federationService interface {
 	Has(id string) bool
 	Begin(ctx context.Context, w http.ResponseWriter, id string, f federation.Flow) (string, error)
 	Finish(w http.ResponseWriter, r *http.Request, id, currentUserID string) (federation.Result, error)
+	accountService // accounts.go
 }
 
 const (
@@ -86,12 +87,25 @@ func (a *API) SocialCallback() http.Handler {
 			a.fail(w, r, http.StatusNotFound, codeProviderNotFound, "Provider not found")
 			return
 		}
-		res, err := a.fed.Finish(w, r, id, "")
+		// A link begun by link-social must end in the session that began it.
+		c, err := a.lookup(r)
+		if err != nil {
+			a.serverError(w, r, "social callback: look up session", err)
+			return
+		}
+		signedInAs := ""
+		if c.bs != nil {
+			signedInAs = c.bs.UserID
+		}
+		res, err := a.fed.Finish(w, r, id, signedInAs)
 		if err != nil {
 			code := federation.CodeOf(err)
 			if code == "" {
 				a.serverError(w, r, "social callback", err)
 				return
+			}
+			if code == federation.CodeLinkedElsewhere {
+				code = codeLinkedToAnotherUser // Better Auth's
 			}
 			a.log.InfoContext(r.Context(), "social sign-in refused", "provider", id, "reason", err.Error())
 			to := res.ErrorURL
@@ -106,6 +120,10 @@ func (a *API) SocialCallback() http.Handler {
 		}
 		if res.Pending != nil {
 			http.Redirect(w, r, a.issuer+"/signin/link", http.StatusFound)
+			return
+		}
+		if res.Linked { // link-social: the caller is signed in already
+			http.Redirect(w, r, a.absolute(res.Continue), http.StatusFound)
 			return
 		}
 		if second, err := a.needsSecondFactor(r.Context(), res.UserID, res.AMR); err != nil {
