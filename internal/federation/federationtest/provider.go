@@ -1,0 +1,214 @@
+// Package federationtest is an upstream OpenID Connect provider for tests of
+// sign-in and linking through internal/federation: discovery, JWKS, an
+// authorization endpoint that signs in whoever Provider.SignIn names without
+// a page, the token endpoint (authorization code with PKCE S256, and refresh
+// tokens) and userinfo, on an httptest server on loopback. Use it only from
+// _test.go files.
+package federationtest
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// ClientID is the client id the provider's ID tokens are for.
+const ClientID = "gatehouse-test"
+
+// Provider is the upstream. Build it with New.
+type Provider struct {
+	t   testing.TB
+	srv *httptest.Server
+	key *rsa.PrivateKey
+
+	mu        sync.Mutex
+	claims    map[string]any
+	expiresIn int
+	codes     map[string]grant
+	refresh   map[string]map[string]any // live refresh token → claims
+	refreshes int
+	issued    []string       // access tokens, in order
+	subOf     map[string]any // access token → subject, for userinfo
+}
+
+type grant struct {
+	nonce, challenge, redirect string
+	claims                     map[string]any
+}
+
+// New starts the provider; it stops when t ends.
+func New(t testing.TB) *Provider {
+	t.Helper()
+	p := &Provider{t: t, codes: map[string]grant{}, refresh: map[string]map[string]any{}, subOf: map[string]any{}, expiresIn: 3600}
+	var err error
+	if p.key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
+	mux.HandleFunc("GET /jwks", p.jwks)
+	mux.HandleFunc("GET /authorize", p.authorize)
+	mux.HandleFunc("POST /token", p.token)
+	mux.HandleFunc("GET /userinfo", p.userinfo)
+	p.srv = httptest.NewServer(mux)
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// Issuer is the provider's issuer URL.
+func (p *Provider) Issuer() string { return p.srv.URL }
+
+// SignIn makes the authorization endpoint sign in the person with subject
+// sub and a verified address email.
+func (p *Provider) SignIn(sub, email string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.claims = map[string]any{"sub": sub, "email": email, "email_verified": true, "name": "Upstream " + sub}
+}
+
+// SetExpiresIn sets the lifetime of the access tokens issued from now on.
+func (p *Provider) SetExpiresIn(seconds int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expiresIn = seconds
+}
+
+// Refreshes counts the access tokens issued by refresh token.
+func (p *Provider) Refreshes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refreshes
+}
+
+// Issued lists the access tokens issued, oldest first.
+func (p *Provider) Issued() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.issued...)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	iss := p.Issuer()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer": iss, "authorization_endpoint": iss + "/authorize", "token_endpoint": iss + "/token",
+		"userinfo_endpoint": iss + "/userinfo", "jwks_uri": iss + "/jwks",
+		"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"}, "code_challenge_methods_supported": []string{"S256"},
+	})
+}
+
+func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+}
+
+// authorize signs in p.claims' person at once and sends the browser back
+// with a code, as a provider does after its own sign-in and consent.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	back, err := url.Parse(q.Get("redirect_uri"))
+	if err != nil || q.Get("client_id") != ClientID || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" {
+		http.Error(w, "bad authorization request", http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	code := rand.Text()
+	p.codes[code] = grant{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), redirect: q.Get("redirect_uri"), claims: p.claims}
+	p.mu.Unlock()
+	back.RawQuery = url.Values{"code": {code}, "state": {q.Get("state")}}.Encode()
+	http.Redirect(w, r, back.String(), http.StatusFound)
+}
+
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id, secret, ok := r.BasicAuth()
+	if !ok {
+		id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
+	}
+	if id != ClientID || secret == "" {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
+		return
+	}
+	switch r.PostFormValue("grant_type") {
+	case "refresh_token":
+		claims, ok := p.refresh[r.PostFormValue("refresh_token")]
+		if !ok {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
+			return
+		}
+		p.refreshes++
+		// The refresh token stays (no rotation): x/oauth2 keeps it.
+		writeJSON(w, http.StatusOK, map[string]any{"access_token": p.accessToken(claims), "token_type": "Bearer", "expires_in": p.expiresIn,
+			"scope": "openid email profile"})
+	case "authorization_code":
+		code := r.PostFormValue("code")
+		g, ok := p.codes[code]
+		delete(p.codes, code) // used once
+		sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
+		if !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge || r.PostFormValue("redirect_uri") != g.redirect {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
+			return
+		}
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: p.key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
+		if err != nil {
+			p.t.Errorf("federationtest: signer: %v", err)
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+			return
+		}
+		now := time.Now()
+		claims := map[string]any{"iss": p.Issuer(), "aud": ClientID, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "nonce": g.nonce}
+		for k, v := range g.claims {
+			claims[k] = v
+		}
+		idt, err := jwt.Signed(signer).Claims(claims).Serialize()
+		if err != nil {
+			p.t.Errorf("federationtest: sign: %v", err)
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+			return
+		}
+		rt := "rt-" + rand.Text()
+		p.refresh[rt] = g.claims
+		writeJSON(w, http.StatusOK, map[string]any{"access_token": p.accessToken(g.claims), "token_type": "Bearer", "expires_in": p.expiresIn,
+			"refresh_token": rt, "id_token": idt, "scope": "openid email profile"})
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
+	}
+}
+
+// accessToken issues one for the person of claims; p.mu is held.
+func (p *Provider) accessToken(claims map[string]any) string {
+	at := "at-" + rand.Text()
+	p.issued = append(p.issued, at)
+	p.subOf[at] = claims["sub"]
+	return at
+}
+
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := r.Header.Get("Authorization")
+	sub, ok := p.subOf[strings.TrimPrefix(h, "Bearer ")]
+	if !ok || !strings.HasPrefix(h, "Bearer ") {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sub": sub})
+}
