@@ -21,6 +21,7 @@
 // sign-out, request-password-reset, reset-password, send-verification-email,
 // change-password, update-user, revoke-session, revoke-sessions,
 // revoke-other-sessions, delete-user; GET get-session, reset-password/{token},
-// verify-email, list-sessions, ok, token, jwks, openapi.json, reference; and
-// OPTIONS (CORS preflight) on every path.
+// verify-email, list-sessions, ok, token, jwks, openapi.json, reference; the
+// accounts (accounts.go): GET list-accounts, POST link-social, unlink-account,
+// get-access-token; and OPTIONS (CORS preflight) on every path.
 package authapi
