@@ -240,6 +240,11 @@ func TestAccountsAPI(t *testing.T) {
 		if a.json(t)["accessToken"] != refreshed || e.up.Refreshes() != 1 {
 			t.Fatalf("again: %s, refreshes %d; want the refreshed token kept", a.body, e.up.Refreshes())
 		}
+		// Access revoked at the provider: once the kept token expires, the
+		// provider refuses the refresh, and the API says so.
+		e.up.RevokeRefreshTokens()
+		e.clock.Advance(2 * time.Hour)
+		wantAPI(t, "refresh refused", ada.do("POST", "/api/auth/get-access-token", map[string]any{"accountId": upAcc.ID}), 400, "FAILED_TO_GET_ACCESS_TOKEN")
 		wantAPI(t, "token of the password", ada.do("POST", "/api/auth/get-access-token", map[string]any{"accountId": adaID}), 400, "PROVIDER_NOT_SUPPORTED")
 		wantAPI(t, "token of no account", ada.do("POST", "/api/auth/get-access-token", map[string]any{"accountId": "0b7f4a56-3d9e-4c1a-9d2b-7e1f0c3a5b6d"}), 400, "ACCOUNT_NOT_FOUND")
 		wantAPI(t, "token without an account", ada.do("POST", "/api/auth/get-access-token", map[string]any{}), 400, "VALIDATION_ERROR")

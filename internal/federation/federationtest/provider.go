@@ -85,6 +85,14 @@ func (p *Provider) SetExpiresIn(seconds int) {
 	p.expiresIn = seconds
 }
 
+// RevokeRefreshTokens makes every refresh token issued so far invalid, as a
+// person revoking the application's access at the provider does.
+func (p *Provider) RevokeRefreshTokens() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.refresh)
+}
+
 // Refreshes counts the access tokens issued by refresh token.
 func (p *Provider) Refreshes() int {
 	p.mu.Lock()
