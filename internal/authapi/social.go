@@ -79,11 +79,7 @@ func (a *API) SignInSocial() http.Handler {
 // sign-up); refused, to errorCallbackURL (else callbackURL) with
 // ?error=<reason> (access_denied, bad_state, unverified_email, …). An
 // address that belongs to an existing user is linked only after that user
-// proves the account on the page /signin/link, where the browser goes. An
-// account with a second factor gets no session yet: the browser goes on to
-// callbackURL?twoFactorRedirect=true with the pending sign-in cookie, for the
-// app to finish with verify-totp or verify-backup-code, as after
-// sign-in/email.
+// proves the account on the page /signin/link, where the browser goes.
 func (a *API) SocialCallback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := mux.Vars(r)["provider"]
@@ -123,9 +119,11 @@ func (a *API) SocialCallback() http.Handler {
 			a.serverError(w, r, "social callback: second factor", err)
 			return
 		case step == mfa.StepVerify:
-			// No session yet: the app finishes the pending sign-in (its
-			// cookie is set on this answer) with verify-totp or
-			// verify-backup-code.
+			// An account with a second factor gets no session yet: the
+			// browser goes on to callbackURL?twoFactorRedirect=true with the
+			// pending sign-in cookie (set on this answer), and the app
+			// finishes with verify-totp or verify-backup-code, as after
+			// sign-in/email.
 			a.log.InfoContext(r.Context(), "social sign-in needs a second factor", "provider", id)
 			http.Redirect(w, r, withQuery(a.absolute(to), "twoFactorRedirect", "true"), http.StatusFound)
 			return
