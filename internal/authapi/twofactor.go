@@ -112,7 +112,6 @@ func twoFactorMethods(m mfa.Methods) []string {
 // refuseUntilEnrolled answers a sign-in of an account that must set up a
 // second factor before it signs in: the sign-in page walks it through that.
 func (a *API) refuseUntilEnrolled(w http.ResponseWriter, r *http.Request) {
-	a.countSignIn("failure")
 	a.fail(w, r, http.StatusForbidden, codeTwoFactorRequired,
 		"This account must set up a second factor before it signs in: sign in on the sign-in page ("+a.issuer+"/signin), which walks you through it.")
 }
