@@ -28,6 +28,7 @@ type secondFactors interface {
 	UseRecoveryCode(ctx context.Context, userID, code, ip string) (int, error)
 	NewRecoveryCodes(ctx context.Context, userID string) ([]string, error)
 	RemoveTOTP(ctx context.Context, userID string) (int, error)
+	DropPendingTOTP(ctx context.Context, userID string) error
 	SealPending(p mfa.Pending, purpose string) (string, error)
 	OpenPending(value, purpose string, now time.Time) (mfa.Pending, error)
 }
@@ -222,8 +223,8 @@ func (a *API) passwordBody(w http.ResponseWriter, r *http.Request, c current, in
 
 // EnableTwoFactor serves POST /api/auth/two-factor/enable {password, issuer?,
 // method?}: a new authenticator app for the caller, pending until its first
-// code comes to verify-totp, and new backup codes (recovery codes; any old
-// ones are replaced). An account that has an authenticator app already gets
+// code comes to verify-totp (replacing an unfinished enrolment), and new
+// backup codes (recovery codes; any old ones are replaced). An account that has an authenticator app already gets
 // 400 TOTP_ALREADY_ENABLED; method "otp" (codes by e-mail) 400
 // OTP_NOT_CONFIGURED.
 func (a *API) EnableTwoFactor() http.Handler {
@@ -267,6 +268,12 @@ func (a *API) EnableTwoFactor() http.Handler {
 		}
 		if m.TOTP > 0 {
 			a.fail(w, r, http.StatusBadRequest, codeTOTPAlreadyEnabled, "TOTP is already enabled")
+			return
+		}
+		// One enrolment at a time, as Better Auth keeps one: an unfinished
+		// one is replaced.
+		if err := a.mfa.DropPendingTOTP(ctx, c.bs.UserID); err != nil {
+			a.serverError(w, r, "enable two-factor", err)
 			return
 		}
 		e, err := a.mfa.BeginTOTP(ctx, c.bs.UserID, c.bs.User.Email, "")

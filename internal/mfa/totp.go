@@ -279,6 +279,25 @@ func (s *Service) PendingTOTPID(ctx context.Context, userID string) (string, err
 	return "", ErrNotFound
 }
 
+// DropPendingTOTP removes the user's pending authenticator apps (enrolments
+// begun and never confirmed), as a new enrolment through the API replaces an
+// unfinished one; confirmed apps stay.
+func (s *Service) DropPendingTOTP(ctx context.Context, userID string) error {
+	all, err := s.store.ListFactors(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("drop pending totp: %w", err)
+	}
+	for _, f := range all {
+		if f.Kind != storage.FactorTOTP || f.Confirmed() {
+			continue
+		}
+		if err := s.store.DeleteFactor(ctx, userID, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("drop pending totp: %w", err)
+		}
+	}
+	return nil
+}
+
 // appFor is the authenticator app TOTPURI describes.
 func (s *Service) appFor(ctx context.Context, userID string) (storage.Factor, error) {
 	all, err := s.store.ListFactors(ctx, userID)
@@ -310,15 +329,12 @@ func (s *Service) RemoveTOTP(ctx context.Context, userID string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("remove totp: %w", err)
 	}
+	if err := s.DropPendingTOTP(ctx, userID); err != nil {
+		return 0, err
+	}
 	n := 0
 	for _, f := range all {
-		if f.Kind != storage.FactorTOTP {
-			continue
-		}
-		if !f.Confirmed() {
-			if err := s.store.DeleteFactor(ctx, userID, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return n, fmt.Errorf("remove totp: %w", err)
-			}
+		if f.Kind != storage.FactorTOTP || !f.Confirmed() {
 			continue
 		}
 		if err := s.RemoveFactor(ctx, userID, f.ID); err != nil && !errors.Is(err, ErrNotFound) {

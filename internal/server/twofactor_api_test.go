@@ -165,6 +165,10 @@ func TestAuthAPITwoFactor(t *testing.T) {
 			t.Fatalf("after refused enables: %+v", m)
 		}
 
+		// An enrolment not finished is replaced by the next one.
+		stale := b.do("POST", "/api/auth/two-factor/enable", pw)
+		wantAPI(t, "enable, to be replaced", stale, 200, "")
+		staleURI := stale.json(t)["totpURI"].(string)
 		en := b.do("POST", "/api/auth/two-factor/enable", map[string]any{"password": apiPassword, "issuer": "Notes"})
 		wantAPI(t, "enable", en, 200, "")
 		body := en.json(t)
@@ -193,6 +197,9 @@ func TestAuthAPITwoFactor(t *testing.T) {
 		}
 
 		code := totpCode(t, uri, clock.Now())
+		if staleCode := totpCode(t, staleURI, clock.Now()); staleCode != code {
+			wantAPI(t, "confirm with the replaced app", b.do("POST", "/api/auth/two-factor/verify-totp", map[string]any{"code": staleCode}), 401, "INVALID_CODE")
+		}
 		wantAPI(t, "confirm, wrong code", b.do("POST", "/api/auth/two-factor/verify-totp", map[string]any{"code": wrongCode(t, uri, clock.Now())}), 401, "INVALID_CODE")
 		if m := methods(); m.TOTP != 0 {
 			t.Fatalf("a wrong code confirmed the app: %+v", m)
