@@ -27,28 +27,43 @@ import (
 // (testdata/js/betterauth-client.mjs, in bearer mode). Node must be installed;
 // in CI its absence is a failure.
 func TestBetterAuthClient(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		msg := "node is not installed: the Better Auth client test needs it (" + err.Error() + ")"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	if _, err := os.Stat(spaDir + "/node_modules/better-auth/package.json"); err != nil {
-		msg := "better-auth is not installed: run npm ci --prefix cmd/gatehouse/testdata/js (" + err.Error() + ")"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Run("sqlite", func(t *testing.T) { betterAuthClient(t, node, nil) })
-	t.Run("postgres", func(t *testing.T) {
-		betterAuthClient(t, node, map[string]string{"DATABASE_URL": storagetest.NewPostgresDatabase(t), "GATEHOUSE_SECRETS_SYSTEM": storagetest.TestSecret})
+	node := betterAuthNode(t)
+	want := []string{"sign-up", "verify-email", "sign-in wrong password", "sign-in", "get-session", "change-password",
+		"list-sessions", "revoke-session", "revoke-other-sessions", "reset-password", "sign-out"}
+	eachBetterAuthDatabase(t, func(t *testing.T, dbEnv map[string]string) {
+		betterAuthClient(t, node, "betterauth-client.mjs", dbEnv, want)
 	})
 }
 
-func betterAuthClient(t *testing.T, node string, dbEnv map[string]string) {
+// TestBetterAuthTwoFactor runs Better Auth's client with its twoFactorClient
+// plugin against `gatehouse serve`, in bearer mode: enable an authenticator
+// app (the TOTP codes computed in Node from the totpURI it gets) and confirm
+// it, sign out, sign in (twoFactorRedirect, onTwoFactorRedirect called, no
+// session), a wrong code, the right one (the session), a replayed one, a
+// backup code and a spent one, send-otp refused, new backup codes, and
+// disable (testdata/js/betterauth-twofactor.mjs).
+func TestBetterAuthTwoFactor(t *testing.T) {
+	node := betterAuthNode(t)
+	want := []string{"sign-in", "enable wrong password", "enable", "get-totp-uri", "confirm app", "two-factor redirect",
+		"wrong code", "verify-totp", "replayed code", "verify-backup-code", "spent backup code", "no pending sign-in",
+		"send-otp", "generate-backup-codes", "disable wrong password", "disable"}
+	eachBetterAuthDatabase(t, func(t *testing.T, dbEnv map[string]string) {
+		betterAuthClient(t, node, "betterauth-twofactor.mjs", dbEnv, want)
+	})
+}
+
+// eachBetterAuthDatabase runs test with `gatehouse serve` on SQLite (nil
+// dbEnv) and on PostgreSQL.
+func eachBetterAuthDatabase(t *testing.T, test func(t *testing.T, dbEnv map[string]string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, nil) })
+	t.Run("postgres", func(t *testing.T) {
+		test(t, map[string]string{"DATABASE_URL": storagetest.NewPostgresDatabase(t), "GATEHOUSE_SECRETS_SYSTEM": storagetest.TestSecret})
+	})
+}
+
+// betterAuthClient runs the Node script against `gatehouse serve` and wants
+// exactly the steps want done, in order.
+func betterAuthClient(t *testing.T, node, script string, dbEnv map[string]string, want []string) {
 	smtp := mailtest.NewServer(t, mailtest.Options{TLS: mail.TLSNone})
 	port := freePort(t)
 	issuer := "http://127.0.0.1:" + port
@@ -100,7 +115,7 @@ func betterAuthClient(t *testing.T, node string, dbEnv map[string]string) {
 	}))
 	t.Cleanup(reader.Close)
 
-	cmd := exec.CommandContext(t.Context(), node, "betterauth-client.mjs")
+	cmd := exec.CommandContext(t.Context(), node, script)
 	cmd.Dir = spaDir
 	cmd.Env = append(os.Environ(), "GATEHOUSE_URL="+issuer, "MAIL_URL="+reader.URL)
 	out, err := cmd.CombinedOutput()
@@ -116,10 +131,8 @@ func betterAuthClient(t *testing.T, node string, dbEnv map[string]string) {
 		}
 	}
 	if err != nil {
-		t.Fatalf("node betterauth-client.mjs: %v\n%s", err, out)
+		t.Fatalf("node %s: %v\n%s", script, err, out)
 	}
-	want := []string{"sign-up", "verify-email", "sign-in wrong password", "sign-in", "get-session", "change-password",
-		"list-sessions", "revoke-session", "revoke-other-sessions", "reset-password", "sign-out"}
 	if !slices.Equal(steps, want) {
 		t.Fatalf("steps done %q, want %q\n%s", steps, want, out)
 	}

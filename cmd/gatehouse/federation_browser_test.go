@@ -366,6 +366,39 @@ func TestBrowserFederation(t *testing.T) {
 		b2.fail("after the provider and the code the relying party says %q, amr %v (want fed, otp, mfa)", got, amr)
 	}
 
+	// Nor is the JSON API's: after the provider the browser has no session
+	// but the pending two-factor cookie and lands on
+	// callbackURL?twoFactorRedirect=true; a backup code (new ones made by
+	// the API) finishes the sign-in there.
+	b2.do("account", chromedp.Navigate(s.downstream+"/account"), chromedp.WaitVisible(chromedp.ID("sign-out")))
+	fresh, err := chromedp.Run(b2.ctx, chromedp.Evaluate[map[string]any](fmt.Sprintf(`fetch("/api/auth/two-factor/generate-backup-codes",
+		{method: "POST", credentials: "include", headers: {"Content-Type": "application/json"}, body: JSON.stringify({password: %q})})
+		.then(r => r.json())`, downstreamPassword), chromedp.EvalAwaitPromise))
+	backup, _ := fresh["backupCodes"].([]any)
+	if err != nil || len(backup) == 0 {
+		b2.fail("generate-backup-codes: %v (%v)", fresh, err)
+	}
+	b2.do("sign out", chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("sign-in-again")))
+	answer, err = chromedp.Run(b2.ctx, chromedp.Evaluate[map[string]any](`fetch("/api/auth/sign-in/social", {method: "POST", credentials: "include",
+		headers: {"Content-Type": "application/json"}, body: JSON.stringify({provider: "upstream", callbackURL: "/api/auth/ok"})})
+		.then(r => r.json())`, chromedp.EvalAwaitPromise))
+	if err != nil || answer["url"] == nil {
+		b2.fail("sign-in/social: %v (%v)", answer, err)
+	}
+	b2.do("follow the provider's URL again", chromedp.Navigate(answer["url"].(string)))
+	waitAt(b2, s.downstream+"/api/auth/ok?twoFactorRedirect=true")
+	pendingSession, err := chromedp.Run(b2.ctx, chromedp.Evaluate[string](`fetch("/api/auth/get-session", {credentials: "include"}).then(r => r.text())`, chromedp.EvalAwaitPromise))
+	if err != nil || strings.TrimSpace(pendingSession) != "null" {
+		b2.fail("before the second factor get-session = %q (%v), want null", pendingSession, err)
+	}
+	verified, err := chromedp.Run(b2.ctx, chromedp.Evaluate[map[string]any](fmt.Sprintf(`fetch("/api/auth/two-factor/verify-backup-code",
+		{method: "POST", credentials: "include", headers: {"Content-Type": "application/json"}, body: JSON.stringify({code: %q})})
+		.then(r => r.json())`, backup[0]), chromedp.EvalAwaitPromise))
+	if u, _ := verified["user"].(map[string]any); err != nil || u == nil || u["email"] != "ada@example.com" || verified["token"] == nil {
+		b2.fail("verify-backup-code after the provider: %v (%v)", verified, err)
+	}
+	b2.do("signed in by the API's second step", chromedp.Navigate(s.downstream+"/account"), chromedp.WaitVisible(chromedp.ID("identities-section")))
+
 	// Refusals, each a clear page with a way back.
 	b3 := newBrowser(t, chromium, s.shots)
 	b3.name = "federation-errors"

@@ -77,8 +77,9 @@ type Deps struct {
 	// Federation signs people in through upstream identity providers
 	// (/sign-in/social, /callback/{id}); nil answers them 404.
 	Federation federationService
-	// MFA is the second-factor service (an *mfa.Service): a sign-in that
-	// must go on with a second factor gets no session here. Nil: none.
+	// MFA is the second-factor service (an *mfa.Service) behind the
+	// /two-factor/ paths: a sign-in that must go on with a second factor gets
+	// no session until the factor comes. Nil: none, and those paths answer 404.
 	MFA secondFactors
 	// Passkeys are the WebAuthn ceremonies (an *mfa.Passkeys) behind the
 	// /passkey/ paths; nil answers them 404.
@@ -91,6 +92,7 @@ type API struct {
 	sessions  *session.Manager
 	keys      keySource
 	issuer    string
+	secure    bool     // the issuer is https: cookies are Secure
 	trusted   []string // origins, the issuer's first
 	requireEV bool
 	tokenTTL  time.Duration
@@ -138,7 +140,7 @@ func New(d Deps) (*API, error) {
 		d.Now = time.Now
 	}
 	a := &API{
-		ids: d.Identity, sessions: d.Sessions, keys: d.Keys, issuer: issuer,
+		ids: d.Identity, sessions: d.Sessions, keys: d.Keys, issuer: issuer, secure: iu.Scheme == "https",
 		trusted:   append([]string{iu.Scheme + "://" + iu.Host}, d.TrustedOrigins...),
 		requireEV: d.RequireEmailVerification, tokenTTL: d.TokenLifetime,
 		metrics: d.Metrics, log: d.Log, now: d.Now, fed: d.Federation, mfa: d.MFA,

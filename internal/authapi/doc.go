@@ -20,8 +20,12 @@
 // Routes (internal/server/routes.go): POST sign-up/email, sign-in/email,
 // sign-out, request-password-reset, reset-password, send-verification-email,
 // change-password, update-user, revoke-session, revoke-sessions,
-// revoke-other-sessions, delete-user; GET get-session, reset-password/{token},
-// verify-email, list-sessions, ok, token, jwks, openapi.json, reference; the
-// accounts (accounts.go): GET list-accounts, POST link-social, unlink-account,
-// get-access-token; and OPTIONS (CORS preflight) on every path.
+// revoke-other-sessions, delete-user, two-factor/enable, two-factor/get-totp-uri,
+// two-factor/verify-totp, two-factor/verify-backup-code,
+// two-factor/generate-backup-codes, two-factor/disable, two-factor/send-otp and
+// two-factor/verify-otp (these two answer OTP_NOT_CONFIGURED); GET get-session,
+// reset-password/{token}, verify-email, list-sessions, ok, token, jwks,
+// openapi.json, reference; the accounts (accounts.go): GET list-accounts, POST
+// link-social, unlink-account, get-access-token; and OPTIONS (CORS preflight)
+// on every path.
 package authapi

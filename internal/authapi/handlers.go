@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 )
 
@@ -159,7 +160,9 @@ func (a *API) signUpRefused(w http.ResponseWriter, r *http.Request, err error) b
 
 // SignInEmail serves POST /api/auth/sign-in/email: the pages' sign-in
 // (throttling, lock-out per account and client address, metrics), then the
-// browser session the pages use, its token also in set-auth-token.
+// browser session the pages use, its token also in set-auth-token. An account
+// with a second factor gets Better Auth's {twoFactorRedirect: true} and the
+// pending sign-in cookie instead, and the session once the factor comes.
 func (a *API) SignInEmail() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
@@ -206,14 +209,24 @@ func (a *API) SignInEmail() http.Handler {
 			a.fail(w, r, http.StatusForbidden, codeEmailNotVerified, "Email not verified")
 			return
 		}
-		if second, err := a.needsSecondFactor(r.Context(), u.ID, []string{"pwd"}); err != nil {
+		step, m, err := a.afterFirstFactor(w, r, u.ID, []string{mfa.AMRPassword})
+		switch {
+		case err != nil:
 			a.serverError(w, r, "sign in: second factor", err)
 			return
-		} else if second {
-			a.refuseWithoutSecondFactor(w, r)
+		case step == mfa.StepEnrol:
+			a.refuseUntilEnrolled(w, r)
+			return
+		case step == mfa.StepVerify:
+			// Better Auth's two-factor answer: no session yet, the pending
+			// sign-in in its cookie, for verify-totp or verify-backup-code.
+			writeJSON(w, http.StatusOK, struct {
+				TwoFactorRedirect bool     `json:"twoFactorRedirect"`
+				TwoFactorMethods  []string `json:"twoFactorMethods"`
+			}{true, twoFactorMethods(m)})
 			return
 		}
-		_, token, err := a.sessions.Start(w, r, u.ID, []string{"pwd"}, a.now())
+		_, token, err := a.sessions.Start(w, r, u.ID, []string{mfa.AMRPassword}, a.now())
 		if err != nil {
 			a.serverError(w, r, "sign in: start session", err)
 			return

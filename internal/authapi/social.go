@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/gatehouse-id/gatehouse/internal/federation"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 )
 
 // federationService is what the API needs from internal/federation.
@@ -126,12 +127,27 @@ func (a *API) SocialCallback() http.Handler {
 			http.Redirect(w, r, a.absolute(res.Continue), http.StatusFound)
 			return
 		}
-		if second, err := a.needsSecondFactor(r.Context(), res.UserID, res.AMR); err != nil {
+		to := res.Continue
+		if to == "" {
+			to = "/"
+		}
+		step, _, err := a.afterFirstFactor(w, r, res.UserID, res.AMR)
+		switch {
+		case err != nil:
 			a.serverError(w, r, "social callback: second factor", err)
 			return
-		} else if second {
-			// No session: the pages' sign-in asks for the second factor.
+		case step == mfa.StepVerify:
+			// An account with a second factor gets no session yet: the
+			// browser goes on to callbackURL?twoFactorRedirect=true with the
+			// pending sign-in cookie (set on this answer), and the app
+			// finishes with verify-totp or verify-backup-code, as after
+			// sign-in/email.
 			a.log.InfoContext(r.Context(), "social sign-in needs a second factor", "provider", id)
+			http.Redirect(w, r, withQuery(a.absolute(to), "twoFactorRedirect", "true"), http.StatusFound)
+			return
+		case step == mfa.StepEnrol:
+			// The sign-in page walks the account through adding a factor.
+			a.log.InfoContext(r.Context(), "social sign-in must set up a second factor", "provider", id)
 			to := res.ErrorURL
 			if to == "" {
 				to = res.Continue
@@ -147,7 +163,6 @@ func (a *API) SocialCallback() http.Handler {
 			return
 		}
 		a.countSignIn("success")
-		to := res.Continue
 		if res.Created && res.NewUserURL != "" {
 			to = res.NewUserURL
 		}

@@ -125,6 +125,8 @@ type Service struct {
 	policy   Policy
 	now      func() time.Time
 	log      *slog.Logger
+	// sealer seals pending sign-ins (SealPending); the store's.
+	sealer *storage.Sealer
 }
 
 // New returns the service.
@@ -147,7 +149,7 @@ func New(o Options) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: o.Store, issuer: o.Issuer, throttle: o.Throttle, notify: o.Notifier, policy: o.Policy, now: o.Now, log: o.Log}, nil
+	return &Service{store: o.Store, issuer: o.Issuer, throttle: o.Throttle, notify: o.Notifier, policy: o.Policy, now: o.Now, log: o.Log, sealer: o.Store.Sealer()}, nil
 }
 
 // Methods is what a user can sign in with besides the password.

@@ -248,3 +248,99 @@ func (s *Service) RenameFactor(ctx context.Context, userID, id, name string) err
 	}
 	return nil
 }
+
+// TOTPURI returns the otpauth URI of the user's authenticator app, for the
+// app whose sign-in name is account, naming issuer ("" for the service's):
+// the oldest confirmed app's, else (an enrolment under way) the newest
+// pending one's; ErrNotEnrolled when there is neither. pending reports which.
+func (s *Service) TOTPURI(ctx context.Context, userID, account, issuer string) (uri string, pending bool, err error) {
+	f, err := s.appFor(ctx, userID)
+	if err != nil {
+		return "", false, err
+	}
+	if issuer == "" {
+		issuer = s.issuer
+	}
+	return totpURL(issuer, account, string(f.Secret)), !f.Confirmed(), nil
+}
+
+// PendingTOTPID returns the id of the user's newest pending authenticator
+// app (an enrolment under way), or ErrNotFound.
+func (s *Service) PendingTOTPID(ctx context.Context, userID string) (string, error) {
+	all, err := s.store.ListFactors(ctx, userID)
+	if err != nil {
+		return "", fmt.Errorf("pending totp: %w", err)
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Kind == storage.FactorTOTP && !all[i].Confirmed() {
+			return all[i].ID, nil
+		}
+	}
+	return "", ErrNotFound
+}
+
+// DropPendingTOTP removes the user's pending authenticator apps (enrolments
+// begun and never confirmed), as a new enrolment through the API replaces an
+// unfinished one; confirmed apps stay.
+func (s *Service) DropPendingTOTP(ctx context.Context, userID string) error {
+	all, err := s.store.ListFactors(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("drop pending totp: %w", err)
+	}
+	for _, f := range all {
+		if f.Kind != storage.FactorTOTP || f.Confirmed() {
+			continue
+		}
+		if err := s.store.DeleteFactor(ctx, userID, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("drop pending totp: %w", err)
+		}
+	}
+	return nil
+}
+
+// appFor is the authenticator app TOTPURI describes.
+func (s *Service) appFor(ctx context.Context, userID string) (storage.Factor, error) {
+	all, err := s.store.ListFactors(ctx, userID)
+	if err != nil {
+		return storage.Factor{}, fmt.Errorf("totp uri: %w", err)
+	}
+	var pending *storage.Factor
+	for i, f := range all {
+		if f.Kind != storage.FactorTOTP {
+			continue
+		}
+		if f.Confirmed() {
+			return f, nil
+		}
+		pending = &all[i]
+	}
+	if pending == nil {
+		return storage.Factor{}, ErrNotEnrolled
+	}
+	return *pending, nil
+}
+
+// RemoveTOTP removes every authenticator app of the user, confirmed or
+// pending (Better Auth's "disable two-factor"), and returns how many
+// confirmed ones went; passkeys stay. As with RemoveFactor, the recovery
+// codes go with the last factor.
+func (s *Service) RemoveTOTP(ctx context.Context, userID string) (int, error) {
+	all, err := s.store.ListFactors(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("remove totp: %w", err)
+	}
+	if err := s.DropPendingTOTP(ctx, userID); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, f := range all {
+		if f.Kind != storage.FactorTOTP || !f.Confirmed() {
+			continue
+		}
+		if err := s.RemoveFactor(ctx, userID, f.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -19,7 +19,7 @@ import (
 // mfaService is what the pages need from internal/mfa.
 type mfaService interface {
 	Methods(ctx context.Context, userID string) (mfa.Methods, error)
-	PolicyFor(clientPolicy string) mfa.Policy
+	StepAfter(ctx context.Context, userID string, amr []string, clientPolicy string) (mfa.Step, mfa.Methods, error)
 	BeginTOTP(ctx context.Context, userID, account, name string) (mfa.Enrolment, error)
 	PendingTOTP(ctx context.Context, userID, account, id string) (mfa.Enrolment, error)
 	ConfirmTOTP(ctx context.Context, userID, id, code, ip string) error
@@ -36,8 +36,8 @@ const (
 )
 
 // pendingTTL is how long a browser that gave the right password has to give
-// its second factor (or enrol one).
-const pendingTTL = 10 * time.Minute
+// its second factor (or enrol one): the same as the JSON API's.
+const pendingTTL = mfa.PendingTTL
 
 // pendingSignIn is a sign-in whose password was right and whose second factor
 // is still to come. It is no session: it lives in a sealed cookie of this
@@ -122,18 +122,17 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, u storage.
 // way around a second factor; a first factor that already counts as
 // multi-factor (a provider trusted for it) needs no second step.
 func (p *Pages) afterFirstFactor(w http.ResponseWriter, r *http.Request, userID string, amr []string, cont string) (bool, error) {
-	if p.mfa == nil || containsString(amr, mfa.AMRMFA) {
+	if p.mfa == nil {
 		return false, nil
-	}
-	m, err := p.mfa.Methods(r.Context(), userID)
-	if err != nil {
-		return false, err
 	}
 	clientPolicy := ""
 	if c, ok := p.clientForContinue(r.Context(), cont); ok {
 		clientPolicy = c.MFAPolicy
 	}
-	step := mfa.Next(p.mfa.PolicyFor(clientPolicy), m)
+	step, _, err := p.mfa.StepAfter(r.Context(), userID, amr, clientPolicy)
+	if err != nil {
+		return false, err
+	}
 	if step == mfa.StepNone {
 		return false, nil
 	}
@@ -181,13 +180,7 @@ func (p *Pages) stepUp(w http.ResponseWriter, r *http.Request, pr signin.Prompt)
 // finishPending turns the pending sign-in into a session with the second
 // factor's methods added and sends the browser on.
 func (p *Pages) finishPending(w http.ResponseWriter, r *http.Request, ps pendingSignIn, methods ...string) bool {
-	amr := append([]string{}, ps.AMR...)
-	for _, m := range append(methods, mfa.AMRMFA) {
-		if !containsString(amr, m) {
-			amr = append(amr, m)
-		}
-	}
-	if _, err := p.sessions.Issue(w, r, ps.UserID, amr, p.now()); err != nil {
+	if _, err := p.sessions.Issue(w, r, ps.UserID, mfa.CompleteAMR(ps.AMR, methods...), p.now()); err != nil {
 		p.serverError(w, r, "second factor: issue session", err)
 		return false
 	}
