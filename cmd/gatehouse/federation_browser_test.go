@@ -18,6 +18,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/mail/mailtest"
 )
 
 // federationSites are two Gatehouse servers on SQLite: upstream, a real
@@ -31,6 +34,8 @@ type federationSites struct {
 	downEnv              map[string]string
 	rp                   *relyingParty
 	shots                string
+	// smtp receives downstream's mail.
+	smtp *mailtest.Server
 }
 
 const (
@@ -65,7 +70,7 @@ func startFederationSites(t *testing.T) federationSites {
 	for _, u := range []struct {
 		email    string
 		verified bool
-	}{{"fresh@example.com", true}, {"ada@example.com", true}, {"unverified@example.com", false}} {
+	}{{"fresh@example.com", true}, {"ada@example.com", true}, {"unverified@example.com", false}, {"grace@example.com", true}} {
 		args := []string{"users", "create", "--data-dir", s.upData, "--email", u.email, "--password-stdin"}
 		if u.verified {
 			args = append(args, "--email-verified")
@@ -75,10 +80,14 @@ func startFederationSites(t *testing.T) federationSites {
 		}
 	}
 
+	// The relying party's origin may receive the JSON API's callbacks.
+	s.rp = newRelyingParty(t)
 	dead := freePortOn(t, "127.0.0.2") // nothing listens there
 	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
 	yaml := fmt.Sprintf(`outbound:
   allow_loopback: true
+api:
+  trusted_origins: [%s]
 federation:
   providers:
     - id: upstream
@@ -92,11 +101,13 @@ federation:
       issuer: http://127.0.0.2:%s
       client_id: x
       client_secret: y
-`, s.upstream, c.ID, c.Secret, dead)
+`, s.rp.srv.URL, s.upstream, c.ID, c.Secret, dead)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.downEnv = map[string]string{"GATEHOUSE_ISSUER": s.downstream}
+	s.smtp = mailtest.NewServer(t, mailtest.Options{TLS: mail.TLSNone})
+	s.downEnv = smtpEnv(s.smtp.Config())
+	s.downEnv["GATEHOUSE_ISSUER"] = s.downstream
 	down := startServe(t, s.downEnv, "--config", cfg, "--addr", "127.0.0.1:"+downPort, "--data-dir", s.downData, "--migrate")
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -104,13 +115,15 @@ federation:
 		}
 	})
 	waitReady(t, s.downstream)
-	// Ada has a password account downstream too, with the same address.
-	if r := runCLIWithStdin(t, s.downEnv, downstreamPassword+"\n", "users", "create", "--data-dir", s.downData,
-		"--email", "ada@example.com", "--password-stdin", "--email-verified"); r.code != 0 {
-		t.Fatalf("downstream users create: %s", r.stderr)
+	// Ada and Grace have password accounts downstream too, with the same
+	// addresses.
+	for _, email := range []string{"ada@example.com", "grace@example.com"} {
+		if r := runCLIWithStdin(t, s.downEnv, downstreamPassword+"\n", "users", "create", "--data-dir", s.downData,
+			"--email", email, "--password-stdin", "--email-verified"); r.code != 0 {
+			t.Fatalf("downstream users create %s: %s", email, r.stderr)
+		}
 	}
 
-	s.rp = newRelyingParty(t)
 	provider, err := oidc.NewProvider(oidc.ClientContext(t.Context(), http.DefaultClient), s.downstream)
 	if err != nil {
 		t.Fatalf("discovery: %v", err)
@@ -411,5 +424,76 @@ func TestBrowserFederation(t *testing.T) {
 		b3.fail("provider down says %q", got)
 	}
 	b3.shoot("federation-upstream-down")
+
+	// Grace proves her account by a mailed link instead of the password,
+	// in a flow the JSON API began: the link works only in the browser that
+	// asked, and the flow ends on the API caller's callbackURL (at a trusted
+	// origin), not on the account page.
+	b4 := newBrowser(t, chromium, s.shots)
+	b4.name = "federation-mailed-link"
+	callbackURL := s.rp.srv.URL + "/bye?state=api-linked"
+	b4.do("downstream", chromedp.Navigate(s.downstream+"/signin"), chromedp.WaitVisible(chromedp.ID("sign-in")))
+	answer, err = chromedp.Run(b4.ctx, chromedp.Evaluate[map[string]any](`fetch("/api/auth/sign-in/social", {method: "POST", credentials: "include",
+		headers: {"Content-Type": "application/json"}, body: JSON.stringify({provider: "upstream", callbackURL: `+jsString(callbackURL)+`})})
+		.then(r => r.json())`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b4.fail("sign-in/social: %v", err)
+	}
+	to, _ = answer["url"].(string)
+	if !strings.HasPrefix(to, s.upstream+"/oauth2/authorize?") {
+		b4.fail("sign-in/social answered %v", answer)
+	}
+	b4.do("follow the provider's URL", chromedp.Navigate(to))
+	upstreamSignIn(b4, s.upstream, "grace@example.com")
+	waitAt(b4, s.downstream+"/signin/link")
+	b4.do("ask for a link", chromedp.WaitVisible(chromedp.ID("link-by-mail")), chromedp.Click(chromedp.ID("link-by-mail")),
+		chromedp.WaitVisible(chromedp.ID("notice")))
+	if got := b4.text("#notice"); !strings.Contains(got, "grace@example.com") {
+		b4.fail("after asking for the link the page says %q", got)
+	}
+	b4.shoot("federation-link-mailed")
+	link := mailedLink(t, s.smtp, "grace@example.com", s.downstream+"/signin/link/mail?token=")
+	// Opened in another browser: refused with a way back, nothing linked.
+	b3.do("the link in another browser", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("retry-link")))
+	if got := b3.text("[role=alert]"); !strings.Contains(got, "Nothing was linked") {
+		b3.fail("the link in another browser says %q", got)
+	}
+	b3.shoot("federation-link-other-browser")
+	// In the asking browser: linked, signed in, and on to callbackURL.
+	b4.do("open the link", chromedp.Navigate(link))
+	waitAt(b4, callbackURL)
+	b4.do("at the API caller's page", chromedp.Navigate(s.downstream+"/account"), chromedp.WaitVisible(chromedp.ID("identities-section")))
+	if got := b4.text("#identities-section .list-title"); got != "Upstream Co" {
+		b4.fail("after the mailed link the account page lists %q", got)
+	}
+	// Used once.
+	b4.do("the link again", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("retry-link")))
+	if got := b4.text("[role=alert]"); !strings.Contains(got, "Nothing was linked") {
+		b4.fail("the link opened again says %q", got)
+	}
 	t.Logf("screenshots in %s", s.shots)
+}
+
+// mailedLink waits for a mail to `to` with a link starting with prefix and
+// returns the link.
+func mailedLink(t *testing.T, smtp *mailtest.Server, to, prefix string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, m := range smtp.Messages() {
+			if slices.Contains(m.To, to) {
+				if l := m.Link(prefix); l != "" {
+					return l
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no mail to %s with a link %s… (%d mails)", to, prefix, len(smtp.Messages()))
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
+	}
 }

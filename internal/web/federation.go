@@ -200,13 +200,21 @@ func (p *Pages) linkPage(r *http.Request, pl *federation.PendingLink) LinkPage {
 	return d
 }
 
-// linkRender lets the link form end, through the authorization it resumes,
-// at the application's redirect URIs (form-action).
-func (p *Pages) linkRender(r *http.Request, cont string) renderOptions {
-	if c, ok := p.clientForContinue(r.Context(), cont); ok {
-		return renderOptions{formTargets: cspSources(c.RedirectURIs...)}
+// linkRender lets the link page's forms end, through the authorization they
+// resume, at the application's redirect URIs, or at the JSON API caller's
+// callbackURL (form-action).
+func (p *Pages) linkRender(r *http.Request, pl *federation.PendingLink) renderOptions {
+	var targets []string
+	if c, ok := p.clientForContinue(r.Context(), p.continueTarget(pl.Continue)); ok {
+		targets = append(targets, c.RedirectURIs...)
 	}
-	return renderOptions{}
+	if pl.API {
+		targets = append(targets, pl.Continue)
+	}
+	if len(targets) == 0 {
+		return renderOptions{}
+	}
+	return renderOptions{formTargets: cspSources(targets...)}
 }
 
 // LinkAccount serves GET and POST /signin/link: the owner of the address an
@@ -227,7 +235,7 @@ func (p *Pages) LinkAccount() http.Handler {
 		}
 		cont := p.continueTarget(pl.Continue)
 		if r.Method != http.MethodPost {
-			p.render(w, r, http.StatusOK, pageFederationLink, p.linkPage(r, pl), p.linkRender(r, cont))
+			p.render(w, r, http.StatusOK, pageFederationLink, p.linkPage(r, pl), p.linkRender(r, pl))
 			return
 		}
 		if r.PostFormValue("action") == "cancel" {
@@ -237,14 +245,14 @@ func (p *Pages) LinkAccount() http.Handler {
 		}
 		d := p.linkPage(r, pl)
 		if r.PostFormValue("action") == "mail" {
-			p.mailLink(w, r, d, cont)
+			p.mailLink(w, r, pl, d, cont)
 			return
 		}
 		password := r.PostFormValue("password")
 		if password == "" {
 			d.PasswordField.Error = d.text(msgEnterPassword)
 			d.summarize("", &d.PasswordField)
-			p.render(w, r, http.StatusBadRequest, pageFederationLink, d, p.linkRender(r, cont))
+			p.render(w, r, http.StatusBadRequest, pageFederationLink, d, p.linkRender(r, pl))
 			return
 		}
 		u, err := p.identity.Authenticate(r.Context(), pl.Email, password, clientip.FromRequest(r))
@@ -272,7 +280,7 @@ func (p *Pages) LinkAccount() http.Handler {
 			}
 			d.PasswordField.FormError = true
 			d.summarize(msg, &d.PasswordField)
-			p.render(w, r, status, pageFederationLink, d, p.linkRender(r, cont))
+			p.render(w, r, status, pageFederationLink, d, p.linkRender(r, pl))
 			return
 		}
 		res, err := p.fed.ConfirmLink(r.Context(), w, r, u.ID)
@@ -313,26 +321,26 @@ func (p *Pages) linkedSignIn(w http.ResponseWriter, r *http.Request, res federat
 
 // mailLink answers "Send me a link instead": the link page again, saying the
 // link went to the account's address, or why it did not.
-func (p *Pages) mailLink(w http.ResponseWriter, r *http.Request, d LinkPage, cont string) {
+func (p *Pages) mailLink(w http.ResponseWriter, r *http.Request, pl *federation.PendingLink, d LinkPage, cont string) {
 	_, err := p.fed.MailLink(r.Context(), w, r, clientip.FromRequest(r))
 	var throttled *identity.ThrottledError
 	switch {
 	case err == nil:
 		d.Notice = d.text("federation.link_mail_sent", "Email", d.Email, "Provider", d.Provider)
-		p.render(w, r, http.StatusOK, pageFederationLink, d, p.linkRender(r, cont))
+		p.render(w, r, http.StatusOK, pageFederationLink, d, p.linkRender(r, pl))
 	case errors.As(err, &throttled):
 		if throttled.RetryAfter > 0 {
 			w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 		}
 		d.summarize(d.errorText(err, "error.heading.too_many"))
-		p.render(w, r, http.StatusTooManyRequests, pageFederationLink, d, p.linkRender(r, cont))
+		p.render(w, r, http.StatusTooManyRequests, pageFederationLink, d, p.linkRender(r, pl))
 	case federation.CodeOf(err) != "":
 		p.federationError(w, r, "", cont, err)
 	default:
 		p.logFailure(w, r, "link: mail", err)
 		retryLater(w, err)
 		d.summarize(d.text(msgUnavailable))
-		p.render(w, r, http.StatusServiceUnavailable, pageFederationLink, d, p.linkRender(r, cont))
+		p.render(w, r, http.StatusServiceUnavailable, pageFederationLink, d, p.linkRender(r, pl))
 	}
 }
 
@@ -411,7 +419,7 @@ func (p *Pages) LinkPasskey() http.Handler {
 			p.logFailure(w, r, "link passkey refused", errors.New("the passkey belongs to another user"))
 			d := p.linkPage(r, pl)
 			d.summarize(d.text("federation.passkey_other_user", "Email", pl.Email))
-			p.render(w, r, http.StatusForbidden, pageFederationLink, d, p.linkRender(r, cont))
+			p.render(w, r, http.StatusForbidden, pageFederationLink, d, p.linkRender(r, pl))
 			return
 		}
 		if err != nil {
@@ -423,7 +431,7 @@ func (p *Pages) LinkPasskey() http.Handler {
 			p.logFailure(w, r, "link passkey refused", err)
 			d := p.linkPage(r, pl)
 			d.summarize(d.text(key))
-			p.render(w, r, http.StatusBadRequest, pageFederationLink, d, p.linkRender(r, cont))
+			p.render(w, r, http.StatusBadRequest, pageFederationLink, d, p.linkRender(r, pl))
 			return
 		}
 		res, err := p.fed.ConfirmLink(r.Context(), w, r, a.UserID)
