@@ -45,9 +45,17 @@ const (
 
 func startFederationSites(t *testing.T) federationSites {
 	t.Helper()
+	return startFederationSitesAt(t, "127.0.0.1")
+}
+
+// startFederationSitesAt is startFederationSites with downstream's issuer at
+// downHost (listening on 127.0.0.1): "localhost" gives it passkeys, which
+// want a domain.
+func startFederationSitesAt(t *testing.T, downHost string) federationSites {
+	t.Helper()
 	var s federationSites
 	upPort, downPort := freePortOn(t, "127.0.0.2"), freePort(t)
-	s.upstream, s.downstream = "http://127.0.0.2:"+upPort, "http://127.0.0.1:"+downPort
+	s.upstream, s.downstream = "http://127.0.0.2:"+upPort, "http://"+downHost+":"+downPort
 	s.upData, s.downData = t.TempDir(), t.TempDir()
 
 	upEnv := map[string]string{"GATEHOUSE_ISSUER": s.upstream}
@@ -70,7 +78,7 @@ func startFederationSites(t *testing.T) federationSites {
 	for _, u := range []struct {
 		email    string
 		verified bool
-	}{{"fresh@example.com", true}, {"ada@example.com", true}, {"unverified@example.com", false}, {"grace@example.com", true}} {
+	}{{"fresh@example.com", true}, {"ada@example.com", true}, {"unverified@example.com", false}, {"grace@example.com", true}, {"pat@example.com", true}} {
 		args := []string{"users", "create", "--data-dir", s.upData, "--email", u.email, "--password-stdin"}
 		if u.verified {
 			args = append(args, "--email-verified")
@@ -114,10 +122,10 @@ federation:
 			t.Logf("downstream log:\n%s", down.log)
 		}
 	})
-	waitReady(t, s.downstream)
-	// Ada and Grace have password accounts downstream too, with the same
-	// addresses.
-	for _, email := range []string{"ada@example.com", "grace@example.com"} {
+	waitReady(t, "http://127.0.0.1:"+downPort)
+	// Ada, Grace and Pat have password accounts downstream too, with the
+	// same addresses; Quinn only downstream.
+	for _, email := range []string{"ada@example.com", "grace@example.com", "pat@example.com", "quinn@example.com"} {
 		if r := runCLIWithStdin(t, s.downEnv, downstreamPassword+"\n", "users", "create", "--data-dir", s.downData,
 			"--email", email, "--password-stdin", "--email-verified"); r.code != 0 {
 			t.Fatalf("downstream users create %s: %s", email, r.stderr)
@@ -496,4 +504,78 @@ func mailedLink(t *testing.T, smtp *mailtest.Server, to, prefix string) string {
 			t.Fatal(t.Context().Err())
 		}
 	}
+}
+
+// addDownstreamPasskey signs email in downstream with the password, adds a
+// passkey (in b's virtual authenticator) and signs out.
+func addDownstreamPasskey(b *browser, s federationSites, email string) {
+	b.t.Helper()
+	b.do("sign in "+email, chromedp.Navigate(s.downstream+"/signin?continue=/account"), chromedp.WaitVisible(chromedp.ID("sign-in")),
+		chromedp.SendKeys(chromedp.ID("email"), email), chromedp.SendKeys(chromedp.ID("password"), downstreamPassword),
+		chromedp.Click(chromedp.ID("sign-in")), chromedp.WaitVisible(chromedp.ID("add-passkey")))
+	b.do("add a passkey", chromedp.SendKeys(chromedp.ID("passkey-name"), "Laptop"),
+		chromedp.Click(chromedp.ID("add-passkey")), chromedp.WaitVisible(chromedp.ID("notice")))
+	if n := evaluate[int](b, `document.querySelectorAll("#passkey-list li").length`); n != 1 {
+		b.fail("%s lists %d passkeys, want 1", email, n)
+	}
+	b.do("sign out", chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("sign-in-again")))
+}
+
+// TestBrowserFederationPasskey drives chromium through proving an existing
+// account with a passkey before a provider is linked to it ("Use a passkey
+// instead" on /signin/link): another user's passkey is refused and links
+// nothing; the account's own passkey links and signs in. Downstream is at
+// localhost, as WebAuthn wants a domain; the passkeys are CDP virtual
+// authenticators.
+func TestBrowserFederationPasskey(t *testing.T) {
+	chromium := chromiumPath(t)
+	s := startFederationSitesAt(t, "localhost")
+	// idp_hint: straight to the provider, past the sign-in page, whose
+	// passkey autofill the virtual authenticator would answer at once.
+	login := s.rp.srv.URL + "/login?client=notes"
+
+	// Quinn's passkey, in a browser where Pat's upstream account asks to be
+	// linked to Pat's account here.
+	bq := newBrowser(t, chromium, s.shots)
+	bq.name = "federation-passkey-other"
+	addAuthenticator(bq)
+	addDownstreamPasskey(bq, s, "quinn@example.com")
+	bq.do("application's sign-in", chromedp.Navigate(login+"&idp_hint=upstream"))
+	upstreamSignIn(bq, s.upstream, "pat@example.com")
+	waitAt(bq, s.downstream+"/signin/link")
+	bq.do("use a passkey", chromedp.WaitVisible(chromedp.ID("link-passkey")), chromedp.Click(chromedp.ID("link-passkey")),
+		chromedp.WaitVisible(chromedp.ID("error-summary")))
+	if got := bq.text("#error-summary"); !strings.Contains(got, "belongs to another account") {
+		bq.fail("another user's passkey: the page says %q", got)
+	}
+	bq.shoot("federation-link-passkey-refused")
+
+	// Pat's own passkey links and signs in. That the link page comes again
+	// shows Quinn's attempt linked nothing.
+	bp := newBrowser(t, chromium, s.shots)
+	bp.name = "federation-passkey"
+	addAuthenticator(bp)
+	addDownstreamPasskey(bp, s, "pat@example.com")
+	bp.do("application's sign-in", chromedp.Navigate(login+"&idp_hint=upstream"))
+	// Pat allowed the downstream at the upstream already (in Quinn's
+	// browser): no consent page this time.
+	waitAt(bp, s.upstream+"/signin")
+	bp.do("upstream sign-in", chromedp.WaitVisible(chromedp.ID("sign-in")),
+		chromedp.SendKeys(chromedp.ID("email"), "pat@example.com"), chromedp.SendKeys(chromedp.ID("password"), upstreamPassword),
+		chromedp.Click(chromedp.ID("sign-in")))
+	waitAt(bp, s.downstream+"/signin/link")
+	bp.do("link page", chromedp.WaitVisible(chromedp.ID("link-passkey")))
+	bp.shoot("federation-link-passkey")
+	bp.do("use a passkey", chromedp.Click(chromedp.ID("link-passkey")))
+	waitAt(bp, s.rp.srv.URL)
+	bp.do("back in the application", chromedp.WaitVisible(chromedp.ID("result")))
+	if got, amr := bp.text("#result"), strings.Fields(bp.text("#amr")); got != "signed in as pat@example.com" ||
+		!slices.Contains(amr, "fed") || !slices.Contains(amr, "mfa") {
+		bp.fail("after the passkey the relying party says %q, amr %v (want fed and mfa)", got, amr)
+	}
+	bp.do("account", chromedp.Navigate(s.downstream+"/account"), chromedp.WaitVisible(chromedp.ID("identities-section")))
+	if got := bp.text("#identities-section .list-title"); got != "Upstream Co" {
+		bp.fail("after the passkey the account page lists %q", got)
+	}
+	t.Logf("screenshots in %s", s.shots)
 }
