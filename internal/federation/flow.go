@@ -127,7 +127,9 @@ type upstreamUser struct {
 	EmailVerified bool
 	Name, Picture string
 	AMR           []string
-	Token         *oauth2.Token
+	// ACR is the ID token's acr ("" for none, and for GitHub).
+	ACR   string
+	Token *oauth2.Token
 }
 
 // Finish completes the flow at the callback of provider id. The flow cookie
@@ -207,6 +209,8 @@ func (s *Service) oidcUser(ctx context.Context, p *provider, code string, st flo
 	if err := idt.Claims(&claims); err != nil {
 		return upstreamUser{}, fail(CodeUpstreamError, p.cfg.ID, "id token claims", err)
 	}
+	// The ID token's own acr, never one userinfo adds below.
+	acr := truncate(claimString(claims, "acr"), 256)
 	if p.multiTenant() {
 		tid, _ := claims["tid"].(string)
 		if tid == "" || idt.Issuer != "https://login.microsoftonline.com/"+tid+"/v2.0" {
@@ -238,6 +242,7 @@ func (s *Service) oidcUser(ctx context.Context, p *provider, code string, st flo
 		Name:          claimString(claims, m.Name),
 		Picture:       claimString(claims, m.Picture),
 		AMR:           claimStrings(claims, "amr"),
+		ACR:           acr,
 		Token:         tok,
 	}
 	if up.Subject == "" {

@@ -38,6 +38,8 @@ type PendingLink struct {
 	// kept (store_tokens); the cookie is sealed. Nil when not kept or too
 	// large for a cookie.
 	Token *storedToken `json:"t,omitempty"`
+	// ACR is the upstream ID token's acr, kept on the identity once linked.
+	ACR string `json:"r,omitempty"`
 }
 
 // binding names the pending link for a mailed link: the provider, subject
@@ -82,7 +84,7 @@ func (s *Service) resolve(ctx context.Context, w http.ResponseWriter, p *provide
 		if u.Disabled {
 			return res, fail(CodeDisabled, id, "", nil)
 		}
-		if err := s.signedIn(ctx, p, e.ID, email, up.Token); err != nil {
+		if err := s.signedIn(ctx, p, e.ID, email, up.ACR, up.Token); err != nil {
 			return res, err
 		}
 		res.UserID = e.UserID
@@ -93,7 +95,7 @@ func (s *Service) resolve(ctx context.Context, w http.ResponseWriter, p *provide
 	if st.LinkUser != "" {
 		// The signed-in user proved the account by being signed in, and
 		// the provider by this flow.
-		if err := s.link(ctx, p, st.LinkUser, up.Subject, email, up.Token); err != nil {
+		if err := s.link(ctx, p, st.LinkUser, up.Subject, email, up.ACR, up.Token); err != nil {
 			return res, err
 		}
 		res.UserID, res.Linked = st.LinkUser, true
@@ -114,7 +116,7 @@ func (s *Service) resolve(ctx context.Context, w http.ResponseWriter, p *provide
 			return res, fail(CodeDisabled, id, "", nil)
 		}
 		pl := &PendingLink{Provider: id, Subject: up.Subject, Email: owner.Email, UserID: owner.ID, Continue: st.Continue, AMR: res.AMR,
-			Expires: s.now().Add(pendingTTL).Unix(), Nonce: random(), API: st.API}
+			Expires: s.now().Add(pendingTTL).Unix(), Nonce: random(), API: st.API, ACR: up.ACR}
 		if p.cfg.StoreTokens && up.Token != nil {
 			pl.Token = &storedToken{AccessToken: up.Token.AccessToken, TokenType: up.Token.TokenType, RefreshToken: up.Token.RefreshToken, Expiry: up.Token.Expiry}
 		}
@@ -130,7 +132,7 @@ func (s *Service) resolve(ctx context.Context, w http.ResponseWriter, p *provide
 		return res, fail(CodeNoAccount, id, "", nil)
 	}
 	u, e, err := s.users.CreateFederatedUser(ctx, identity.FederatedSignUp{
-		Provider: id, AccountID: up.Subject, Email: email, EmailVerified: true, Name: up.Name, Picture: up.Picture,
+		Provider: id, AccountID: up.Subject, Email: email, EmailVerified: true, Name: up.Name, Picture: up.Picture, ACR: up.ACR,
 	})
 	if err != nil {
 		return res, fmt.Errorf("federation: %w", err)
@@ -143,17 +145,18 @@ func (s *Service) resolve(ctx context.Context, w http.ResponseWriter, p *provide
 }
 
 // signedIn records a sign-in through an existing identity.
-func (s *Service) signedIn(ctx context.Context, p *provider, identityID, email string, tok *oauth2.Token) error {
-	if err := s.store.RecordExternalSignIn(ctx, identityID, email, s.now()); err != nil {
+func (s *Service) signedIn(ctx context.Context, p *provider, identityID, email, acr string, tok *oauth2.Token) error {
+	if err := s.store.RecordExternalSignIn(ctx, identityID, email, acr, s.now()); err != nil {
 		return fmt.Errorf("federation: record sign-in: %w", err)
 	}
 	return s.keepTokens(ctx, p, identityID, tok)
 }
 
-// link stores the upstream account as userID's.
-func (s *Service) link(ctx context.Context, p *provider, userID, subject, email string, tok *oauth2.Token) error {
+// link stores the upstream account as userID's; acr is the ID token's.
+func (s *Service) link(ctx context.Context, p *provider, userID, subject, email, acr string, tok *oauth2.Token) error {
 	at := s.now()
-	e, err := s.store.CreateExternalIdentity(ctx, storage.ExternalIdentity{UserID: userID, Provider: p.cfg.ID, AccountID: subject, Email: email, LastSignInAt: &at})
+	e, err := s.store.CreateExternalIdentity(ctx, storage.ExternalIdentity{UserID: userID, Provider: p.cfg.ID, AccountID: subject, Email: email,
+		LastSignInAt: &at, LastACR: acr})
 	if errors.Is(err, storage.ErrConflict) {
 		return fail(CodeLinkedElsewhere, p.cfg.ID, "", err)
 	}
@@ -237,7 +240,7 @@ func (s *Service) ConfirmLink(ctx context.Context, w http.ResponseWriter, r *htt
 	if t := pl.Token; t != nil {
 		tok = &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, RefreshToken: t.RefreshToken, Expiry: t.Expiry}
 	}
-	if err := s.link(ctx, p, userID, pl.Subject, pl.Email, tok); err != nil {
+	if err := s.link(ctx, p, userID, pl.Subject, pl.Email, pl.ACR, tok); err != nil {
 		return Result{}, err
 	}
 	return Result{UserID: userID, AMR: pl.AMR, Continue: pl.Continue, Provider: pl.Provider, Linked: true, API: pl.API}, nil

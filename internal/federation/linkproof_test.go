@@ -293,7 +293,7 @@ func TestUnlinkCountsPasskeys(t *testing.T) {
 func TestLinkKeepsTheFirstTokenAndTellsTheAPI(t *testing.T) {
 	up := newFakeOIDC(t)
 	up.set(func(f *fakeOIDC) {
-		f.claims = map[string]any{"sub": "k-1", "email": "kept@example.com", "email_verified": true}
+		f.claims = map[string]any{"sub": "k-1", "email": "kept@example.com", "email_verified": true, "acr": "urn:example:loa:3"}
 	})
 	keep := oidcProvider("keep", up)
 	keep.StoreTokens = true
@@ -321,4 +321,32 @@ func TestLinkKeepsTheFirstTokenAndTellsTheAPI(t *testing.T) {
 	if err != nil || !strings.Contains(string(raw), `"refresh_token":"rt-`) {
 		t.Errorf("tokens kept after the link = %q, %v, want the first token", raw, err)
 	}
+	if e.LastACR != "urn:example:loa:3" {
+		t.Errorf("acr kept after the link = %q, want the ID token's", e.LastACR)
+	}
+}
+
+func TestUpstreamACRIsKept(t *testing.T) {
+	eachDB(t, func(t *testing.T, open func(t *testing.T) *storage.Store) {
+		up := newFakeOIDC(t)
+		up.set(func(f *fakeOIDC) {
+			f.claims = map[string]any{"sub": "acr-1", "email": "acr@example.com", "email_verified": true, "acr": "phr"}
+		})
+		h, _, _ := newProofHarness(t, open, oidcProvider("corp", up))
+		ctx := t.Context()
+		if res, err, _ := h.signIn("corp", federation.Flow{}, ""); err != nil || !res.Created {
+			t.Fatalf("sign-up: %+v, %v", res, err)
+		}
+		if e, err := h.store.GetExternalIdentity(ctx, "corp", "acr-1"); err != nil || e.LastACR != "phr" {
+			t.Fatalf("after the sign-up the identity = %+v, %v, want acr phr", e, err)
+		}
+		// The next sign-in names none: that is what is kept.
+		up.set(func(f *fakeOIDC) { delete(f.claims, "acr") })
+		if _, err, _ := h.signIn("corp", federation.Flow{}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := h.store.GetExternalIdentity(ctx, "corp", "acr-1"); err != nil || e.LastACR != "" {
+			t.Fatalf("after a sign-in without acr the identity = %+v, %v, want none", e, err)
+		}
+	})
 }

@@ -29,7 +29,7 @@ type identityStore interface {
 	GetExternalIdentity(ctx context.Context, provider, accountID string) (storage.ExternalIdentity, error)
 	ListExternalIdentities(ctx context.Context, userID string) ([]storage.ExternalIdentity, error)
 	CreateExternalIdentity(ctx context.Context, e storage.ExternalIdentity) (storage.ExternalIdentity, error)
-	RecordExternalSignIn(ctx context.Context, id, email string, at time.Time) error
+	RecordExternalSignIn(ctx context.Context, id, email, acr string, at time.Time) error
 	SetExternalIdentityTokens(ctx context.Context, id string, tokens []byte) error
 	ExternalIdentityTokens(ctx context.Context, id string) ([]byte, error)
 	DeleteExternalIdentity(ctx context.Context, userID, id string) error

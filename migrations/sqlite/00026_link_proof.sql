@@ -1,4 +1,5 @@
--- Proving an existing account by a mailed link (see the PostgreSQL twin).
+-- Proving an existing account by a mailed link, and the acr of an external
+-- identity's last sign-in (see the PostgreSQL twin).
 -- SQLite cannot change a CHECK constraint in place, so user_tokens is rebuilt
 -- with the new one and its rows copied. Column types are the ones GORM's
 -- SQLite dialect derives from the models.
@@ -24,8 +25,10 @@ ALTER TABLE `user_tokens_new` RENAME TO `user_tokens`;
 CREATE UNIQUE INDEX `user_tokens_token_hash_key` ON `user_tokens`(`token_hash`);
 CREATE INDEX `user_tokens_user_purpose_idx` ON `user_tokens`(`user_id`,`purpose`);
 CREATE INDEX `user_tokens_expires_at_idx` ON `user_tokens`(`expires_at`);
+ALTER TABLE `external_identities` ADD `last_acr` text NOT NULL DEFAULT "";
 
 -- +goose Down
+ALTER TABLE `external_identities` DROP COLUMN `last_acr`;
 CREATE TABLE `user_tokens_old` (
     `id` uuid,
     `user_id` uuid NOT NULL,
