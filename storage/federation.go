@@ -41,16 +41,17 @@ func (s *Store) CreateUserWithExternalIdentity(ctx context.Context, u User, e Ex
 }
 
 // RecordExternalSignIn notes that the external identity id signed its user in
-// at at, giving email. ErrNotFound when there is no such identity.
-func (s *Store) RecordExternalSignIn(ctx context.Context, id, email string, at time.Time) error {
+// at at, giving email and the acr of the provider's ID token ("" for none).
+// ErrNotFound when there is no such identity.
+func (s *Store) RecordExternalSignIn(ctx context.Context, id, email, acr string, at time.Time) error {
 	if uuid.Validate(id) != nil {
 		return fmt.Errorf("record external sign-in: %w", ErrNotFound)
 	}
-	if !validKey(email) {
-		return fmt.Errorf("record external sign-in: the e-mail must be text")
+	if !validKey(email) || !validKey(acr) {
+		return fmt.Errorf("record external sign-in: the e-mail and acr must be text")
 	}
 	at = keyTime(at)
-	return s.updateExternalIdentity(ctx, "record external sign-in", id, map[string]any{"email": email, "last_sign_in_at": at})
+	return s.updateExternalIdentity(ctx, "record external sign-in", id, map[string]any{"email": email, "last_acr": acr, "last_sign_in_at": at})
 }
 
 // SetExternalIdentityTokens keeps tokens (the caller's encoding of the upstream

@@ -8,6 +8,10 @@ const (
 	TokenVerifyEmail = "verify_email"
 	// TokenResetPassword lets the person set a new password without the old one.
 	TokenResetPassword = "reset_password"
+	// TokenLinkAccount proves the account before an upstream identity is
+	// linked to it (internal/federation); BrowserHash binds it to the pending
+	// link of the browser that asked.
+	TokenLinkAccount = "link_account"
 )
 
 // UserToken is a single-use token mailed to a user: an e-mail verification or a
@@ -17,7 +21,7 @@ type UserToken struct {
 	ID        string    `gorm:"type:uuid;primaryKey"`
 	UserID    string    `gorm:"type:uuid;not null;index:user_tokens_user_purpose_idx,priority:1"`
 	User      *User     `gorm:"constraint:OnDelete:CASCADE"`
-	Purpose   string    `gorm:"not null;index:user_tokens_user_purpose_idx,priority:2;check:user_tokens_purpose,purpose IN ('verify_email', 'reset_password')"`
+	Purpose   string    `gorm:"not null;index:user_tokens_user_purpose_idx,priority:2;check:user_tokens_purpose,purpose IN ('verify_email', 'reset_password', 'link_account')"`
 	TokenHash []byte    `gorm:"not null;uniqueIndex:user_tokens_token_hash_key"`
 	ExpiresAt time.Time `gorm:"not null;index:user_tokens_expires_at_idx"`
 	UsedAt    *time.Time

@@ -37,6 +37,9 @@ type ExternalIdentity struct {
 	// LastSignInAt is when the identity last signed the user in; nil for
 	// never.
 	LastSignInAt *time.Time `gorm:""`
+	// LastACR is the authentication context class the provider's ID token
+	// named (acr) at the last sign-in; "" when it named none.
+	LastACR string `gorm:"column:last_acr;not null;default:''"`
 	// SealedTokens holds the upstream tokens, sealed with the system secret
 	// and bound to ID, when the operator keeps them (SetExternalIdentityTokens,
 	// ExternalIdentityTokens); nil otherwise. Never read it directly.

@@ -18,6 +18,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/mail/mailtest"
 )
 
 // federationSites are two Gatehouse servers on SQLite: upstream, a real
@@ -31,6 +34,8 @@ type federationSites struct {
 	downEnv              map[string]string
 	rp                   *relyingParty
 	shots                string
+	// smtp receives downstream's mail.
+	smtp *mailtest.Server
 }
 
 const (
@@ -40,9 +45,17 @@ const (
 
 func startFederationSites(t *testing.T) federationSites {
 	t.Helper()
+	return startFederationSitesAt(t, "127.0.0.1")
+}
+
+// startFederationSitesAt is startFederationSites with downstream's issuer at
+// downHost (listening on 127.0.0.1): "localhost" gives it passkeys, which
+// want a domain.
+func startFederationSitesAt(t *testing.T, downHost string) federationSites {
+	t.Helper()
 	var s federationSites
 	upPort, downPort := freePortOn(t, "127.0.0.2"), freePort(t)
-	s.upstream, s.downstream = "http://127.0.0.2:"+upPort, "http://127.0.0.1:"+downPort
+	s.upstream, s.downstream = "http://127.0.0.2:"+upPort, "http://"+downHost+":"+downPort
 	s.upData, s.downData = t.TempDir(), t.TempDir()
 
 	upEnv := map[string]string{"GATEHOUSE_ISSUER": s.upstream}
@@ -65,7 +78,7 @@ func startFederationSites(t *testing.T) federationSites {
 	for _, u := range []struct {
 		email    string
 		verified bool
-	}{{"fresh@example.com", true}, {"ada@example.com", true}, {"unverified@example.com", false}} {
+	}{{"fresh@example.com", true}, {"ada@example.com", true}, {"unverified@example.com", false}, {"grace@example.com", true}, {"pat@example.com", true}} {
 		args := []string{"users", "create", "--data-dir", s.upData, "--email", u.email, "--password-stdin"}
 		if u.verified {
 			args = append(args, "--email-verified")
@@ -75,10 +88,14 @@ func startFederationSites(t *testing.T) federationSites {
 		}
 	}
 
+	// The relying party's origin may receive the JSON API's callbacks.
+	s.rp = newRelyingParty(t)
 	dead := freePortOn(t, "127.0.0.2") // nothing listens there
 	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
 	yaml := fmt.Sprintf(`outbound:
   allow_loopback: true
+api:
+  trusted_origins: [%s]
 federation:
   providers:
     - id: upstream
@@ -92,25 +109,29 @@ federation:
       issuer: http://127.0.0.2:%s
       client_id: x
       client_secret: y
-`, s.upstream, c.ID, c.Secret, dead)
+`, s.rp.srv.URL, s.upstream, c.ID, c.Secret, dead)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.downEnv = map[string]string{"GATEHOUSE_ISSUER": s.downstream}
+	s.smtp = mailtest.NewServer(t, mailtest.Options{TLS: mail.TLSNone})
+	s.downEnv = smtpEnv(s.smtp.Config())
+	s.downEnv["GATEHOUSE_ISSUER"] = s.downstream
 	down := startServe(t, s.downEnv, "--config", cfg, "--addr", "127.0.0.1:"+downPort, "--data-dir", s.downData, "--migrate")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("downstream log:\n%s", down.log)
 		}
 	})
-	waitReady(t, s.downstream)
-	// Ada has a password account downstream too, with the same address.
-	if r := runCLIWithStdin(t, s.downEnv, downstreamPassword+"\n", "users", "create", "--data-dir", s.downData,
-		"--email", "ada@example.com", "--password-stdin", "--email-verified"); r.code != 0 {
-		t.Fatalf("downstream users create: %s", r.stderr)
+	waitReady(t, "http://127.0.0.1:"+downPort)
+	// Ada, Grace and Pat have password accounts downstream too, with the
+	// same addresses; Quinn only downstream.
+	for _, email := range []string{"ada@example.com", "grace@example.com", "pat@example.com", "quinn@example.com"} {
+		if r := runCLIWithStdin(t, s.downEnv, downstreamPassword+"\n", "users", "create", "--data-dir", s.downData,
+			"--email", email, "--password-stdin", "--email-verified"); r.code != 0 {
+			t.Fatalf("downstream users create %s: %s", email, r.stderr)
+		}
 	}
 
-	s.rp = newRelyingParty(t)
 	provider, err := oidc.NewProvider(oidc.ClientContext(t.Context(), http.DefaultClient), s.downstream)
 	if err != nil {
 		t.Fatalf("discovery: %v", err)
@@ -444,5 +465,150 @@ func TestBrowserFederation(t *testing.T) {
 		b3.fail("provider down says %q", got)
 	}
 	b3.shoot("federation-upstream-down")
+
+	// Grace proves her account by a mailed link instead of the password,
+	// in a flow the JSON API began: the link works only in the browser that
+	// asked, and the flow ends on the API caller's callbackURL (at a trusted
+	// origin), not on the account page.
+	b4 := newBrowser(t, chromium, s.shots)
+	b4.name = "federation-mailed-link"
+	callbackURL := s.rp.srv.URL + "/bye?state=api-linked"
+	b4.do("downstream", chromedp.Navigate(s.downstream+"/signin"), chromedp.WaitVisible(chromedp.ID("sign-in")))
+	answer, err = chromedp.Run(b4.ctx, chromedp.Evaluate[map[string]any](`fetch("/api/auth/sign-in/social", {method: "POST", credentials: "include",
+		headers: {"Content-Type": "application/json"}, body: JSON.stringify({provider: "upstream", callbackURL: `+jsString(callbackURL)+`})})
+		.then(r => r.json())`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b4.fail("sign-in/social: %v", err)
+	}
+	to, _ = answer["url"].(string)
+	if !strings.HasPrefix(to, s.upstream+"/oauth2/authorize?") {
+		b4.fail("sign-in/social answered %v", answer)
+	}
+	b4.do("follow the provider's URL", chromedp.Navigate(to))
+	upstreamSignIn(b4, s.upstream, "grace@example.com")
+	waitAt(b4, s.downstream+"/signin/link")
+	b4.do("ask for a link", chromedp.WaitVisible(chromedp.ID("link-by-mail")), chromedp.Click(chromedp.ID("link-by-mail")),
+		chromedp.WaitVisible(chromedp.ID("notice")))
+	if got := b4.text("#notice"); !strings.Contains(got, "grace@example.com") {
+		b4.fail("after asking for the link the page says %q", got)
+	}
+	b4.shoot("federation-link-mailed")
+	link := mailedLink(t, s.smtp, "grace@example.com", s.downstream+"/signin/link/mail?token=")
+	// Opened in another browser: refused with a way back, nothing linked.
+	b3.do("the link in another browser", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("retry-link")))
+	if got := b3.text("[role=alert]"); !strings.Contains(got, "Nothing was linked") {
+		b3.fail("the link in another browser says %q", got)
+	}
+	b3.shoot("federation-link-other-browser")
+	// In the asking browser: linked, signed in, and on to callbackURL.
+	b4.do("open the link", chromedp.Navigate(link))
+	waitAt(b4, callbackURL)
+	b4.do("at the API caller's page", chromedp.Navigate(s.downstream+"/account"), chromedp.WaitVisible(chromedp.ID("identities-section")))
+	if got := b4.text("#identities-section .list-title"); got != "Upstream Co" {
+		b4.fail("after the mailed link the account page lists %q", got)
+	}
+	// Used once.
+	b4.do("the link again", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("retry-link")))
+	if got := b4.text("[role=alert]"); !strings.Contains(got, "Nothing was linked") {
+		b4.fail("the link opened again says %q", got)
+	}
+	t.Logf("screenshots in %s", s.shots)
+}
+
+// mailedLink waits for a mail to `to` with a link starting with prefix and
+// returns the link.
+func mailedLink(t *testing.T, smtp *mailtest.Server, to, prefix string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, m := range smtp.Messages() {
+			if slices.Contains(m.To, to) {
+				if l := m.Link(prefix); l != "" {
+					return l
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no mail to %s with a link %s… (%d mails)", to, prefix, len(smtp.Messages()))
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
+	}
+}
+
+// addDownstreamPasskey signs email in downstream with the password, adds a
+// passkey (in b's virtual authenticator) and signs out.
+func addDownstreamPasskey(b *browser, s federationSites, email string) {
+	b.t.Helper()
+	b.do("sign in "+email, chromedp.Navigate(s.downstream+"/signin?continue=/account"), chromedp.WaitVisible(chromedp.ID("sign-in")),
+		chromedp.SendKeys(chromedp.ID("email"), email), chromedp.SendKeys(chromedp.ID("password"), downstreamPassword),
+		chromedp.Click(chromedp.ID("sign-in")), chromedp.WaitVisible(chromedp.ID("add-passkey")))
+	b.do("add a passkey", chromedp.SendKeys(chromedp.ID("passkey-name"), "Laptop"),
+		chromedp.Click(chromedp.ID("add-passkey")), chromedp.WaitVisible(chromedp.ID("notice")))
+	if n := evaluate[int](b, `document.querySelectorAll("#passkey-list li").length`); n != 1 {
+		b.fail("%s lists %d passkeys, want 1", email, n)
+	}
+	b.do("sign out", chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("sign-in-again")))
+}
+
+// TestBrowserFederationPasskey drives chromium through proving an existing
+// account with a passkey before a provider is linked to it ("Use a passkey
+// instead" on /signin/link): another user's passkey is refused and links
+// nothing; the account's own passkey links and signs in. Downstream is at
+// localhost, as WebAuthn wants a domain; the passkeys are CDP virtual
+// authenticators.
+func TestBrowserFederationPasskey(t *testing.T) {
+	chromium := chromiumPath(t)
+	s := startFederationSitesAt(t, "localhost")
+	// idp_hint: straight to the provider, past the sign-in page, whose
+	// passkey autofill the virtual authenticator would answer at once.
+	login := s.rp.srv.URL + "/login?client=notes"
+
+	// Quinn's passkey, in a browser where Pat's upstream account asks to be
+	// linked to Pat's account here.
+	bq := newBrowser(t, chromium, s.shots)
+	bq.name = "federation-passkey-other"
+	addAuthenticator(bq)
+	addDownstreamPasskey(bq, s, "quinn@example.com")
+	bq.do("application's sign-in", chromedp.Navigate(login+"&idp_hint=upstream"))
+	upstreamSignIn(bq, s.upstream, "pat@example.com")
+	waitAt(bq, s.downstream+"/signin/link")
+	bq.do("use a passkey", chromedp.WaitVisible(chromedp.ID("link-passkey")), chromedp.Click(chromedp.ID("link-passkey")),
+		chromedp.WaitVisible(chromedp.ID("error-summary")))
+	if got := bq.text("#error-summary"); !strings.Contains(got, "belongs to another account") {
+		bq.fail("another user's passkey: the page says %q", got)
+	}
+	bq.shoot("federation-link-passkey-refused")
+
+	// Pat's own passkey links and signs in. That the link page comes again
+	// shows Quinn's attempt linked nothing.
+	bp := newBrowser(t, chromium, s.shots)
+	bp.name = "federation-passkey"
+	addAuthenticator(bp)
+	addDownstreamPasskey(bp, s, "pat@example.com")
+	bp.do("application's sign-in", chromedp.Navigate(login+"&idp_hint=upstream"))
+	// Pat allowed the downstream at the upstream already (in Quinn's
+	// browser): no consent page this time.
+	waitAt(bp, s.upstream+"/signin")
+	bp.do("upstream sign-in", chromedp.WaitVisible(chromedp.ID("sign-in")),
+		chromedp.SendKeys(chromedp.ID("email"), "pat@example.com"), chromedp.SendKeys(chromedp.ID("password"), upstreamPassword),
+		chromedp.Click(chromedp.ID("sign-in")))
+	waitAt(bp, s.downstream+"/signin/link")
+	bp.do("link page", chromedp.WaitVisible(chromedp.ID("link-passkey")))
+	bp.shoot("federation-link-passkey")
+	bp.do("use a passkey", chromedp.Click(chromedp.ID("link-passkey")))
+	waitAt(bp, s.rp.srv.URL)
+	bp.do("back in the application", chromedp.WaitVisible(chromedp.ID("result")))
+	if got, amr := bp.text("#result"), strings.Fields(bp.text("#amr")); got != "signed in as pat@example.com" ||
+		!slices.Contains(amr, "fed") || !slices.Contains(amr, "mfa") {
+		bp.fail("after the passkey the relying party says %q, amr %v (want fed and mfa)", got, amr)
+	}
+	bp.do("account", chromedp.Navigate(s.downstream+"/account"), chromedp.WaitVisible(chromedp.ID("identities-section")))
+	if got := bp.text("#identities-section .list-title"); got != "Upstream Co" {
+		bp.fail("after the passkey the account page lists %q", got)
+	}
 	t.Logf("screenshots in %s", s.shots)
 }

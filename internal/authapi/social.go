@@ -80,7 +80,8 @@ func (a *API) SignInSocial() http.Handler {
 // sign-up); refused, to errorCallbackURL (else callbackURL) with
 // ?error=<reason> (access_denied, bad_state, unverified_email, …). An
 // address that belongs to an existing user is linked only after that user
-// proves the account on the page /signin/link, where the browser goes.
+// proves the account on the page /signin/link, where the browser goes; once
+// linked there, it goes on to callbackURL.
 func (a *API) SocialCallback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := mux.Vars(r)["provider"]

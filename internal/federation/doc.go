@@ -8,9 +8,11 @@
 // It owns the rules of linking: an upstream account already linked signs its
 // user in; a new address makes a user when the provider may create accounts;
 // an address that belongs to a user is linked only after that user proves the
-// account (the pages ask for the password) and never on an address the
-// provider did not verify. A user may unlink an identity unless it is their
-// last way to sign in.
+// account (the pages ask for the password, a passkey, or open a single-use
+// link mailed to the address in the same browser: MailLink,
+// ConfirmMailedLink) and never on an address the provider did not verify. A
+// user may unlink an identity unless it is their last way to sign in (no
+// password, no passkey, no other identity).
 //
 // State, nonce and the PKCE verifier travel in a short-lived cookie sealed
 // with the system secret (storage.Sealer), bound to the browser and cleared
@@ -19,6 +21,7 @@
 // outbound client (internal/outbound).
 //
 // It serves no routes itself: the pages (internal/web: /signin/with/{id},
-// /signin/callback/{id}, /signin/link, /account/identities/…) and the JSON
-// API (internal/authapi) call it; internal/server/routes.go lists them.
+// /signin/callback/{id}, /signin/link, /signin/link/mail, /signin/link/passkey,
+// /account/identities/…) and the JSON API (internal/authapi) call it;
+// internal/server/routes.go lists them.
 package federation

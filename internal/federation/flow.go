@@ -111,6 +111,9 @@ type Result struct {
 	// Created is set when the upstream account made a new user; Linked when
 	// the account page linked it now.
 	Created, Linked bool
+	// API is set when the JSON API began the flow: Continue is then the
+	// caller's callbackURL, checked against the trusted origins at Begin.
+	API bool
 	// Pending is set when the address belongs to a user who must prove the
 	// account before the link is made (ConfirmLink); the pending link is in
 	// a cookie now.
@@ -124,7 +127,9 @@ type upstreamUser struct {
 	EmailVerified bool
 	Name, Picture string
 	AMR           []string
-	Token         *oauth2.Token
+	// ACR is the ID token's acr ("" for none, and for GitHub).
+	ACR   string
+	Token *oauth2.Token
 }
 
 // Finish completes the flow at the callback of provider id. The flow cookie
@@ -204,6 +209,8 @@ func (s *Service) oidcUser(ctx context.Context, p *provider, code string, st flo
 	if err := idt.Claims(&claims); err != nil {
 		return upstreamUser{}, fail(CodeUpstreamError, p.cfg.ID, "id token claims", err)
 	}
+	// The ID token's own acr, never one userinfo adds below.
+	acr := truncate(claimString(claims, "acr"), 256)
 	if p.multiTenant() {
 		tid, _ := claims["tid"].(string)
 		if tid == "" || idt.Issuer != "https://login.microsoftonline.com/"+tid+"/v2.0" {
@@ -235,6 +242,7 @@ func (s *Service) oidcUser(ctx context.Context, p *provider, code string, st flo
 		Name:          claimString(claims, m.Name),
 		Picture:       claimString(claims, m.Picture),
 		AMR:           claimStrings(claims, "amr"),
+		ACR:           acr,
 		Token:         tok,
 	}
 	if up.Subject == "" {
@@ -315,15 +323,24 @@ func (s *Service) cookieName(base string) string {
 func (s *Service) flowCookie() string    { return s.cookieName("gatehouse_fed") }
 func (s *Service) pendingCookie() string { return s.cookieName("gatehouse_fed_link") }
 
+// sealValue is v sealed for a cookie bound to aad.
+func (s *Service) sealValue(aad string, v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(s.sealer.Seal(b, []byte(aad))), nil
+}
+
 // setCookie seals v into the cookie name for ttl. Lax: the callback is a
 // top-level navigation from the provider's site.
 func (s *Service) setCookie(w http.ResponseWriter, name, aad string, v any, ttl time.Duration) error {
-	b, err := json.Marshal(v)
+	value, err := s.sealValue(aad, v)
 	if err != nil {
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: base64.RawURLEncoding.EncodeToString(s.sealer.Seal(b, []byte(aad))),
+		Name: name, Value: value,
 		Path: "/", MaxAge: int(ttl / time.Second), Secure: s.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 	return nil

@@ -18,6 +18,8 @@ import (
 type userService interface {
 	GetUser(ctx context.Context, id string) (storage.User, error)
 	CreateFederatedUser(ctx context.Context, in identity.FederatedSignUp) (storage.User, storage.ExternalIdentity, error)
+	SendLinkProof(ctx context.Context, userID, binding, provider, ip string) error
+	ConsumeLinkProof(ctx context.Context, token, binding string) (storage.User, error)
 }
 
 // identityStore is the external-identity half of the store, which federation
@@ -27,7 +29,7 @@ type identityStore interface {
 	GetExternalIdentity(ctx context.Context, provider, accountID string) (storage.ExternalIdentity, error)
 	ListExternalIdentities(ctx context.Context, userID string) ([]storage.ExternalIdentity, error)
 	CreateExternalIdentity(ctx context.Context, e storage.ExternalIdentity) (storage.ExternalIdentity, error)
-	RecordExternalSignIn(ctx context.Context, id, email string, at time.Time) error
+	RecordExternalSignIn(ctx context.Context, id, email, acr string, at time.Time) error
 	SetExternalIdentityTokens(ctx context.Context, id string, tokens []byte) error
 	ExternalIdentityTokens(ctx context.Context, id string) ([]byte, error)
 	DeleteExternalIdentity(ctx context.Context, userID, id string) error
@@ -61,6 +63,14 @@ type Service struct {
 	secure    bool
 	now       func() time.Time
 	log       *slog.Logger
+	// factors tells whether a user has a passkey (Unlink).
+	factors factorStore
+}
+
+// factorStore is the sign-in factors half of the store, read to tell
+// whether a user has a passkey.
+type factorStore interface {
+	ListFactors(ctx context.Context, userID string) ([]storage.Factor, error)
 }
 
 // CallbackPath is the path of provider id's redirect URI at this server.
@@ -87,7 +97,7 @@ func New(o Options) (*Service, error) {
 		secure: strings.HasPrefix(issuer, "https://"), now: o.Now, log: o.Log,
 	}
 	if o.Store != nil {
-		s.store = o.Store
+		s.store, s.factors = o.Store, o.Store
 	}
 	if o.Outbound != nil {
 		s.http = o.Outbound.HTTPClient()
@@ -173,6 +183,9 @@ const (
 	CodeDisabled = "disabled"
 	// CodeLastMethod: unlinking would leave the user no way to sign in.
 	CodeLastMethod = "last_method"
+	// CodeLinkInvalid: a mailed link to make a pending link is unknown,
+	// used, expired, or opened in another browser than the one that asked.
+	CodeLinkInvalid = "link_invalid"
 )
 
 func (e *Error) Error() string {

@@ -22,6 +22,9 @@ type FederatedSignUp struct {
 	// Name and Picture fill the profile when they are valid; an unusable
 	// one (too long, not https) is dropped rather than refusing the person.
 	Name, Picture string
+	// ACR is the acr of the provider's ID token at this sign-in ("" for
+	// none), kept on the external identity.
+	ACR string
 }
 
 // CreateFederatedUser stores a new user without a password and the upstream
@@ -47,7 +50,7 @@ func (s *Service) CreateFederatedUser(ctx context.Context, in FederatedSignUp) (
 	at := s.now()
 	u, e, err := s.store.CreateUserWithExternalIdentity(ctx,
 		storage.User{Email: email, EmailVerified: in.EmailVerified, Name: strings.TrimSpace(p.Name), Picture: p.Picture},
-		storage.ExternalIdentity{Provider: in.Provider, AccountID: in.AccountID, Email: email, LastSignInAt: &at})
+		storage.ExternalIdentity{Provider: in.Provider, AccountID: in.AccountID, Email: email, LastSignInAt: &at, LastACR: in.ACR})
 	if err != nil {
 		return storage.User{}, storage.ExternalIdentity{}, fmt.Errorf("create federated user: %w", err)
 	}

@@ -193,7 +193,8 @@ func TestMailTemplatesCheck(t *testing.T) {
 	}
 	fsys := fstest.MapFS{}
 	for _, name := range []string{"mail/layout.txt", "mail/layout.html", "mail/reset_password.txt", "mail/reset_password.html",
-		"mail/signup_notice.txt", "mail/signup_notice.html", "mail/factors_changed.txt", "mail/factors_changed.html", "mail/verify_email.html"} {
+		"mail/signup_notice.txt", "mail/signup_notice.html", "mail/factors_changed.txt", "mail/factors_changed.html", "mail/verify_email.html",
+		"mail/link_account.txt", "mail/link_account.html"} {
 		b, err := templates.FS.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)

@@ -25,11 +25,12 @@ const (
 	mailResetPassword = "reset_password"
 	mailSignUpNotice  = "signup_notice"
 	mailFactors       = "factors_changed"
+	mailLinkAccount   = "link_account"
 )
 
 // mailNames lists every mail ParseMailTemplates insists on.
 func mailNames() []string {
-	return []string{mailVerifyEmail, mailResetPassword, mailSignUpNotice, mailFactors}
+	return []string{mailVerifyEmail, mailResetPassword, mailSignUpNotice, mailFactors, mailLinkAccount}
 }
 
 // MailTemplates are the parsed mail bodies. Build them with ParseMailTemplates.
@@ -58,7 +59,9 @@ type MailData struct {
 	// factor_removed, recovery_codes or reset; the mail shows the message
 	// mail.factors.<Change>. When is the time of the change, in UTC.
 	Change, When string
-	loc          *i18n.Localizer
+	// Provider is the upstream identity provider's name (link_account).
+	Provider string
+	loc      *i18n.Localizer
 }
 
 // T returns the message key in the mail's language, with args as name, value

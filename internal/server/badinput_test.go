@@ -40,6 +40,7 @@ var pageRoutes = []string{
 	"/signin/passkey", "/signin/passkey/options", "/account/passkeys", "/account/passkeys/options", "/account/passkeys/rename",
 	"/account/passkeys/remove", "/signin/second-factor/passkey", "/signin/second-factor/passkey/options",
 	"/signin/second-factor", "/signin/set-up-second-factor", "/account/mfa", "/account/mfa/totp",
+	"/signin/link/mail", "/signin/link/passkey/options", "/signin/link/passkey",
 }
 
 // fullServer is Gatehouse with every public route: the pages, the protocol

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/clientip"
 	"github.com/gatehouse-id/gatehouse/internal/federation"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
+	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/signin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -24,6 +25,8 @@ type federationService interface {
 	Finish(w http.ResponseWriter, r *http.Request, id, currentUserID string) (federation.Result, error)
 	Pending(r *http.Request) (*federation.PendingLink, bool)
 	ConfirmLink(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string) (federation.Result, error)
+	MailLink(ctx context.Context, w http.ResponseWriter, r *http.Request, ip string) (*federation.PendingLink, error)
+	ConfirmMailedLink(ctx context.Context, w http.ResponseWriter, r *http.Request, token string) (federation.Result, error)
 	CancelLink(w http.ResponseWriter)
 	Identities(ctx context.Context, userID string) ([]federation.Linked, error)
 	Unlink(ctx context.Context, userID, id string) error
@@ -178,6 +181,10 @@ type LinkPage struct {
 	EmailField    Field
 	PasswordField Field
 	ForgotURL     string
+	// PasskeysEnabled offers "Use a passkey instead".
+	PasskeysEnabled bool
+	// Notice says the link was mailed.
+	Notice string
 }
 
 func (p *Pages) linkPage(r *http.Request, pl *federation.PendingLink) LinkPage {
@@ -189,21 +196,32 @@ func (p *Pages) linkPage(r *http.Request, pl *federation.PendingLink) LinkPage {
 		PasswordField: l.field(Field{ID: "password", Label: l.text("field.password"), Type: "password", Autocomplete: "current-password", Required: true}),
 		ForgotURL:     pageURL("/forgot-password", "email", pl.Email),
 	}
+	d.PasskeysEnabled = p.passkeys != nil
 	return d
 }
 
-// linkRender lets the link form end, through the authorization it resumes,
-// at the application's redirect URIs (form-action).
-func (p *Pages) linkRender(r *http.Request, cont string) renderOptions {
-	if c, ok := p.clientForContinue(r.Context(), cont); ok {
-		return renderOptions{formTargets: cspSources(c.RedirectURIs...)}
+// linkRender lets the link page's forms end, through the authorization they
+// resume, at the application's redirect URIs, or at the JSON API caller's
+// callbackURL (form-action).
+func (p *Pages) linkRender(r *http.Request, pl *federation.PendingLink) renderOptions {
+	var targets []string
+	if c, ok := p.clientForContinue(r.Context(), p.continueTarget(pl.Continue)); ok {
+		targets = append(targets, c.RedirectURIs...)
 	}
-	return renderOptions{}
+	if pl.API {
+		targets = append(targets, pl.Continue)
+	}
+	if len(targets) == 0 {
+		return renderOptions{}
+	}
+	return renderOptions{formTargets: cspSources(targets...)}
 }
 
 // LinkAccount serves GET and POST /signin/link: the owner of the address an
-// upstream account gave enters the account's password; then the upstream
-// account is linked and the person signed in. "Cancel" forgets the link.
+// upstream account gave proves the account with its password (or asks for a
+// mailed link, action=mail: LinkByMail; or uses a passkey: LinkPasskey);
+// then the upstream account is linked and the person signed in. "Cancel"
+// forgets the link.
 func (p *Pages) LinkAccount() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p.fed == nil {
@@ -217,7 +235,7 @@ func (p *Pages) LinkAccount() http.Handler {
 		}
 		cont := p.continueTarget(pl.Continue)
 		if r.Method != http.MethodPost {
-			p.render(w, r, http.StatusOK, pageFederationLink, p.linkPage(r, pl), p.linkRender(r, cont))
+			p.render(w, r, http.StatusOK, pageFederationLink, p.linkPage(r, pl), p.linkRender(r, pl))
 			return
 		}
 		if r.PostFormValue("action") == "cancel" {
@@ -226,11 +244,15 @@ func (p *Pages) LinkAccount() http.Handler {
 			return
 		}
 		d := p.linkPage(r, pl)
+		if r.PostFormValue("action") == "mail" {
+			p.mailLink(w, r, pl, d, cont)
+			return
+		}
 		password := r.PostFormValue("password")
 		if password == "" {
 			d.PasswordField.Error = d.text(msgEnterPassword)
 			d.summarize("", &d.PasswordField)
-			p.render(w, r, http.StatusBadRequest, pageFederationLink, d, p.linkRender(r, cont))
+			p.render(w, r, http.StatusBadRequest, pageFederationLink, d, p.linkRender(r, pl))
 			return
 		}
 		u, err := p.identity.Authenticate(r.Context(), pl.Email, password, clientip.FromRequest(r))
@@ -258,7 +280,7 @@ func (p *Pages) LinkAccount() http.Handler {
 			}
 			d.PasswordField.FormError = true
 			d.summarize(msg, &d.PasswordField)
-			p.render(w, r, status, pageFederationLink, d, p.linkRender(r, cont))
+			p.render(w, r, status, pageFederationLink, d, p.linkRender(r, pl))
 			return
 		}
 		res, err := p.fed.ConfirmLink(r.Context(), w, r, u.ID)
@@ -268,19 +290,165 @@ func (p *Pages) LinkAccount() http.Handler {
 		}
 		// Both were proven: the password now, the upstream account just
 		// before.
-		amr := append([]string{"pwd"}, res.AMR...)
-		if second, err := p.afterFirstFactor(w, r, u.ID, amr, res.Continue); err != nil {
-			p.serverError(w, r, "link: second factor", err)
-			return
-		} else if second {
+		p.linkedSignIn(w, r, res, append([]string{"pwd"}, res.AMR...))
+	})
+}
+
+// linkedSignIn signs in the user who just proved the account and linked
+// res's upstream account, with the same second-factor step as any sign-in,
+// and sends the browser on: to the JSON API caller's callbackURL when the API
+// began the flow, else to the pending authorization or the account page.
+func (p *Pages) linkedSignIn(w http.ResponseWriter, r *http.Request, res federation.Result, amr []string) {
+	if second, err := p.afterFirstFactor(w, r, res.UserID, amr, res.Continue); err != nil {
+		p.serverError(w, r, "link: second factor", err)
+		return
+	} else if second {
+		return
+	}
+	if _, err := p.sessions.Issue(w, r, res.UserID, amr, p.now()); err != nil {
+		p.serverError(w, r, "link: issue session", err)
+		return
+	}
+	p.countSignIn("success")
+	to := p.redirectTarget(res.Continue)
+	if res.API && res.Continue != "" {
+		// The API checked it against the trusted origins when the flow
+		// began; it came back sealed in the pending cookie.
+		to = res.Continue
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// mailLink answers "Send me a link instead": the link page again, saying the
+// link went to the account's address, or why it did not.
+func (p *Pages) mailLink(w http.ResponseWriter, r *http.Request, pl *federation.PendingLink, d LinkPage, cont string) {
+	_, err := p.fed.MailLink(r.Context(), w, r, clientip.FromRequest(r))
+	var throttled *identity.ThrottledError
+	switch {
+	case err == nil:
+		d.Notice = d.text("federation.link_mail_sent", "Email", d.Email, "Provider", d.Provider)
+		p.render(w, r, http.StatusOK, pageFederationLink, d, p.linkRender(r, pl))
+	case errors.As(err, &throttled):
+		if throttled.RetryAfter > 0 {
+			w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
+		}
+		d.summarize(d.errorText(err, "error.heading.too_many"))
+		p.render(w, r, http.StatusTooManyRequests, pageFederationLink, d, p.linkRender(r, pl))
+	case federation.CodeOf(err) != "":
+		p.federationError(w, r, "", cont, err)
+	default:
+		p.logFailure(w, r, "link: mail", err)
+		retryLater(w, err)
+		d.summarize(d.text(msgUnavailable))
+		p.render(w, r, http.StatusServiceUnavailable, pageFederationLink, d, p.linkRender(r, pl))
+	}
+}
+
+// LinkByMail serves GET /signin/link/mail?token=…, the link "Send me a link
+// instead" mailed: opened in the browser that asked (its pending link names
+// the token's provider, subject and user) it links the upstream account and
+// signs in; opened elsewhere, expired or used, a page says so and nothing is
+// linked.
+func (p *Pages) LinkByMail() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.fed == nil {
+			p.ErrorPage(w, r, http.StatusNotFound, "error.no_page")
 			return
 		}
-		if _, err := p.sessions.Issue(w, r, u.ID, amr, p.now()); err != nil {
-			p.serverError(w, r, "link: issue session", err)
+		cont := ""
+		if pl, ok := p.fed.Pending(r); ok {
+			cont = p.continueTarget(pl.Continue)
+		}
+		res, err := p.fed.ConfirmMailedLink(r.Context(), w, r, r.URL.Query().Get("token"))
+		if err != nil {
+			p.federationError(w, r, "", cont, err)
 			return
 		}
-		p.countSignIn("success")
-		http.Redirect(w, r, p.redirectTarget(res.Continue), http.StatusSeeOther)
+		// The upstream account proved before, the mailbox now.
+		p.linkedSignIn(w, r, res, res.AMR)
+	})
+}
+
+// LinkPasskeyOptions serves POST /signin/link/passkey/options: the options of
+// the passkey ceremony that proves the account to link (the passwordless
+// sign-in's), its state in the challenge cookie.
+func (p *Pages) LinkPasskeyOptions() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.fed == nil || p.passkeys == nil {
+			http.NotFound(w, r)
+			return
+		}
+		if _, ok := p.fed.Pending(r); !ok {
+			jsonStatus(w, http.StatusBadRequest, "/signin")
+			return
+		}
+		o, err := p.passkeys.BeginPasswordless(false)
+		if err != nil {
+			p.logFailure(w, r, "link passkey options", err)
+			jsonStatus(w, http.StatusServiceUnavailable, "")
+			return
+		}
+		p.writeOptions(w, o)
+	})
+}
+
+// LinkPasskey serves POST /signin/link/passkey: the page's script posts the
+// authenticator's answer; a verified passkey of the pending link's user
+// links the upstream account and signs in. Another user's passkey, or a
+// refused ceremony, shows the link page with why, and nothing is linked.
+func (p *Pages) LinkPasskey() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.fed == nil || p.passkeys == nil {
+			http.NotFound(w, r)
+			return
+		}
+		state := p.passkeys.ChallengeState(r)
+		http.SetCookie(w, p.passkeys.ChallengeCookie("")) // one answer per challenge
+		pl, ok := p.fed.Pending(r)
+		if !ok {
+			p.errorPage(w, r, http.StatusBadRequest, "federation.error.bad_state", errorExtras{retry: "/signin", args: []any{"Provider", ""}})
+			return
+		}
+		cont := p.continueTarget(pl.Continue)
+		var a mfa.Assertion
+		err := errPasskeyCancelled
+		if cred := credentialField(r); len(cred) > 0 {
+			a, err = p.passkeys.FinishLogin(r.Context(), mfa.PurposePasswordless, "", state, cred)
+		}
+		if err == nil && a.UserID != pl.UserID {
+			p.logFailure(w, r, "link passkey refused", errors.New("the passkey belongs to another user"))
+			d := p.linkPage(r, pl)
+			d.summarize(d.text("federation.passkey_other_user", "Email", pl.Email))
+			p.render(w, r, http.StatusForbidden, pageFederationLink, d, p.linkRender(r, pl))
+			return
+		}
+		if err != nil {
+			key := passkeyFailure(err)
+			if key == "" {
+				p.serverError(w, r, "link passkey", err)
+				return
+			}
+			p.logFailure(w, r, "link passkey refused", err)
+			d := p.linkPage(r, pl)
+			d.summarize(d.text(key))
+			p.render(w, r, http.StatusBadRequest, pageFederationLink, d, p.linkRender(r, pl))
+			return
+		}
+		res, err := p.fed.ConfirmLink(r.Context(), w, r, a.UserID)
+		if err != nil {
+			p.federationError(w, r, pl.Provider, cont, err)
+			return
+		}
+		// A passkey with user verification is two factors in one (RFC 8176
+		// "mfa"), as at the passkey sign-in; the upstream account was proven
+		// before.
+		amr := append(a.AMR(), mfa.AMRMFA)
+		for _, m := range res.AMR {
+			if !containsString(amr, m) {
+				amr = append(amr, m)
+			}
+		}
+		p.linkedSignIn(w, r, res, amr)
 	})
 }
 

@@ -22,10 +22,12 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/clientip"
+	"github.com/gatehouse-id/gatehouse/internal/federation"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
+	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/internal/server"
 	"github.com/gatehouse-id/gatehouse/internal/session"
 	"github.com/gatehouse-id/gatehouse/internal/web"
@@ -105,6 +107,16 @@ type envConfig struct {
 	templates fs.FS
 	// mfa, when set, gives the pages second factors under this policy.
 	mfa mfa.Policy
+	// providers, when set, are the upstream identity providers, on the
+	// clock fedNow (nil: time.Now).
+	providers []federation.ProviderConfig
+	fedNow    func() time.Time
+}
+
+// withFederation offers upstream identity providers, whose cookies follow
+// now (nil: time.Now).
+func withFederation(now func() time.Time, providers ...federation.ProviderConfig) envOption {
+	return func(c *envConfig) { c.providers, c.fedNow = providers, now }
 }
 
 // withMFA gives the pages the second-factor service under policy.
@@ -174,6 +186,14 @@ func newEnv(t *testing.T, store *storage.Store, withOAuth bool, opts ...envOptio
 			t.Fatalf("mfa.New: %v", err)
 		}
 		deps.MFA = factors
+	}
+	if len(cfg.providers) > 0 {
+		fed, err := federation.New(federation.Options{Providers: cfg.providers, Issuer: issuer, Store: store, Users: ids,
+			Outbound: outbound.New(outbound.Options{AllowLoopback: true}), Sealer: store.Sealer(), Now: cfg.fedNow, Log: log})
+		if err != nil {
+			t.Fatalf("federation.New: %v", err)
+		}
+		deps.Federation = fed
 	}
 	pages, err := web.New(deps)
 	if err != nil {

@@ -86,13 +86,13 @@ func testExternalSignInRecorded(t *testing.T, s *storage.Store) {
 		t.Errorf("a new imported identity = %+v, want no sign-in and no e-mail", e)
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, elsewhere)
-	must(t, s.RecordExternalSignIn(ctx, e.ID, "lin@example.com", at), "RecordExternalSignIn")
+	must(t, s.RecordExternalSignIn(ctx, e.ID, "lin@example.com", "urn:example:loa:2", at), "RecordExternalSignIn")
 	got, err := s.GetExternalIdentity(ctx, "github", "77")
 	must(t, err, "GetExternalIdentity")
-	if got.Email != "lin@example.com" || got.LastSignInAt == nil || !got.LastSignInAt.Equal(at) || got.Source != "better-auth" {
-		t.Errorf("after RecordExternalSignIn = %+v, want the e-mail, %v and the source kept", got, at)
+	if got.Email != "lin@example.com" || got.LastSignInAt == nil || !got.LastSignInAt.Equal(at) || got.Source != "better-auth" || got.LastACR != "urn:example:loa:2" {
+		t.Errorf("after RecordExternalSignIn = %+v, want the e-mail, the acr, %v and the source kept", got, at)
 	}
-	wantNotFound(t, s.RecordExternalSignIn(ctx, "5b0e5b4e-0000-4000-8000-000000000000", "x@example.com", at), "RecordExternalSignIn of an unknown id")
+	wantNotFound(t, s.RecordExternalSignIn(ctx, "5b0e5b4e-0000-4000-8000-000000000000", "x@example.com", "", at), "RecordExternalSignIn of an unknown id")
 }
 
 // testExternalTokensSealedAndBound: tokens read back as kept, are not stored
