@@ -177,7 +177,7 @@ func (s *Service) Pending(r *http.Request) (*PendingLink, bool) {
 	if !s.readCookie(r, s.pendingCookie(), pendingAAD, &pl) {
 		return nil, false
 	}
-	if _, ok := s.byID[pl.Provider]; !ok {
+	if _, ok := s.lookup(r.Context(), pl.Provider); !ok {
 		return nil, false
 	}
 	return &pl, true
@@ -193,7 +193,10 @@ func (s *Service) ConfirmLink(ctx context.Context, w http.ResponseWriter, r *htt
 		return Result{}, fail(CodeBadState, "", "no pending link for this user", nil)
 	}
 	s.clearCookie(w, s.pendingCookie())
-	p := s.byID[pl.Provider]
+	p, ok := s.lookup(ctx, pl.Provider)
+	if !ok { // removed since Pending looked
+		return Result{}, fail(CodeUnknownProvider, pl.Provider, "", nil)
+	}
 	if err := s.link(ctx, p, userID, pl.Subject, pl.Email, nil); err != nil {
 		return Result{}, err
 	}
@@ -259,7 +262,7 @@ func (s *Service) Unlink(ctx context.Context, userID, id string) error {
 // for applications that call the provider's API. ErrNotFound when the user
 // has no such identity or no tokens are kept.
 func (s *Service) AccessToken(ctx context.Context, userID, provider string) (string, error) {
-	p, ok := s.byID[provider]
+	p, ok := s.lookup(ctx, provider)
 	if !ok {
 		return "", fail(CodeUnknownProvider, provider, "", nil)
 	}
