@@ -108,10 +108,13 @@ func New(o Options) (*Service, error) {
 	}
 	if o.Store != nil {
 		s.store = o.Store
-		s.provStore, s.ttl = o.Store, o.TTL
 	}
 	if o.Outbound != nil {
 		s.http = o.Outbound.HTTPClient()
+	}
+	// Providers added at run time need what the configured ones need.
+	if o.Store != nil && o.Users != nil && o.Outbound != nil && o.Sealer != nil {
+		s.provStore, s.ttl = o.Store, o.TTL
 	}
 	for _, c := range o.Providers {
 		p := newProvider(c, issuer+CallbackPath(c.ID))
