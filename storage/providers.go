@@ -58,8 +58,7 @@ func providerModels() []any { return []any{&UpstreamProvider{}} }
 
 func providerSecretAAD(id string) []byte { return sealAAD("upstream_providers", id, "client_secret") }
 
-// checkProviderText refuses text PostgreSQL would not store, alike on both
-// dialects.
+// checkText refuses text PostgreSQL would not store, alike on both dialects.
 func (p UpstreamProvider) checkText() error {
 	for _, v := range []string{p.ID, p.Kind, p.Name, p.Issuer, p.Tenant, p.ClientID, p.ClientSecret, p.ClaimSubject, p.ClaimEmail,
 		p.ClaimEmailVerified, p.ClaimName, p.ClaimPicture, p.Style, p.LogoURL, p.AuthURL, p.TokenURL, p.APIURL} {

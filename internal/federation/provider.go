@@ -176,8 +176,8 @@ func check(p ProviderConfig) []Problem {
 	default:
 		add("kind", fmt.Sprintf("%q is not one of oidc, google, microsoft, gitlab, github", p.Kind))
 	}
-	if p.Tenant != "" && (kind != KindMicrosoft || !tenantPattern.MatchString(p.Tenant)) {
-		add("tenant", "must be common, organizations, consumers or a tenant id, for a microsoft provider only")
+	if kind == KindMicrosoft && p.Tenant != "" && !tenantPattern.MatchString(p.Tenant) {
+		add("tenant", "must be common, organizations, consumers or a tenant id (letters, digits, - and .)")
 	}
 	if p.ClientID == "" {
 		add("client_id", "is required")

@@ -131,7 +131,7 @@ func TestStoredProviderRefusals(t *testing.T) {
 	if _, err := h.fed.ChangeProvider(ctx, "corp", federation.ProviderSpec{Issuer: up.issuer(), ClientID: "rp"}); !errors.Is(err, federation.ErrConfigured) {
 		t.Errorf("ChangeProvider(corp) = %v, want ErrConfigured", err)
 	}
-	_, err = h.fed.AddProvider(ctx, federation.ProviderSpec{ID: "-x", Kind: "gitlab", Issuer: "ftp://x", Tenant: "t", Style: "neon"})
+	_, err = h.fed.AddProvider(ctx, federation.ProviderSpec{ID: "-x", Kind: "microsoft", Issuer: "ftp://x", Tenant: "a/b", Style: "neon"})
 	var ve *federation.ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("AddProvider with bad fields = %v, want a ValidationError", err)
