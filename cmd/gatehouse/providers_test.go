@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +94,49 @@ func TestProvidersCLI(t *testing.T) {
 		if strings.Contains(s, secret) {
 			t.Errorf("the secret was printed: %s", s)
 		}
+	}
+}
+
+// TestServeProvidersThroughAdmin: a provider added through the running
+// server's admin API shows on the sign-in page at once, and goes once
+// removed, without a restart.
+func TestServeProvidersThroughAdmin(t *testing.T) {
+	token := strings.Repeat("p", 40)
+	s := startServe(t, map[string]string{"GATEHOUSE_ADMIN_TOKENS": token}, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	waitFor(t, s, "/readyz", time.Minute, statusIs(http.StatusOK))
+	if _, body := waitFor(t, s, "/signin", 10*time.Second, statusIs(http.StatusOK)); strings.Contains(string(body), "/signin/with/acme") {
+		t.Fatalf("/signin offers acme before it was added")
+	}
+	admin := func(method, path, body string) (int, string) {
+		t.Helper()
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), method, s.admin+path, rd)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	code, body := admin(http.MethodPost, "/admin/providers", `{"id":"acme","name":"Acme SSO","issuer":"https://login.acme.example","client_id":"gatehouse","client_secret":"never-shown"}`)
+	if code != http.StatusCreated || strings.Contains(body, "never-shown") || !strings.Contains(body, `"client_secret_set":true`) {
+		t.Fatalf("POST /admin/providers = %d %s", code, body)
+	}
+	if _, page := waitFor(t, s, "/signin", 10*time.Second, statusIs(http.StatusOK)); !strings.Contains(string(page), "/signin/with/acme") || !strings.Contains(string(page), "Acme SSO") {
+		t.Errorf("/signin after the provider was added lacks its button:\n%s", page)
+	}
+	if code, body := admin(http.MethodDelete, "/admin/providers/acme", ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE /admin/providers/acme = %d %s", code, body)
+	}
+	if _, page := waitFor(t, s, "/signin", 10*time.Second, statusIs(http.StatusOK)); strings.Contains(string(page), "/signin/with/acme") {
+		t.Errorf("/signin still offers the removed provider")
 	}
 }
