@@ -238,9 +238,8 @@ type provider struct {
 	cfg    ProviderConfig
 	claims ClaimMapping
 	// src is the configuration as given, to tell a changed stored provider
-	// from one that only reloaded; stored marks one added at run time.
-	src    ProviderConfig
-	stored bool
+	// from one that only reloaded.
+	src ProviderConfig
 	// authority is Microsoft's login host, which its issuers begin with.
 	authority string
 	// oauth is the client registration; Endpoint is filled by discovery for

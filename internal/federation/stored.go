@@ -249,11 +249,14 @@ func (s *Service) storedProviders(ctx context.Context) storedSet {
 			s.log.WarnContext(ctx, "upstream providers: a stored provider has the id of a configured one; the configured one is offered", "provider", c.ID)
 			continue
 		}
+		if pr := check(c); len(pr) > 0 { // written past the service
+			s.log.WarnContext(ctx, "upstream providers: a stored provider is not valid and is not offered", "provider", c.ID, "problem", (&ValidationError{Problems: pr}).Error())
+			continue
+		}
 		p, ok := old.byID[c.ID]
 		if !ok || !reflect.DeepEqual(p.src, c) {
 			// New or changed: a changed provider discovers its issuer again.
 			p = newProvider(c, s.issuer+CallbackPath(c.ID))
-			p.stored = true
 		}
 		st.list = append(st.list, p)
 		st.byID[c.ID] = p

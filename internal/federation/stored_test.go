@@ -156,12 +156,16 @@ func TestStoredProviderRefusals(t *testing.T) {
 	if _, err := h.store.CreateUpstreamProvider(ctx, storage.UpstreamProvider{ID: "corp", Kind: "oidc", Name: "Shadow", Issuer: up.issuer(), ClientID: "x", ClientSecret: "y"}); err != nil {
 		t.Fatal(err)
 	}
+	// A row the service would not have accepted is not offered.
+	if _, err := h.store.CreateUpstreamProvider(ctx, storage.UpstreamProvider{ID: "weird", Kind: "myspace", ClientID: "x", ClientSecret: "y"}); err != nil {
+		t.Fatal(err)
+	}
 	if got := buttons(h.fed); !slices.Equal(got, []string{"corp=Upstream", "acme=acme"}) {
 		t.Errorf("buttons = %v, want corp (configured) and acme", got)
 	}
 	list, err := h.fed.ListProviders(ctx)
-	if err != nil || len(list) != 2 {
-		t.Errorf("ListProviders = %+v, %v, want corp and acme", list, err)
+	if err != nil || len(list) != 3 || list[2].ID != "weird" {
+		t.Errorf("ListProviders = %+v, %v, want corp, acme and weird (listed, so that it can be fixed or removed)", list, err)
 	}
 }
 
