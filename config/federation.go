@@ -33,7 +33,8 @@ type UpstreamProvider struct {
 	Style   string `koanf:"style"`
 	LogoURL string `koanf:"logo_url"`
 	// Issuer is the OpenID Connect issuer URL (oidc; gitlab for a
-	// self-hosted GitLab).
+	// self-hosted GitLab). For google and microsoft it replaces theirs
+	// (Microsoft's authority, which the tenant follows): sovereign clouds.
 	Issuer string `koanf:"issuer"`
 	// Tenant is Microsoft's tenant: common (default), organizations,
 	// consumers or a tenant id.

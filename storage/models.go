@@ -78,5 +78,6 @@ func models() []any {
 	m = append(m, brandingModels()...)
 	m = append(m, importModels()...)
 	m = append(m, factorModels()...)
+	m = append(m, providerModels()...)
 	return m
 }

@@ -29,6 +29,9 @@ const (
 	TopicSigningKeys Topic = "gatehouse_signing_keys"
 	// TopicBranding is announced when the branding is changed (PutBranding).
 	TopicBranding Topic = "gatehouse_branding"
+	// TopicProviders is announced when an upstream identity provider is
+	// added, changed or removed (CreateUpstreamProvider and its kin).
+	TopicProviders Topic = "gatehouse_providers"
 )
 
 // clientsChannel is the PostgreSQL notification channel every client write
@@ -203,7 +206,7 @@ func (n *notifier) ensure() {
 
 // channels are what the listener LISTENs on.
 func channels() []string {
-	return []string{clientsChannel, string(TopicMail), string(TopicSigningKeys), string(TopicBranding)}
+	return []string{clientsChannel, string(TopicMail), string(TopicSigningKeys), string(TopicBranding), string(TopicProviders)}
 }
 
 // run holds the listener connection until it fails or the store is closed.

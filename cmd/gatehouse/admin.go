@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/clients"
+	"github.com/gatehouse-id/gatehouse/internal/federation"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
@@ -27,6 +28,8 @@ type adminDeps struct {
 	branding *branding.Service
 	mfa      *mfa.Service
 	metrics  http.Handler // nil: no /metrics route
+	// federation serves /admin/providers; nil answers those routes 503.
+	federation *federation.Service
 }
 
 // startAdmin starts the admin listener (admin.addr) in the background and returns
@@ -42,14 +45,15 @@ func startAdmin(c config.Config, log *slog.Logger, d adminDeps, serveErr chan<- 
 		return nil, fmt.Errorf("listen on admin.addr %s: %w", c.Admin.Addr, err)
 	}
 	api := admin.New(admin.Deps{
-		Clients:  clients.New(d.store, d.store.Sealer(), time.Now, clientRules(c)),
-		Users:    d.users,
-		Keys:     d.keys,
-		Branding: d.branding,
-		MFA:      d.mfa,
-		Tokens:   c.Admin.Tokens,
-		Metrics:  d.metrics,
-		Log:      log,
+		Clients:    clients.New(d.store, d.store.Sealer(), time.Now, clientRules(c)),
+		Users:      d.users,
+		Keys:       d.keys,
+		Branding:   d.branding,
+		MFA:        d.mfa,
+		Federation: d.federation,
+		Tokens:     c.Admin.Tokens,
+		Metrics:    d.metrics,
+		Log:        log,
 	})
 	srv := newHTTPServer(api, log)
 	go func() {

@@ -263,8 +263,9 @@ func newPasskeys(c config.Config, store *storage.Store, ids *identity.Service, l
 	return pk, nil
 }
 
-// federationService builds sign-in through the configured upstream
-// providers; every upstream request goes through fetch.
+// federationService builds sign-in through the upstream providers: the
+// configured ones and those added through the admin API (kept in memory like
+// the clients); every upstream request goes through fetch.
 func federationService(c config.Config, store *storage.Store, ids *identity.Service, fetch *outbound.Client, log *slog.Logger) (*federation.Service, error) {
 	var ps []federation.ProviderConfig
 	for _, p := range c.Federation.Providers {
@@ -279,6 +280,7 @@ func federationService(c config.Config, store *storage.Store, ids *identity.Serv
 	}
 	fed, err := federation.New(federation.Options{
 		Providers: ps, Issuer: c.Issuer, Store: store, Users: ids, Outbound: fetch, Sealer: store.Sealer(), Log: log,
+		TTL: c.Database.ClientCacheTTL,
 	})
 	if err != nil {
 		return nil, err

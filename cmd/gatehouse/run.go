@@ -71,6 +71,7 @@ func (e *env) run(ctx context.Context, args []string) int {
 		usersCommand(e),
 		importCommand(e),
 		keysCommand(e),
+		providersCommand(e),
 		janitorCommand(e),
 		benchCommand(e),
 		versionCommand(e),

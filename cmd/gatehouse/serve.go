@@ -193,7 +193,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		log.Warn("issuer does not point at this server", "issuer", c.Issuer, "addr", ln.Addr().String(), "fix", w)
 	}
 	adminSrv, err := startAdmin(c, log, adminDeps{
-		store: store, users: ppl.identity, keys: km, branding: ppl.branding, mfa: ppl.mfa,
+		store: store, users: ppl.identity, keys: km, branding: ppl.branding, mfa: ppl.mfa, federation: ppl.federation,
 		metrics: mtr.Handler(),
 	}, serveErr)
 	if err != nil {

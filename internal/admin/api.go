@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/clients"
+	"github.com/gatehouse-id/gatehouse/internal/federation"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
@@ -36,6 +37,8 @@ type Deps struct {
 	// MFA resets users' second factors (DELETE /admin/users/{id}/factors);
 	// nil answers that route 503.
 	MFA *mfa.Service
+	// Federation serves /admin/providers; nil answers those routes 503.
+	Federation *federation.Service
 	// Tokens are the accepted bearer tokens; none makes every /admin route
 	// answer 503.
 	Tokens []string
@@ -54,6 +57,7 @@ type API struct {
 	keys     *keys.Manager
 	branding *branding.Service
 	mfa      *mfa.Service
+	fed      *federation.Service
 	metrics  http.Handler
 	log      *slog.Logger
 	maxBody  int64
@@ -73,7 +77,7 @@ func New(d Deps) *API {
 		d.MaxBodyBytes = 1 << 20
 	}
 	a := &API{
-		clients: d.Clients, users: d.Users, keys: d.Keys, branding: d.Branding, mfa: d.MFA, metrics: d.Metrics,
+		clients: d.Clients, users: d.Users, keys: d.Keys, branding: d.Branding, mfa: d.MFA, fed: d.Federation, metrics: d.Metrics,
 		log: d.Log, maxBody: d.MaxBodyBytes,
 	}
 	for _, t := range d.Tokens {

@@ -1,6 +1,6 @@
 // Package admin serves Gatehouse's admin API: JSON resources for clients, users
-// (with their sessions and connected applications), signing keys and the
-// branding, on a listener of its own (admin.addr, 127.0.0.1:8081 by default),
+// (with their sessions and connected applications), signing keys, the
+// branding and upstream identity providers, on a listener of its own (admin.addr, 127.0.0.1:8081 by default),
 // never on the public one. Its routes are listed in routes.go; openapi.json describes every one
 // of them and is served at GET /openapi.json.
 //
@@ -16,7 +16,8 @@
 // uses the public one's middleware stack (internal/middleware), so its requests
 // get a request id on every log line, one access line each, and a NUL byte or
 // invalid UTF-8 in any parameter is a 400 problem before the database sees it.
-// The handlers call the same services as `gatehouse clients|users|keys`
-// (internal/clients, internal/identity, internal/keys, internal/branding), so the CLI and the API
+// The handlers call the same services as `gatehouse clients|users|keys|providers`
+// (internal/clients, internal/identity, internal/keys, internal/branding,
+// internal/federation), so the CLI and the API
 // cannot disagree.
 package admin

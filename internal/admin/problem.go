@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/branding"
 	"github.com/gatehouse-id/gatehouse/internal/clients"
+	"github.com/gatehouse-id/gatehouse/internal/federation"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/keys"
 	"github.com/gatehouse-id/gatehouse/internal/reqlog"
@@ -93,6 +94,7 @@ func (a *API) error(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *identity.ProfileError
 	var be *bodyError
 	var bve *branding.ValidationError
+	var fve *federation.ValidationError
 	switch {
 	case errors.As(err, &be):
 		a.problem(w, r, be.kind, be.detail, be.fields)
@@ -108,6 +110,16 @@ func (a *API) error(w http.ResponseWriter, r *http.Request, err error) {
 			fields = append(fields, FieldError{Field: p.Field, Message: p.Message})
 		}
 		a.problem(w, r, problemValidation, fmt.Sprintf("%d invalid field(s); see errors.", len(fields)), fields)
+	case errors.As(err, &fve):
+		fields := make([]FieldError, 0, len(fve.Problems))
+		for _, p := range fve.Problems {
+			fields = append(fields, FieldError{Field: p.Field, Message: p.Message})
+		}
+		a.problem(w, r, problemValidation, fmt.Sprintf("%d invalid field(s); see errors.", len(fields)), fields)
+	case errors.Is(err, federation.ErrConfigured):
+		a.problem(w, r, problemConflict, "The configuration file defines a provider with this id; change it there, or give this one another id.", nil)
+	case errors.Is(err, federation.ErrNotSetUp):
+		a.problem(w, r, problemNotConfigured, "Sign-in through upstream providers is not set up on this server.", nil)
 	case errors.As(err, &pe):
 		a.problem(w, r, problemValidation, "The password was refused.", []FieldError{{Field: "password", Message: pe.Reason}})
 	case errors.As(err, &fe):

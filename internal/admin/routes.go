@@ -47,4 +47,10 @@ func (a *API) routes(r *mux.Router) {
 	r.Handle("/admin/branding", auth(a.GetBranding())).Methods(http.MethodGet)
 	r.Handle("/admin/branding", auth(a.SetBranding())).Methods(http.MethodPut)
 	r.Handle("/admin/branding", auth(a.ResetBranding())).Methods(http.MethodDelete)
+
+	r.Handle("/admin/providers", auth(a.ListProviders())).Methods(http.MethodGet)
+	r.Handle("/admin/providers", auth(a.CreateProvider())).Methods(http.MethodPost)
+	r.Handle("/admin/providers/{id}", auth(a.GetProvider())).Methods(http.MethodGet)
+	r.Handle("/admin/providers/{id}", auth(a.UpdateProvider())).Methods(http.MethodPut)
+	r.Handle("/admin/providers/{id}", auth(a.DeleteProvider())).Methods(http.MethodDelete)
 }

@@ -53,7 +53,7 @@ func (s *Service) Accounts(ctx context.Context, userID string) ([]Account, error
 	out := make([]Account, 0, len(list))
 	for _, e := range list {
 		a := Account{ID: e.ID, Provider: e.Provider, AccountID: e.AccountID, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, Scopes: []string{}}
-		if p, ok := s.providerOf(e.Provider); ok {
+		if p, ok := s.lookup(ctx, e.Provider); ok {
 			a.Scopes = slices.Clone(p.oauth.Scopes)
 		}
 		out = append(out, a)
@@ -102,7 +102,7 @@ func (s *Service) Token(ctx context.Context, userID, identityID string) (Upstrea
 		return UpstreamToken{}, fmt.Errorf("federation: token: %w", storage.ErrNotFound)
 	}
 	e := list[i]
-	p, ok := s.providerOf(e.Provider)
+	p, ok := s.lookup(ctx, e.Provider)
 	if !ok {
 		return UpstreamToken{}, fail(CodeUnknownProvider, e.Provider, "", nil)
 	}
@@ -146,10 +146,4 @@ func (s *Service) Token(ctx context.Context, userID, identityID string) (Upstrea
 	s.log.InfoContext(ctx, "upstream token refreshed", "user_id", userID, "provider", e.Provider)
 	out.AccessToken, out.TokenType, out.Expiry, out.Refreshed = tok.AccessToken, tok.TokenType, tok.Expiry, true
 	return out, nil
-}
-
-// providerOf is the configured provider id.
-func (s *Service) providerOf(id string) (*provider, bool) {
-	p, ok := s.byID[id]
-	return p, ok
 }

@@ -20,6 +20,14 @@
 // callback is used once. Every upstream request goes through the guarded
 // outbound client (internal/outbound).
 //
+// Providers come from the configuration file and, at run time, from the
+// store (AddProvider, ChangeProvider, RemoveProvider: the admin API's
+// /admin/providers), their client secrets sealed there with the system
+// secret. The stored ones are kept in memory until the store announces a
+// change (on PostgreSQL, made by any instance) or, where changes cannot be
+// heard, for the cache TTL. A stored provider cannot take a configured one's
+// id; removing one leaves its users' external identities in place.
+//
 // It serves no routes itself: the pages (internal/web: /signin/with/{id},
 // /signin/callback/{id}, /signin/link, /signin/link/mail, /signin/link/passkey,
 // /account/identities/…) and the JSON API (internal/authapi) call it;

@@ -485,9 +485,10 @@ func TestKeptTokensAreSealedAndRefreshed(t *testing.T) {
 		t.Fatalf("kept tokens = %q, %v, want the refresh token", raw, err)
 	}
 	first := up.issued()
-	at, err := h.fed.AccessToken(t.Context(), res.UserID, "keep")
-	if err != nil || !strings.HasPrefix(at, "at-") {
-		t.Fatalf("AccessToken = %q, %v", at, err)
+	tok, err := h.fed.Token(t.Context(), res.UserID, e.ID)
+	at := tok.AccessToken
+	if err != nil || !strings.HasPrefix(at, "at-") || !tok.Refreshed {
+		t.Fatalf("Token = %q (refreshed %v), %v", at, tok.Refreshed, err)
 	}
 	if up.issued() != first+1 || up.refreshed() != 1 {
 		t.Errorf("tokens issued %d → %d, refreshes %d; want the stale token refreshed once", first, up.issued(), up.refreshed())
@@ -506,7 +507,6 @@ func TestKeptTokensAreSealedAndRefreshed(t *testing.T) {
 	if raw, err := h.store.ExternalIdentityTokens(t.Context(), e2.ID); err != nil || raw != nil {
 		t.Errorf("tokens of a provider that keeps none = %q, %v, want nil", raw, err)
 	}
-	if _, err := h.fed.AccessToken(t.Context(), res2.UserID, "nokeep"); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("AccessToken without kept tokens = %v, want ErrNotFound", err)
-	}
+	_, err = h.fed.Token(t.Context(), res2.UserID, e2.ID)
+	wantCode(t, err, federation.CodeTokensNotKept)
 }

@@ -64,7 +64,7 @@ func APICallbackPath(id string) string { return "/api/auth/callback/" + id }
 // for the browser. An unknown provider is CodeUnknownProvider; a provider
 // whose discovery document cannot be fetched is CodeUpstreamUnavailable.
 func (s *Service) Begin(ctx context.Context, w http.ResponseWriter, id string, f Flow) (string, error) {
-	p, ok := s.byID[id]
+	p, ok := s.lookup(ctx, id)
 	if !ok {
 		return "", fail(CodeUnknownProvider, id, "", nil)
 	}
@@ -140,7 +140,7 @@ func (s *Service) Finish(w http.ResponseWriter, r *http.Request, id, currentUser
 	var st flowState
 	ok := s.readCookie(r, s.flowCookie(), flowAAD, &st)
 	s.clearCookie(w, s.flowCookie())
-	p, known := s.byID[id]
+	p, known := s.lookup(r.Context(), id)
 	if !known {
 		return Result{}, fail(CodeUnknownProvider, id, "", nil)
 	}
@@ -213,7 +213,7 @@ func (s *Service) oidcUser(ctx context.Context, p *provider, code string, st flo
 	acr := truncate(claimString(claims, "acr"), 256)
 	if p.multiTenant() {
 		tid, _ := claims["tid"].(string)
-		if tid == "" || idt.Issuer != "https://login.microsoftonline.com/"+tid+"/v2.0" {
+		if tid == "" || idt.Issuer != p.tenantIssuer(tid) {
 			return upstreamUser{}, fail(CodeUpstreamError, p.cfg.ID, "the id token's issuer does not match its tenant", nil)
 		}
 	}

@@ -219,7 +219,7 @@ func (s *Service) Pending(r *http.Request) (*PendingLink, bool) {
 	if !s.readCookie(r, s.pendingCookie(), pendingAAD, &pl) {
 		return nil, false
 	}
-	if _, ok := s.byID[pl.Provider]; !ok {
+	if _, ok := s.lookup(r.Context(), pl.Provider); !ok {
 		return nil, false
 	}
 	return &pl, true
@@ -235,7 +235,10 @@ func (s *Service) ConfirmLink(ctx context.Context, w http.ResponseWriter, r *htt
 		return Result{}, fail(CodeBadState, "", "no pending link for this user", nil)
 	}
 	s.clearCookie(w, s.pendingCookie())
-	p := s.byID[pl.Provider]
+	p, ok := s.lookup(ctx, pl.Provider)
+	if !ok { // removed since Pending looked
+		return Result{}, fail(CodeUnknownProvider, pl.Provider, "", nil)
+	}
 	var tok *oauth2.Token
 	if t := pl.Token; t != nil {
 		tok = &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, RefreshToken: t.RefreshToken, Expiry: t.Expiry}
@@ -353,50 +356,6 @@ func (s *Service) Unlink(ctx context.Context, userID, id string) error {
 	}
 	s.log.InfoContext(ctx, "upstream identity unlinked", "user_id", userID, "identity_id", id)
 	return nil
-}
-
-// AccessToken returns a valid upstream access token of the user's identity
-// at provider, refreshing it (and keeping the new one) when it has expired,
-// for applications that call the provider's API. ErrNotFound when the user
-// has no such identity or no tokens are kept.
-func (s *Service) AccessToken(ctx context.Context, userID, provider string) (string, error) {
-	p, ok := s.byID[provider]
-	if !ok {
-		return "", fail(CodeUnknownProvider, provider, "", nil)
-	}
-	list, err := s.store.ListExternalIdentities(ctx, userID)
-	if err != nil {
-		return "", fmt.Errorf("federation: access token: %w", err)
-	}
-	i := slices.IndexFunc(list, func(e storage.ExternalIdentity) bool { return e.Provider == provider })
-	if i < 0 {
-		return "", fmt.Errorf("federation: access token: %w", storage.ErrNotFound)
-	}
-	b, err := s.store.ExternalIdentityTokens(ctx, list[i].ID)
-	if err != nil {
-		return "", fmt.Errorf("federation: access token: %w", err)
-	}
-	var st storedToken
-	if b == nil || json.Unmarshal(b, &st) != nil || st.AccessToken == "" {
-		return "", fmt.Errorf("federation: access token: %w", storage.ErrNotFound)
-	}
-	old := &oauth2.Token{AccessToken: st.AccessToken, TokenType: st.TokenType, RefreshToken: st.RefreshToken, Expiry: st.Expiry}
-	conf := p.oauth
-	if p.cfg.Kind != KindGitHub {
-		if _, _, conf, err = p.discover(s.client(ctx)); err != nil {
-			return "", fail(CodeUpstreamUnavailable, provider, "discovery", err)
-		}
-	}
-	tok, err := conf.TokenSource(s.client(ctx), old).Token()
-	if err != nil {
-		return "", upstreamFailure(provider, "refresh", err)
-	}
-	if tok.AccessToken != old.AccessToken {
-		if err := s.keepTokens(ctx, p, list[i].ID, tok); err != nil {
-			return "", err
-		}
-	}
-	return tok.AccessToken, nil
 }
 
 // hasPasskey reports whether the user has a confirmed passkey, a way to sign

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -37,8 +40,12 @@ type ProviderConfig struct {
 	// Style is the button's look: "" (neutral), "dark" or "light"; LogoURL
 	// an icon shown on it (https or a path on this server).
 	Style, LogoURL string
-	// Issuer is the OpenID Connect issuer (oidc, gitlab; google and
-	// microsoft have theirs).
+	// Issuer is the OpenID Connect issuer (oidc, gitlab). Google and
+	// Microsoft have theirs; set for them, it replaces Google's issuer
+	// (https://accounts.google.com) or Microsoft's authority
+	// (https://login.microsoftonline.com, which the tenant and /v2.0 follow):
+	// for sovereign clouds (https://login.microsoftonline.us) and for tests
+	// against a provider on loopback.
 	Issuer string
 	// Tenant is Microsoft's tenant: common (the default), organizations,
 	// consumers or a tenant id.
@@ -91,7 +98,26 @@ type Button struct {
 	ID, Name, Style, LogoURL string
 }
 
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+var (
+	idPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+	tenantPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,99}$`)
+)
+
+// Problem is one invalid field of a provider: its name as the configuration
+// and the admin API spell it (issuer, claims.email, allowed_domains[1]) and
+// what is wrong with it.
+type Problem struct{ Field, Message string }
+
+// ValidationError lists every problem of one provider.
+type ValidationError struct{ Problems []Problem }
+
+func (e *ValidationError) Error() string {
+	var parts []string
+	for _, p := range e.Problems {
+		parts = append(parts, p.Field+" "+p.Message)
+	}
+	return "invalid provider: " + strings.Join(parts, "; ")
+}
 
 // Validate reports every problem of the providers at once, each naming the
 // provider's place in the list.
@@ -100,44 +126,13 @@ func Validate(ps []ProviderConfig) error {
 	seen := map[string]bool{}
 	for i, p := range ps {
 		at := fmt.Sprintf("federation.providers[%d]", i)
-		if !idPattern.MatchString(p.ID) {
-			problems = append(problems, at+".id must be 1-40 lower-case letters, digits, - or _, starting with a letter or digit")
-		} else if seen[p.ID] {
+		for _, pr := range check(p) {
+			problems = append(problems, at+"."+pr.Field+" "+pr.Message)
+		}
+		if idPattern.MatchString(p.ID) && seen[p.ID] {
 			problems = append(problems, fmt.Sprintf("%s.id %q is used twice", at, p.ID))
 		}
 		seen[p.ID] = true
-		kind := p.Kind
-		if kind == "" {
-			kind = KindOIDC
-		}
-		switch kind {
-		case KindOIDC, KindGitLab:
-			if kind == KindOIDC && p.Issuer == "" {
-				problems = append(problems, at+".issuer is required for an oidc provider")
-			}
-			if p.Issuer != "" {
-				if u, err := url.Parse(p.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-					problems = append(problems, at+".issuer must be an https URL")
-				}
-			}
-		case KindGoogle, KindMicrosoft, KindGitHub:
-		default:
-			problems = append(problems, fmt.Sprintf("%s.kind %q is not one of oidc, google, microsoft, gitlab, github", at, p.Kind))
-		}
-		if p.ClientID == "" {
-			problems = append(problems, at+".client_id is required")
-		}
-		if p.ClientSecret == "" {
-			problems = append(problems, at+".client_secret is required")
-		}
-		if !slices.Contains([]string{"", "dark", "light"}, p.Style) {
-			problems = append(problems, at+".style must be empty, dark or light")
-		}
-		for _, d := range p.AllowedDomains {
-			if d == "" || strings.ContainsAny(d, "@ /") {
-				problems = append(problems, fmt.Sprintf("%s.allowed_domains: %q is not a domain", at, d))
-			}
-		}
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -145,10 +140,108 @@ func Validate(ps []ProviderConfig) error {
 	return nil
 }
 
+// check returns every problem of one provider: the rules of the
+// configuration file and of the admin API alike.
+func check(p ProviderConfig) []Problem {
+	var out []Problem
+	add := func(field, msg string) { out = append(out, Problem{field, msg}) }
+	for _, f := range []struct{ name, v string }{
+		{"id", p.ID}, {"kind", p.Kind}, {"name", p.Name}, {"style", p.Style}, {"logo_url", p.LogoURL}, {"issuer", p.Issuer},
+		{"tenant", p.Tenant}, {"client_id", p.ClientID}, {"client_secret", p.ClientSecret}, {"claims.sub", p.Claims.Subject},
+		{"claims.email", p.Claims.Email}, {"claims.email_verified", p.Claims.EmailVerified}, {"claims.name", p.Claims.Name},
+		{"claims.picture", p.Claims.Picture}, {"auth_url", p.AuthURL}, {"token_url", p.TokenURL}, {"api_url", p.APIURL},
+	} {
+		if !utf8.ValidString(f.v) || strings.ContainsFunc(f.v, unicode.IsControl) {
+			add(f.name, "must be text without control characters")
+		} else if len(f.v) > 2048 {
+			add(f.name, "must be at most 2048 bytes")
+		}
+	}
+	if !idPattern.MatchString(p.ID) {
+		add("id", "must be 1-40 lower-case letters, digits, - or _, starting with a letter or digit")
+	}
+	kind := p.Kind
+	if kind == "" {
+		kind = KindOIDC
+	}
+	switch kind {
+	case KindOIDC, KindGitLab, KindGoogle, KindMicrosoft:
+		if kind == KindOIDC && p.Issuer == "" {
+			add("issuer", "is required for an oidc provider")
+		}
+		if p.Issuer != "" && !webURL(p.Issuer) {
+			add("issuer", "must be an https URL (http only for localhost)")
+		}
+	case KindGitHub:
+	default:
+		add("kind", fmt.Sprintf("%q is not one of oidc, google, microsoft, gitlab, github", p.Kind))
+	}
+	if kind == KindMicrosoft && p.Tenant != "" && !tenantPattern.MatchString(p.Tenant) {
+		add("tenant", "must be common, organizations, consumers or a tenant id (letters, digits, - and .)")
+	}
+	if p.ClientID == "" {
+		add("client_id", "is required")
+	}
+	if p.ClientSecret == "" {
+		add("client_secret", "is required")
+	}
+	if !slices.Contains([]string{"", "dark", "light"}, p.Style) {
+		add("style", "must be empty, dark or light")
+	}
+	if p.LogoURL != "" && (!strings.HasPrefix(p.LogoURL, "/") || strings.HasPrefix(p.LogoURL, "//") || strings.ContainsAny(p.LogoURL, " \"'<>")) {
+		add("logo_url", "must be a path on this server such as /static/logo.svg")
+	}
+	if utf8.RuneCountInString(p.Name) > 64 {
+		add("name", "must be at most 64 characters")
+	}
+	for j, sc := range p.Scopes {
+		if sc == "" || strings.ContainsFunc(sc, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '"' || r == '\\' }) {
+			add(fmt.Sprintf("scopes[%d]", j), fmt.Sprintf("%q is not a scope", sc))
+		}
+	}
+	for j, d := range p.AllowedDomains {
+		if d == "" || strings.ContainsAny(d, "@/ ") || !utf8.ValidString(d) || strings.ContainsFunc(d, unicode.IsControl) {
+			add(fmt.Sprintf("allowed_domains[%d]", j), fmt.Sprintf("%q is not a domain", d))
+		}
+	}
+	for _, u := range []struct{ key, v string }{{"auth_url", p.AuthURL}, {"token_url", p.TokenURL}, {"api_url", p.APIURL}} {
+		if u.v != "" && !webURL(u.v) {
+			add(u.key, "must be an https URL (http only for localhost)")
+		}
+	}
+	return out
+}
+
+// webURL reports whether s is an https URL with a host (http for a loopback
+// host, for development and tests).
+func webURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	if u.Scheme != "http" {
+		return false
+	}
+	if h := u.Hostname(); h == "localhost" {
+		return true
+	} else if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	return false
+}
+
 // provider is a configured provider with its kind's defaults filled in.
 type provider struct {
 	cfg    ProviderConfig
 	claims ClaimMapping
+	// src is the configuration as given, to tell a changed stored provider
+	// from one that only reloaded.
+	src ProviderConfig
+	// authority is Microsoft's login host, which its issuers begin with.
+	authority string
 	// oauth is the client registration; Endpoint is filled by discovery for
 	// OIDC kinds.
 	oauth oauth2.Config
@@ -165,7 +258,7 @@ func newProvider(c ProviderConfig, redirectURL string) *provider {
 	if c.Name == "" {
 		c.Name = defaultName(c)
 	}
-	p := &provider{cfg: c, claims: c.Claims.withDefaults()}
+	p := &provider{cfg: c, src: c, claims: c.Claims.withDefaults()}
 	scopes := c.Scopes
 	switch c.Kind {
 	case KindGitHub:
@@ -189,13 +282,19 @@ func newProvider(c ProviderConfig, redirectURL string) *provider {
 		}
 		switch c.Kind {
 		case KindGoogle:
-			p.cfg.Issuer = "https://accounts.google.com"
+			if p.cfg.Issuer == "" {
+				p.cfg.Issuer = "https://accounts.google.com"
+			}
 		case KindMicrosoft:
 			tenant := c.Tenant
 			if tenant == "" {
 				tenant = "common"
 			}
-			p.cfg.Issuer = "https://login.microsoftonline.com/" + tenant + "/v2.0"
+			p.authority = strings.TrimSuffix(c.Issuer, "/")
+			if p.authority == "" {
+				p.authority = "https://login.microsoftonline.com"
+			}
+			p.cfg.Issuer = p.authority + "/" + tenant + "/v2.0"
 		case KindGitLab:
 			if p.cfg.Issuer == "" {
 				p.cfg.Issuer = "https://gitlab.com"
@@ -231,6 +330,11 @@ func (p *provider) multiTenant() bool {
 	return p.cfg.Kind == KindMicrosoft && slices.Contains([]string{"", "common", "organizations", "consumers"}, p.cfg.Tenant)
 }
 
+// tenantIssuer is the issuer of Microsoft tenant tid's ID tokens.
+func (p *provider) tenantIssuer(tid string) string {
+	return p.authority + "/" + tid + "/v2.0"
+}
+
 // discover fetches the provider's discovery document once (a failure is not
 // kept: the next sign-in tries again) and fills the endpoints.
 func (p *provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerifier, oauth2.Config, error) {
@@ -242,7 +346,7 @@ func (p *provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenV
 	if p.multiTenant() {
 		// The document names the issuer with a {tenantid} placeholder; each
 		// ID token's iss is then checked against its tid (checkTenant).
-		ctx = oidc.InsecureIssuerURLContext(ctx, "https://login.microsoftonline.com/{tenantid}/v2.0")
+		ctx = oidc.InsecureIssuerURLContext(ctx, p.tenantIssuer("{tenantid}"))
 	}
 	op, err := oidc.NewProvider(ctx, p.cfg.Issuer)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/identity"
@@ -49,6 +50,11 @@ type Options struct {
 	Sealer *storage.Sealer
 	Now    func() time.Time
 	Log    *slog.Logger
+	// TTL bounds how long the providers added at run time (the admin API;
+	// with a Store) are kept in memory while no change can be heard (SQLite
+	// written by another process, PostgreSQL without a listener):
+	// database.client_cache_ttl. 0 reads them for every use.
+	TTL time.Duration
 }
 
 // Service runs sign-in through upstream providers. Build it with New.
@@ -65,6 +71,20 @@ type Service struct {
 	log       *slog.Logger
 	// factors tells whether a user has a passkey (Unlink).
 	factors factorStore
+
+	// The providers added at run time (stored.go): nil provStore offers
+	// none.
+	provStore providerStore
+	ttl       time.Duration
+	watchOnce sync.Once
+	wake      <-chan struct{}
+	stopWatch func()
+	mu        sync.Mutex
+	stored    storedSet
+	storedOK  bool
+	loadedAt  time.Time
+	gen       uint64
+	retryAt   time.Time
 }
 
 // factorStore is the sign-in factors half of the store, read to tell
@@ -102,6 +122,10 @@ func New(o Options) (*Service, error) {
 	if o.Outbound != nil {
 		s.http = o.Outbound.HTTPClient()
 	}
+	// Providers added at run time need what the configured ones need.
+	if o.Store != nil && o.Users != nil && o.Outbound != nil && o.Sealer != nil {
+		s.provStore, s.ttl = o.Store, o.TTL
+	}
 	for _, c := range o.Providers {
 		p := newProvider(c, issuer+CallbackPath(c.ID))
 		s.providers = append(s.providers, p)
@@ -110,35 +134,39 @@ func New(o Options) (*Service, error) {
 	return s, nil
 }
 
-// Buttons lists the providers in the configured order, for the sign-in and
-// sign-up pages.
+// Buttons lists the providers, for the sign-in and sign-up pages: the
+// configured ones in their order, then those added through the admin API in
+// the order they were added.
 func (s *Service) Buttons() []Button {
 	if s == nil {
 		return nil
 	}
-	out := make([]Button, 0, len(s.providers))
-	for _, p := range s.providers {
+	all := s.all(context.Background())
+	out := make([]Button, 0, len(all))
+	for _, p := range all {
 		out = append(out, p.button())
 	}
 	return out
 }
 
-// Has reports whether id names a configured provider.
+// Offers reports whether the service may offer providers at some time: it
+// has configured ones, or a store that providers can be added to at run
+// time.
+func (s *Service) Offers() bool {
+	return s != nil && (len(s.providers) > 0 || s.canStore())
+}
+
+// Has reports whether id names a provider offered now.
 func (s *Service) Has(id string) bool {
-	if s == nil {
-		return false
-	}
-	_, ok := s.byID[id]
+	_, ok := s.lookup(context.Background(), id)
 	return ok
 }
 
 // Name is the display name of provider id, or id itself when it is not
-// configured (an imported identity of a provider no longer offered).
+// offered (an imported identity of a provider no longer offered).
 func (s *Service) Name(id string) string {
-	if s != nil {
-		if p, ok := s.byID[id]; ok {
-			return p.cfg.Name
-		}
+	if p, ok := s.lookup(context.Background(), id); ok {
+		return p.cfg.Name
 	}
 	return id
 }
@@ -226,7 +254,7 @@ func (s *Service) AuthURLs() []string {
 		return nil
 	}
 	var out []string
-	for _, p := range s.providers {
+	for _, p := range s.all(context.Background()) {
 		p.mu.Lock()
 		u := p.oauth.Endpoint.AuthURL
 		p.mu.Unlock()

@@ -483,7 +483,9 @@ func (p *Pages) accountIdentities(ctx context.Context, d *AccountPage, userID st
 			d.LinkProviders = append(d.LinkProviders, LinkButton{ID: b.ID, Name: b.Name})
 		}
 	}
-	d.Federation = true
+	// Providers may all have been removed (the admin API): then the section
+	// shows only when the user still has identities to unlink.
+	d.Federation = len(d.Identities) > 0 || len(d.LinkProviders) > 0
 	return nil
 }
 

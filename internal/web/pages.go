@@ -173,7 +173,7 @@ func New(d Deps) (*Pages, error) {
 		metrics:  d.Metrics,
 		mfa:      d.MFA,
 	}
-	if d.Federation != nil && len(d.Federation.Buttons()) > 0 {
+	if d.Federation != nil && federationOffers(d.Federation) {
 		p.fed = d.Federation
 	}
 	p.catalogue = d.Catalogue
@@ -380,4 +380,14 @@ func (p *Pages) logFailure(w http.ResponseWriter, r *http.Request, what string, 
 	if !reqlog.Add(r.Context(), slog.String("failure", what), slog.String("error", err.Error())) {
 		p.log.ErrorContext(r.Context(), what, "error", err.Error(), "request_id", requestID(w))
 	}
+}
+
+// federationOffers reports whether f may offer providers at some time: it has
+// some now, or (internal/federation's Offers) providers can be added through
+// the admin API while the server runs.
+func federationOffers(f federationService) bool {
+	if o, ok := f.(interface{ Offers() bool }); ok {
+		return o.Offers()
+	}
+	return len(f.Buttons()) > 0
 }

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) *storage.Store) {
 	cases = append(cases, growthCases()...)
 	cases = append(cases, roundTripCases()...)
 	cases = append(cases, factorCases()...)
+	cases = append(cases, providerCases()...)
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) { c.Test(t, open(t)) })
 	}
