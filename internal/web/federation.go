@@ -299,7 +299,13 @@ func (p *Pages) LinkAccount() http.Handler {
 // and sends the browser on: to the JSON API caller's callbackURL when the API
 // began the flow, else to the pending authorization or the account page.
 func (p *Pages) linkedSignIn(w http.ResponseWriter, r *http.Request, res federation.Result, amr []string) {
-	if second, err := p.afterFirstFactor(w, r, res.UserID, amr, res.Continue); err != nil {
+	ps := pendingSignIn{UserID: res.UserID, AMR: amr, Continue: res.Continue}
+	if res.API {
+		// The API checked it against the trusted origins when the flow
+		// began; it came back sealed in the pending cookie.
+		ps.APIReturn = res.Continue
+	}
+	if second, err := p.secondStepFor(w, r, ps); err != nil {
 		p.serverError(w, r, "link: second factor", err)
 		return
 	} else if second {
@@ -310,13 +316,7 @@ func (p *Pages) linkedSignIn(w http.ResponseWriter, r *http.Request, res federat
 		return
 	}
 	p.countSignIn("success")
-	to := p.redirectTarget(res.Continue)
-	if res.API && res.Continue != "" {
-		// The API checked it against the trusted origins when the flow
-		// began; it came back sealed in the pending cookie.
-		to = res.Continue
-	}
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	http.Redirect(w, r, p.pendingTarget(ps), http.StatusSeeOther)
 }
 
 // mailLink answers "Send me a link instead": the link page again, saying the

@@ -95,6 +95,7 @@ type env struct {
 	mail   *mailbox
 	logs   *syncBuffer
 	mfa    *mfa.Service
+	fed    *federation.Service
 }
 
 // envOption adjusts what newEnv builds.
@@ -187,6 +188,7 @@ func newEnv(t *testing.T, store *storage.Store, withOAuth bool, opts ...envOptio
 		}
 		deps.MFA = factors
 	}
+	var fedSvc *federation.Service
 	if len(cfg.providers) > 0 {
 		fed, err := federation.New(federation.Options{Providers: cfg.providers, Issuer: issuer, Store: store, Users: ids,
 			Outbound: outbound.New(outbound.Options{AllowLoopback: true}), Sealer: store.Sealer(), Now: cfg.fedNow, Log: log})
@@ -194,6 +196,7 @@ func newEnv(t *testing.T, store *storage.Store, withOAuth bool, opts ...envOptio
 			t.Fatalf("federation.New: %v", err)
 		}
 		deps.Federation = fed
+		fedSvc = fed
 	}
 	pages, err := web.New(deps)
 	if err != nil {
@@ -224,7 +227,7 @@ func newEnv(t *testing.T, store *storage.Store, withOAuth bool, opts ...envOptio
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	return &env{t: t, srv: srv, issuer: issuer, store: store, pages: pages, ids: ids, mail: mail, logs: logs, mfa: factors}
+	return &env{t: t, srv: srv, issuer: issuer, store: store, pages: pages, ids: ids, mail: mail, logs: logs, mfa: factors, fed: fedSvc}
 }
 
 // user creates a user with testPassword.

@@ -53,6 +53,30 @@ type pendingSignIn struct {
 	FactorID string `json:"f,omitempty"`
 	// Step marks a step-up of a signed-in session (no password asked).
 	Step bool `json:"s,omitempty"`
+	// APIReturn is where a flow the JSON API began goes once signed in:
+	// its caller's callbackURL, checked against the trusted origins when
+	// the flow began and sealed since (linking from sign-in/social).
+	APIReturn string `json:"r,omitempty"`
+}
+
+// pendingTarget is where the browser goes once the pending sign-in is a
+// session.
+func (p *Pages) pendingTarget(ps pendingSignIn) string {
+	if ps.APIReturn != "" {
+		return ps.APIReturn
+	}
+	return p.redirectTarget(ps.Continue)
+}
+
+// pendingOptions are the render options of the second-step pages: CSP
+// form-action covers the redirects their answers make, into the
+// authorization and on to the client, or to the API caller.
+func (p *Pages) pendingOptions(ctx context.Context, ps pendingSignIn) renderOptions {
+	o := p.continueOptions(ctx, ps.Continue)
+	if ps.APIReturn != "" {
+		o.formTargets = append(o.formTargets, cspSources(ps.APIReturn)...)
+	}
+	return o
 }
 
 func (p *Pages) pendingCookieName() string {
@@ -122,6 +146,14 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, u storage.
 // way around a second factor; a first factor that already counts as
 // multi-factor (a provider trusted for it) needs no second step.
 func (p *Pages) afterFirstFactor(w http.ResponseWriter, r *http.Request, userID string, amr []string, cont string) (bool, error) {
+	return p.secondStepFor(w, r, pendingSignIn{UserID: userID, AMR: amr, Continue: cont})
+}
+
+// secondStepFor is afterFirstFactor for a pending sign-in ps (its user,
+// first-factor methods, continue URL and, for a flow the JSON API began,
+// APIReturn); it fills in the rest.
+func (p *Pages) secondStepFor(w http.ResponseWriter, r *http.Request, ps pendingSignIn) (bool, error) {
+	userID, amr, cont := ps.UserID, ps.AMR, ps.Continue
 	if p.mfa == nil {
 		return false, nil
 	}
@@ -136,7 +168,7 @@ func (p *Pages) afterFirstFactor(w http.ResponseWriter, r *http.Request, userID 
 	if step == mfa.StepNone {
 		return false, nil
 	}
-	ps := pendingSignIn{UserID: userID, AMR: amr, Continue: cont, Expires: p.now().Add(pendingTTL), Enrol: step == mfa.StepEnrol}
+	ps.Expires, ps.Enrol = p.now().Add(pendingTTL), step == mfa.StepEnrol
 	if err := p.setPending(w, ps); err != nil {
 		return false, err
 	}
@@ -265,7 +297,7 @@ func (p *Pages) SecondFactor() http.Handler {
 		}
 		// The answer redirects into the authorization and on to the client:
 		// CSP form-action covers those redirects.
-		o := p.continueOptions(r.Context(), ps.Continue)
+		o := p.pendingOptions(r.Context(), ps)
 		if r.Method != http.MethodPost {
 			p.render(w, r, http.StatusOK, pageSecondFactor, p.secondFactorPage(r, r.URL.Query().Get("method"), m), o)
 			return
@@ -291,7 +323,7 @@ func (p *Pages) SecondFactor() http.Handler {
 				return
 			}
 			// Say how many remain before going on.
-			d.UsedRecovery, d.Remaining, d.Continue = true, left, p.redirectTarget(ps.Continue)
+			d.UsedRecovery, d.Remaining, d.Continue = true, left, p.pendingTarget(ps)
 			d.Layout.Title = d.text("mfa.recovery_used.title")
 			p.render(w, r, http.StatusOK, pageSecondFactor, d, o)
 			return
@@ -305,7 +337,7 @@ func (p *Pages) SecondFactor() http.Handler {
 		if !p.finishPending(w, r, ps, used...) {
 			return
 		}
-		http.Redirect(w, r, p.redirectTarget(ps.Continue), http.StatusSeeOther)
+		http.Redirect(w, r, p.pendingTarget(ps), http.StatusSeeOther)
 	})
 }
 
@@ -424,7 +456,7 @@ func (p *Pages) SetUpSecondFactor() http.Handler {
 		if !p.finishPending(w, r, ps, mfa.AMROTP) {
 			return
 		}
-		p.render(w, r, http.StatusOK, pageRecoveryCodes, RecoveryCodesPage{Layout: p.layout(r, "mfa.codes.title"), Codes: codes, Continue: p.redirectTarget(ps.Continue)}, renderOptions{})
+		p.render(w, r, http.StatusOK, pageRecoveryCodes, RecoveryCodesPage{Layout: p.layout(r, "mfa.codes.title"), Codes: codes, Continue: p.pendingTarget(ps)}, renderOptions{})
 	})
 }
 

@@ -380,12 +380,12 @@ func (p *Pages) PasskeySecondFactor() http.Handler {
 			p.logFailure(w, r, "passkey second factor refused", err)
 			d := p.secondFactorPage(r, r.PostFormValue("method"), m)
 			d.summarize(d.text(key))
-			p.render(w, r, http.StatusUnauthorized, pageSecondFactor, d, p.continueOptions(r.Context(), ps.Continue))
+			p.render(w, r, http.StatusUnauthorized, pageSecondFactor, d, p.pendingOptions(r.Context(), ps))
 			return
 		}
 		if !p.finishPending(w, r, ps, a.AMR()...) {
 			return
 		}
-		http.Redirect(w, r, p.redirectTarget(ps.Continue), http.StatusSeeOther)
+		http.Redirect(w, r, p.pendingTarget(ps), http.StatusSeeOther)
 	})
 }
