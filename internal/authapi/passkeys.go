@@ -219,7 +219,7 @@ func (a *API) PasskeyVerifyAuthentication() http.Handler {
 		writeJSON(w, http.StatusOK, struct {
 			Session sessionJSON `json:"session"`
 			User    user        `json:"user"`
-		}{sessionOf(*bs, token), userOf(*bs.User)})
+		}{sessionOf(*bs, token), a.sessionUser(bs)})
 	})
 }
 
