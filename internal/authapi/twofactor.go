@@ -146,20 +146,32 @@ func (a *API) pending(w http.ResponseWriter, r *http.Request) (mfa.Pending, bool
 // second factor's methods and mfa, as the pages' second step does, and
 // answers Better Auth's {token, user} (the token in set-auth-token too).
 func (a *API) finishSignIn(w http.ResponseWriter, r *http.Request, p mfa.Pending, methods ...string) {
-	_, token, err := a.sessions.Start(w, r, p.UserID, mfa.CompleteAMR(p.AMR, methods...), a.now())
-	if err != nil {
-		a.serverError(w, r, "second factor: start session", err)
-		return
-	}
-	bs, err := a.sessions.Find(r.Context(), token)
-	if err != nil || bs == nil || bs.User == nil {
-		a.serverError(w, r, "second factor: read session", errors.Join(err, errors.New("no session after start")))
+	bs, token, ok := a.signInSession(w, r, "second factor", p.UserID, mfa.CompleteAMR(p.AMR, methods...))
+	if !ok {
 		return
 	}
 	a.clearPending(w)
+	writeJSON(w, http.StatusOK, tokenUser{Token: token, User: a.sessionUser(bs)})
+}
+
+// signInSession starts the session of a finished sign-in of userID (amr its
+// methods), counts the sign-in, puts the token in set-auth-token and reads
+// the session back with its user for the answer. It answers a failure itself
+// (what names the sign-in on the log line) and returns false.
+func (a *API) signInSession(w http.ResponseWriter, r *http.Request, what, userID string, amr []string) (*storage.BrowserSession, string, bool) {
+	_, token, err := a.sessions.Start(w, r, userID, amr, a.now())
+	if err != nil {
+		a.serverError(w, r, what+": start session", err)
+		return nil, "", false
+	}
+	bs, err := a.sessions.Find(r.Context(), token)
+	if err != nil || bs == nil || bs.User == nil {
+		a.serverError(w, r, what+": read session", errors.Join(err, errors.New("no session after start")))
+		return nil, "", false
+	}
 	a.countSignIn("success")
 	w.Header().Set("set-auth-token", token)
-	writeJSON(w, http.StatusOK, tokenUser{Token: token, User: a.sessionUser(bs)})
+	return bs, token, true
 }
 
 // tokenUser is the answer of a verified second factor: the session's token

@@ -84,11 +84,9 @@ func testSessionForClient(t *testing.T, s *storage.Store) {
 // not for a pending one, a passkey or another user's app; yes once confirmed;
 // no again once it is removed.
 func testSessionWithUserHasTOTP(t *testing.T, s *storage.Store) {
-	ctx := t.Context()
+	ctx, now := t.Context(), testClock.Add(time.Minute)
 	ada := createUser(t, s, "ada@example.com")
-	bob := createUser(t, s, "bob@example.com")
 	bs := createSession(t, s, ada, testClock, time.Hour, 24*time.Hour)
-	now := testClock.Add(time.Minute)
 	read := func(what string, want bool) {
 		t.Helper()
 		got, err := s.GetSessionWithUser(ctx, bs.TokenHash, now)
@@ -109,6 +107,7 @@ func testSessionWithUserHasTOTP(t *testing.T, s *storage.Store) {
 	read("with a passkey", false)
 	pending := createTOTP(t, s, ada, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
 	read("with a pending authenticator app", false)
+	bob := createUser(t, s, "bob@example.com")
 	bobs := createTOTP(t, s, bob, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ")
 	must(t, s.ConfirmFactor(ctx, bob.ID, bobs.ID, 100), "ConfirmFactor(bob)")
 	read("with another user's confirmed app", false)
