@@ -44,6 +44,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"expired one-time tokens (sweeper)", `SELECT id FROM user_tokens WHERE expires_at <= now() LIMIT 1000`},
 		{"tokens of a subject (account revocation)", `SELECT signature FROM access_tokens WHERE subject = 'u' AND client_id = 'c'`},
 		{"session by token hash", `SELECT * FROM sessions WHERE token_hash = '\x00' AND expires_at > now() AND idle_expires_at > now()`},
+		{"confirmed authenticator app of a session's user", `SELECT 1 FROM user_factors WHERE user_id = '00000000-0000-0000-0000-000000000000' AND kind = 'totp' AND confirmed_at IS NOT NULL`},
 		{"account link", `SELECT * FROM accounts WHERE user_id = '00000000-0000-0000-0000-000000000000' AND client_id = 'c'`},
 		{"user by id", `SELECT * FROM users WHERE id = '00000000-0000-0000-0000-000000000000'`},
 		{"user by e-mail", `SELECT * FROM users WHERE email = 'a@example.com'`},

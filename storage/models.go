@@ -45,6 +45,10 @@ type BrowserSession struct {
 	IP            string    `gorm:"column:ip;not null;default:''"`
 	UserAgent     string    `gorm:"not null;default:''"`
 	CreatedAt     time.Time `gorm:"not null"`
+	// UserHasTOTP reports whether the user has a confirmed authenticator app
+	// (a TOTP factor). No column: only GetSessionWithUser sets it, read in
+	// the same statement; every other read leaves it false.
+	UserHasTOTP bool `gorm:"-"`
 }
 
 // TableName keeps the table named for what it is.

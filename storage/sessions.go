@@ -40,24 +40,45 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, h []byte, now time.Ti
 	return bs, nil
 }
 
+// sessionWithUser is a session read with its user and whether that user
+// has a confirmed authenticator app, for GetSessionWithUser. Like
+// sessionWithLink it is no table of its own; HasTOTP is a computed
+// column of the read.
+type sessionWithUser struct {
+	BrowserSession
+	HasTOTP bool `gorm:"column:user_has_totp;->"`
+}
+
+func (sessionWithUser) TableName() string { return "sessions" }
+
+// userHasTOTP is the select column that says whether the session's user has
+// a confirmed TOTP factor: an EXISTS on user_factors' user_id index, in the
+// session's own statement. The kind is a constant, written inline so that
+// the select needs no arguments (GORM keeps the join's columns only then).
+const userHasTOTP = "EXISTS (SELECT 1 FROM user_factors WHERE user_factors.user_id = sessions.user_id" +
+	" AND user_factors.kind = '" + FactorTOTP + "' AND user_factors.confirmed_at IS NOT NULL) AS user_has_totp"
+
 // GetSessionWithUser is GetSessionByTokenHash with the session's user loaded
-// (bs.User), in one indexed query (a join on the primary key), for the
-// callers that need both on every request.
+// (bs.User) and bs.UserHasTOTP set, in one indexed query (a join on the
+// primary key and an EXISTS on the user's factors), for the callers that
+// need both on every request.
 func (s *Store) GetSessionWithUser(ctx context.Context, h []byte, now time.Time) (BrowserSession, error) {
-	var bs BrowserSession
+	var row sessionWithUser
 	now = now.UTC()
 	err := s.read(ctx, func(ctx context.Context) error {
-		bs = BrowserSession{}
-		return s.conn(ctx).Joins("User").
+		row = sessionWithUser{}
+		return s.conn(ctx).Select("sessions.*", userHasTOTP).Joins("User").
 			Where("sessions.token_hash = ? AND sessions.expires_at > ? AND sessions.idle_expires_at > ?", h, now, now).
-			Take(&bs).Error
+			Take(&row).Error
 	})
 	if err != nil {
 		return BrowserSession{}, fmt.Errorf("get session with user: %w", translate(err))
 	}
-	if bs.User == nil || bs.User.ID == "" {
+	if row.User == nil || row.User.ID == "" {
 		return BrowserSession{}, fmt.Errorf("get session with user: %w", ErrNotFound)
 	}
+	bs := row.BrowserSession
+	bs.UserHasTOTP = row.HasTOTP
 	return bs, nil
 }
 

@@ -41,12 +41,14 @@ func TestBetterAuthClient(t *testing.T) {
 // it, sign out, sign in (twoFactorRedirect, onTwoFactorRedirect called, no
 // session), a wrong code, the right one (the session), a replayed one, a
 // backup code and a spent one, send-otp refused, new backup codes, and
-// disable (testdata/js/betterauth-twofactor.mjs).
+// disable; session.data.user.twoFactorEnabled is false before the app is
+// confirmed, true after, false again after disable
+// (testdata/js/betterauth-twofactor.mjs).
 func TestBetterAuthTwoFactor(t *testing.T) {
 	node := betterAuthNode(t)
-	want := []string{"sign-in", "enable wrong password", "enable", "get-totp-uri", "confirm app", "two-factor redirect",
+	want := []string{"sign-in", "2fa off before enable", "enable wrong password", "enable", "get-totp-uri", "confirm app", "two-factor redirect",
 		"wrong code", "verify-totp", "replayed code", "verify-backup-code", "spent backup code", "no pending sign-in",
-		"send-otp", "generate-backup-codes", "disable wrong password", "disable"}
+		"send-otp", "generate-backup-codes", "disable wrong password", "disable", "2fa off after disable"}
 	eachBetterAuthDatabase(t, func(t *testing.T, dbEnv map[string]string) {
 		betterAuthClient(t, node, "betterauth-twofactor.mjs", dbEnv, want)
 	})

@@ -120,6 +120,24 @@ func (a *API) selected(w http.ResponseWriter, r *http.Request, c current) (accou
 	return acc, true
 }
 
+// withUpstreamAccount serves a path whose body names one of the caller's
+// linked upstream accounts (see selected): h runs with it. The password
+// ("credential") is no upstream account: 400 with credentialCode and
+// credentialMessage.
+func (a *API) withUpstreamAccount(credentialCode, credentialMessage string, h func(w http.ResponseWriter, r *http.Request, c current, acc accountJSON)) http.Handler {
+	return a.signedIn(func(w http.ResponseWriter, r *http.Request, c current) {
+		acc, ok := a.selected(w, r, c)
+		if !ok {
+			return
+		}
+		if acc.ProviderID == credentialProvider {
+			a.fail(w, r, http.StatusBadRequest, credentialCode, credentialMessage)
+			return
+		}
+		h(w, r, c, acc)
+	})
+}
+
 // ListAccounts serves GET /api/auth/list-accounts: the caller's accounts, the
 // password first ("credential"), then the linked upstream identities by
 // provider.
@@ -171,30 +189,8 @@ func (a *API) LinkSocial() http.Handler {
 			return
 		}
 		f := federation.Flow{API: true, Continue: "/", LinkUserID: c.bs.UserID}
-		for _, cb := range []struct {
-			in  *string
-			out *string
-		}{{in.CallbackURL, &f.Continue}, {in.ErrorCallbackURL, &f.ErrorURL}} {
-			if cb.in == nil || *cb.in == "" {
-				continue
-			}
-			if !a.callbackAllowed(*cb.in) {
-				a.fail(w, r, http.StatusForbidden, codeInvalidCallbackURL, "Invalid callbackURL")
-				return
-			}
-			*cb.out = *cb.in
-		}
-		to, err := a.fed.Begin(r.Context(), w, *in.Provider, f)
-		if err != nil {
-			if federation.CodeOf(err) == federation.CodeUpstreamUnavailable {
-				a.fail(w, r, http.StatusBadGateway, codeUpstreamUnavailable, "The provider cannot be reached. Try again in a moment.")
-				return
-			}
-			a.serverError(w, r, "link social", err)
-			return
-		}
-		redirect := in.DisableRedirect == nil || !*in.DisableRedirect
-		writeJSON(w, http.StatusOK, map[string]any{"url": to, "redirect": redirect})
+		a.beginFlow(w, r, "link social", *in.Provider, &f, in.DisableRedirect,
+			returnURL{in.CallbackURL, &f.Continue}, returnURL{in.ErrorCallbackURL, &f.ErrorURL})
 	})
 }
 
@@ -203,15 +199,7 @@ func (a *API) LinkSocial() http.Handler {
 // it is the caller's last way to sign in (400 FAILED_TO_UNLINK_LAST_ACCOUNT).
 // The password is not removed here (400 NOT_SUPPORTED).
 func (a *API) UnlinkAccount() http.Handler {
-	return a.signedIn(func(w http.ResponseWriter, r *http.Request, c current) {
-		acc, ok := a.selected(w, r, c)
-		if !ok {
-			return
-		}
-		if acc.ProviderID == credentialProvider {
-			a.fail(w, r, http.StatusBadRequest, codeNotSupported, "The password is not removed through the API.")
-			return
-		}
+	return a.withUpstreamAccount(codeNotSupported, "The password is not removed through the API.", func(w http.ResponseWriter, r *http.Request, c current, acc accountJSON) {
 		err := a.fed.Unlink(r.Context(), c.bs.UserID, acc.ID)
 		switch {
 		case err == nil:
@@ -232,15 +220,7 @@ func (a *API) UnlinkAccount() http.Handler {
 // that call the provider's API. Only providers whose tokens the operator
 // keeps (store_tokens) have one. The token is never logged.
 func (a *API) GetAccessToken() http.Handler {
-	return a.signedIn(func(w http.ResponseWriter, r *http.Request, c current) {
-		acc, ok := a.selected(w, r, c)
-		if !ok {
-			return
-		}
-		if acc.ProviderID == credentialProvider {
-			a.fail(w, r, http.StatusBadRequest, codeProviderNotSupported, "Provider credential is not supported.")
-			return
-		}
+	return a.withUpstreamAccount(codeProviderNotSupported, "Provider credential is not supported.", func(w http.ResponseWriter, r *http.Request, c current, acc accountJSON) {
 		tok, err := a.fed.Token(r.Context(), c.bs.UserID, acc.ID)
 		if err != nil {
 			a.tokenRefused(w, r, acc.ProviderID, err)

@@ -138,7 +138,7 @@ func (a *API) SignUpEmail() http.Handler {
 		writeJSON(w, http.StatusOK, struct {
 			Token *string `json:"token"`
 			User  user    `json:"user"`
-		}{nil, userOf(u)})
+		}{nil, userOf(u, false)}) // new: no factor yet (and a registered address answers the same)
 	})
 }
 
@@ -247,7 +247,7 @@ func (a *API) SignInEmail() http.Handler {
 			Token    string  `json:"token"`
 			URL      *string `json:"url,omitempty"`
 			User     user    `json:"user"`
-		}{cb != "", token, urlp, userOf(u)})
+		}{cb != "", token, urlp, userOf(u, m.TOTP > 0)})
 	})
 }
 
@@ -267,7 +267,7 @@ func (a *API) GetSession() http.Handler {
 		writeJSON(w, http.StatusOK, struct {
 			Session sessionJSON `json:"session"`
 			User    user        `json:"user"`
-		}{sessionOf(*c.bs, c.token), userOf(*c.bs.User)})
+		}{sessionOf(*c.bs, c.token), a.sessionUser(c.bs)})
 	})
 }
 
@@ -500,7 +500,7 @@ func (a *API) ChangePassword() http.Handler {
 		writeJSON(w, http.StatusOK, struct {
 			Token *string `json:"token"`
 			User  user    `json:"user"`
-		}{token, userOf(*c.bs.User)})
+		}{token, a.sessionUser(c.bs)})
 	})
 }
 

@@ -54,24 +54,36 @@ type apiError struct {
 	Message string `json:"message"`
 }
 
-// user is Better Auth's user object.
+// user is Better Auth's user object, with its two-factor plugin's
+// twoFactorEnabled: the user has a confirmed authenticator app, so a
+// sign-in asks for its code.
 type user struct {
-	ID            string    `json:"id"`
-	Name          string    `json:"name"`
-	Email         string    `json:"email"`
-	EmailVerified bool      `json:"emailVerified"`
-	Image         *string   `json:"image"`
-	CreatedAt     time.Time `json:"createdAt"`
-	UpdatedAt     time.Time `json:"updatedAt"`
+	ID               string    `json:"id"`
+	Name             string    `json:"name"`
+	Email            string    `json:"email"`
+	EmailVerified    bool      `json:"emailVerified"`
+	Image            *string   `json:"image"`
+	CreatedAt        time.Time `json:"createdAt"`
+	UpdatedAt        time.Time `json:"updatedAt"`
+	TwoFactorEnabled bool      `json:"twoFactorEnabled"`
 }
 
-func userOf(u storage.User) user {
+// userOf is u's user object; twoFactor says whether u has a confirmed
+// authenticator app.
+func userOf(u storage.User, twoFactor bool) user {
 	var img *string
 	if u.Picture != "" {
 		img = &u.Picture
 	}
 	return user{ID: u.ID, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Image: img,
-		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(), TwoFactorEnabled: twoFactor}
+}
+
+// sessionUser is the user object of a session Find returned: whether the
+// user has an authenticator app comes with the session's read. With second
+// factors off no sign-in asks for one, so none is reported.
+func (a *API) sessionUser(bs *storage.BrowserSession) user {
+	return userOf(*bs.User, a.mfa != nil && bs.UserHasTOTP)
 }
 
 // sessionJSON is Better Auth's session object. Token is the caller's own token

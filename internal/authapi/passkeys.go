@@ -204,22 +204,14 @@ func (a *API) PasskeyVerifyAuthentication() http.Handler {
 			}
 			return
 		}
-		_, token, err := a.sessions.Start(w, r, as.UserID, append(as.AMR(), mfa.AMRMFA), a.now())
-		if err != nil {
-			a.serverError(w, r, "passkey sign-in: start session", err)
+		bs, token, ok := a.signInSession(w, r, "passkey sign-in", as.UserID, append(as.AMR(), mfa.AMRMFA))
+		if !ok {
 			return
 		}
-		bs, err := a.sessions.Find(r.Context(), token)
-		if err != nil || bs == nil || bs.User == nil {
-			a.serverError(w, r, "passkey sign-in: read session", errors.Join(err, errors.New("no session after start")))
-			return
-		}
-		a.countSignIn("success")
-		w.Header().Set("set-auth-token", token)
 		writeJSON(w, http.StatusOK, struct {
 			Session sessionJSON `json:"session"`
 			User    user        `json:"user"`
-		}{sessionOf(*bs, token), userOf(*bs.User)})
+		}{sessionOf(*bs, token), a.sessionUser(bs)})
 	})
 }
 

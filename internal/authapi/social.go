@@ -47,31 +47,45 @@ func (a *API) SignInSocial() http.Handler {
 			return
 		}
 		f := federation.Flow{API: true, Continue: "/"}
-		for _, c := range []struct {
-			in  *string
-			out *string
-		}{{in.CallbackURL, &f.Continue}, {in.ErrorCallbackURL, &f.ErrorURL}, {in.NewUserCallbackURL, &f.NewUserURL}} {
-			if c.in == nil || *c.in == "" {
-				continue
-			}
-			if !a.callbackAllowed(*c.in) {
-				a.fail(w, r, http.StatusForbidden, codeInvalidCallbackURL, "Invalid callbackURL")
-				return
-			}
-			*c.out = *c.in
+		a.beginFlow(w, r, "sign in social", *in.Provider, &f, in.DisableRedirect,
+			returnURL{in.CallbackURL, &f.Continue}, returnURL{in.ErrorCallbackURL, &f.ErrorURL}, returnURL{in.NewUserCallbackURL, &f.NewUserURL})
+	})
+}
+
+// returnURL is a return URL a request gives (nil or "": none) and the field
+// of the flow that keeps it.
+type returnURL struct {
+	given *string
+	keep  *string
+}
+
+// beginFlow begins f at provider once every given return URL is a path here
+// or at a trusted origin (403 INVALID_CALLBACK_URL else), each kept in f, and
+// answers the provider's URL for the app to send the browser to ({url,
+// redirect}, redirect false when disableRedirect). The flow cookie is set on
+// this answer. what names the request on the log line of an error.
+func (a *API) beginFlow(w http.ResponseWriter, r *http.Request, what, provider string, f *federation.Flow, disableRedirect *bool, urls ...returnURL) {
+	for _, u := range urls {
+		if u.given == nil || *u.given == "" {
+			continue
 		}
-		to, err := a.fed.Begin(r.Context(), w, *in.Provider, f)
-		if err != nil {
-			if federation.CodeOf(err) == federation.CodeUpstreamUnavailable {
-				a.fail(w, r, http.StatusBadGateway, codeUpstreamUnavailable, "The provider cannot be reached. Try again in a moment.")
-				return
-			}
-			a.serverError(w, r, "sign in social", err)
+		if !a.callbackAllowed(*u.given) {
+			a.fail(w, r, http.StatusForbidden, codeInvalidCallbackURL, "Invalid callbackURL")
 			return
 		}
-		redirect := in.DisableRedirect == nil || !*in.DisableRedirect
-		writeJSON(w, http.StatusOK, map[string]any{"url": to, "redirect": redirect})
-	})
+		*u.keep = *u.given
+	}
+	to, err := a.fed.Begin(r.Context(), w, provider, *f)
+	if err != nil {
+		if federation.CodeOf(err) == federation.CodeUpstreamUnavailable {
+			a.fail(w, r, http.StatusBadGateway, codeUpstreamUnavailable, "The provider cannot be reached. Try again in a moment.")
+			return
+		}
+		a.serverError(w, r, what, err)
+		return
+	}
+	redirect := disableRedirect == nil || !*disableRedirect
+	writeJSON(w, http.StatusOK, map[string]any{"url": to, "redirect": redirect})
 }
 
 // SocialCallback serves GET /api/auth/callback/{provider}, where the provider

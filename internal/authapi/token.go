@@ -37,7 +37,7 @@ func (a *API) Token() http.Handler {
 			return
 		}
 		now := a.now()
-		u := userOf(*c.bs.User)
+		u := a.sessionUser(c.bs)
 		exp := now.Add(a.tokenTTL)
 		if c.bs.ExpiresAt.Before(exp) {
 			exp = c.bs.ExpiresAt

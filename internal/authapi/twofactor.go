@@ -146,20 +146,32 @@ func (a *API) pending(w http.ResponseWriter, r *http.Request) (mfa.Pending, bool
 // second factor's methods and mfa, as the pages' second step does, and
 // answers Better Auth's {token, user} (the token in set-auth-token too).
 func (a *API) finishSignIn(w http.ResponseWriter, r *http.Request, p mfa.Pending, methods ...string) {
-	_, token, err := a.sessions.Start(w, r, p.UserID, mfa.CompleteAMR(p.AMR, methods...), a.now())
-	if err != nil {
-		a.serverError(w, r, "second factor: start session", err)
-		return
-	}
-	bs, err := a.sessions.Find(r.Context(), token)
-	if err != nil || bs == nil || bs.User == nil {
-		a.serverError(w, r, "second factor: read session", errors.Join(err, errors.New("no session after start")))
+	bs, token, ok := a.signInSession(w, r, "second factor", p.UserID, mfa.CompleteAMR(p.AMR, methods...))
+	if !ok {
 		return
 	}
 	a.clearPending(w)
+	writeJSON(w, http.StatusOK, tokenUser{Token: token, User: a.sessionUser(bs)})
+}
+
+// signInSession starts the session of a finished sign-in of userID (amr its
+// methods), counts the sign-in, puts the token in set-auth-token and reads
+// the session back with its user for the answer. It answers a failure itself
+// (what names the sign-in on the log line) and returns false.
+func (a *API) signInSession(w http.ResponseWriter, r *http.Request, what, userID string, amr []string) (*storage.BrowserSession, string, bool) {
+	_, token, err := a.sessions.Start(w, r, userID, amr, a.now())
+	if err != nil {
+		a.serverError(w, r, what+": start session", err)
+		return nil, "", false
+	}
+	bs, err := a.sessions.Find(r.Context(), token)
+	if err != nil || bs == nil || bs.User == nil {
+		a.serverError(w, r, what+": read session", errors.Join(err, errors.New("no session after start")))
+		return nil, "", false
+	}
 	a.countSignIn("success")
 	w.Header().Set("set-auth-token", token)
-	writeJSON(w, http.StatusOK, tokenUser{Token: token, User: userOf(*bs.User)})
+	return bs, token, true
 }
 
 // tokenUser is the answer of a verified second factor: the session's token
@@ -171,8 +183,9 @@ type tokenUser struct {
 
 // codeRefused answers a refused second-factor code: throttled (429), a code
 // already used or a wrong one (401 with code), no such factor (400
-// TOTP_NOT_ENABLED). signIn counts the outcome as a sign-in's.
-func (a *API) codeRefused(w http.ResponseWriter, r *http.Request, err error, signIn bool, code, message string) {
+// TOTP_NOT_ENABLED). signIn counts the outcome as a sign-in's; what names
+// the check on the log line of an error no rule explains.
+func (a *API) codeRefused(w http.ResponseWriter, r *http.Request, err error, signIn bool, what, code, message string) {
 	outcome := "failure"
 	switch {
 	case a.throttledOr(w, r, err):
@@ -184,7 +197,7 @@ func (a *API) codeRefused(w http.ResponseWriter, r *http.Request, err error, sig
 	case errors.Is(err, mfa.ErrNotEnrolled), errors.Is(err, mfa.ErrNotFound):
 		a.fail(w, r, http.StatusBadRequest, codeTOTPNotEnabled, "TOTP not enabled")
 	default:
-		a.serverError(w, r, "second factor", err)
+		a.serverError(w, r, what, err)
 		return
 	}
 	if signIn {
@@ -213,12 +226,22 @@ func (a *API) passwordConfirmed(w http.ResponseWriter, r *http.Request, c curren
 	return false
 }
 
-// passwordBody reads a body whose password is required and checks it.
-func (a *API) passwordBody(w http.ResponseWriter, r *http.Request, c current, in any, password **string) bool {
-	if !a.body(w, r, in, false) || !a.missing(w, r, map[string]*string{"password": *password}, "password") {
-		return false
-	}
-	return a.passwordConfirmed(w, r, c, **password)
+// withPassword serves a two-factor path whose body is {password}: h runs for
+// a signed-in caller, second factors on, once the password is right.
+func (a *API) withPassword(h func(w http.ResponseWriter, r *http.Request, c current)) http.Handler {
+	return a.signedIn(func(w http.ResponseWriter, r *http.Request, c current) {
+		if a.twoFactorOff(w, r) {
+			return
+		}
+		var in struct {
+			Password *string `json:"password"`
+		}
+		if !a.body(w, r, &in, false) || !a.missing(w, r, map[string]*string{"password": in.Password}, "password") ||
+			!a.passwordConfirmed(w, r, c, *in.Password) {
+			return
+		}
+		h(w, r, c)
+	})
 }
 
 // EnableTwoFactor serves POST /api/auth/two-factor/enable {password, issuer?,
@@ -305,16 +328,7 @@ func (a *API) EnableTwoFactor() http.Handler {
 // otpauth URI of the caller's authenticator app (the one being enrolled, if
 // none is confirmed yet), to show it again.
 func (a *API) GetTOTPURI() http.Handler {
-	return a.signedIn(func(w http.ResponseWriter, r *http.Request, c current) {
-		if a.twoFactorOff(w, r) {
-			return
-		}
-		var in struct {
-			Password *string `json:"password"`
-		}
-		if !a.passwordBody(w, r, c, &in, &in.Password) {
-			return
-		}
+	return a.withPassword(func(w http.ResponseWriter, r *http.Request, c current) {
 		uri, _, err := a.mfa.TOTPURI(r.Context(), c.bs.UserID, c.bs.User.Email, "")
 		switch {
 		case errors.Is(err, mfa.ErrNotEnrolled):
@@ -327,62 +341,105 @@ func (a *API) GetTOTPURI() http.Handler {
 	})
 }
 
+// codeCheck is how verify-totp or verify-backup-code checks its code, for
+// verifyCode.
+type codeCheck struct {
+	// what names the check on log lines ("verify totp").
+	what string
+	// refused and message are the code and message of a wrong code.
+	refused, message string
+	// own checks a code of the signed-in caller's account and reports
+	// whether the account has an authenticator app after it.
+	own func(ctx context.Context, c current, code, ip string) (bool, error)
+	// signIn checks a code of the pending sign-in's user.
+	signIn func(ctx context.Context, userID, code, ip string) error
+	// withoutSession is the request's disableSession: refused when signing
+	// in, where the code would be spent for nothing.
+	withoutSession bool
+}
+
+// codeBody reads a verify body (in, whose code is required) once second
+// factors are on, or answers the refusal and returns false.
+func (a *API) codeBody(w http.ResponseWriter, r *http.Request, in any, code **string) bool {
+	return !a.twoFactorOff(w, r) && a.body(w, r, in, false) && a.missing(w, r, map[string]*string{"code": *code}, "code")
+}
+
+// verifyCode checks code as v says. Signed in, the answer is the caller's
+// session token and user; signed out, the code finishes the pending sign-in
+// of the two-factor cookie with a new session (amr adds otp and mfa).
+func (a *API) verifyCode(w http.ResponseWriter, r *http.Request, code string, v codeCheck) {
+	c, err := a.lookup(r)
+	if err != nil {
+		a.serverError(w, r, v.what+": session", err)
+		return
+	}
+	ctx, ip := r.Context(), clientip.FromRequest(r)
+	if c.bs != nil {
+		hasTOTP, err := v.own(ctx, c, code, ip)
+		if err != nil {
+			a.codeRefused(w, r, err, false, v.what, v.refused, v.message)
+			return
+		}
+		writeJSON(w, http.StatusOK, tokenUser{Token: c.token, User: userOf(*c.bs.User, hasTOTP)})
+		return
+	}
+	if v.withoutSession {
+		a.fail(w, r, http.StatusBadRequest, codeValidation, "Invalid body: disableSession is not supported when signing in: the code would be spent without a session.")
+		return
+	}
+	p, ok := a.pending(w, r)
+	if !ok {
+		return
+	}
+	if err := v.signIn(ctx, p.UserID, code, ip); err != nil {
+		a.codeRefused(w, r, err, true, v.what, v.refused, v.message)
+		return
+	}
+	a.finishSignIn(w, r, p, mfa.AMROTP)
+}
+
 // VerifyTOTP serves POST /api/auth/two-factor/verify-totp {code,
 // trustDevice?}. Signed in, the code confirms the authenticator app enable
 // began (or, once there is one, is checked against it); the answer is the
-// caller's session token and user. Signed out, it finishes the pending
-// sign-in of the two-factor cookie with a new session (amr adds otp and mfa).
-// trustDevice is accepted and ignored: every sign-in asks for the second
-// factor.
+// caller's session token and user, twoFactorEnabled now true. Signed out, it
+// finishes the pending sign-in of the two-factor cookie with a new session
+// (amr adds otp and mfa). trustDevice is accepted and ignored: every sign-in
+// asks for the second factor.
 func (a *API) VerifyTOTP() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.twoFactorOff(w, r) {
-			return
-		}
 		var in struct {
 			Code        *string `json:"code"`
 			TrustDevice *bool   `json:"trustDevice"`
 		}
-		if !a.body(w, r, &in, false) || !a.missing(w, r, map[string]*string{"code": in.Code}, "code") {
+		if !a.codeBody(w, r, &in, &in.Code) {
 			return
 		}
-		c, err := a.lookup(r)
-		if err != nil {
-			a.serverError(w, r, "verify totp: session", err)
-			return
-		}
-		ctx, ip := r.Context(), clientip.FromRequest(r)
-		if c.bs != nil {
-			m, err := a.mfa.Methods(ctx, c.bs.UserID)
-			if err != nil {
-				a.serverError(w, r, "verify totp", err)
-				return
-			}
-			if m.TOTP == 0 {
-				var id string
-				if id, err = a.mfa.PendingTOTPID(ctx, c.bs.UserID); err == nil {
-					err = a.mfa.ConfirmTOTP(ctx, c.bs.UserID, id, *in.Code, ip)
-				}
-			} else {
-				_, err = a.mfa.VerifyTOTP(ctx, c.bs.UserID, *in.Code, ip)
-			}
-			if err != nil {
-				a.codeRefused(w, r, err, false, codeInvalidCode, "Invalid code")
-				return
-			}
-			writeJSON(w, http.StatusOK, tokenUser{Token: c.token, User: userOf(*c.bs.User)})
-			return
-		}
-		p, ok := a.pending(w, r)
-		if !ok {
-			return
-		}
-		if _, err := a.mfa.VerifyTOTP(ctx, p.UserID, *in.Code, ip); err != nil {
-			a.codeRefused(w, r, err, true, codeInvalidCode, "Invalid code")
-			return
-		}
-		a.finishSignIn(w, r, p, mfa.AMROTP)
+		a.verifyCode(w, r, *in.Code, codeCheck{what: "verify totp", refused: codeInvalidCode, message: "Invalid code",
+			own: a.confirmOrVerifyTOTP,
+			signIn: func(ctx context.Context, userID, code, ip string) error {
+				_, err := a.mfa.VerifyTOTP(ctx, userID, code, ip)
+				return err
+			}})
 	})
+}
+
+// confirmOrVerifyTOTP checks the signed-in caller's code: it confirms the
+// authenticator app enable began when none is confirmed yet, else it is
+// checked against the confirmed one. Either way the account has one after.
+func (a *API) confirmOrVerifyTOTP(ctx context.Context, c current, code, ip string) (bool, error) {
+	m, err := a.mfa.Methods(ctx, c.bs.UserID)
+	if err != nil {
+		return false, err
+	}
+	if m.TOTP > 0 {
+		_, err = a.mfa.VerifyTOTP(ctx, c.bs.UserID, code, ip)
+		return err == nil, err
+	}
+	id, err := a.mfa.PendingTOTPID(ctx, c.bs.UserID)
+	if err == nil {
+		err = a.mfa.ConfirmTOTP(ctx, c.bs.UserID, id, code, ip)
+	}
+	return err == nil, err
 }
 
 // VerifyBackupCode serves POST /api/auth/two-factor/verify-backup-code {code,
@@ -392,44 +449,23 @@ func (a *API) VerifyTOTP() http.Handler {
 // when signing in (the code would be spent for nothing).
 func (a *API) VerifyBackupCode() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.twoFactorOff(w, r) {
-			return
-		}
 		var in struct {
 			Code           *string `json:"code"`
 			DisableSession *bool   `json:"disableSession"`
 			TrustDevice    *bool   `json:"trustDevice"`
 		}
-		if !a.body(w, r, &in, false) || !a.missing(w, r, map[string]*string{"code": in.Code}, "code") {
+		if !a.codeBody(w, r, &in, &in.Code) {
 			return
 		}
-		c, err := a.lookup(r)
-		if err != nil {
-			a.serverError(w, r, "verify backup code: session", err)
-			return
+		spend := func(ctx context.Context, userID, code, ip string) error {
+			_, err := a.mfa.UseRecoveryCode(ctx, userID, code, ip)
+			return err
 		}
-		ctx, ip := r.Context(), clientip.FromRequest(r)
-		if c.bs != nil {
-			if _, err := a.mfa.UseRecoveryCode(ctx, c.bs.UserID, *in.Code, ip); err != nil {
-				a.codeRefused(w, r, err, false, codeInvalidBackupCode, "Invalid backup code")
-				return
-			}
-			writeJSON(w, http.StatusOK, tokenUser{Token: c.token, User: userOf(*c.bs.User)})
-			return
-		}
-		if in.DisableSession != nil && *in.DisableSession {
-			a.fail(w, r, http.StatusBadRequest, codeValidation, "Invalid body: disableSession is not supported when signing in: the code would be spent without a session.")
-			return
-		}
-		p, ok := a.pending(w, r)
-		if !ok {
-			return
-		}
-		if _, err := a.mfa.UseRecoveryCode(ctx, p.UserID, *in.Code, ip); err != nil {
-			a.codeRefused(w, r, err, true, codeInvalidBackupCode, "Invalid backup code")
-			return
-		}
-		a.finishSignIn(w, r, p, mfa.AMROTP)
+		a.verifyCode(w, r, *in.Code, codeCheck{what: "verify backup code", refused: codeInvalidBackupCode, message: "Invalid backup code",
+			own: func(ctx context.Context, c current, code, ip string) (bool, error) {
+				return c.bs.UserHasTOTP, spend(ctx, c.bs.UserID, code, ip)
+			},
+			signIn: spend, withoutSession: in.DisableSession != nil && *in.DisableSession})
 	})
 }
 
@@ -437,16 +473,7 @@ func (a *API) VerifyBackupCode() http.Handler {
 // {password}: new backup codes replace the old ones, for an account with a
 // second factor (else 400 TWO_FACTOR_NOT_ENABLED).
 func (a *API) GenerateBackupCodes() http.Handler {
-	return a.signedIn(func(w http.ResponseWriter, r *http.Request, c current) {
-		if a.twoFactorOff(w, r) {
-			return
-		}
-		var in struct {
-			Password *string `json:"password"`
-		}
-		if !a.passwordBody(w, r, c, &in, &in.Password) {
-			return
-		}
+	return a.withPassword(func(w http.ResponseWriter, r *http.Request, c current) {
 		m, err := a.mfa.Methods(r.Context(), c.bs.UserID)
 		if err != nil {
 			a.serverError(w, r, "generate backup codes", err)
@@ -472,16 +499,7 @@ func (a *API) GenerateBackupCodes() http.Handler {
 // caller's authenticator apps go (and with the last factor the backup codes);
 // passkeys stay. With none, nothing changes and the answer is the same.
 func (a *API) DisableTwoFactor() http.Handler {
-	return a.signedIn(func(w http.ResponseWriter, r *http.Request, c current) {
-		if a.twoFactorOff(w, r) {
-			return
-		}
-		var in struct {
-			Password *string `json:"password"`
-		}
-		if !a.passwordBody(w, r, c, &in, &in.Password) {
-			return
-		}
+	return a.withPassword(func(w http.ResponseWriter, r *http.Request, c current) {
 		if _, err := a.mfa.RemoveTOTP(r.Context(), c.bs.UserID); err != nil {
 			a.serverError(w, r, "disable two-factor", err)
 			return

@@ -88,6 +88,16 @@ func wantSignedOut(t *testing.T, what string, c *apiClient) {
 	}
 }
 
+// wantTwoFactorEnabled checks the twoFactorEnabled of an answer's user
+// (sign-in, get-session, a verified code).
+func wantTwoFactorEnabled(t *testing.T, what string, a apiAnswer, want bool) {
+	t.Helper()
+	u, _ := a.json(t)["user"].(map[string]any)
+	if got, ok := u["twoFactorEnabled"].(bool); !ok || got != want {
+		t.Fatalf("%s: user.twoFactorEnabled = %v, want %v (answer %s)", what, u["twoFactorEnabled"], want, a.body)
+	}
+}
+
 // wantSignedIn checks a verified second factor's answer {token, user} and
 // that the session it names has the methods amr.
 func (e *apiEnv) wantSignedIn(t *testing.T, what string, a apiAnswer, userID string, amr ...string) string {
@@ -140,6 +150,8 @@ func TestAuthAPITwoFactor(t *testing.T) {
 		b := e.browser(trustedApp)
 		si := b.do("POST", "/api/auth/sign-in/email", signIn)
 		wantAPI(t, "sign in", si, 200, "")
+		wantTwoFactorEnabled(t, "sign in without an app", si, false)
+		wantTwoFactorEnabled(t, "get-session without an app", b.do("GET", "/api/auth/get-session", nil), false)
 		userID := si.json(t)["user"].(map[string]any)["id"].(string)
 		methods := func() mfa.Methods {
 			t.Helper()
@@ -189,7 +201,10 @@ func TestAuthAPITwoFactor(t *testing.T) {
 		if m := methods(); m.TOTP != 0 {
 			t.Fatalf("the app counts before its first code: %+v", m)
 		}
-		wantAPI(t, "sign in with the app pending", e.browser(trustedApp).do("POST", "/api/auth/sign-in/email", signIn), 200, "")
+		pendingSignIn := e.browser(trustedApp).do("POST", "/api/auth/sign-in/email", signIn)
+		wantAPI(t, "sign in with the app pending", pendingSignIn, 200, "")
+		wantTwoFactorEnabled(t, "sign in with the app pending", pendingSignIn, false)
+		wantTwoFactorEnabled(t, "get-session with the app pending", b.do("GET", "/api/auth/get-session", nil), false)
 		again := b.do("POST", "/api/auth/two-factor/get-totp-uri", pw)
 		wantAPI(t, "get-totp-uri", again, 200, "")
 		if k, err := otp.NewKeyFromURL(again.json(t)["totpURI"].(string)); err != nil || k.Secret() != key.Secret() {
@@ -206,6 +221,8 @@ func TestAuthAPITwoFactor(t *testing.T) {
 		}
 		ok := b.do("POST", "/api/auth/two-factor/verify-totp", map[string]any{"code": code})
 		wantAPI(t, "confirm", ok, 200, "")
+		wantTwoFactorEnabled(t, "confirm", ok, true)
+		wantTwoFactorEnabled(t, "get-session after confirming", b.do("GET", "/api/auth/get-session", nil), true)
 		if ok.json(t)["token"] != si.json(t)["token"] {
 			t.Fatalf("confirm: token %v, want the caller's %v", ok.json(t)["token"], si.json(t)["token"])
 		}
@@ -224,10 +241,14 @@ func TestAuthAPITwoFactor(t *testing.T) {
 		code = totpCode(t, uri, clock.Now())
 		wantAPI(t, "wrong code", b.do("POST", "/api/auth/two-factor/verify-totp", map[string]any{"code": wrongCode(t, uri, clock.Now())}), 401, "INVALID_CODE")
 		wantSignedOut(t, "after a wrong code", b)
-		e.wantSignedIn(t, "right code", b.do("POST", "/api/auth/two-factor/verify-totp", map[string]any{"code": code, "trustDevice": true}), userID, "pwd", "otp", "mfa")
-		if s := b.do("GET", "/api/auth/get-session", nil).json(t); s["user"].(map[string]any)["id"] != userID {
+		right := b.do("POST", "/api/auth/two-factor/verify-totp", map[string]any{"code": code, "trustDevice": true})
+		e.wantSignedIn(t, "right code", right, userID, "pwd", "otp", "mfa")
+		wantTwoFactorEnabled(t, "right code", right, true)
+		gs := b.do("GET", "/api/auth/get-session", nil)
+		if s := gs.json(t); s["user"].(map[string]any)["id"] != userID {
 			t.Fatalf("the browser's cookie names no session: %v", s)
 		}
+		wantTwoFactorEnabled(t, "get-session after the second factor", gs, true)
 
 		// The same code again, from another browser: refused.
 		b2 := e.browser(trustedApp)
@@ -245,7 +266,9 @@ func TestAuthAPITwoFactor(t *testing.T) {
 		if m := methods(); m.RecoveryCodes != mfa.RecoveryCodeCount {
 			t.Fatalf("refused backup codes spent one: %+v", m)
 		}
-		e.wantSignedIn(t, "backup code", b2.do("POST", "/api/auth/two-factor/verify-backup-code", map[string]any{"code": backup[0]}), userID, "pwd", "otp", "mfa")
+		byBackup := b2.do("POST", "/api/auth/two-factor/verify-backup-code", map[string]any{"code": backup[0]})
+		e.wantSignedIn(t, "backup code", byBackup, userID, "pwd", "otp", "mfa")
+		wantTwoFactorEnabled(t, "backup code", byBackup, true)
 		if m := methods(); m.RecoveryCodes != mfa.RecoveryCodeCount-1 {
 			t.Fatalf("after a backup code: %d left, want %d", m.RecoveryCodes, mfa.RecoveryCodeCount-1)
 		}
@@ -282,11 +305,21 @@ func TestAuthAPITwoFactor(t *testing.T) {
 		if confirmed.json(t)["token"] != app.bearer {
 			t.Fatalf("verify-totp signed in: token %v, want the caller's", confirmed.json(t)["token"])
 		}
+		wantTwoFactorEnabled(t, "verify-totp signed in", confirmed, true)
 		gen := app.do("POST", "/api/auth/two-factor/generate-backup-codes", pw)
 		wantAPI(t, "generate backup codes", gen, 200, "")
 		if n := len(gen.json(t)["backupCodes"].([]any)); n != mfa.RecoveryCodeCount || methods().RecoveryCodes != mfa.RecoveryCodeCount {
 			t.Fatalf("generate backup codes: %d codes, %d stored", n, methods().RecoveryCodes)
 		}
+		// Signed in, a backup code is checked and spent; the answer is the
+		// caller's token and user.
+		fresh := gen.json(t)["backupCodes"].([]any)
+		own := app.do("POST", "/api/auth/two-factor/verify-backup-code", map[string]any{"code": fresh[0]})
+		wantAPI(t, "verify-backup-code signed in", own, 200, "")
+		if own.json(t)["token"] != app.bearer || methods().RecoveryCodes != mfa.RecoveryCodeCount-1 {
+			t.Fatalf("verify-backup-code signed in: token %v (want the caller's), %d codes left", own.json(t)["token"], methods().RecoveryCodes)
+		}
+		wantTwoFactorEnabled(t, "verify-backup-code signed in", own, true)
 		b5 := e.browser(trustedApp)
 		wantTwoFactorRedirect(t, "fifth browser", b5.do("POST", "/api/auth/sign-in/email", signIn))
 		wantAPI(t, "an old backup code", b5.do("POST", "/api/auth/two-factor/verify-backup-code", map[string]any{"code": backup[2]}), 401, "INVALID_BACKUP_CODE")
@@ -304,11 +337,13 @@ func TestAuthAPITwoFactor(t *testing.T) {
 		if m := methods(); m.TOTP != 0 || m.RecoveryCodes != 0 {
 			t.Fatalf("after disable: %+v", m)
 		}
+		wantTwoFactorEnabled(t, "get-session after disable", app.do("GET", "/api/auth/get-session", nil), false)
 		after := e.browser(trustedApp).do("POST", "/api/auth/sign-in/email", signIn)
 		wantAPI(t, "sign in after disable", after, 200, "")
 		if after.json(t)["token"] == nil {
 			t.Fatalf("sign in after disable: %s", after.body)
 		}
+		wantTwoFactorEnabled(t, "sign in after disable", after, false)
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 func roundTripCases() []Case {
 	return []Case{
 		{"SessionForClient", testSessionForClient},
+		{"SessionWithUserHasTOTP", testSessionWithUserHasTOTP},
 		{"AccessTokenWithSubject", testAccessTokenWithSubject},
 		{"NoteAuthorization", testNoteAuthorization},
 		{"NoteAuthorizationRollsBackWithItsTransaction", testNoteAuthorizationRollsBack},
@@ -76,6 +77,56 @@ func testSessionForClient(t *testing.T, s *storage.Store) {
 	wantNotFound(t, err, "GetSessionForClient of an idle-expired session")
 	_, _, err = s.GetSessionForClient(ctx, []byte("no such token hash, 32 bytes...."), now, "app-two")
 	wantNotFound(t, err, "GetSessionForClient of an unknown token")
+}
+
+// testSessionWithUserHasTOTP: the session comes with its user and whether
+// that user has a confirmed authenticator app, read in the same statement:
+// not for a pending one, a passkey or another user's app; yes once confirmed;
+// no again once it is removed.
+func testSessionWithUserHasTOTP(t *testing.T, s *storage.Store) {
+	ctx, now := t.Context(), testClock.Add(time.Minute)
+	ada := createUser(t, s, "ada@example.com")
+	bs := createSession(t, s, ada, testClock, time.Hour, 24*time.Hour)
+	read := func(what string, want bool) {
+		t.Helper()
+		got, err := s.GetSessionWithUser(ctx, bs.TokenHash, now)
+		must(t, err, "GetSessionWithUser %s", what)
+		if got.ID != bs.ID || got.User == nil || got.User.ID != ada.ID || got.User.Email != ada.Email || got.UserID != ada.ID || got.AMR != "pwd" {
+			t.Fatalf("GetSessionWithUser %s = session %s (user %s, amr %q), user %+v; want session %s of %s", what, got.ID, got.UserID, got.AMR, got.User, bs.ID, ada.Email)
+		}
+		if got.UserHasTOTP != want {
+			t.Errorf("GetSessionWithUser %s: UserHasTOTP = %v, want %v", what, got.UserHasTOTP, want)
+		}
+	}
+	read("with no factor", false)
+
+	confirmed := time.Now()
+	_, err := s.CreateFactor(ctx, storage.Factor{UserID: ada.ID, Kind: storage.FactorWebAuthn, Name: "Key",
+		CredentialID: []byte("ada-key"), PublicKey: []byte("cose"), ConfirmedAt: &confirmed})
+	must(t, err, "CreateFactor(webauthn)")
+	read("with a passkey", false)
+	pending := createTOTP(t, s, ada, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+	read("with a pending authenticator app", false)
+	bob := createUser(t, s, "bob@example.com")
+	bobs := createTOTP(t, s, bob, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ")
+	must(t, s.ConfirmFactor(ctx, bob.ID, bobs.ID, 100), "ConfirmFactor(bob)")
+	read("with another user's confirmed app", false)
+
+	must(t, s.ConfirmFactor(ctx, ada.ID, pending.ID, 100), "ConfirmFactor(ada)")
+	read("with a confirmed authenticator app", true)
+	// Other reads of the session do not compute it.
+	plain, err := s.GetSessionByTokenHash(ctx, bs.TokenHash, now)
+	must(t, err, "GetSessionByTokenHash")
+	if plain.UserHasTOTP {
+		t.Error("GetSessionByTokenHash: UserHasTOTP = true, want false (only GetSessionWithUser reads it)")
+	}
+	must(t, s.DeleteFactor(ctx, ada.ID, pending.ID), "DeleteFactor")
+	read("after the app is removed", false)
+
+	_, err = s.GetSessionWithUser(ctx, bs.TokenHash, testClock.Add(2*time.Hour))
+	wantNotFound(t, err, "GetSessionWithUser of an idle-expired session")
+	_, err = s.GetSessionWithUser(ctx, []byte("no such token hash, 32 bytes...."), now)
+	wantNotFound(t, err, "GetSessionWithUser of an unknown token")
 }
 
 // testAccessTokenWithSubject: asked for it, the access token read brings the

@@ -114,6 +114,10 @@ await must("verify-email", authClient.verifyEmail({ query: { token: await mailTo
 const si = await must("sign-in", authClient.signIn.email({ email, password }));
 if (!si.token || si.token !== token) fail("sign-in", si);
 ok("sign-in");
+// Better Auth's twoFactorEnabled on the user: false until an app is confirmed.
+const before = await authClient.getSession();
+if (before.error || si.user.twoFactorEnabled !== false || before.data?.user.twoFactorEnabled !== false) fail("2fa off before enable", { si, before });
+ok("2fa off before enable");
 
 await refused("enable wrong password", authClient.twoFactor.enable({ password: "not the password" }), 400, "INVALID_PASSWORD");
 const en = await must("enable", authClient.twoFactor.enable({ password }));
@@ -123,11 +127,15 @@ ok("enable", { codes: en.backupCodes.length });
 const again = await must("get-totp-uri", authClient.twoFactor.getTotpUri({ password }));
 if (new URL(again.totpURI).searchParams.get("secret") !== new URL(uri).searchParams.get("secret")) fail("get-totp-uri", again);
 ok("get-totp-uri");
+const enrolling = await must("get-session while enrolling", authClient.getSession());
+if (enrolling?.user.twoFactorEnabled !== false) fail("get-session while enrolling", enrolling);
 
 // The first code confirms the app; the session stays.
 const confirmAt = Date.now();
 const confirmed = await must("verify-totp signed in", authClient.twoFactor.verifyTotp({ code: totp(uri, confirmAt) }));
-if (confirmed.token !== token || confirmed.user.email !== email) fail("verify-totp signed in", confirmed);
+if (confirmed.token !== token || confirmed.user.email !== email || confirmed.user.twoFactorEnabled !== true) fail("verify-totp signed in", confirmed);
+const on = await authClient.getSession();
+if (on.error || on.data?.user.twoFactorEnabled !== true) fail("get-session after confirming", on);
 ok("confirm app");
 
 await must("sign-out", authClient.signOut());
@@ -144,9 +152,9 @@ ok("two-factor redirect", { methods: first.twoFactorMethods });
 const signInCode = totp(uri, confirmAt + 30000);
 await refused("wrong code", authClient.twoFactor.verifyTotp({ code: wrongCode(uri, confirmAt + 30000) }), 401, "INVALID_CODE");
 const v = await must("verify-totp", authClient.twoFactor.verifyTotp({ code: signInCode, trustDevice: true }));
-if (!v.token || v.token !== token || v.user.email !== email || pending !== "") fail("verify-totp", { v, pending: !!pending });
+if (!v.token || v.token !== token || v.user.email !== email || v.user.twoFactorEnabled !== true || pending !== "") fail("verify-totp", { v, pending: !!pending });
 const s = await must("get-session after verify-totp", authClient.getSession());
-if (!s || s.user.email !== email || s.session.token !== token) fail("get-session after verify-totp", s);
+if (!s || s.user.email !== email || s.session.token !== token || s.user.twoFactorEnabled !== true) fail("get-session after verify-totp", s);
 ok("verify-totp");
 
 const device = token;
@@ -173,8 +181,11 @@ ok("generate-backup-codes");
 
 await refused("disable wrong password", authClient.twoFactor.disable({ password: "not the password" }), 400, "INVALID_PASSWORD");
 await must("disable", authClient.twoFactor.disable({ password }));
+const off = await authClient.getSession();
+if (off.error || off.data?.user.twoFactorEnabled !== false) fail("2fa off after disable", off);
 token = "";
 redirected = null;
 const plain = await must("sign-in after disable", authClient.signIn.email({ email, password }));
-if (!plain.token || plain.token !== token || redirected) fail("sign-in after disable", plain);
+if (!plain.token || plain.token !== token || redirected || plain.user.twoFactorEnabled !== false) fail("sign-in after disable", plain);
 ok("disable");
+ok("2fa off after disable");
