@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/federation"
+	"github.com/gatehouse-id/gatehouse/internal/federation/federationtest"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -146,10 +147,8 @@ func tokenOf(t *testing.T, link string) string {
 
 func TestMailedLinkProvesTheAccount(t *testing.T) {
 	eachDB(t, func(t *testing.T, open func(t *testing.T) *storage.Store) {
-		up := newFakeOIDC(t)
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": "m-1", "email": "ada@example.com", "email_verified": true}
-		})
+		up := federationtest.New(t)
+		up.SetClaims(map[string]any{"sub": "m-1", "email": "ada@example.com", "email_verified": true})
 		h, mail, _ := newProofHarness(t, open, oidcProvider("corp", up))
 		ctx := t.Context()
 		ada, err := h.store.CreateUser(ctx, storage.User{Email: "ada@example.com", PasswordHash: "x"})
@@ -217,10 +216,8 @@ func TestMailedLinkProvesTheAccount(t *testing.T) {
 
 func TestMailedLinkExpires(t *testing.T) {
 	eachDB(t, func(t *testing.T, open func(t *testing.T) *storage.Store) {
-		up := newFakeOIDC(t)
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": "m-2", "email": "bo@example.com", "email_verified": true}
-		})
+		up := federationtest.New(t)
+		up.SetClaims(map[string]any{"sub": "m-2", "email": "bo@example.com", "email_verified": true})
 		h, mail, clk := newProofHarness(t, open, oidcProvider("corp", up))
 		ctx := t.Context()
 		if _, err := h.store.CreateUser(ctx, storage.User{Email: "bo@example.com", PasswordHash: "x"}); err != nil {
@@ -241,7 +238,7 @@ func TestMailedLinkExpires(t *testing.T) {
 }
 
 func TestMailLinkNeedsAPendingLink(t *testing.T) {
-	up := newFakeOIDC(t)
+	up := federationtest.New(t)
 	h, mail, _ := newProofHarness(t, storagetest.OpenSQLite, oidcProvider("corp", up))
 	_, err := h.fed.MailLink(t.Context(), httptest.NewRecorder(), request(http.MethodPost, issuer+"/signin/link", nil), "")
 	wantCode(t, err, federation.CodeBadState)
@@ -252,10 +249,8 @@ func TestMailLinkNeedsAPendingLink(t *testing.T) {
 
 func TestUnlinkCountsPasskeys(t *testing.T) {
 	eachDB(t, func(t *testing.T, open func(t *testing.T) *storage.Store) {
-		up := newFakeOIDC(t)
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": "p-1", "email": "nopw@example.com", "email_verified": true}
-		})
+		up := federationtest.New(t)
+		up.SetClaims(map[string]any{"sub": "p-1", "email": "nopw@example.com", "email_verified": true})
 		h, _, _ := newProofHarness(t, open, oidcProvider("corp", up))
 		ctx := t.Context()
 		made, err, _ := h.signIn("corp", federation.Flow{}, "")
@@ -292,10 +287,8 @@ func TestUnlinkCountsPasskeys(t *testing.T) {
 }
 
 func TestLinkKeepsTheFirstTokenAndTellsTheAPI(t *testing.T) {
-	up := newFakeOIDC(t)
-	up.set(func(f *fakeOIDC) {
-		f.claims = map[string]any{"sub": "k-1", "email": "kept@example.com", "email_verified": true, "acr": "urn:example:loa:3"}
-	})
+	up := federationtest.New(t)
+	up.SetClaims(map[string]any{"sub": "k-1", "email": "kept@example.com", "email_verified": true, "acr": "urn:example:loa:3"})
 	keep := oidcProvider("keep", up)
 	keep.StoreTokens = true
 	h, _, _ := newProofHarness(t, storagetest.OpenSQLite, keep)
@@ -333,10 +326,8 @@ func TestLinkKeepsTheFirstTokenAndTellsTheAPI(t *testing.T) {
 
 func TestUpstreamACRIsKept(t *testing.T) {
 	eachDB(t, func(t *testing.T, open func(t *testing.T) *storage.Store) {
-		up := newFakeOIDC(t)
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": "acr-1", "email": "acr@example.com", "email_verified": true, "acr": "phr"}
-		})
+		up := federationtest.New(t)
+		up.SetClaims(map[string]any{"sub": "acr-1", "email": "acr@example.com", "email_verified": true, "acr": "phr"})
 		h, _, _ := newProofHarness(t, open, oidcProvider("corp", up))
 		ctx := t.Context()
 		if res, err, _ := h.signIn("corp", federation.Flow{}, ""); err != nil || !res.Created {
@@ -346,7 +337,7 @@ func TestUpstreamACRIsKept(t *testing.T) {
 			t.Fatalf("after the sign-up the identity = %+v, %v, want acr phr", e, err)
 		}
 		// The next sign-in names none: that is what is kept.
-		up.set(func(f *fakeOIDC) { delete(f.claims, "acr") })
+		up.SetClaims(map[string]any{"sub": "acr-1", "email": "acr@example.com", "email_verified": true})
 		if _, err, _ := h.signIn("corp", federation.Flow{}, ""); err != nil {
 			t.Fatal(err)
 		}

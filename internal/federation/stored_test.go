@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/federation"
+	"github.com/gatehouse-id/gatehouse/internal/federation/federationtest"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -49,13 +50,11 @@ func buttons(fed *federation.Service) []string {
 // stay, and added again it signs them in as before.
 func TestStoredProviderSignIn(t *testing.T) {
 	eachStore(t, func(t *testing.T, store *storage.Store) {
-		up := newFakeOIDC(t)
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": "st-1", "email": "stored@example.com", "email_verified": true}
-		})
+		up := federationtest.New(t)
+		up.SetClaims(map[string]any{"sub": "st-1", "email": "stored@example.com", "email_verified": true})
 		h := harnessOn(t, store, federation.Options{Providers: []federation.ProviderConfig{oidcProvider("corp", up)}, TTL: time.Hour})
 		ctx := t.Context()
-		spec := federation.ProviderSpec{ID: "acme", Name: "Acme", Issuer: up.issuer(), ClientID: "rp", ClientSecret: "rp-secret"}
+		spec := federation.ProviderSpec{ID: "acme", Name: "Acme", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "rp-secret"}
 		v, err := h.fed.AddProvider(ctx, spec)
 		if err != nil {
 			t.Fatalf("AddProvider: %v", err)
@@ -78,7 +77,7 @@ func TestStoredProviderSignIn(t *testing.T) {
 			t.Errorf("sign-in = %+v, want a new user through acme", res)
 		}
 
-		if _, err := h.fed.ChangeProvider(ctx, "acme", federation.ProviderSpec{Name: "Acme Login", Issuer: up.issuer(), ClientID: "rp"}); err != nil {
+		if _, err := h.fed.ChangeProvider(ctx, "acme", federation.ProviderSpec{Name: "Acme Login", Issuer: up.Issuer(), ClientID: federationtest.ClientID}); err != nil {
 			t.Fatalf("ChangeProvider: %v", err)
 		}
 		if got := buttons(h.fed); !slices.Equal(got, []string{"corp=Upstream", "acme=Acme Login"}) {
@@ -118,17 +117,17 @@ func TestStoredProviderSignIn(t *testing.T) {
 // (every one named) and a duplicate are refused and store nothing; a row
 // stored under a configured id is not offered twice.
 func TestStoredProviderRefusals(t *testing.T) {
-	up := newFakeOIDC(t)
+	up := federationtest.New(t)
 	h := harnessOn(t, storagetest.OpenSQLite(t), federation.Options{Providers: []federation.ProviderConfig{oidcProvider("corp", up)}})
 	ctx := t.Context()
-	_, err := h.fed.AddProvider(ctx, federation.ProviderSpec{ID: "corp", Issuer: up.issuer(), ClientID: "rp", ClientSecret: "s"})
+	_, err := h.fed.AddProvider(ctx, federation.ProviderSpec{ID: "corp", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "s"})
 	if !errors.Is(err, federation.ErrConfigured) {
 		t.Errorf("AddProvider(corp) = %v, want ErrConfigured", err)
 	}
 	if err := h.fed.RemoveProvider(ctx, "corp"); !errors.Is(err, federation.ErrConfigured) {
 		t.Errorf("RemoveProvider(corp) = %v, want ErrConfigured", err)
 	}
-	if _, err := h.fed.ChangeProvider(ctx, "corp", federation.ProviderSpec{Issuer: up.issuer(), ClientID: "rp"}); !errors.Is(err, federation.ErrConfigured) {
+	if _, err := h.fed.ChangeProvider(ctx, "corp", federation.ProviderSpec{Issuer: up.Issuer(), ClientID: federationtest.ClientID}); !errors.Is(err, federation.ErrConfigured) {
 		t.Errorf("ChangeProvider(corp) = %v, want ErrConfigured", err)
 	}
 	_, err = h.fed.AddProvider(ctx, federation.ProviderSpec{ID: "-x", Kind: "microsoft", Issuer: "ftp://x", Tenant: "a/b", Style: "neon"})
@@ -144,7 +143,7 @@ func TestStoredProviderRefusals(t *testing.T) {
 	if want := []string{"client_id", "client_secret", "id", "issuer", "style", "tenant"}; !slices.Equal(fields, want) {
 		t.Errorf("fields = %v, want %v", fields, want)
 	}
-	ok := federation.ProviderSpec{ID: "acme", Issuer: up.issuer(), ClientID: "rp", ClientSecret: "s"}
+	ok := federation.ProviderSpec{ID: "acme", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "s"}
 	if _, err := h.fed.AddProvider(ctx, ok); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +152,7 @@ func TestStoredProviderRefusals(t *testing.T) {
 	}
 	// A row under a configured id (the configuration file gained it later):
 	// the configured provider is offered, once.
-	if _, err := h.store.CreateUpstreamProvider(ctx, storage.UpstreamProvider{ID: "corp", Kind: "oidc", Name: "Shadow", Issuer: up.issuer(), ClientID: "x", ClientSecret: "y"}); err != nil {
+	if _, err := h.store.CreateUpstreamProvider(ctx, storage.UpstreamProvider{ID: "corp", Kind: "oidc", Name: "Shadow", Issuer: up.Issuer(), ClientID: "x", ClientSecret: "y"}); err != nil {
 		t.Fatal(err)
 	}
 	// A row the service would not have accepted is not offered.
@@ -181,8 +180,8 @@ func TestStoredProvidersReachOtherInstances(t *testing.T) {
 		t.Fatal("b offers acme before anyone added it")
 	}
 	waitFor(t, "b's listener", storeB.Listening)
-	up := newFakeOIDC(t)
-	if _, err := a.fed.AddProvider(t.Context(), federation.ProviderSpec{ID: "acme", Issuer: up.issuer(), ClientID: "rp", ClientSecret: "s"}); err != nil {
+	up := federationtest.New(t)
+	if _, err := a.fed.AddProvider(t.Context(), federation.ProviderSpec{ID: "acme", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b to offer acme", func() bool { return b.fed.Has("acme") })
@@ -203,8 +202,8 @@ func TestStoredProvidersTTL(t *testing.T) {
 	if b.fed.Has("acme") {
 		t.Fatal("b offers acme before anyone added it")
 	}
-	up := newFakeOIDC(t)
-	if _, err := a.fed.AddProvider(t.Context(), federation.ProviderSpec{ID: "acme", Issuer: up.issuer(), ClientID: "rp", ClientSecret: "s"}); err != nil {
+	up := federationtest.New(t)
+	if _, err := a.fed.AddProvider(t.Context(), federation.ProviderSpec{ID: "acme", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	if !a.fed.Has("acme") {
