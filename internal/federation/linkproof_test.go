@@ -17,7 +17,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/federation"
 	"github.com/gatehouse-id/gatehouse/internal/federation/federationtest"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
-	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
@@ -82,19 +81,10 @@ func (m *mailbox) lastLink(t *testing.T, to string) (link, subject string, n int
 // and a clock shared by identity and federation.
 func newProofHarness(t *testing.T, open func(t *testing.T) *storage.Store, providers ...federation.ProviderConfig) (*harness, *mailbox, *clock) {
 	t.Helper()
-	store := open(t)
 	mail := &mailbox{}
 	clk := &clock{at: time.Now().UTC()}
-	users := identity.New(store, identity.Options{BaseURL: issuer, Mail: mail, Now: clk.Now,
-		Params: identity.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
-	fed, err := federation.New(federation.Options{
-		Providers: providers, Issuer: issuer, Store: store, Users: users, Now: clk.Now,
-		Outbound: outbound.New(outbound.Options{AllowLoopback: true}), Sealer: store.Sealer(),
-	})
-	if err != nil {
-		t.Fatalf("federation.New: %v", err)
-	}
-	return &harness{t: t, store: store, users: users, fed: fed}, mail, clk
+	h := harnessOn(t, open(t), identity.Options{Mail: mail, Now: clk.Now}, federation.Options{Providers: providers, Now: clk.Now})
+	return h, mail, clk
 }
 
 // browserCookies are the cookies a response left set (those it cleared

@@ -4,37 +4,15 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/federation"
 	"github.com/gatehouse-id/gatehouse/internal/federation/federationtest"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
-	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
-
-// harnessOn is newHarness on a store of the caller's choosing, with o's TTL
-// and clock.
-func harnessOn(t *testing.T, store *storage.Store, o federation.Options) *harness {
-	t.Helper()
-	users := identity.New(store, identity.Options{BaseURL: issuer, Params: identity.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
-	o.Issuer, o.Store, o.Users, o.Sealer = issuer, store, users, store.Sealer()
-	o.Outbound = outbound.New(outbound.Options{AllowLoopback: true})
-	fed, err := federation.New(o)
-	if err != nil {
-		t.Fatalf("federation.New: %v", err)
-	}
-	t.Cleanup(fed.Close)
-	return &harness{t: t, store: store, users: users, fed: fed}
-}
-
-func eachStore(t *testing.T, test func(t *testing.T, store *storage.Store)) {
-	t.Run("SQLite", func(t *testing.T) { test(t, storagetest.OpenSQLite(t)) })
-	t.Run("PostgreSQL", func(t *testing.T) { test(t, storagetest.OpenPostgres(t)) })
-}
 
 func buttons(fed *federation.Service) []string {
 	var out []string
@@ -49,10 +27,11 @@ func buttons(fed *federation.Service) []string {
 // is unknown (a flow begun before fails too) while its users' identities
 // stay, and added again it signs them in as before.
 func TestStoredProviderSignIn(t *testing.T) {
-	eachStore(t, func(t *testing.T, store *storage.Store) {
+	eachDB(t, func(t *testing.T, open func(t *testing.T) *storage.Store) {
+		store := open(t)
 		up := federationtest.New(t)
 		up.SetClaims(map[string]any{"sub": "st-1", "email": "stored@example.com", "email_verified": true})
-		h := harnessOn(t, store, federation.Options{Providers: []federation.ProviderConfig{oidcProvider("corp", up)}, TTL: time.Hour})
+		h := harnessOn(t, store, identity.Options{}, federation.Options{Providers: []federation.ProviderConfig{oidcProvider("corp", up)}, TTL: time.Hour})
 		ctx := t.Context()
 		spec := federation.ProviderSpec{ID: "acme", Name: "Acme", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "rp-secret"}
 		v, err := h.fed.AddProvider(ctx, spec)
@@ -118,7 +97,7 @@ func TestStoredProviderSignIn(t *testing.T) {
 // stored under a configured id is not offered twice.
 func TestStoredProviderRefusals(t *testing.T) {
 	up := federationtest.New(t)
-	h := harnessOn(t, storagetest.OpenSQLite(t), federation.Options{Providers: []federation.ProviderConfig{oidcProvider("corp", up)}})
+	h := harnessOn(t, storagetest.OpenSQLite(t), identity.Options{}, federation.Options{Providers: []federation.ProviderConfig{oidcProvider("corp", up)}})
 	ctx := t.Context()
 	_, err := h.fed.AddProvider(ctx, federation.ProviderSpec{ID: "corp", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "s"})
 	if !errors.Is(err, federation.ErrConfigured) {
@@ -173,9 +152,9 @@ func TestStoredProviderRefusals(t *testing.T) {
 // stops offering it once removed, with a cache TTL far too long to explain it.
 func TestStoredProvidersReachOtherInstances(t *testing.T) {
 	url := storagetest.NewPostgresDatabase(t)
-	a := harnessOn(t, storagetest.OpenURL(t, url, storage.PoolerNone), federation.Options{TTL: time.Hour})
+	a := harnessOn(t, storagetest.OpenURL(t, url, storage.PoolerNone), identity.Options{}, federation.Options{TTL: time.Hour})
 	storeB := storagetest.OpenURL(t, url, storage.PoolerNone)
-	b := harnessOn(t, storeB, federation.Options{TTL: time.Hour})
+	b := harnessOn(t, storeB, identity.Options{}, federation.Options{TTL: time.Hour})
 	if b.fed.Has("acme") {
 		t.Fatal("b offers acme before anyone added it")
 	}
@@ -196,9 +175,9 @@ func TestStoredProvidersReachOtherInstances(t *testing.T) {
 // has passed.
 func TestStoredProvidersTTL(t *testing.T) {
 	file := "sqlite:" + filepath.Join(t.TempDir(), "shared.db")
-	a := harnessOn(t, storagetest.OpenURL(t, file, storage.PoolerNone), federation.Options{})
-	clock := &fakeClock{now: time.Now()}
-	b := harnessOn(t, storagetest.OpenURL(t, file, storage.PoolerNone), federation.Options{TTL: time.Minute, Now: clock.Now})
+	a := harnessOn(t, storagetest.OpenURL(t, file, storage.PoolerNone), identity.Options{}, federation.Options{})
+	clk := &clock{at: time.Now()}
+	b := harnessOn(t, storagetest.OpenURL(t, file, storage.PoolerNone), identity.Options{}, federation.Options{TTL: time.Minute, Now: clk.Now})
 	if b.fed.Has("acme") {
 		t.Fatal("b offers acme before anyone added it")
 	}
@@ -212,27 +191,10 @@ func TestStoredProvidersTTL(t *testing.T) {
 	if b.fed.Has("acme") {
 		t.Error("b offers acme within its TTL, with no way to hear of the change: the cache was not used")
 	}
-	clock.advance(61 * time.Second)
+	clk.advance(61 * time.Second)
 	if !b.fed.Has("acme") {
 		t.Error("b does not offer acme once its TTL passed")
 	}
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // waitFor polls cond until it holds or 10 s pass.
