@@ -17,11 +17,7 @@ type providerList struct {
 // ListProviders serves GET /admin/providers: the configuration file's
 // providers, then those added here, in the order of the sign-in page.
 func (a *API) ListProviders() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.fed == nil {
-			a.providersOff(w, r)
-			return
-		}
+	return a.withProviders(func(w http.ResponseWriter, r *http.Request) {
 		list, err := a.fed.ListProviders(r.Context())
 		if err != nil {
 			a.error(w, r, err)
@@ -35,11 +31,7 @@ func (a *API) ListProviders() http.Handler {
 // 201 with the provider (its secret never shown). Every instance offers it at
 // once where changes can be heard, otherwise within the cache TTL.
 func (a *API) CreateProvider() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.fed == nil {
-			a.providersOff(w, r)
-			return
-		}
+	return a.withProviders(func(w http.ResponseWriter, r *http.Request) {
 		var spec federation.ProviderSpec
 		if err := a.decode(w, r, &spec); err != nil {
 			a.error(w, r, err)
@@ -58,11 +50,7 @@ func (a *API) CreateProvider() http.Handler {
 
 // GetProvider serves GET /admin/providers/{id}.
 func (a *API) GetProvider() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.fed == nil {
-			a.providersOff(w, r)
-			return
-		}
+	return a.withProviders(func(w http.ResponseWriter, r *http.Request) {
 		v, err := a.fed.GetProvider(r.Context(), mux.Vars(r)["id"])
 		if err != nil {
 			a.error(w, r, err)
@@ -75,11 +63,7 @@ func (a *API) GetProvider() http.Handler {
 // UpdateProvider serves PUT /admin/providers/{id}: the spec replaces every
 // field; a client_secret left out keeps the stored one.
 func (a *API) UpdateProvider() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.fed == nil {
-			a.providersOff(w, r)
-			return
-		}
+	return a.withProviders(func(w http.ResponseWriter, r *http.Request) {
 		var spec federation.ProviderSpec
 		if err := a.decode(w, r, &spec); err != nil {
 			a.error(w, r, err)
@@ -99,11 +83,7 @@ func (a *API) UpdateProvider() http.Handler {
 // made through the provider stay: their users cannot sign in through it until
 // a provider with this id is added again.
 func (a *API) DeleteProvider() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.fed == nil {
-			a.providersOff(w, r)
-			return
-		}
+	return a.withProviders(func(w http.ResponseWriter, r *http.Request) {
 		id := mux.Vars(r)["id"]
 		if err := a.fed.RemoveProvider(r.Context(), id); err != nil {
 			a.error(w, r, err)
@@ -114,7 +94,14 @@ func (a *API) DeleteProvider() http.Handler {
 	})
 }
 
-// providersOff answers when the API was built without the federation service.
-func (a *API) providersOff(w http.ResponseWriter, r *http.Request) {
-	a.problem(w, r, problemNotConfigured, "Upstream providers are not served by this admin API.", nil)
+// withProviders serves h, or, where the API was built without the federation
+// service, the answer that upstream providers are not served here.
+func (a *API) withProviders(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.fed == nil {
+			a.problem(w, r, problemNotConfigured, "Upstream providers are not served by this admin API.", nil)
+			return
+		}
+		h(w, r)
+	})
 }

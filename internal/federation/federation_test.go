@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/internal/federation"
+	"github.com/gatehouse-id/gatehouse/internal/federation/federationtest"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -26,20 +27,28 @@ type harness struct {
 
 func newHarness(t *testing.T, providers ...federation.ProviderConfig) *harness {
 	t.Helper()
-	store := storagetest.OpenSQLite(t)
-	users := identity.New(store, identity.Options{BaseURL: issuer, Params: identity.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
-	fed, err := federation.New(federation.Options{
-		Providers: providers, Issuer: issuer, Store: store, Users: users,
-		Outbound: outbound.New(outbound.Options{AllowLoopback: true}), Sealer: store.Sealer(),
-	})
+	return harnessOn(t, storagetest.OpenSQLite(t), identity.Options{}, federation.Options{Providers: providers})
+}
+
+// harnessOn is a harness on store: users with io (the base URL and cheap
+// hashing filled in), federation with o (issuer, store, users, sealer and an
+// outbound client that may reach loopback filled in).
+func harnessOn(t *testing.T, store *storage.Store, io identity.Options, o federation.Options) *harness {
+	t.Helper()
+	io.BaseURL, io.Params = issuer, identity.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+	users := identity.New(store, io)
+	o.Issuer, o.Store, o.Users, o.Sealer = issuer, store, users, store.Sealer()
+	o.Outbound = outbound.New(outbound.Options{AllowLoopback: true})
+	fed, err := federation.New(o)
 	if err != nil {
 		t.Fatalf("federation.New: %v", err)
 	}
+	t.Cleanup(fed.Close)
 	return &harness{t: t, store: store, users: users, fed: fed}
 }
 
-func oidcProvider(id string, f *fakeOIDC) federation.ProviderConfig {
-	return federation.ProviderConfig{ID: id, Name: "Upstream", Issuer: f.issuer(), ClientID: "rp", ClientSecret: "rp-secret"}
+func oidcProvider(id string, f *federationtest.Provider) federation.ProviderConfig {
+	return federation.ProviderConfig{ID: id, Name: "Upstream", Issuer: f.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "rp-secret"}
 }
 
 // callback is what the browser brings back from the provider: the callback
@@ -96,10 +105,9 @@ func wantCode(t *testing.T, err error, code string) {
 }
 
 func TestSignUpThenSignInAgain(t *testing.T) {
-	up := newFakeOIDC(t)
-	up.set(func(f *fakeOIDC) {
-		f.claims = map[string]any{"sub": "u-1", "email": "New@Example.com", "email_verified": true}
-	})
+	up := federationtest.New(t)
+	up.SetClaims(map[string]any{"sub": "u-1", "email": "New@Example.com", "email_verified": true})
+	up.SetUserinfo(map[string]any{"name": "From Userinfo", "picture": "https://example.com/p.png"})
 	h := newHarness(t, oidcProvider("corp", up))
 	res, err, resp := h.signIn("corp", federation.Flow{Continue: "/account"}, "")
 	if err != nil {
@@ -141,10 +149,8 @@ func flowCookieCleared(resp *http.Response) bool {
 }
 
 func TestExistingAddressIsLinkedOnlyAfterProof(t *testing.T) {
-	up := newFakeOIDC(t)
-	up.set(func(f *fakeOIDC) {
-		f.claims = map[string]any{"sub": "u-2", "email": "ada@example.com", "email_verified": true}
-	})
+	up := federationtest.New(t)
+	up.SetClaims(map[string]any{"sub": "u-2", "email": "ada@example.com", "email_verified": true})
 	h := newHarness(t, oidcProvider("corp", up))
 	ada, err := h.store.CreateUser(t.Context(), storage.User{Email: "ada@example.com", PasswordHash: "x"})
 	if err != nil {
@@ -190,15 +196,13 @@ func TestExistingAddressIsLinkedOnlyAfterProof(t *testing.T) {
 }
 
 func TestUnverifiedAddressNeverLinksNorCreates(t *testing.T) {
-	up := newFakeOIDC(t)
+	up := federationtest.New(t)
 	h := newHarness(t, oidcProvider("corp", up))
 	if _, err := h.store.CreateUser(t.Context(), storage.User{Email: "taken@example.com", PasswordHash: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, email := range []string{"taken@example.com", "fresh@example.com"} {
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": "sub-" + email, "email": email, "email_verified": false}
-		})
+		up.SetClaims(map[string]any{"sub": "sub-" + email, "email": email, "email_verified": false})
 		_, err, _ := h.signIn("corp", federation.Flow{}, "")
 		wantCode(t, err, federation.CodeUnverifiedEmail)
 		if _, err := h.store.GetExternalIdentity(t.Context(), "corp", "sub-"+email); !errors.Is(err, storage.ErrNotFound) {
@@ -211,23 +215,21 @@ func TestUnverifiedAddressNeverLinksNorCreates(t *testing.T) {
 }
 
 func TestUpstreamRefusals(t *testing.T) {
-	up := newFakeOIDC(t)
+	up := federationtest.New(t)
 	h := newHarness(t, oidcProvider("corp", up))
 	claims := map[string]any{"sub": "u-3", "email": "x@example.com", "email_verified": true}
 	for _, tc := range []struct {
-		name   string
-		change func(f *fakeOIDC)
-		code   string
+		name  string
+		fault federationtest.Fault
+		code  string
 	}{
-		{"access denied", func(f *fakeOIDC) { f.deny = true }, federation.CodeAccessDenied},
-		{"wrong nonce", func(f *fakeOIDC) { f.wrongNonce = true }, federation.CodeUpstreamError},
-		{"bad signature", func(f *fakeOIDC) { f.badSignature = true }, federation.CodeUpstreamError},
+		{"access denied", federationtest.Deny, federation.CodeAccessDenied},
+		{"wrong nonce", federationtest.WrongNonce, federation.CodeUpstreamError},
+		{"bad signature", federationtest.BadSignature, federation.CodeUpstreamError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up.set(func(f *fakeOIDC) {
-				f.claims, f.deny, f.wrongNonce, f.badSignature = claims, false, false, false
-				tc.change(f)
-			})
+			up.SetClaims(claims)
+			up.SetFault(tc.fault)
 			_, err, resp := h.signIn("corp", federation.Flow{}, "")
 			wantCode(t, err, tc.code)
 			if !flowCookieCleared(resp) {
@@ -241,11 +243,9 @@ func TestUpstreamRefusals(t *testing.T) {
 }
 
 func TestCallbackStateAndReplay(t *testing.T) {
-	up := newFakeOIDC(t)
-	up.set(func(f *fakeOIDC) {
-		f.claims = map[string]any{"sub": "u-4", "email": "r@example.com", "email_verified": true}
-	})
-	h := newHarness(t, oidcProvider("corp", up), federation.ProviderConfig{ID: "other", Issuer: up.issuer(), ClientID: "rp", ClientSecret: "s"})
+	up := federationtest.New(t)
+	up.SetClaims(map[string]any{"sub": "u-4", "email": "r@example.com", "email_verified": true})
+	h := newHarness(t, oidcProvider("corp", up), federation.ProviderConfig{ID: "other", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "s"})
 
 	t.Run("no cookie", func(t *testing.T) {
 		cb := h.begin("corp", federation.Flow{})
@@ -275,7 +275,15 @@ func TestCallbackStateAndReplay(t *testing.T) {
 		cb := h.begin("corp", federation.Flow{})
 		bad := httptest.NewRequest(http.MethodGet, cb.req.URL.String(), nil)
 		for _, c := range cb.req.Cookies() {
-			c.Value = c.Value[:len(c.Value)-2] + "AA"
+			// A character in the middle carries six bits of the sealed
+			// value (the last ones may be padding the decoder ignores).
+			v := []byte(c.Value)
+			if i := len(v) / 2; v[i] == 'A' {
+				v[i] = 'B'
+			} else {
+				v[i] = 'A'
+			}
+			c.Value = string(v)
 			bad.AddCookie(c)
 		}
 		_, err, _ := h.finish("corp", callback{req: bad}, "")
@@ -300,7 +308,7 @@ func TestUpstreamDown(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	addr := down.URL
 	down.Close()
-	h := newHarness(t, federation.ProviderConfig{ID: "gone", Issuer: addr, ClientID: "rp", ClientSecret: "s"})
+	h := newHarness(t, federation.ProviderConfig{ID: "gone", Issuer: addr, ClientID: federationtest.ClientID, ClientSecret: "s"})
 	_, err := h.fed.Begin(t.Context(), httptest.NewRecorder(), "gone", federation.Flow{})
 	wantCode(t, err, federation.CodeUpstreamUnavailable)
 	_, err = h.fed.Begin(t.Context(), httptest.NewRecorder(), "nope", federation.Flow{})
@@ -308,7 +316,7 @@ func TestUpstreamDown(t *testing.T) {
 }
 
 func TestProviderRules(t *testing.T) {
-	up := newFakeOIDC(t)
+	up := federationtest.New(t)
 	linkOnly := oidcProvider("linkonly", up)
 	linkOnly.LinkOnly = true
 	domains := oidcProvider("work", up)
@@ -317,9 +325,7 @@ func TestProviderRules(t *testing.T) {
 	trusted.TrustMFA = true
 	h := newHarness(t, linkOnly, domains, trusted, oidcProvider("plain", up))
 	set := func(sub, email string, amr ...string) {
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": sub, "email": email, "email_verified": true, "amr": amr}
-		})
+		up.SetClaims(map[string]any{"sub": sub, "email": email, "email_verified": true, "amr": amr})
 	}
 	set("a", "a@example.com")
 	_, err, _ := h.signIn("linkonly", federation.Flow{}, "")
@@ -351,7 +357,7 @@ func TestProviderRules(t *testing.T) {
 }
 
 func TestLinkFromAccountAndUnlink(t *testing.T) {
-	up := newFakeOIDC(t)
+	up := federationtest.New(t)
 	h := newHarness(t, oidcProvider("corp", up), oidcProvider("second", up))
 	ctx := t.Context()
 	owner, err := h.store.CreateUser(ctx, storage.User{Email: "owner@example.com", PasswordHash: "x"})
@@ -360,9 +366,7 @@ func TestLinkFromAccountAndUnlink(t *testing.T) {
 	}
 	// The upstream address differs and is not even verified: a signed-in
 	// user proved the account by being signed in.
-	up.set(func(f *fakeOIDC) {
-		f.claims = map[string]any{"sub": "acct-1", "email": "someone@upstream.example", "email_verified": false}
-	})
+	up.SetClaims(map[string]any{"sub": "acct-1", "email": "someone@upstream.example", "email_verified": false})
 	_, err, _ = h.signIn("corp", federation.Flow{Continue: "/account", LinkUserID: owner.ID}, "another-session-user")
 	wantCode(t, err, federation.CodeBadState)
 	res, err, _ := h.signIn("corp", federation.Flow{Continue: "/account", LinkUserID: owner.ID}, owner.ID)
@@ -389,9 +393,7 @@ func TestLinkFromAccountAndUnlink(t *testing.T) {
 	}
 
 	// A user made by a provider has no password: their only identity stays.
-	up.set(func(f *fakeOIDC) {
-		f.claims = map[string]any{"sub": "acct-2", "email": "only@example.com", "email_verified": true}
-	})
+	up.SetClaims(map[string]any{"sub": "acct-2", "email": "only@example.com", "email_verified": true})
 	made, err, _ := h.signIn("corp", federation.Flow{}, "")
 	if err != nil || !made.Created {
 		t.Fatalf("sign-up: %+v, %v", made, err)
@@ -399,9 +401,7 @@ func TestLinkFromAccountAndUnlink(t *testing.T) {
 	only, _ := h.fed.Identities(ctx, made.UserID)
 	wantCode(t, h.fed.Unlink(ctx, made.UserID, only[0].ID), federation.CodeLastMethod)
 	// With a second provider linked, either may go.
-	up.set(func(f *fakeOIDC) {
-		f.claims = map[string]any{"sub": "acct-3", "email": "only@example.com", "email_verified": true}
-	})
+	up.SetClaims(map[string]any{"sub": "acct-3", "email": "only@example.com", "email_verified": true})
 	if res, err, _ := h.signIn("second", federation.Flow{LinkUserID: made.UserID}, made.UserID); err != nil || !res.Linked {
 		t.Fatalf("second link: %+v, %v", res, err)
 	}
@@ -464,11 +464,9 @@ func TestValidate(t *testing.T) {
 }
 
 func TestKeptTokensAreSealedAndRefreshed(t *testing.T) {
-	up := newFakeOIDC(t)
-	up.set(func(f *fakeOIDC) {
-		f.claims = map[string]any{"sub": "tok-1", "email": "tok@example.com", "email_verified": true}
-		f.expiresIn = 5 // within x/oauth2's expiry margin: stale at once
-	})
+	up := federationtest.New(t)
+	up.SetClaims(map[string]any{"sub": "tok-1", "email": "tok@example.com", "email_verified": true})
+	up.SetExpiresIn(5) // within x/oauth2's expiry margin: stale at once
 	keep := oidcProvider("keep", up)
 	keep.StoreTokens = true
 	h := newHarness(t, keep, oidcProvider("nokeep", up))
@@ -484,21 +482,21 @@ func TestKeptTokensAreSealedAndRefreshed(t *testing.T) {
 	if err != nil || !strings.Contains(string(raw), `"refresh_token":"rt-`) {
 		t.Fatalf("kept tokens = %q, %v, want the refresh token", raw, err)
 	}
-	first := up.issued()
+	first := len(up.Issued())
 	tok, err := h.fed.Token(t.Context(), res.UserID, e.ID)
 	at := tok.AccessToken
 	if err != nil || !strings.HasPrefix(at, "at-") || !tok.Refreshed {
 		t.Fatalf("Token = %q (refreshed %v), %v", at, tok.Refreshed, err)
 	}
-	if up.issued() != first+1 || up.refreshed() != 1 {
-		t.Errorf("tokens issued %d → %d, refreshes %d; want the stale token refreshed once", first, up.issued(), up.refreshed())
+	if len(up.Issued()) != first+1 || up.Refreshes() != 1 {
+		t.Errorf("tokens issued %d → %d, refreshes %d; want the stale token refreshed once", first, len(up.Issued()), up.Refreshes())
 	}
 	raw2, _ := h.store.ExternalIdentityTokens(t.Context(), e.ID)
 	if !strings.Contains(string(raw2), at) {
 		t.Errorf("kept tokens after refresh do not hold the new access token")
 	}
 
-	up.set(func(f *fakeOIDC) { f.claims["sub"] = "tok-2"; f.claims["email"] = "tok2@example.com" })
+	up.SetClaims(map[string]any{"sub": "tok-2", "email": "tok2@example.com", "email_verified": true})
 	res2, err, _ := h.signIn("nokeep", federation.Flow{}, "")
 	if err != nil {
 		t.Fatal(err)

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/federation"
+	"github.com/gatehouse-id/gatehouse/internal/federation/federationtest"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
-	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
@@ -81,19 +81,10 @@ func (m *mailbox) lastLink(t *testing.T, to string) (link, subject string, n int
 // and a clock shared by identity and federation.
 func newProofHarness(t *testing.T, open func(t *testing.T) *storage.Store, providers ...federation.ProviderConfig) (*harness, *mailbox, *clock) {
 	t.Helper()
-	store := open(t)
 	mail := &mailbox{}
 	clk := &clock{at: time.Now().UTC()}
-	users := identity.New(store, identity.Options{BaseURL: issuer, Mail: mail, Now: clk.Now,
-		Params: identity.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
-	fed, err := federation.New(federation.Options{
-		Providers: providers, Issuer: issuer, Store: store, Users: users, Now: clk.Now,
-		Outbound: outbound.New(outbound.Options{AllowLoopback: true}), Sealer: store.Sealer(),
-	})
-	if err != nil {
-		t.Fatalf("federation.New: %v", err)
-	}
-	return &harness{t: t, store: store, users: users, fed: fed}, mail, clk
+	h := harnessOn(t, open(t), identity.Options{Mail: mail, Now: clk.Now}, federation.Options{Providers: providers, Now: clk.Now})
+	return h, mail, clk
 }
 
 // browserCookies are the cookies a response left set (those it cleared
@@ -146,10 +137,8 @@ func tokenOf(t *testing.T, link string) string {
 
 func TestMailedLinkProvesTheAccount(t *testing.T) {
 	eachDB(t, func(t *testing.T, open func(t *testing.T) *storage.Store) {
-		up := newFakeOIDC(t)
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": "m-1", "email": "ada@example.com", "email_verified": true}
-		})
+		up := federationtest.New(t)
+		up.SetClaims(map[string]any{"sub": "m-1", "email": "ada@example.com", "email_verified": true})
 		h, mail, _ := newProofHarness(t, open, oidcProvider("corp", up))
 		ctx := t.Context()
 		ada, err := h.store.CreateUser(ctx, storage.User{Email: "ada@example.com", PasswordHash: "x"})
@@ -217,10 +206,8 @@ func TestMailedLinkProvesTheAccount(t *testing.T) {
 
 func TestMailedLinkExpires(t *testing.T) {
 	eachDB(t, func(t *testing.T, open func(t *testing.T) *storage.Store) {
-		up := newFakeOIDC(t)
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": "m-2", "email": "bo@example.com", "email_verified": true}
-		})
+		up := federationtest.New(t)
+		up.SetClaims(map[string]any{"sub": "m-2", "email": "bo@example.com", "email_verified": true})
 		h, mail, clk := newProofHarness(t, open, oidcProvider("corp", up))
 		ctx := t.Context()
 		if _, err := h.store.CreateUser(ctx, storage.User{Email: "bo@example.com", PasswordHash: "x"}); err != nil {
@@ -241,7 +228,7 @@ func TestMailedLinkExpires(t *testing.T) {
 }
 
 func TestMailLinkNeedsAPendingLink(t *testing.T) {
-	up := newFakeOIDC(t)
+	up := federationtest.New(t)
 	h, mail, _ := newProofHarness(t, storagetest.OpenSQLite, oidcProvider("corp", up))
 	_, err := h.fed.MailLink(t.Context(), httptest.NewRecorder(), request(http.MethodPost, issuer+"/signin/link", nil), "")
 	wantCode(t, err, federation.CodeBadState)
@@ -252,10 +239,8 @@ func TestMailLinkNeedsAPendingLink(t *testing.T) {
 
 func TestUnlinkCountsPasskeys(t *testing.T) {
 	eachDB(t, func(t *testing.T, open func(t *testing.T) *storage.Store) {
-		up := newFakeOIDC(t)
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": "p-1", "email": "nopw@example.com", "email_verified": true}
-		})
+		up := federationtest.New(t)
+		up.SetClaims(map[string]any{"sub": "p-1", "email": "nopw@example.com", "email_verified": true})
 		h, _, _ := newProofHarness(t, open, oidcProvider("corp", up))
 		ctx := t.Context()
 		made, err, _ := h.signIn("corp", federation.Flow{}, "")
@@ -292,10 +277,8 @@ func TestUnlinkCountsPasskeys(t *testing.T) {
 }
 
 func TestLinkKeepsTheFirstTokenAndTellsTheAPI(t *testing.T) {
-	up := newFakeOIDC(t)
-	up.set(func(f *fakeOIDC) {
-		f.claims = map[string]any{"sub": "k-1", "email": "kept@example.com", "email_verified": true, "acr": "urn:example:loa:3"}
-	})
+	up := federationtest.New(t)
+	up.SetClaims(map[string]any{"sub": "k-1", "email": "kept@example.com", "email_verified": true, "acr": "urn:example:loa:3"})
 	keep := oidcProvider("keep", up)
 	keep.StoreTokens = true
 	h, _, _ := newProofHarness(t, storagetest.OpenSQLite, keep)
@@ -333,10 +316,8 @@ func TestLinkKeepsTheFirstTokenAndTellsTheAPI(t *testing.T) {
 
 func TestUpstreamACRIsKept(t *testing.T) {
 	eachDB(t, func(t *testing.T, open func(t *testing.T) *storage.Store) {
-		up := newFakeOIDC(t)
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": "acr-1", "email": "acr@example.com", "email_verified": true, "acr": "phr"}
-		})
+		up := federationtest.New(t)
+		up.SetClaims(map[string]any{"sub": "acr-1", "email": "acr@example.com", "email_verified": true, "acr": "phr"})
 		h, _, _ := newProofHarness(t, open, oidcProvider("corp", up))
 		ctx := t.Context()
 		if res, err, _ := h.signIn("corp", federation.Flow{}, ""); err != nil || !res.Created {
@@ -346,7 +327,7 @@ func TestUpstreamACRIsKept(t *testing.T) {
 			t.Fatalf("after the sign-up the identity = %+v, %v, want acr phr", e, err)
 		}
 		// The next sign-in names none: that is what is kept.
-		up.set(func(f *fakeOIDC) { delete(f.claims, "acr") })
+		up.SetClaims(map[string]any{"sub": "acr-1", "email": "acr@example.com", "email_verified": true})
 		if _, err, _ := h.signIn("corp", federation.Flow{}, ""); err != nil {
 			t.Fatal(err)
 		}

@@ -4,36 +4,15 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/federation"
+	"github.com/gatehouse-id/gatehouse/internal/federation/federationtest"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
-	"github.com/gatehouse-id/gatehouse/internal/outbound"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
-
-// harnessOn is newHarness on a store of the caller's choosing, with o's TTL
-// and clock.
-func harnessOn(t *testing.T, store *storage.Store, o federation.Options) *harness {
-	t.Helper()
-	users := identity.New(store, identity.Options{BaseURL: issuer, Params: identity.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
-	o.Issuer, o.Store, o.Users, o.Sealer = issuer, store, users, store.Sealer()
-	o.Outbound = outbound.New(outbound.Options{AllowLoopback: true})
-	fed, err := federation.New(o)
-	if err != nil {
-		t.Fatalf("federation.New: %v", err)
-	}
-	t.Cleanup(fed.Close)
-	return &harness{t: t, store: store, users: users, fed: fed}
-}
-
-func eachStore(t *testing.T, test func(t *testing.T, store *storage.Store)) {
-	t.Run("SQLite", func(t *testing.T) { test(t, storagetest.OpenSQLite(t)) })
-	t.Run("PostgreSQL", func(t *testing.T) { test(t, storagetest.OpenPostgres(t)) })
-}
 
 func buttons(fed *federation.Service) []string {
 	var out []string
@@ -48,14 +27,13 @@ func buttons(fed *federation.Service) []string {
 // is unknown (a flow begun before fails too) while its users' identities
 // stay, and added again it signs them in as before.
 func TestStoredProviderSignIn(t *testing.T) {
-	eachStore(t, func(t *testing.T, store *storage.Store) {
-		up := newFakeOIDC(t)
-		up.set(func(f *fakeOIDC) {
-			f.claims = map[string]any{"sub": "st-1", "email": "stored@example.com", "email_verified": true}
-		})
-		h := harnessOn(t, store, federation.Options{Providers: []federation.ProviderConfig{oidcProvider("corp", up)}, TTL: time.Hour})
+	eachDB(t, func(t *testing.T, open func(t *testing.T) *storage.Store) {
+		store := open(t)
+		up := federationtest.New(t)
+		up.SetClaims(map[string]any{"sub": "st-1", "email": "stored@example.com", "email_verified": true})
+		h := harnessOn(t, store, identity.Options{}, federation.Options{Providers: []federation.ProviderConfig{oidcProvider("corp", up)}, TTL: time.Hour})
 		ctx := t.Context()
-		spec := federation.ProviderSpec{ID: "acme", Name: "Acme", Issuer: up.issuer(), ClientID: "rp", ClientSecret: "rp-secret"}
+		spec := federation.ProviderSpec{ID: "acme", Name: "Acme", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "rp-secret"}
 		v, err := h.fed.AddProvider(ctx, spec)
 		if err != nil {
 			t.Fatalf("AddProvider: %v", err)
@@ -78,7 +56,7 @@ func TestStoredProviderSignIn(t *testing.T) {
 			t.Errorf("sign-in = %+v, want a new user through acme", res)
 		}
 
-		if _, err := h.fed.ChangeProvider(ctx, "acme", federation.ProviderSpec{Name: "Acme Login", Issuer: up.issuer(), ClientID: "rp"}); err != nil {
+		if _, err := h.fed.ChangeProvider(ctx, "acme", federation.ProviderSpec{Name: "Acme Login", Issuer: up.Issuer(), ClientID: federationtest.ClientID}); err != nil {
 			t.Fatalf("ChangeProvider: %v", err)
 		}
 		if got := buttons(h.fed); !slices.Equal(got, []string{"corp=Upstream", "acme=Acme Login"}) {
@@ -118,17 +96,17 @@ func TestStoredProviderSignIn(t *testing.T) {
 // (every one named) and a duplicate are refused and store nothing; a row
 // stored under a configured id is not offered twice.
 func TestStoredProviderRefusals(t *testing.T) {
-	up := newFakeOIDC(t)
-	h := harnessOn(t, storagetest.OpenSQLite(t), federation.Options{Providers: []federation.ProviderConfig{oidcProvider("corp", up)}})
+	up := federationtest.New(t)
+	h := harnessOn(t, storagetest.OpenSQLite(t), identity.Options{}, federation.Options{Providers: []federation.ProviderConfig{oidcProvider("corp", up)}})
 	ctx := t.Context()
-	_, err := h.fed.AddProvider(ctx, federation.ProviderSpec{ID: "corp", Issuer: up.issuer(), ClientID: "rp", ClientSecret: "s"})
+	_, err := h.fed.AddProvider(ctx, federation.ProviderSpec{ID: "corp", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "s"})
 	if !errors.Is(err, federation.ErrConfigured) {
 		t.Errorf("AddProvider(corp) = %v, want ErrConfigured", err)
 	}
 	if err := h.fed.RemoveProvider(ctx, "corp"); !errors.Is(err, federation.ErrConfigured) {
 		t.Errorf("RemoveProvider(corp) = %v, want ErrConfigured", err)
 	}
-	if _, err := h.fed.ChangeProvider(ctx, "corp", federation.ProviderSpec{Issuer: up.issuer(), ClientID: "rp"}); !errors.Is(err, federation.ErrConfigured) {
+	if _, err := h.fed.ChangeProvider(ctx, "corp", federation.ProviderSpec{Issuer: up.Issuer(), ClientID: federationtest.ClientID}); !errors.Is(err, federation.ErrConfigured) {
 		t.Errorf("ChangeProvider(corp) = %v, want ErrConfigured", err)
 	}
 	_, err = h.fed.AddProvider(ctx, federation.ProviderSpec{ID: "-x", Kind: "microsoft", Issuer: "ftp://x", Tenant: "a/b", Style: "neon"})
@@ -144,7 +122,7 @@ func TestStoredProviderRefusals(t *testing.T) {
 	if want := []string{"client_id", "client_secret", "id", "issuer", "style", "tenant"}; !slices.Equal(fields, want) {
 		t.Errorf("fields = %v, want %v", fields, want)
 	}
-	ok := federation.ProviderSpec{ID: "acme", Issuer: up.issuer(), ClientID: "rp", ClientSecret: "s"}
+	ok := federation.ProviderSpec{ID: "acme", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "s"}
 	if _, err := h.fed.AddProvider(ctx, ok); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +131,7 @@ func TestStoredProviderRefusals(t *testing.T) {
 	}
 	// A row under a configured id (the configuration file gained it later):
 	// the configured provider is offered, once.
-	if _, err := h.store.CreateUpstreamProvider(ctx, storage.UpstreamProvider{ID: "corp", Kind: "oidc", Name: "Shadow", Issuer: up.issuer(), ClientID: "x", ClientSecret: "y"}); err != nil {
+	if _, err := h.store.CreateUpstreamProvider(ctx, storage.UpstreamProvider{ID: "corp", Kind: "oidc", Name: "Shadow", Issuer: up.Issuer(), ClientID: "x", ClientSecret: "y"}); err != nil {
 		t.Fatal(err)
 	}
 	// A row the service would not have accepted is not offered.
@@ -174,15 +152,15 @@ func TestStoredProviderRefusals(t *testing.T) {
 // stops offering it once removed, with a cache TTL far too long to explain it.
 func TestStoredProvidersReachOtherInstances(t *testing.T) {
 	url := storagetest.NewPostgresDatabase(t)
-	a := harnessOn(t, storagetest.OpenURL(t, url, storage.PoolerNone), federation.Options{TTL: time.Hour})
+	a := harnessOn(t, storagetest.OpenURL(t, url, storage.PoolerNone), identity.Options{}, federation.Options{TTL: time.Hour})
 	storeB := storagetest.OpenURL(t, url, storage.PoolerNone)
-	b := harnessOn(t, storeB, federation.Options{TTL: time.Hour})
+	b := harnessOn(t, storeB, identity.Options{}, federation.Options{TTL: time.Hour})
 	if b.fed.Has("acme") {
 		t.Fatal("b offers acme before anyone added it")
 	}
 	waitFor(t, "b's listener", storeB.Listening)
-	up := newFakeOIDC(t)
-	if _, err := a.fed.AddProvider(t.Context(), federation.ProviderSpec{ID: "acme", Issuer: up.issuer(), ClientID: "rp", ClientSecret: "s"}); err != nil {
+	up := federationtest.New(t)
+	if _, err := a.fed.AddProvider(t.Context(), federation.ProviderSpec{ID: "acme", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b to offer acme", func() bool { return b.fed.Has("acme") })
@@ -197,14 +175,14 @@ func TestStoredProvidersReachOtherInstances(t *testing.T) {
 // has passed.
 func TestStoredProvidersTTL(t *testing.T) {
 	file := "sqlite:" + filepath.Join(t.TempDir(), "shared.db")
-	a := harnessOn(t, storagetest.OpenURL(t, file, storage.PoolerNone), federation.Options{})
-	clock := &fakeClock{now: time.Now()}
-	b := harnessOn(t, storagetest.OpenURL(t, file, storage.PoolerNone), federation.Options{TTL: time.Minute, Now: clock.Now})
+	a := harnessOn(t, storagetest.OpenURL(t, file, storage.PoolerNone), identity.Options{}, federation.Options{})
+	clk := &clock{at: time.Now()}
+	b := harnessOn(t, storagetest.OpenURL(t, file, storage.PoolerNone), identity.Options{}, federation.Options{TTL: time.Minute, Now: clk.Now})
 	if b.fed.Has("acme") {
 		t.Fatal("b offers acme before anyone added it")
 	}
-	up := newFakeOIDC(t)
-	if _, err := a.fed.AddProvider(t.Context(), federation.ProviderSpec{ID: "acme", Issuer: up.issuer(), ClientID: "rp", ClientSecret: "s"}); err != nil {
+	up := federationtest.New(t)
+	if _, err := a.fed.AddProvider(t.Context(), federation.ProviderSpec{ID: "acme", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	if !a.fed.Has("acme") {
@@ -213,27 +191,10 @@ func TestStoredProvidersTTL(t *testing.T) {
 	if b.fed.Has("acme") {
 		t.Error("b offers acme within its TTL, with no way to hear of the change: the cache was not used")
 	}
-	clock.advance(61 * time.Second)
+	clk.advance(61 * time.Second)
 	if !b.fed.Has("acme") {
 		t.Error("b does not offer acme once its TTL passed")
 	}
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // waitFor polls cond until it holds or 10 s pass.

@@ -1,114 +1,22 @@
 package web_test
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
-
 	"github.com/gatehouse-id/gatehouse/internal/federation"
+	"github.com/gatehouse-id/gatehouse/internal/federation/federationtest"
 	"github.com/gatehouse-id/gatehouse/internal/identity"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// upstreamIdP is a small OpenID Connect provider for these tests: it signs
-// in whoever claims says at once (no page), checks PKCE and signs the ID
-// token.
-type upstreamIdP struct {
-	t      *testing.T
-	srv    *httptest.Server
-	key    *rsa.PrivateKey
-	mu     sync.Mutex
-	claims map[string]any
-	codes  map[string][3]string // code → nonce, PKCE challenge, redirect URI
-}
-
-func newUpstreamIdP(t *testing.T) *upstreamIdP {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &upstreamIdP{t: t, key: key, codes: map[string][3]string{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		iss := f.srv.URL
-		writeTestJSON(w, map[string]any{"issuer": iss, "authorization_endpoint": iss + "/authorize", "token_endpoint": iss + "/token",
-			"jwks_uri": iss + "/jwks", "response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"RS256"}})
-	})
-	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
-		writeTestJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &f.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	})
-	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		code := rand.Text()
-		f.mu.Lock()
-		f.codes[code] = [3]string{q.Get("nonce"), q.Get("code_challenge"), q.Get("redirect_uri")}
-		f.mu.Unlock()
-		back, _ := url.Parse(q.Get("redirect_uri"))
-		back.RawQuery = url.Values{"state": {q.Get("state")}, "code": {code}}.Encode()
-		http.Redirect(w, r, back.String(), http.StatusFound)
-	})
-	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		pc, ok := f.codes[r.PostFormValue("code")]
-		delete(f.codes, r.PostFormValue("code"))
-		sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
-		if !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != pc[1] || r.PostFormValue("redirect_uri") != pc[2] {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			w.Write([]byte(`{"error":"invalid_grant"}`))
-			return
-		}
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: f.key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
-		if err != nil {
-			f.t.Error(err)
-			return
-		}
-		now := time.Now()
-		claims := map[string]any{"iss": f.srv.URL, "aud": "rp", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "nonce": pc[0]}
-		for k, v := range f.claims {
-			claims[k] = v
-		}
-		idt, err := jwt.Signed(signer).Claims(claims).Serialize()
-		if err != nil {
-			f.t.Error(err)
-			return
-		}
-		writeTestJSON(w, map[string]any{"access_token": "at-" + rand.Text(), "token_type": "Bearer", "expires_in": 3600, "id_token": idt})
-	})
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *upstreamIdP) signInAs(claims map[string]any) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.claims = claims
-}
-
-func (f *upstreamIdP) provider(id string) federation.ProviderConfig {
-	return federation.ProviderConfig{ID: id, Name: "Upstream Co", Issuer: f.srv.URL, ClientID: "rp", ClientSecret: "rp-secret"}
-}
-
-func writeTestJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
+// upstreamConfig is provider id, served by the in-test OpenID provider up.
+func upstreamConfig(up *federationtest.Provider, id string) federation.ProviderConfig {
+	return federation.ProviderConfig{ID: id, Name: "Upstream Co", Issuer: up.Issuer(), ClientID: federationtest.ClientID, ClientSecret: "rp-secret"}
 }
 
 // testClock is a clock a test moves on.
@@ -163,12 +71,12 @@ func wantLinkRefused(t *testing.T, p *page, who string) {
 // asked, once, within 15 minutes.
 func TestLinkByMailedLink(t *testing.T) {
 	databases(t, func(t *testing.T, store *storage.Store) {
-		idp := newUpstreamIdP(t)
+		idp := federationtest.New(t)
 		clk := &testClock{at: time.Now()}
 		e := newEnv(t, store, false, withIdentity(func(o *identity.Options) { o.Now = clk.Now }),
-			withFederation(clk.Now, idp.provider("corp")))
+			withFederation(clk.Now, upstreamConfig(idp, "corp")))
 		ada := e.user("ada@example.com", "Ada")
-		idp.signInAs(map[string]any{"sub": "up-ada", "email": "ada@example.com", "email_verified": true})
+		idp.SignIn("up-ada", "ada@example.com")
 
 		a := e.browser()
 		p := a.federatedSignIn("corp")
@@ -209,7 +117,7 @@ func TestLinkByMailedLink(t *testing.T) {
 
 		// Expired: Bo's link opened after 15 minutes links nothing.
 		e.user("bo@example.com", "Bo")
-		idp.signInAs(map[string]any{"sub": "up-bo", "email": "bo@example.com", "email_verified": true})
+		idp.SignIn("up-bo", "bo@example.com")
 		c := e.browser()
 		c.submit(c.federatedSignIn("corp"), "link-by-mail", nil)
 		boLink := e.mail.link(t, "bo@example.com", "/signin/link/mail")

@@ -5,30 +5,13 @@
 // session of a user with a password and two linked providers: "upstream",
 // whose tokens are kept, and "plain", whose are not). Prints one JSON line per
 // step; exits non-zero on the first failure.
-import { createAuthClient } from "better-auth/client";
+import { bearerClient, fail, must, ok, refused } from "./betterauth-common.mjs";
 
-const authClient = createAuthClient({
-  baseURL: process.env.GATEHOUSE_URL,
-  fetchOptions: { auth: { type: "Bearer", token: () => process.env.SESSION_TOKEN } },
-});
-
-function fail(step, detail) {
-  console.log(JSON.stringify({ step, ok: false, detail }));
-  process.exit(1);
-}
-function ok(step, detail = {}) {
-  console.log(JSON.stringify({ step, ok: true, ...detail }));
-}
-async function must(step, p) {
-  const { data, error } = await p;
-  if (error) fail(step, error);
-  return data;
-}
-async function refused(step, p, status, code) {
-  const { data, error } = await p;
-  if (!error || error.status !== status || error.code !== code) fail(step, { data, error, want: { status, code } });
-  ok(step, { code: error.code });
-}
+// The session token stays the one given.
+const authClient = bearerClient(
+  () => process.env.SESSION_TOKEN,
+  () => {},
+);
 const providers = (list) => list.map((a) => a.providerId).join(",");
 
 const list = await must("list-accounts", authClient.listAccounts());

@@ -4,39 +4,13 @@
 // GATEHOUSE_URL (the issuer) and MAIL_URL (the test's mail reader: GET
 // ?to=<address>&path=<link path> answers the token of the newest such mail).
 // Prints one JSON line per step; exits non-zero on the first failure.
-import { createAuthClient } from "better-auth/client";
+import { bearerClient, fail, mailToken, must, ok } from "./betterauth-common.mjs";
 
-const base = process.env.GATEHOUSE_URL;
-const mailURL = process.env.MAIL_URL;
 let token = "";
-const authClient = createAuthClient({
-  baseURL: base,
-  fetchOptions: {
-    auth: { type: "Bearer", token: () => token },
-    onSuccess: (ctx) => {
-      const t = ctx.response.headers.get("set-auth-token");
-      if (t) token = t;
-    },
-  },
-});
-
-function fail(step, detail) {
-  console.log(JSON.stringify({ step, ok: false, detail }));
-  process.exit(1);
-}
-function ok(step, detail = {}) {
-  console.log(JSON.stringify({ step, ok: true, ...detail }));
-}
-async function must(step, p) {
-  const { data, error } = await p;
-  if (error) fail(step, error);
-  return data;
-}
-async function mailToken(to, path) {
-  const res = await fetch(`${mailURL}?to=${encodeURIComponent(to)}&path=${encodeURIComponent(path)}`);
-  if (!res.ok) fail("mail " + path, await res.text());
-  return (await res.text()).trim();
-}
+const authClient = bearerClient(
+  () => token,
+  (t) => (token = t),
+);
 
 const email = `node-${Date.now()}@example.com`;
 const pw1 = "a passphrase for node one";

@@ -9,65 +9,38 @@
 // betterauth-client.mjs). Prints one JSON line per step; exits non-zero on the
 // first failure.
 import { createHmac } from "node:crypto";
-import { createAuthClient } from "better-auth/client";
 import { twoFactorClient } from "better-auth/client/plugins";
+import { bearerClient, fail, mailToken, must, ok, refused } from "./betterauth-common.mjs";
 
-const base = process.env.GATEHOUSE_URL;
-const mailURL = process.env.MAIL_URL;
 let token = "";
 let pending = ""; // "better-auth.two_factor=…", while a sign-in waits for its second factor
 let redirected = null; // what onTwoFactorRedirect was called with
 
-const authClient = createAuthClient({
-  baseURL: base,
-  plugins: [
-    twoFactorClient({
-      onTwoFactorRedirect: (ctx) => {
-        redirected = ctx;
+const authClient = bearerClient(
+  () => token,
+  (t) => (token = t),
+  {
+    plugins: [
+      twoFactorClient({
+        onTwoFactorRedirect: (ctx) => {
+          redirected = ctx;
+        },
+      }),
+    ],
+    fetchOptions: {
+      onRequest: (ctx) => {
+        if (pending) ctx.headers.set("cookie", pending);
+        return ctx;
       },
-    }),
-  ],
-  fetchOptions: {
-    auth: { type: "Bearer", token: () => token },
-    onRequest: (ctx) => {
-      if (pending) ctx.headers.set("cookie", pending);
-      return ctx;
-    },
-    onResponse: (ctx) => {
-      for (const c of ctx.response.headers.getSetCookie()) {
-        const pair = c.split(";")[0];
-        if (pair.startsWith("better-auth.two_factor=")) pending = pair.endsWith("=") ? "" : pair;
-      }
-    },
-    onSuccess: (ctx) => {
-      const t = ctx.response.headers.get("set-auth-token");
-      if (t) token = t;
+      onResponse: (ctx) => {
+        for (const c of ctx.response.headers.getSetCookie()) {
+          const pair = c.split(";")[0];
+          if (pair.startsWith("better-auth.two_factor=")) pending = pair.endsWith("=") ? "" : pair;
+        }
+      },
     },
   },
-});
-
-function fail(step, detail) {
-  console.log(JSON.stringify({ step, ok: false, detail }));
-  process.exit(1);
-}
-function ok(step, detail = {}) {
-  console.log(JSON.stringify({ step, ok: true, ...detail }));
-}
-async function must(step, p) {
-  const { data, error } = await p;
-  if (error) fail(step, error);
-  return data;
-}
-async function refused(step, p, status, code) {
-  const { data, error } = await p;
-  if (!error || error.status !== status || error.code !== code) fail(step, { data, error, want: { status, code } });
-  ok(step, { code });
-}
-async function mailToken(to, path) {
-  const res = await fetch(`${mailURL}?to=${encodeURIComponent(to)}&path=${encodeURIComponent(path)}`);
-  if (!res.ok) fail("mail " + path, await res.text());
-  return (await res.text()).trim();
-}
+);
 
 // RFC 4648 base32, as otpauth URIs carry the secret.
 function base32(s) {
