@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/federation"
+	"github.com/gatehouse-id/gatehouse/internal/federation/federationtest"
 	"github.com/gatehouse-id/gatehouse/internal/mfa"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
@@ -20,8 +21,8 @@ import (
 // page); the second step's CSP lets its form's answer go there.
 func TestAPILinkWithSecondFactorEndsAtCallback(t *testing.T) {
 	const callbackURL = "https://app.example.com/after-sign-in"
-	idp := newUpstreamIdP(t)
-	e := newEnv(t, storagetest.OpenSQLite(t), false, withMFA(mfa.PolicyOptional), withFederation(nil, idp.provider("corp")))
+	idp := federationtest.New(t)
+	e := newEnv(t, storagetest.OpenSQLite(t), false, withMFA(mfa.PolicyOptional), withFederation(nil, upstreamConfig(idp, "corp")))
 	ada := e.user("ada@example.com", "Ada")
 	en, err := e.mfa.BeginTOTP(t.Context(), ada.ID, ada.Email, "Phone")
 	if err != nil {
@@ -30,7 +31,7 @@ func TestAPILinkWithSecondFactorEndsAtCallback(t *testing.T) {
 	if err := e.mfa.ConfirmTOTP(t.Context(), ada.ID, en.FactorID, totpCode(t, en.Secret, time.Now()), ""); err != nil {
 		t.Fatal(err)
 	}
-	idp.signInAs(map[string]any{"sub": "up-ada", "email": "ada@example.com", "email_verified": true})
+	idp.SignIn("up-ada", "ada@example.com")
 
 	// What POST /api/auth/sign-in/social and GET /api/auth/callback/corp do
 	// (internal/authapi): begin an API flow, and finish it in this browser.
