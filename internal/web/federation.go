@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/gorilla/mux"
 
@@ -444,7 +445,7 @@ func (p *Pages) LinkPasskey() http.Handler {
 		// before.
 		amr := append(a.AMR(), mfa.AMRMFA)
 		for _, m := range res.AMR {
-			if !containsString(amr, m) {
+			if !slices.Contains(amr, m) {
 				amr = append(amr, m)
 			}
 		}

@@ -221,15 +221,6 @@ func (p *Pages) finishPending(w http.ResponseWriter, r *http.Request, ps pending
 	return true
 }
 
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // MethodLink is one way to give the second factor, offered as "use another
 // method" on the second-step page.
 type MethodLink struct {
